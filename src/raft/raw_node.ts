@@ -1,0 +1,180 @@
+import type { RaftConfig } from './config.js';
+import { RaftInvariantError } from './errors.js';
+import type { LogStorage } from './log_storage.js';
+import { Raft } from './raft.js';
+import { EntryType, MessageType, hardStateEqual, isEmptySnapshot, isLocalMessage, isResponseMessage, makeMessage } from './types.js';
+import type { ConfChange, ConfState, Entry, HardState, Message, ReadState, Snapshot, SoftState } from './types.js';
+import { encodeConfChange } from './raft.js';
+
+/**
+ * A batch of work the host must do, in this order:
+ *
+ *   1. send `messages` (at once; they do not depend on this Ready being durable);
+ *   2. persist `hardState`, `snapshot` and `entries` durably, with one fsync (group commit);
+ *   3. then send `persistedMessages` (votes and acknowledgements that promise durability);
+ *   4. apply `snapshot` (if any) then `committedEntries`, in order; these may include entries of
+ *      this same Ready, which is why applying comes after persisting;
+ *   5. serve the reads in `readStates` once applied up to their index;
+ *   6. call `advance(ready)`.
+ *
+ * Step 1 may overlap step 2 (the leader writes its log in parallel with replicating it, Raft
+ * thesis §10.2.1); the core never counts the leader's own copy until `advance`.
+ */
+export interface Ready {
+  /** Present when leader or role changed. */
+  readonly softState?: SoftState;
+  /** Present when it changed; persist before sending persistedMessages. */
+  readonly hardState?: HardState;
+  /** A snapshot received from the leader, to persist and apply. */
+  readonly snapshot?: Snapshot;
+  /** Entries to append to the durable log (replacing any stored suffix from entries[0].index). */
+  readonly entries: readonly Entry[];
+  readonly committedEntries: readonly Entry[];
+  readonly messages: readonly Message[];
+  readonly persistedMessages: readonly Message[];
+  readonly readStates: readonly ReadState[];
+  /** Whether the hard state or log changed in a way that needs an fsync. */
+  readonly mustSync: boolean;
+}
+
+/**
+ * The host's handle on one Raft group member. Not thread-safe (JavaScript has no threads, but an
+ * async host must still not interleave ready() calls: call advance() before the next ready()).
+ */
+export class RawNode {
+  readonly raft: Raft;
+  private prevSoftState: SoftState;
+  private prevHardState: HardState;
+  private readyInFlight = false;
+
+  constructor(config: RaftConfig, storage: LogStorage) {
+    this.raft = new Raft(config, storage);
+    this.prevSoftState = this.softState();
+    this.prevHardState = this.raft.hardState();
+  }
+
+  tick(): void {
+    this.raft.tick();
+  }
+
+  /** Campaign now (tests, or an operator forcing an election). */
+  campaign(): void {
+    this.raft.step(makeMessage({ type: MessageType.MsgHup, from: this.raft.id }));
+  }
+
+  /** Proposes `data` as a log entry. Throws ProposalDroppedError when it cannot be appended. */
+  propose(data: Uint8Array): void {
+    this.proposeEntries([{ term: 0, index: 0, type: EntryType.Normal, data }]);
+  }
+
+  /** Proposes many entries at once: one MsgProp, one append, one broadcast. */
+  proposeEntries(entries: readonly Entry[]): void {
+    this.raft.step(makeMessage({ type: MessageType.MsgProp, from: this.raft.id, entries }));
+  }
+
+  proposeConfChange(cc: ConfChange): void {
+    this.proposeEntries([{ term: 0, index: 0, type: EntryType.ConfChange, data: encodeConfChange(cc) }]);
+  }
+
+  /** Feeds a message from a peer. Local message types are refused: use the methods instead. */
+  step(m: Message): void {
+    if (isLocalMessage(m.type)) throw new RaftInvariantError(`cannot step local message ${m.type}`);
+    if (!this.raft.tracker.isMember(m.from) && isResponseMessage(m.type)) return;
+    this.raft.step(m);
+  }
+
+  /**
+   * Asks for a linearizable read. `context` identifies it; a ReadState with the same context
+   * appears in a later Ready once it may be served. Reads are dropped (never answered) if
+   * leadership changes first: the host times them out.
+   */
+  readIndex(context: Uint8Array): void {
+    this.raft.step(makeMessage({ type: MessageType.MsgReadIndex, from: this.raft.id, context }));
+  }
+
+  transferLeader(to: string): void {
+    this.raft.step(makeMessage({ type: MessageType.MsgTransferLeader, from: to }));
+  }
+
+  applyConfChange(cc: ConfChange): ConfState {
+    return this.raft.applyConfChange(cc);
+  }
+
+  reportUnreachable(id: string): void {
+    this.raft.step(makeMessage({ type: MessageType.MsgUnreachable, from: id }));
+  }
+
+  /** The host finished (or failed) sending a snapshot to `id`. */
+  reportSnapshot(id: string, failed: boolean): void {
+    this.raft.step(makeMessage({ type: MessageType.MsgSnapStatus, from: id, reject: failed }));
+  }
+
+  softState(): SoftState {
+    return { lead: this.raft.lead, state: this.raft.state };
+  }
+
+  hasReady(): boolean {
+    if (this.readyInFlight) return false;
+    const r = this.raft;
+    const ss = this.softState();
+    if (ss.lead !== this.prevSoftState.lead || ss.state !== this.prevSoftState.state) return true;
+    if (!hardStateEqual(r.hardState(), this.prevHardState)) return true;
+    if (r.raftLog.unstable.snapshot) return true;
+    if (r.msgs.length > 0 || r.msgsAfterPersist.length > 0) return true;
+    if (r.raftLog.unstableEntries().length > 0) return true;
+    if (r.raftLog.hasNextCommittedEntries()) return true;
+    if (r.readStates.length > 0) return true;
+    return false;
+  }
+
+  /** Collects the pending work. Call advance() with it before calling ready() again. */
+  ready(): Ready {
+    if (this.readyInFlight) throw new RaftInvariantError('ready() called again before advance()');
+    const r = this.raft;
+    const ss = this.softState();
+    const hs = r.hardState();
+    const unstableSnap = r.raftLog.unstable.snapshot;
+    const entries = [...r.raftLog.unstableEntries()];
+    const committedEntries = r.raftLog.nextCommittedEntries();
+    const softChanged = ss.lead !== this.prevSoftState.lead || ss.state !== this.prevSoftState.state;
+    const hardChanged = !hardStateEqual(hs, this.prevHardState);
+    const rd: Ready = {
+      ...(softChanged ? { softState: ss } : {}),
+      ...(hardChanged ? { hardState: hs } : {}),
+      ...(unstableSnap && !isEmptySnapshot(unstableSnap) ? { snapshot: unstableSnap } : {}),
+      entries,
+      committedEntries,
+      messages: r.msgs,
+      persistedMessages: r.msgsAfterPersist,
+      readStates: r.readStates,
+      mustSync: entries.length > 0 || (hardChanged && (hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote)) || unstableSnap !== null,
+    };
+    r.msgs = [];
+    r.msgsAfterPersist = [];
+    r.readStates = [];
+    // Heartbeats of the open ReadIndex round are leaving now: later reads need a new round.
+    r.readOnly.closeOpenRound();
+    if (committedEntries.length > 0) r.raftLog.acceptApplying(committedEntries[committedEntries.length - 1].index);
+    if (softChanged) this.prevSoftState = ss;
+    if (hardChanged) this.prevHardState = hs;
+    this.readyInFlight = true;
+    return rd;
+  }
+
+  /** The host has done everything `rd` asked for. */
+  advance(rd: Ready): void {
+    if (!this.readyInFlight) throw new RaftInvariantError('advance() without ready()');
+    this.readyInFlight = false;
+    const r = this.raft;
+    if (rd.snapshot) {
+      r.raftLog.stableSnapTo(rd.snapshot.metadata.index);
+      r.appliedTo(rd.snapshot.metadata.index);
+    }
+    if (rd.entries.length > 0) {
+      const last = rd.entries[rd.entries.length - 1];
+      r.raftLog.stableTo(last.index, last.term);
+      r.onPersisted(last.index);
+    }
+    if (rd.committedEntries.length > 0) r.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
+  }
+}
