@@ -7,3 +7,4 @@ export { MemoryStorage } from './memory_storage.js';
 export { Raft, encodeConfChange, decodeConfChange } from './raft.js';
 export { RawNode, type Ready } from './raw_node.js';
 export { ProgressState } from './progress.js';
+export { bootstrapLog } from './bootstrap.js';

@@ -734,7 +734,14 @@ export class Raft {
         return;
       case MessageType.MsgReadIndex:
         if (this.lead === '') return;
-        this.send({ type: MessageType.MsgReadIndex, to: this.lead, ...(m.context ? { context: m.context } : {}) });
+        // Keep the original asker: if our leader has moved on, the read may be forwarded again,
+        // and the answer must still reach the node whose client asked.
+        this.send({
+          type: MessageType.MsgReadIndex,
+          to: this.lead,
+          from: m.from === '' ? this.id : m.from,
+          ...(m.context ? { context: m.context } : {}),
+        });
         return;
       case MessageType.MsgReadIndexResp:
         if (m.context) this.readStates.push({ index: m.index, context: m.context });
@@ -780,11 +787,9 @@ export class Raft {
   private restore(snap: Snapshot): boolean {
     const { index, term, confState } = snap.metadata;
     if (index <= this.raftLog.committed) return false;
-    if (!confState.voters.includes(this.id) && !confState.learners.includes(this.id)) {
-      // A snapshot of a configuration we are not in: a stale message; do not adopt it.
-      this.logger.warn('ignoring snapshot of a configuration without this node', { index });
-      return false;
-    }
+    // The snapshot's configuration may not include us yet: a node added after the snapshot was
+    // taken learns of its own membership from the entries that follow it. Until then it is not
+    // promotable, so nothing relies on it being in its own configuration.
     if (this.raftLog.matchTerm(index, term)) {
       // We have the entry already: just move the commit index (§7: keep the log after it).
       this.raftLog.commitTo(index);

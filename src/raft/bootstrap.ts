@@ -1,0 +1,19 @@
+import { encodeConfChange } from './raft.js';
+import { ConfChangeType, EntryType } from './types.js';
+import type { Entry, HardState } from './types.js';
+
+/**
+ * The first log of a new group (etcd's Bootstrap): one committed AddVoter entry per initial
+ * voter at term 1. Every initial member writes the same entries, so their logs agree from the
+ * start, and a node that joins later learns the initial membership by replaying the log.
+ */
+export function bootstrapLog(voters: readonly string[]): { entries: Entry[]; hardState: HardState } {
+  const sorted = [...voters].sort();
+  const entries = sorted.map((nodeId, i) => ({
+    term: 1,
+    index: i + 1,
+    type: EntryType.ConfChange,
+    data: encodeConfChange({ type: ConfChangeType.AddVoter, nodeId }),
+  }));
+  return { entries, hardState: { term: 1, vote: '', commit: entries.length } };
+}

@@ -1,0 +1,622 @@
+/**
+ * A deterministic simulation of one Raft group: nodes, a lossy reordering network, a disk per
+ * node that survives crashes (and loses whatever was not persisted), and checkers for the safety
+ * properties of the Raft paper (Figure 3), run after every action.
+ *
+ * Nothing here reads a clock or Math.random: a schedule (a list of actions) and a seed decide
+ * everything, so a failing run replays exactly.
+ */
+import {
+  ConfChangeType,
+  EntryType,
+  MemoryStorage,
+  ProposalDroppedError,
+  RawNode,
+  StateType,
+  bootstrapLog,
+  decodeConfChange,
+  defaultRaftConfig,
+} from '../../../src/raft/index.js';
+import type { ConfChange, Entry, HardState, Message, Ready, Snapshot } from '../../../src/raft/index.js';
+import { SeededRandom } from '../../../src/util/random.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class SafetyViolation extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SafetyViolation';
+  }
+}
+
+/** What survives a crash: exactly what a Ready's persist step wrote. */
+interface Disk {
+  hardState: HardState;
+  snapshot: Snapshot | null;
+  entries: Entry[];
+}
+
+interface SimNode {
+  readonly id: string;
+  readonly disk: Disk;
+  up: boolean;
+  incarnation: number;
+  storage: MemoryStorage;
+  raw: RawNode;
+  /** A Ready taken (phase 1) but not yet persisted and applied (phase 2). */
+  pending: Ready | null;
+  /** State machine: applied[i] is the key of the entry applied at index i (index 0 unused). */
+  applied: string[];
+  appliedIndex: number;
+  /** Highest commit index of this node already recorded in the global committed map. */
+  recordedCommit: number;
+  /** Terms in which this node's leadership was already checked for Leader Completeness. */
+  leaderTermChecked: number;
+}
+
+interface PendingRead {
+  readonly node: string;
+  readonly incarnation: number;
+  /** Highest index committed anywhere when the read was asked for. */
+  readonly committedAtInvoke: number;
+}
+
+export interface ClusterOptions {
+  readonly voters: number;
+  readonly seed: number;
+  readonly electionTick?: number;
+  readonly maxSizePerMsg?: number;
+  readonly maxInflightMsgs?: number;
+}
+
+function entryKey(e: Entry): string {
+  return `${e.term}/${e.type}/${dec.decode(e.data)}`;
+}
+
+export class SimCluster {
+  readonly nodes = new Map<string, SimNode>();
+  /** Messages in flight, in send order; delivery picks any of them (reordering). */
+  inflight: Message[] = [];
+  /** Cut links, as "a|b" with a < b. */
+  readonly cuts = new Set<string>();
+  /** Safety bookkeeping. */
+  readonly leaderOfTerm = new Map<number, string>();
+  readonly committed = new Map<number, string>();
+  maxCommitted = 0;
+  readonly appliedAt = new Map<number, string>();
+  readonly reads = new Map<string, PendingRead>();
+  readsServed = 0;
+  private readonly servedReads = new Set<string>();
+  proposalsAppended = 0;
+  log: string[] = [];
+  private nextNodeNumber: number;
+  private nextValue = 1;
+  private nextRead = 1;
+  private readonly options: Required<ClusterOptions>;
+
+  constructor(options: ClusterOptions) {
+    this.options = {
+      electionTick: 10,
+      maxSizePerMsg: 256,
+      maxInflightMsgs: 4,
+      ...options,
+    };
+    const ids = Array.from({ length: options.voters }, (_, i) => `n${i + 1}`);
+    this.nextNodeNumber = options.voters + 1;
+    const boot = bootstrapLog(ids);
+    for (const id of ids) {
+      const disk: Disk = { hardState: boot.hardState, snapshot: null, entries: [...boot.entries] };
+      this.nodes.set(id, this.startNode(id, disk, 0));
+    }
+  }
+
+  // ------------------------------------------------------------------ node lifecycle
+
+  private startNode(id: string, disk: Disk, incarnation: number): SimNode {
+    const storage = new MemoryStorage();
+    let applied: string[] = [''];
+    let appliedIndex = 0;
+    if (disk.snapshot) {
+      storage.applySnapshot(disk.snapshot);
+      applied = JSON.parse(dec.decode(disk.snapshot.data)) as string[];
+      appliedIndex = disk.snapshot.metadata.index;
+    }
+    storage.setHardState(disk.hardState);
+    storage.append(disk.entries);
+    const seed = (this.options.seed ^ hashString(`${id}#${incarnation}`)) >>> 0;
+    const raw = new RawNode(
+      {
+        ...defaultRaftConfig,
+        id,
+        electionTick: this.options.electionTick,
+        heartbeatTick: 1,
+        maxSizePerMsg: this.options.maxSizePerMsg,
+        maxInflightMsgs: this.options.maxInflightMsgs,
+        maxCommittedSizePerReady: 512,
+        applied: appliedIndex,
+        random: new SeededRandom(seed),
+      },
+      storage,
+    );
+    return {
+      id,
+      disk,
+      up: true,
+      incarnation,
+      storage,
+      raw,
+      pending: null,
+      applied,
+      appliedIndex,
+      recordedCommit: 0,
+      leaderTermChecked: 0,
+    };
+  }
+
+  ids(): string[] {
+    return [...this.nodes.keys()];
+  }
+
+  upNodes(): SimNode[] {
+    return [...this.nodes.values()].filter((n) => n.up);
+  }
+
+  nodeAt(i: number): SimNode {
+    const all = [...this.nodes.values()];
+    return all[((i % all.length) + all.length) % all.length];
+  }
+
+  crash(n: SimNode): void {
+    if (!n.up) return;
+    n.up = false;
+    n.pending = null;
+    this.log.push(`crash ${n.id}`);
+  }
+
+  restart(n: SimNode): void {
+    if (n.up) return;
+    const fresh = this.startNode(n.id, n.disk, n.incarnation + 1);
+    this.nodes.set(n.id, fresh);
+    this.log.push(`restart ${n.id}`);
+  }
+
+  // ------------------------------------------------------------------ network
+
+  private linkCut(a: string, b: string): boolean {
+    return this.cuts.has(a < b ? `${a}|${b}` : `${b}|${a}`);
+  }
+
+  /** Cuts every link between `group` and the rest. */
+  partition(group: readonly string[]): void {
+    const inside = new Set(group);
+    for (const a of this.ids()) {
+      for (const b of this.ids()) {
+        if (a < b && inside.has(a) !== inside.has(b)) this.cuts.add(`${a}|${b}`);
+      }
+    }
+    this.log.push(`partition [${group.join(',')}]`);
+  }
+
+  heal(): void {
+    this.cuts.clear();
+    this.log.push('heal');
+  }
+
+  private enqueue(msgs: readonly Message[]): void {
+    for (const m of msgs) this.inflight.push(m);
+  }
+
+  deliver(i: number): void {
+    if (this.inflight.length === 0) return;
+    const pos = i % this.inflight.length;
+    const [m] = this.inflight.splice(pos, 1);
+    this.deliverMessage(m);
+  }
+
+  drop(i: number): void {
+    if (this.inflight.length === 0) return;
+    const pos = i % this.inflight.length;
+    const [m] = this.inflight.splice(pos, 1);
+    this.reportLost(m);
+  }
+
+  duplicate(i: number): void {
+    if (this.inflight.length === 0) return;
+    this.inflight.push(this.inflight[i % this.inflight.length]);
+  }
+
+  private reportLost(m: Message): void {
+    if (m.type !== 'MsgSnap') return;
+    const sender = this.nodes.get(m.from);
+    if (sender?.up) sender.raw.reportSnapshot(m.to, true);
+  }
+
+  private deliverMessage(m: Message): void {
+    const target = this.nodes.get(m.to);
+    if (!target || !target.up || this.linkCut(m.from, m.to)) {
+      this.reportLost(m);
+      return;
+    }
+    try {
+      target.raw.step(m);
+    } catch (err) {
+      if (!(err instanceof ProposalDroppedError)) throw err;
+    }
+    if (m.type === 'MsgSnap') {
+      const sender = this.nodes.get(m.from);
+      if (sender?.up) sender.raw.reportSnapshot(m.to, false);
+    }
+  }
+
+  /** Delivers every message in flight (and whatever they cause), in order, until quiet. */
+  deliverAll(maxRounds = 50): void {
+    for (let round = 0; round < maxRounds; round++) {
+      this.processAll();
+      if (this.inflight.length === 0) return;
+      const batch = this.inflight;
+      this.inflight = [];
+      for (const m of batch) this.deliverMessage(m);
+    }
+    this.processAll();
+  }
+
+  // ------------------------------------------------------------------ client operations
+
+  tick(n: SimNode): void {
+    if (n.up) n.raw.tick();
+  }
+
+  tickAll(): void {
+    for (const n of this.upNodes()) n.raw.tick();
+  }
+
+  propose(n: SimNode): void {
+    if (!n.up) return;
+    const value = `v${this.nextValue++}`;
+    try {
+      n.raw.propose(enc.encode(value));
+      this.proposalsAppended++;
+    } catch (err) {
+      if (!(err instanceof ProposalDroppedError)) throw err;
+    }
+  }
+
+  read(n: SimNode): void {
+    if (!n.up) return;
+    const ctx = `r${this.nextRead++}`;
+    this.reads.set(ctx, { node: n.id, incarnation: n.incarnation, committedAtInvoke: this.maxCommitted });
+    n.raw.readIndex(enc.encode(ctx));
+  }
+
+  transferLeader(n: SimNode, to: SimNode): void {
+    if (!n.up) return;
+    n.raw.transferLeader(to.id);
+  }
+
+  private proposeConfChange(n: SimNode, cc: ConfChange): boolean {
+    if (!n.up) return false;
+    try {
+      n.raw.proposeConfChange(cc);
+      this.log.push(`propose ${JSON.stringify(cc)} on ${n.id}`);
+      return true;
+    } catch (err) {
+      if (!(err instanceof ProposalDroppedError)) throw err;
+      return false;
+    }
+  }
+
+  /** Adds a brand-new node (ids are never reused) as a learner, and starts it empty. */
+  addNode(leaderHint: SimNode): void {
+    if (this.nodes.size >= this.options.voters + 3) return;
+    const id = `n${this.nextNodeNumber}`;
+    if (!this.proposeConfChange(leaderHint, { type: ConfChangeType.AddLearner, nodeId: id })) return;
+    this.nextNodeNumber++;
+    const disk: Disk = { hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [] };
+    this.nodes.set(id, this.startNode(id, disk, 0));
+  }
+
+  promote(leaderHint: SimNode, target: SimNode): void {
+    this.proposeConfChange(leaderHint, { type: ConfChangeType.AddVoter, nodeId: target.id });
+  }
+
+  remove(leaderHint: SimNode, target: SimNode): void {
+    this.proposeConfChange(leaderHint, { type: ConfChangeType.RemoveNode, nodeId: target.id });
+  }
+
+  /** Takes a snapshot of the applied state and compacts the log up to it. */
+  compact(n: SimNode): void {
+    if (!n.up || n.pending) return;
+    const index = n.appliedIndex;
+    if (index <= n.storage.firstIndex()) return;
+    const data = enc.encode(JSON.stringify(n.applied.slice(0, index + 1)));
+    const snap = n.storage.createSnapshot(index, n.raw.raft.tracker.confState(), data);
+    n.storage.compact(index);
+    n.disk.snapshot = snap;
+    n.disk.entries = n.disk.entries.filter((e) => e.index > index);
+  }
+
+  // ------------------------------------------------------------------ the Ready loop
+
+  /** Phase 1: take a Ready and send what may go before persisting. */
+  readyPhase1(n: SimNode): void {
+    if (!n.up || n.pending || !n.raw.hasReady()) return;
+    const rd = n.raw.ready();
+    n.pending = rd;
+    this.enqueue(rd.messages);
+  }
+
+  /** Phase 2: persist, send the rest, apply, serve reads, advance. */
+  readyPhase2(n: SimNode): void {
+    if (!n.up || !n.pending) return;
+    const rd = n.pending;
+    n.pending = null;
+    this.persist(n, rd);
+    this.enqueue(rd.persistedMessages);
+    if (rd.snapshot) this.applySnapshot(n, rd.snapshot);
+    for (const e of rd.committedEntries) this.applyEntry(n, e);
+    for (const rs of rd.readStates) this.serveRead(n, rs.index, dec.decode(rs.context));
+    n.raw.advance(rd);
+    if (rd.softState?.state === StateType.Leader) this.checkLeaderCompleteness(n);
+  }
+
+  process(n: SimNode): void {
+    this.readyPhase1(n);
+    this.readyPhase2(n);
+  }
+
+  processAll(): void {
+    for (let i = 0; i < 10; i++) {
+      let any = false;
+      for (const n of this.upNodes()) {
+        if (n.pending || n.raw.hasReady()) {
+          any = true;
+          this.process(n);
+        }
+      }
+      if (!any) return;
+    }
+  }
+
+  private persist(n: SimNode, rd: Ready): void {
+    const disk = n.disk;
+    if (rd.snapshot) {
+      disk.snapshot = rd.snapshot;
+      disk.entries = [];
+      n.storage.applySnapshot(rd.snapshot);
+    }
+    if (rd.entries.length > 0) {
+      const first = rd.entries[0].index;
+      disk.entries = disk.entries.filter((e) => e.index < first);
+      for (const e of rd.entries) disk.entries.push(e);
+      n.storage.append(rd.entries);
+    }
+    if (rd.hardState) {
+      disk.hardState = rd.hardState;
+      n.storage.setHardState(rd.hardState);
+    }
+    this.recordCommits(n);
+  }
+
+  private applySnapshot(n: SimNode, snap: Snapshot): void {
+    const keys = JSON.parse(dec.decode(snap.data)) as string[];
+    for (let i = 1; i < keys.length; i++) this.checkApplied(n, i, keys[i]);
+    n.applied = keys;
+    n.appliedIndex = snap.metadata.index;
+  }
+
+  private applyEntry(n: SimNode, e: Entry): void {
+    if (e.index !== n.appliedIndex + 1) {
+      throw new SafetyViolation(`${n.id} applied index ${e.index} after ${n.appliedIndex}: gap or repeat`);
+    }
+    const key = entryKey(e);
+    this.checkApplied(n, e.index, key);
+    n.applied[e.index] = key;
+    n.appliedIndex = e.index;
+    if (e.type === EntryType.ConfChange) n.raw.applyConfChange(decodeConfChange(e.data));
+  }
+
+  private serveRead(n: SimNode, index: number, ctx: string): void {
+    const read = this.reads.get(ctx);
+    if (!read) {
+      // A duplicated MsgReadIndexResp releases a read twice; a host ignores contexts it has
+      // already answered. A context never asked for is a bug.
+      if (!this.servedReads.has(ctx)) throw new SafetyViolation(`${n.id} released unknown read ${ctx}`);
+      return;
+    }
+    this.reads.delete(ctx);
+    this.servedReads.add(ctx);
+    if (read.node !== n.id) throw new SafetyViolation(`read ${ctx} of ${read.node} released on ${n.id}`);
+    if (read.incarnation !== n.incarnation) return; // asked before a restart: the host is gone
+    // Linearizability of ReadIndex: the read must observe every write committed before it was
+    // asked for. A deposed leader serving with its stale commit index fails this.
+    if (index < read.committedAtInvoke) {
+      throw new SafetyViolation(
+        `stale read ${ctx} on ${n.id}: read index ${index} < ${read.committedAtInvoke} committed before the read`,
+      );
+    }
+    if (index > this.maxCommitted) {
+      throw new SafetyViolation(`read ${ctx} on ${n.id} at uncommitted index ${index} (max committed ${this.maxCommitted})`);
+    }
+    this.readsServed++;
+  }
+
+  // ------------------------------------------------------------------ safety checks
+
+  private checkApplied(n: SimNode, index: number, key: string): void {
+    const seen = this.appliedAt.get(index);
+    if (seen === undefined) this.appliedAt.set(index, key);
+    else if (seen !== key) {
+      throw new SafetyViolation(`State Machine Safety: ${n.id} applied ${key} at ${index}, another node applied ${seen}`);
+    }
+    const committed = this.committed.get(index);
+    if (committed !== undefined && committed !== key) {
+      throw new SafetyViolation(`${n.id} applied ${key} at ${index} but ${committed} was committed there`);
+    }
+  }
+
+  /** Records the entries this node now considers committed; two different ones at an index is fatal. */
+  private recordCommits(n: SimNode): void {
+    const log = n.raw.raft.raftLog;
+    const commit = log.committed;
+    const from = Math.max(n.recordedCommit + 1, log.firstIndex());
+    for (let i = from; i <= commit; i++) {
+      const e = log.slice(i, i + 1, Number.POSITIVE_INFINITY)[0];
+      const key = entryKey(e);
+      const seen = this.committed.get(i);
+      if (seen === undefined) this.committed.set(i, key);
+      else if (seen !== key) throw new SafetyViolation(`committed entries differ at ${i}: ${seen} vs ${key} on ${n.id}`);
+    }
+    if (commit > n.recordedCommit) n.recordedCommit = commit;
+    if (commit > this.maxCommitted) this.maxCommitted = commit;
+  }
+
+  /** Leader Completeness (§5.4): a new leader holds every entry committed in earlier terms. */
+  private checkLeaderCompleteness(n: SimNode): void {
+    const r = n.raw.raft;
+    if (n.leaderTermChecked === r.term) return;
+    n.leaderTermChecked = r.term;
+    const log = r.raftLog;
+    const first = log.firstIndex();
+    for (const [index, key] of this.committed) {
+      const term = Number(key.slice(0, key.indexOf('/')));
+      if (term >= r.term || index < first) continue;
+      if (index > log.lastIndex()) {
+        throw new SafetyViolation(`Leader Completeness: leader ${n.id} (term ${r.term}) lacks committed entry ${index}`);
+      }
+      const e = log.slice(index, index + 1, Number.POSITIVE_INFINITY)[0];
+      if (entryKey(e) !== key) {
+        throw new SafetyViolation(`Leader Completeness: leader ${n.id} (term ${r.term}) has ${entryKey(e)} at ${index}, committed ${key}`);
+      }
+    }
+  }
+
+  /** Checks run after every action. */
+  checkInvariants(): void {
+    const up = this.upNodes();
+    for (const n of up) {
+      const r = n.raw.raft;
+      if (r.state === StateType.Leader) {
+        const seen = this.leaderOfTerm.get(r.term);
+        if (seen === undefined) this.leaderOfTerm.set(r.term, n.id);
+        else if (seen !== n.id) throw new SafetyViolation(`Election Safety: ${seen} and ${n.id} both lead term ${r.term}`);
+        this.checkLeaderCompleteness(n);
+      }
+    }
+    this.checkLogMatching(up);
+  }
+
+  /** Log Matching (§5.3): same index and term implies identical logs up to there. */
+  private checkLogMatching(up: readonly SimNode[]): void {
+    for (let a = 0; a < up.length; a++) {
+      for (let b = a + 1; b < up.length; b++) {
+        const la = up[a].raw.raft.raftLog;
+        const lb = up[b].raw.raft.raftLog;
+        const lo = Math.max(la.firstIndex(), lb.firstIndex());
+        const hi = Math.min(la.lastIndex(), lb.lastIndex());
+        let matched = false;
+        for (let i = hi; i >= lo; i--) {
+          const ta = la.term(i);
+          const tb = lb.term(i);
+          if (!matched) {
+            if (ta === tb) matched = true;
+            else continue;
+          }
+          if (ta !== tb) {
+            throw new SafetyViolation(`Log Matching: ${up[a].id} and ${up[b].id} agree at a later index but differ at ${i}`);
+          }
+          const ea = la.slice(i, i + 1, Number.POSITIVE_INFINITY)[0];
+          const eb = lb.slice(i, i + 1, Number.POSITIVE_INFINITY)[0];
+          if (entryKey(ea) !== entryKey(eb)) {
+            throw new SafetyViolation(`Log Matching: ${up[a].id} and ${up[b].id} hold different entries at ${i} with term ${ta}`);
+          }
+        }
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ liveness
+
+  leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const n of this.upNodes()) {
+      const r = n.raw.raft;
+      if (r.state === StateType.Leader && (!best || r.term > best.raw.raft.term)) best = n;
+    }
+    return best;
+  }
+
+  /** Ticks a healthy cluster until it has a leader (so schedules start from a working group). */
+  warmUp(maxTicks = 200): void {
+    for (let t = 0; t < maxTicks; t++) {
+      this.tickAll();
+      this.deliverAll();
+      this.checkInvariants();
+      const leader = this.leader();
+      if (leader && leader.raw.raft.raftLog.committed >= leader.raw.raft.raftLog.lastIndex()) return;
+    }
+    throw new SafetyViolation(`no leader within ${maxTicks} ticks of a healthy start: ${this.describe()}`);
+  }
+
+  /**
+   * Heals every fault, then requires that within `maxTicks` ticks a leader is elected, a fresh
+   * proposal commits, and every member has applied everything committed.
+   */
+  healAndConverge(maxTicks: number): { ticks: number } {
+    this.heal();
+    for (const n of this.nodes.values()) if (!n.up) this.restart(n);
+    for (const n of this.nodes.values()) if (n.pending) this.readyPhase2(n);
+    this.deliverAll();
+    let proposed: string | null = null;
+    let proposedIndex = 0;
+    for (let t = 0; t < maxTicks; t++) {
+      this.tickAll();
+      this.deliverAll();
+      this.checkInvariants();
+      const leader = this.leader();
+      if (!leader) continue;
+      if (proposed === null) {
+        proposed = `final-${this.nextValue++}`;
+        try {
+          leader.raw.propose(enc.encode(proposed));
+          proposedIndex = leader.raw.raft.raftLog.lastIndex();
+        } catch (err) {
+          if (!(err instanceof ProposalDroppedError)) throw err;
+          proposed = null;
+        }
+        continue;
+      }
+      const committedKey = this.committed.get(proposedIndex);
+      if (committedKey === undefined || !committedKey.endsWith(`/${proposed}`)) {
+        // The proposal may have been lost with a leader change: propose again.
+        if (committedKey !== undefined) proposed = null;
+        continue;
+      }
+      const members = leader.raw.raft.tracker;
+      const allApplied = [...members.progress.keys()].every((id) => {
+        const node = this.nodes.get(id);
+        return node !== undefined && node.appliedIndex >= this.maxCommitted;
+      });
+      if (allApplied) return { ticks: t };
+    }
+    throw new SafetyViolation(`no progress within ${maxTicks} ticks after healing: ${this.describe()}`);
+  }
+
+  describe(): string {
+    return [...this.nodes.values()]
+      .map((n) => {
+        const r = n.raw.raft;
+        return `${n.id}${n.up ? '' : '(down)'}: ${r.state} term=${r.term} lead=${r.lead} commit=${r.raftLog.committed} applied=${n.appliedIndex} last=${r.raftLog.lastIndex()} voters=${r.tracker.voters.join(',')} learners=${r.tracker.learners.join(',')}`;
+      })
+      .join('; ');
+  }
+}
+
+function hashString(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 16777619);
+  }
+  return h >>> 0;
+}

@@ -1,0 +1,58 @@
+/**
+ * Randomized fault schedules against 3- and 5-node groups, checking the Raft safety properties
+ * after every action and liveness once the faults heal. Every run prints its seed; replay one
+ * with QKV_SEED=<seed> (and QKV_PATH=<path> for fast-check's shrunk counterexample).
+ * `npm run test:soak` runs many more schedules (QKV_SOAK=1).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { SimCluster } from './sim/cluster.js';
+import { describeAction, runAction, scheduleArb } from './sim/schedule.js';
+
+const soak = process.env.QKV_SOAK === '1';
+const baseSeed = process.env.QKV_SEED ? Number(process.env.QKV_SEED) : Math.floor(Math.random() * 0x7fffffff);
+const path = process.env.QKV_PATH;
+
+function simulate(voters: number, numRuns: number, seed: number): { runs: number; proposals: number; reads: number } {
+  let runs = 0;
+  let proposals = 0;
+  let reads = 0;
+  console.log(`raft simulation: ${voters} voters, ${numRuns} schedules, seed ${seed}${path ? ` path ${path}` : ''}`);
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 0x7fffffff }), scheduleArb(20, 300), (clusterSeed, schedule) => {
+      const cluster = new SimCluster({ voters, seed: clusterSeed });
+      try {
+        cluster.warmUp();
+        for (const action of schedule) runAction(cluster, action);
+        cluster.healAndConverge(600);
+      } catch (err) {
+        const tail = cluster.log.slice(-20).join('; ');
+        throw new Error(
+          `${(err as Error).message}\nschedule: ${schedule.map(describeAction).join(' ')}\nevents: ${tail}\nstate: ${cluster.describe()}`,
+          { cause: err },
+        );
+      }
+      runs++;
+      proposals += cluster.proposalsAppended;
+      reads += cluster.readsServed;
+    }),
+    { seed, numRuns, ...(path ? { path } : {}) },
+  );
+  console.log(`raft simulation: ${voters} voters: ${runs} schedules passed, ${proposals} proposals appended, ${reads} reads served`);
+  return { runs, proposals, reads };
+}
+
+describe('raft simulation (safety after every step, liveness after healing)', () => {
+  it('3-node groups survive random faults', () => {
+    const result = simulate(3, soak ? 20_000 : 1200, baseSeed);
+    expect(result.runs).toBeGreaterThan(0);
+    expect(result.proposals).toBeGreaterThan(0);
+    expect(result.reads).toBeGreaterThan(0);
+  }, 600_000);
+
+  it('5-node groups survive random faults', () => {
+    const result = simulate(5, soak ? 10_000 : 800, baseSeed + 1);
+    expect(result.runs).toBeGreaterThan(0);
+    expect(result.proposals).toBeGreaterThan(0);
+  }, 600_000);
+});
