@@ -303,6 +303,7 @@ export class Raft {
       if (this.state === StateType.Leader && this.leadTransferee !== '') this.leadTransferee = '';
     }
     if (this.state !== StateType.Leader) return;
+    this.maybeHandOffLeadership();
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
       this.heartbeatElapsed = 0;
       this.step(makeMessage({ type: MessageType.MsgBeat, from: this.id }));
@@ -846,18 +847,34 @@ export class Raft {
     this.tracker.applyConfState(cs, this.raftLog.lastIndex() + 1);
     const confState = this.tracker.confState();
     if (this.state !== StateType.Leader) return confState;
-    if (!this.tracker.isVoter(this.id)) {
-      // Removed or demoted: a leader that is not a voter must not lead. The host transfers
-      // leadership first when it can; this is the fallback.
-      this.logger.info('stepping down: no longer a voter', { term: this.term });
-      this.becomeFollower(this.term, '');
-      return confState;
-    }
     if (this.leadTransferee !== '' && !this.tracker.isVoter(this.leadTransferee)) this.leadTransferee = '';
     // The quorum changed: something may now be committed, and new members need the log.
     this.maybeCommit();
     this.bcastAppend();
+    this.maybeHandOffLeadership();
     return confState;
+  }
+
+  /**
+   * A leader that removed or demoted itself keeps leading the new configuration (without counting
+   * itself) until it has handed leadership to a voter. Stepping down at once would be unsafe for
+   * liveness: changes take effect when applied, so the remaining voters may not yet know the
+   * change committed, and the old configuration they still use may need this node's vote, which
+   * it would refuse to a candidate whose log lags its own.
+   */
+  private maybeHandOffLeadership(): void {
+    if (this.state !== StateType.Leader || this.tracker.isVoter(this.id) || this.leadTransferee !== '') return;
+    let best = '';
+    let bestMatch = -1;
+    for (const id of this.tracker.voters) {
+      const pr = this.tracker.progress.get(id);
+      if (pr && pr.matchIndex > bestMatch) {
+        best = id;
+        bestMatch = pr.matchIndex;
+      }
+    }
+    if (best === '') return;
+    this.handleTransferLeader(makeMessage({ type: MessageType.MsgTransferLeader, from: best }));
   }
 
   /** The host applied a snapshot or entries up to `index`. */

@@ -96,10 +96,13 @@ export class SimCluster {
   private readonly options: Required<ClusterOptions>;
 
   constructor(options: ClusterOptions) {
+    // Unless the test fixes them, the batching limits vary with the seed: one entry per MsgApp
+    // and a window of one exercise the paths (Figure 8, probing) that big batches hide.
+    const pick = new SeededRandom(options.seed ^ 0x5eed);
     this.options = {
       electionTick: 10,
-      maxSizePerMsg: 256,
-      maxInflightMsgs: 4,
+      maxSizePerMsg: [1, 64, 256, 4096][pick.intBelow(4)],
+      maxInflightMsgs: [1, 2, 4, 16][pick.intBelow(4)],
       ...options,
     };
     const ids = Array.from({ length: options.voters }, (_, i) => `n${i + 1}`);
