@@ -68,7 +68,7 @@ class SegmentArchive {
 
 describe('FileLog properties', () => {
   it('agrees with the reference and MemoryLog across reopens and interrupted compactions', async () => {
-    const { seed, numRuns } = propertyParameters('FileLog vs reference and MemoryLog', 60);
+    const { seed, numRuns } = propertyParameters('FileLog vs reference and MemoryLog', 120);
     const stepArb = fc.record({
       op: abstractOpArb,
       reopen: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
@@ -111,7 +111,7 @@ describe('FileLog properties', () => {
   });
 
   it('crash property: a torn tail loads as the longest complete prefix of records', async () => {
-    const { seed, numRuns } = propertyParameters('FileLog torn tail', 150);
+    const { seed, numRuns } = propertyParameters('FileLog torn tail', 300);
     const attackArb = fc.record({
       mode: fc.constantFrom('cut' as const, 'flip' as const),
       call: fc.nat(),
