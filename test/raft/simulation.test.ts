@@ -36,7 +36,15 @@ function simulate(voters: number, numRuns: number, seed: number): { runs: number
       proposals += cluster.proposalsAppended;
       reads += cluster.readsServed;
     }),
-    { seed, numRuns, ...(path ? { path } : {}) },
+    {
+      seed,
+      numRuns,
+      ...(path ? { path } : {}),
+      // Shrinking a failure replays hundreds of schedules; bound it so a failure is reported
+      // (with the smallest counterexample found so far) instead of hanging the suite.
+      interruptAfterTimeLimit: soak ? 3_600_000 : 240_000,
+      markInterruptAsFailure: true,
+    },
   );
   console.log(`raft simulation: ${voters} voters: ${runs} schedules passed, ${proposals} proposals appended, ${reads} reads served`);
   return { runs, proposals, reads };

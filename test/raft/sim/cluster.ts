@@ -264,10 +264,28 @@ export class SimCluster {
     this.processAll();
   }
 
+  /**
+   * Rounds of: every node takes a Ready and sends what it may send before persisting, then every
+   * message in flight is delivered, with nothing persisted. Leaves nodes with pending Readies,
+   * so that a following crash loses exactly what a real crash would.
+   */
+  exchangeUnpersisted(rounds: number): void {
+    for (let round = 0; round < rounds; round++) {
+      for (const n of this.upNodes()) this.readyPhase1(n);
+      const batch = this.inflight;
+      this.inflight = [];
+      for (const m of batch) this.deliverMessage(m);
+    }
+  }
+
   // ------------------------------------------------------------------ client operations
 
   tick(n: SimNode): void {
     if (n.up) n.raw.tick();
+  }
+
+  campaign(n: SimNode): void {
+    if (n.up) n.raw.campaign();
   }
 
   tickAll(): void {

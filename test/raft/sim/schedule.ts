@@ -26,7 +26,12 @@ export type Action =
   | { readonly kind: 'addNode'; readonly node: number }
   | { readonly kind: 'promote'; readonly node: number; readonly target: number }
   | { readonly kind: 'remove'; readonly node: number; readonly target: number }
-  | { readonly kind: 'compact'; readonly node: number };
+  | { readonly kind: 'compact'; readonly node: number }
+  | { readonly kind: 'crashPending'; readonly node: number }
+  | { readonly kind: 'crashLeader' }
+  | { readonly kind: 'isolateLeader'; readonly mask: number }
+  | { readonly kind: 'campaign'; readonly node: number }
+  | { readonly kind: 'exchangeUnpersisted' };
 
 const node = fc.nat({ max: 7 });
 const msg = fc.nat({ max: 63 });
@@ -52,6 +57,13 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('promote' as const), node, target: node }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('remove' as const), node, target: node }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('compact' as const), node }) },
+  // Targeted faults: the moments that matter most for safety are a crash between sending and
+  // persisting, losing the leader, and a leader cut off with a minority.
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('crashPending' as const), node }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('crashLeader' as const) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('isolateLeader' as const), mask: fc.nat({ max: 255 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('campaign' as const), node }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('exchangeUnpersisted' as const) }) },
 );
 
 export function scheduleArb(minLength: number, maxLength: number): fc.Arbitrary<Action[]> {
@@ -123,6 +135,32 @@ export function runAction(c: SimCluster, a: Action): void {
       break;
     case 'compact':
       c.compact(c.nodeAt(a.node));
+      break;
+    case 'crashPending': {
+      const pending = c.upNodes().filter((n) => n.pending !== null);
+      if (pending.length > 0) c.crash(pending[a.node % pending.length]);
+      break;
+    }
+    case 'crashLeader': {
+      const leader = c.leader();
+      if (leader) c.crash(leader);
+      break;
+    }
+    case 'isolateLeader': {
+      // The leader plus a strict minority chosen by the mask: the rest can elect a new leader.
+      const leader = c.leader();
+      if (!leader) break;
+      const others = c.ids().filter((id) => id !== leader.id);
+      const minority = Math.floor((others.length + 1 - 1) / 2) - 1;
+      const companions = others.filter((_, i) => (a.mask >> i) & 1).slice(0, Math.max(0, minority));
+      c.partition([leader.id, ...companions]);
+      break;
+    }
+    case 'campaign':
+      c.campaign(c.nodeAt(a.node));
+      break;
+    case 'exchangeUnpersisted':
+      c.exchangeUnpersisted(3);
       break;
   }
   c.checkInvariants();
