@@ -5,15 +5,14 @@
  * `npm run test:soak` runs many more schedules (QKV_SOAK=1).
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { SimCluster } from './sim/cluster.js';
-import { describeAction, runAction, scheduleArb } from './sim/schedule.js';
+import { SimCluster } from './cluster.js';
+import { describeAction, runAction, scheduleArb } from './schedule.js';
 
-const soak = process.env.QKV_SOAK === '1';
-const baseSeed = process.env.QKV_SEED ? Number(process.env.QKV_SEED) : Math.floor(Math.random() * 0x7fffffff);
+export const soak = process.env.QKV_SOAK === '1';
+export const baseSeed = process.env.QKV_SEED ? Number(process.env.QKV_SEED) : Math.floor(Math.random() * 0x7fffffff);
 const path = process.env.QKV_PATH;
 
-function simulate(voters: number, numRuns: number, seed: number): { runs: number; proposals: number; reads: number } {
+export function simulate(voters: number, numRuns: number, seed: number): { runs: number; proposals: number; reads: number } {
   let runs = 0;
   let proposals = 0;
   let reads = 0;
@@ -50,17 +49,3 @@ function simulate(voters: number, numRuns: number, seed: number): { runs: number
   return { runs, proposals, reads };
 }
 
-describe('raft simulation (safety after every step, liveness after healing)', () => {
-  it('3-node groups survive random faults', () => {
-    const result = simulate(3, soak ? 20_000 : 1200, baseSeed);
-    expect(result.runs).toBeGreaterThan(0);
-    expect(result.proposals).toBeGreaterThan(0);
-    expect(result.reads).toBeGreaterThan(0);
-  }, 600_000);
-
-  it('5-node groups survive random faults', () => {
-    const result = simulate(5, soak ? 10_000 : 800, baseSeed + 1);
-    expect(result.runs).toBeGreaterThan(0);
-    expect(result.proposals).toBeGreaterThan(0);
-  }, 600_000);
-});

@@ -1,0 +1,413 @@
+import {
+  EntryType,
+  MemoryStorage,
+  ProposalDroppedError,
+  RawNode,
+  StateType,
+  bootstrapLog,
+  decodeConfChange,
+  defaultRaftConfig,
+  silentLogger,
+} from '../raft/index.js';
+import type { ConfState, Entry, Message, RaftConfig, RaftLogger, Ready, SoftState } from '../raft/index.js';
+import type { DurableLog } from '../storage/durable_log.js';
+import { Deferred } from '../util/deferred.js';
+import { NoLeaderError, NotReadyError, OutcomeUnknownError, QuorumError } from '../util/errors.js';
+import type { RandomSource } from '../util/random.js';
+
+/**
+ * The replicated state machine a group drives. `apply` must be deterministic: it sees only the
+ * entry (its index and payload), never a clock (design invariant 3).
+ */
+export interface GroupStateMachine {
+  /** Applies one committed proposal; the return value goes to the proposer's waiter. */
+  apply(index: number, payload: Uint8Array): unknown;
+}
+
+/** Delivers Raft messages to peers; batched per Ready, never awaited (Raft tolerates loss). */
+export interface GroupTransport {
+  send(messages: readonly Message[]): void;
+}
+
+export interface RaftGroupOptions {
+  readonly groupId: string;
+  readonly nodeId: string;
+  readonly log: DurableLog;
+  readonly stateMachine: GroupStateMachine;
+  readonly transport: GroupTransport;
+  /** The first voters, used only when the log is empty (a new group). */
+  readonly bootstrapVoters?: readonly string[];
+  readonly random: RandomSource;
+  /** Overrides of the core's tuning (ticks, batch sizes). */
+  readonly raft?: Partial<Omit<RaftConfig, 'id' | 'random' | 'applied' | 'logger'>>;
+  readonly logger?: RaftLogger;
+  /** Called when this node learns of a new leader (or loses it: ''). */
+  readonly onSoftState?: (state: SoftState, term: number) => void;
+}
+
+const envelopeVersion = 1;
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+/**
+ * A proposal as stored in the log: a request id (so the proposer can find its waiter when the
+ * entry is applied, on whichever node it proposed from) and the state machine's payload.
+ *
+ *   ┌─────────┬────────┬──────────────┬─────────┐
+ *   │ version │ id len │ request id   │ payload │
+ *   │ u8 = 1  │ u8     │ utf-8        │ ...     │
+ *   └─────────┴────────┴──────────────┴─────────┘
+ */
+export function encodeProposal(requestId: string, payload: Uint8Array): Uint8Array {
+  const id = textEncoder.encode(requestId);
+  if (id.length > 255) throw new RangeError('request id longer than 255 bytes');
+  const out = new Uint8Array(2 + id.length + payload.length);
+  out[0] = envelopeVersion;
+  out[1] = id.length;
+  out.set(id, 2);
+  out.set(payload, 2 + id.length);
+  return out;
+}
+
+export function decodeProposal(data: Uint8Array): { requestId: string; payload: Uint8Array } {
+  if (data.length < 2 || data[0] !== envelopeVersion || data.length < 2 + data[1]) {
+    throw new RangeError('malformed proposal envelope');
+  }
+  const idLength = data[1];
+  return {
+    requestId: textDecoder.decode(data.subarray(2, 2 + idLength)),
+    payload: data.subarray(2 + idLength),
+  };
+}
+
+interface ReadWaiter {
+  readonly deferred: Deferred<void>;
+  index: number;
+}
+
+/**
+ * One Raft group hosted by this process: it owns the RawNode and runs the Ready loop
+ *
+ *   ready ─▶ send messages ─▶ persist (one fsync) ─▶ send persisted messages ─▶ apply ─▶ reads ─▶ advance
+ *
+ * and batches: proposals made in the same event-loop turn become one MsgProp (one append, one
+ * fsync, one MsgApp per follower); reads made in the same turn share one ReadIndex round.
+ */
+export class RaftGroup {
+  readonly groupId: string;
+  readonly nodeId: string;
+  readonly raw: RawNode;
+  private readonly storage: MemoryStorage;
+  private readonly options: RaftGroupOptions;
+  private readonly logger: RaftLogger;
+
+  private readonly proposalWaiters = new Map<string, Deferred<unknown>>();
+  private queuedProposals: { requestId: string; data: Uint8Array }[] = [];
+  private readonly readWaiters = new Map<string, ReadWaiter>();
+  /** Reads released by the core but waiting for apply to catch up, in release order. */
+  private releasedReads: ReadWaiter[] = [];
+  private readonly proposerPrefix: string;
+  private nextRequest = 1;
+  private nextReadContext = 1;
+  private loopRunning = false;
+  private loopScheduled = false;
+  private stopped = false;
+  private failure: Error | null = null;
+  private appliedIndex: number;
+  private lastSoftState: SoftState;
+  /** Resolves once the log is replayed up to the commit index known at start. */
+  private readonly caughtUp = new Deferred<void>();
+  private replayTarget: number;
+  /** Counters for INFO and benchmarks. */
+  readonly stats = { fsyncs: 0, readies: 0, entriesPersisted: 0, applied: 0 };
+
+  private constructor(options: RaftGroupOptions, storage: MemoryStorage, applied: number) {
+    this.options = options;
+    this.groupId = options.groupId;
+    this.nodeId = options.nodeId;
+    this.storage = storage;
+    this.logger = options.logger ?? silentLogger;
+    this.raw = new RawNode(
+      {
+        ...defaultRaftConfig,
+        ...options.raft,
+        id: options.nodeId,
+        applied,
+        random: options.random,
+        logger: this.logger,
+      },
+      storage,
+    );
+    this.appliedIndex = applied;
+    this.lastSoftState = this.raw.softState();
+    this.replayTarget = this.raw.raft.raftLog.committed;
+    // Unique across restarts of this node, so that a waiter never matches an older entry.
+    this.proposerPrefix = `${options.nodeId}.${options.random.intBelow(0x7fffffff).toString(36)}.`;
+    if (this.appliedIndex >= this.replayTarget) this.caughtUp.resolve();
+    // A failed start is reported to whoever awaits ready(); nobody awaiting is not a crash.
+    this.caughtUp.promise.catch(() => {});
+  }
+
+  /** Loads the durable log (bootstrapping a new group if it is empty) and starts the group. */
+  static async open(options: RaftGroupOptions): Promise<RaftGroup> {
+    const persisted = await options.log.load();
+    const storage = new MemoryStorage();
+    let hardState = persisted.hardState;
+    let entries = persisted.entries;
+    const empty = persisted.snapshot === null && entries.length === 0 && hardState.term === 0;
+    if (empty && options.bootstrapVoters && options.bootstrapVoters.length > 0) {
+      const boot = bootstrapLog(options.bootstrapVoters);
+      await options.log.save({ hardState: boot.hardState, entries: boot.entries });
+      hardState = boot.hardState;
+      entries = boot.entries;
+    }
+    let applied = 0;
+    if (persisted.snapshot) {
+      // Snapshot data lives with the state machine (snapshots issue); the log keeps its metadata.
+      storage.applySnapshot({ metadata: persisted.snapshot, data: new Uint8Array(0) });
+      applied = persisted.snapshot.index;
+    }
+    storage.setHardState(hardState);
+    storage.append(entries);
+    const group = new RaftGroup(options, storage, applied);
+    group.schedule();
+    return group;
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  /** Resolves when the group has re-applied everything committed before it restarted. */
+  ready(): Promise<void> {
+    return this.caughtUp.promise;
+  }
+
+  isLeader(): boolean {
+    return this.raw.raft.state === StateType.Leader;
+  }
+
+  leaderId(): string {
+    return this.raw.raft.lead;
+  }
+
+  term(): number {
+    return this.raw.raft.term;
+  }
+
+  confState(): ConfState {
+    return this.raw.raft.tracker.confState();
+  }
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  /** Advances the core's clock by one tick (the host's timer calls this). */
+  tick(): void {
+    if (this.stopped) return;
+    this.raw.tick();
+    this.schedule();
+  }
+
+  /** Feeds a message from a peer. */
+  step(m: Message): void {
+    if (this.stopped) return;
+    try {
+      this.raw.step(m);
+    } catch (err) {
+      // A forwarded proposal that cannot be appended here is dropped; its proposer times out.
+      if (!(err instanceof ProposalDroppedError)) throw err;
+    }
+    this.schedule();
+  }
+
+  /**
+   * Proposes `payload`; resolves with the state machine's result once the entry is committed and
+   * applied on this node. Rejects with a `fail` outcome when it certainly did not enter the log,
+   * `unknown` when it may still commit.
+   */
+  propose(payload: Uint8Array): Promise<unknown> {
+    const unavailable = this.unavailable();
+    if (unavailable) return Promise.reject(unavailable);
+    const requestId = this.proposerPrefix + (this.nextRequest++).toString(36);
+    const deferred = new Deferred<unknown>();
+    this.proposalWaiters.set(requestId, deferred);
+    this.queuedProposals.push({ requestId, data: encodeProposal(requestId, payload) });
+    this.schedule();
+    return deferred.promise;
+  }
+
+  /**
+   * Resolves when a linearizable read may be served from the local state machine: the core
+   * confirmed leadership with a quorum after the call, and this node applied up to the read index.
+   */
+  readBarrier(): Promise<void> {
+    const unavailable = this.unavailable();
+    if (unavailable) return Promise.reject(unavailable);
+    const context = `${this.proposerPrefix}r${(this.nextReadContext++).toString(36)}`;
+    const waiter: ReadWaiter = { deferred: new Deferred<void>(), index: 0 };
+    this.readWaiters.set(context, waiter);
+    this.raw.readIndex(textEncoder.encode(context));
+    this.schedule();
+    return waiter.deferred.promise;
+  }
+
+  /** Stops the loop; pending waiters fail (their outcome is unknown for proposals). */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.failAll(new OutcomeUnknownError('node is shutting down'));
+    while (this.loopRunning) await new Promise((r) => setImmediate(r));
+    await this.options.log.close();
+  }
+
+  // ------------------------------------------------------------------ the Ready loop
+
+  private unavailable(): Error | null {
+    if (this.failure) return new NotReadyError(`group ${this.groupId} failed: ${this.failure.message}`);
+    if (this.stopped) return new NotReadyError('node is shutting down');
+    return null;
+  }
+
+  private schedule(): void {
+    if (this.loopScheduled || this.loopRunning || this.stopped) return;
+    this.loopScheduled = true;
+    // setImmediate, not a microtask: let every request of this I/O turn join the batch first.
+    setImmediate(() => {
+      this.loopScheduled = false;
+      void this.runLoop();
+    });
+  }
+
+  private flushProposals(): void {
+    if (this.queuedProposals.length === 0) return;
+    const batch = this.queuedProposals;
+    this.queuedProposals = [];
+    try {
+      this.raw.proposeEntries(batch.map((p) => ({ term: 0, index: 0, type: EntryType.Normal, data: p.data })));
+    } catch (err) {
+      if (!(err instanceof ProposalDroppedError)) throw err;
+      const reason = this.raw.raft.lead === '' ? new NoLeaderError(err.message, { cause: err }) : err;
+      for (const p of batch) this.settleProposal(p.requestId, undefined, reason);
+    }
+  }
+
+  private async runLoop(): Promise<void> {
+    if (this.loopRunning) return;
+    this.loopRunning = true;
+    try {
+      for (;;) {
+        if (this.stopped) break;
+        this.flushProposals();
+        if (!this.raw.hasReady()) break;
+        await this.handleReady(this.raw.ready());
+      }
+    } catch (err) {
+      this.fail(err as Error);
+    } finally {
+      this.loopRunning = false;
+    }
+    if (!this.stopped && (this.queuedProposals.length > 0 || this.raw.hasReady())) this.schedule();
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    this.stats.readies++;
+    if (rd.softState) this.onSoftState(rd.softState);
+    if (rd.messages.length > 0) this.options.transport.send(rd.messages);
+    // A Ready that only moves the commit index needs no fsync: commit is re-learned from the
+    // leader after a restart, and reads wait for the leader's commit anyway (ReadIndex).
+    if (rd.mustSync) {
+      await this.options.log.save({
+        ...(rd.hardState ? { hardState: rd.hardState } : {}),
+        ...(rd.entries.length > 0 ? { entries: rd.entries } : {}),
+        ...(rd.snapshot ? { snapshot: rd.snapshot.metadata } : {}),
+      });
+      this.stats.fsyncs++;
+      this.stats.entriesPersisted += rd.entries.length;
+      if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
+      if (rd.entries.length > 0) this.storage.append(rd.entries);
+    }
+    if (rd.hardState) this.storage.setHardState(rd.hardState);
+    if (this.stopped) return;
+    if (rd.persistedMessages.length > 0) this.options.transport.send(rd.persistedMessages);
+    if (rd.snapshot) {
+      throw new QuorumError('SNAPSHOT_UNSUPPORTED', 'installing snapshots needs the snapshot store (not built yet)', 'fail');
+    }
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (const rs of rd.readStates) this.onReadState(textDecoder.decode(rs.context), rs.index);
+    this.releaseAppliedReads();
+    this.raw.advance(rd);
+    if (this.appliedIndex >= this.replayTarget) this.caughtUp.resolve();
+  }
+
+  private applyEntry(e: Entry): void {
+    this.appliedIndex = e.index;
+    this.stats.applied++;
+    if (e.type === EntryType.ConfChange) {
+      this.raw.applyConfChange(decodeConfChange(e.data));
+      return;
+    }
+    if (e.data.length === 0) return; // a leader's no-op
+    const { requestId, payload } = decodeProposal(e.data);
+    const result = this.options.stateMachine.apply(e.index, payload);
+    this.settleProposal(requestId, result, null);
+  }
+
+  private settleProposal(requestId: string, result: unknown, error: Error | null): void {
+    const waiter = this.proposalWaiters.get(requestId);
+    if (!waiter) return;
+    this.proposalWaiters.delete(requestId);
+    if (error) waiter.reject(error);
+    else waiter.resolve(result);
+  }
+
+  private onReadState(context: string, index: number): void {
+    const waiter = this.readWaiters.get(context);
+    if (!waiter) return; // a duplicate release, or a read that already failed
+    this.readWaiters.delete(context);
+    waiter.index = index;
+    this.releasedReads.push(waiter);
+  }
+
+  private releaseAppliedReads(): void {
+    if (this.releasedReads.length === 0) return;
+    const waiting: ReadWaiter[] = [];
+    for (const w of this.releasedReads) {
+      if (w.index <= this.appliedIndex) w.deferred.resolve();
+      else waiting.push(w);
+    }
+    this.releasedReads = waiting;
+  }
+
+  private onSoftState(ss: SoftState): void {
+    const previous = this.lastSoftState;
+    this.lastSoftState = ss;
+    this.options.onSoftState?.(ss, this.raw.raft.term);
+    if (previous.lead !== '' && previous.lead !== ss.lead) {
+      // The leader our proposals and reads went through is gone: proposals may or may not
+      // commit under the next leader, so their outcome is unknown; reads simply failed.
+      const why = `leader changed from ${previous.lead} to ${ss.lead || 'none'}`;
+      this.failWaiters(new OutcomeUnknownError(`${why} before the commit was known`), new NoLeaderError(why));
+    }
+  }
+
+  private failWaiters(proposalError: Error, readError: Error): void {
+    for (const w of this.proposalWaiters.values()) w.reject(proposalError);
+    this.proposalWaiters.clear();
+    this.queuedProposals = [];
+    for (const w of this.readWaiters.values()) w.deferred.reject(readError);
+    this.readWaiters.clear();
+    for (const w of this.releasedReads) w.deferred.reject(readError);
+    this.releasedReads = [];
+  }
+
+  private failAll(error: Error): void {
+    this.failWaiters(error, error);
+  }
+
+  private fail(error: Error): void {
+    this.failure = error;
+    this.logger.warn('raft group failed; it serves nothing until restarted', { group: this.groupId, error: error.message });
+    this.failAll(new OutcomeUnknownError(`group failed: ${error.message}`, { cause: error }));
+    this.caughtUp.reject(error);
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * Randomized fault schedules against 3-node groups (see sim/run.ts for seeds and replay).
+ */
+import { describe, expect, it } from 'vitest';
+import { baseSeed, simulate, soak } from './sim/run.js';
+
+describe('raft simulation, 3 voters (safety after every step, liveness after healing)', () => {
+  it('survives random faults', () => {
+    const result = simulate(3, soak ? 30_000 : 3000, baseSeed);
+    expect(result.runs).toBeGreaterThan(0);
+    expect(result.proposals).toBeGreaterThan(0);
+    expect(result.reads).toBeGreaterThan(0);
+  }, 900_000);
+});
