@@ -20,8 +20,11 @@ import type { RandomSource } from '../util/random.js';
  * entry (its index and payload), never a clock (design invariant 3).
  */
 export interface GroupStateMachine {
-  /** Applies one committed proposal; the return value goes to the proposer's waiter. */
-  apply(index: number, payload: Uint8Array): unknown;
+  /**
+   * Applies one committed proposal; the return value goes to the proposer's waiter. `requestId`
+   * is the proposer's id for it (the same on every replica), for deduplicating retries.
+   */
+  apply(index: number, payload: Uint8Array, requestId: string): unknown;
 }
 
 /** Delivers Raft messages to peers; batched per Ready, never awaited (Raft tolerates loss). */
@@ -225,10 +228,16 @@ export class RaftGroup {
    * applied on this node. Rejects with a `fail` outcome when it certainly did not enter the log,
    * `unknown` when it may still commit.
    */
-  propose(payload: Uint8Array): Promise<unknown> {
+  propose(payload: Uint8Array, requestId?: string): Promise<unknown> {
     const unavailable = this.unavailable();
     if (unavailable) return Promise.reject(unavailable);
-    const requestId = this.proposerPrefix + (this.nextRequest++).toString(36);
+    if (requestId !== undefined) {
+      // A retry of a request still in flight here joins it instead of proposing it twice.
+      const inFlight = this.proposalWaiters.get(requestId);
+      if (inFlight) return inFlight.promise;
+    } else {
+      requestId = this.proposerPrefix + (this.nextRequest++).toString(36);
+    }
     const deferred = new Deferred<unknown>();
     this.proposalWaiters.set(requestId, deferred);
     this.queuedProposals.push({ requestId, data: encodeProposal(requestId, payload) });
@@ -348,7 +357,7 @@ export class RaftGroup {
     }
     if (e.data.length === 0) return; // a leader's no-op
     const { requestId, payload } = decodeProposal(e.data);
-    const result = this.options.stateMachine.apply(e.index, payload);
+    const result = this.options.stateMachine.apply(e.index, payload, requestId);
     this.settleProposal(requestId, result, null);
   }
 

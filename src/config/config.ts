@@ -1,0 +1,176 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+/**
+ * The frozen configuration of one server process, from flags and an optional `--config FILE`
+ * (JSON, same keys as the flags in camelCase or kebab-case; flags win). See ../shared/contract.md.
+ */
+export interface ServerConfig {
+  readonly id: string;
+  readonly host: string;
+  readonly respPort: number;
+  readonly grpcPort: number;
+  readonly dataDir: string;
+  /** Initial voters of a new cluster, self included: id → gRPC address. Empty: none given. */
+  readonly peers: ReadonlyMap<string, string>;
+  readonly join: boolean;
+  /** Milliseconds per Raft tick. */
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly maxClients: number;
+  /** How long a write or read waits for a leader before answering -CLUSTERDOWN. */
+  readonly leaderWaitMs: number;
+  readonly logLevel: string;
+  /** Human-readable logs instead of JSON (what `dev` uses). */
+  readonly prettyLogs: boolean;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'BAD_CONFIG';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export const serverDefaults = {
+  host: '127.0.0.1',
+  respPort: 6379,
+  grpcPort: 7379,
+  tickMs: 100,
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  maxClients: 10_000,
+  leaderWaitMs: 5_000,
+  logLevel: 'info',
+} as const;
+
+const idPattern = /^[a-z0-9-]{1,64}$/;
+
+const flagOptions = {
+  id: { type: 'string' },
+  host: { type: 'string' },
+  'resp-port': { type: 'string' },
+  'grpc-port': { type: 'string' },
+  'data-dir': { type: 'string' },
+  peers: { type: 'string' },
+  join: { type: 'boolean' },
+  config: { type: 'string' },
+  'tick-ms': { type: 'string' },
+  'election-ticks': { type: 'string' },
+  'heartbeat-ticks': { type: 'string' },
+  maxclients: { type: 'string' },
+  'leader-wait-ms': { type: 'string' },
+  'log-level': { type: 'string' },
+  pretty: { type: 'boolean' },
+} as const;
+
+type Raw = Record<string, string | boolean | number | undefined>;
+
+/** Parses `server` flags. Throws ConfigError with a one-line reason. */
+export function parseServerConfig(argv: readonly string[]): ServerConfig {
+  let values: Raw;
+  try {
+    values = parseArgs({ args: [...argv], options: flagOptions, strict: true, allowPositionals: false }).values as Raw;
+  } catch (err) {
+    throw new ConfigError((err as Error).message.split('\n')[0]);
+  }
+  let fromFile: Raw = {};
+  if (typeof values.config === 'string') fromFile = readConfigFile(values.config);
+  const pick = (flag: string): string | boolean | number | undefined => {
+    if (values[flag] !== undefined) return values[flag];
+    const camel = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    return fromFile[flag] ?? fromFile[camel];
+  };
+
+  const id = pick('id');
+  if (typeof id !== 'string' || id === '') throw new ConfigError('--id is required');
+  if (!idPattern.test(id)) throw new ConfigError(`--id '${id}' must match [a-z0-9-]{1,64}`);
+  const host = stringOf('host', pick('host'), serverDefaults.host);
+  const respPort = portOf('resp-port', pick('resp-port'), serverDefaults.respPort);
+  const grpcPort = portOf('grpc-port', pick('grpc-port'), serverDefaults.grpcPort);
+  if (respPort !== 0 && respPort === grpcPort) throw new ConfigError('--resp-port and --grpc-port must differ');
+  const dataDir = stringOf('data-dir', pick('data-dir'), `./data/${id}`);
+  const peers = parsePeers(pick('peers'));
+  if (peers.size > 0 && !peers.has(id)) throw new ConfigError(`--peers must include this node (${id})`);
+  const join = pick('join') === true || pick('join') === 'true';
+  if (join && peers.size > 0) throw new ConfigError('--join and --peers exclude each other: a joining node is added by admin add-node');
+  return Object.freeze({
+    id,
+    host,
+    respPort,
+    grpcPort,
+    dataDir,
+    peers,
+    join,
+    tickMs: intOf('tick-ms', pick('tick-ms'), serverDefaults.tickMs, 1, 60_000),
+    electionTicks: intOf('election-ticks', pick('election-ticks'), serverDefaults.electionTicks, 2, 1000),
+    heartbeatTicks: intOf('heartbeat-ticks', pick('heartbeat-ticks'), serverDefaults.heartbeatTicks, 1, 1000),
+    maxClients: intOf('maxclients', pick('maxclients'), serverDefaults.maxClients, 1, 1_000_000),
+    leaderWaitMs: intOf('leader-wait-ms', pick('leader-wait-ms'), serverDefaults.leaderWaitMs, 0, 600_000),
+    logLevel: stringOf('log-level', pick('log-level'), serverDefaults.logLevel),
+    prettyLogs: pick('pretty') === true,
+  });
+}
+
+function readConfigFile(path: string): Raw {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--config ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`--config ${path}: not valid JSON (${(err as Error).message})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`--config ${path}: expected a JSON object`);
+  }
+  const out: Raw = {};
+  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+    else if (Array.isArray(v) && k === 'peers') out[k] = v.join(',');
+    else throw new ConfigError(`--config ${path}: '${k}' must be a string, number or boolean`);
+  }
+  return out;
+}
+
+function stringOf(flag: string, v: unknown, fallback: string): string {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'string' || v === '') throw new ConfigError(`--${flag} needs a value`);
+  return v;
+}
+
+function intOf(flag: string, v: unknown, fallback: number, min: number, max: number): number {
+  if (v === undefined) return fallback;
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`--${flag} must be an integer from ${min} to ${max}, got '${String(v)}'`);
+  }
+  return n;
+}
+
+function portOf(flag: string, v: unknown, fallback: number): number {
+  return intOf(flag, v, fallback, 0, 65535);
+}
+
+/** `n1=127.0.0.1:7379,n2=127.0.0.1:7380` → Map. */
+export function parsePeers(v: unknown): Map<string, string> {
+  const peers = new Map<string, string>();
+  if (v === undefined || v === '') return peers;
+  if (typeof v !== 'string') throw new ConfigError('--peers must look like ID=HOST:PORT,...');
+  for (const part of v.split(',')) {
+    const m = /^([^=]+)=(.+):(\d{1,5})$/.exec(part.trim());
+    if (!m) throw new ConfigError(`--peers: '${part}' is not ID=HOST:PORT`);
+    const [, id, host, port] = m;
+    if (!idPattern.test(id)) throw new ConfigError(`--peers: id '${id}' must match [a-z0-9-]{1,64}`);
+    if (Number(port) < 1 || Number(port) > 65535) throw new ConfigError(`--peers: bad port in '${part}'`);
+    if (peers.has(id)) throw new ConfigError(`--peers: '${id}' appears twice`);
+    peers.set(id, `${host}:${port}`);
+  }
+  return peers;
+}

@@ -1,0 +1,42 @@
+import type { WriteCommandSpec } from '../commands/command_spec.js';
+import { error, type Reply } from '../resp/reply.js';
+import type { Keyspace } from '../state/keyspace.js';
+import { DedupTable } from './dedup_table.js';
+import type { GroupStateMachine } from './raft_group.js';
+import { WriteFlags, decodeWriteEntry } from './write_entry.js';
+
+/**
+ * The replicated key-value state machine of one group: applies committed write entries to the
+ * keyspace. Deterministic (design invariant 3): "now" is the entry's timestamp, and an entry
+ * that cannot be decoded or names an unknown command yields the same error reply everywhere
+ * instead of throwing (a poison entry must not stop every replica).
+ */
+export class KvStateMachine implements GroupStateMachine {
+  readonly dedup = new DedupTable();
+  appliedWrites = 0;
+
+  constructor(
+    readonly keyspace: Keyspace,
+    private readonly resolveWrite: (lowerCaseName: string) => WriteCommandSpec | undefined,
+  ) {}
+
+  apply(_index: number, payload: Uint8Array, requestId: string): Reply {
+    let entry;
+    try {
+      entry = decodeWriteEntry(payload);
+    } catch (err) {
+      return error(`ERR internal: undecodable log entry (${(err as Error).message})`);
+    }
+    const retriable = (entry.flags & WriteFlags.dedup) !== 0;
+    if (retriable) {
+      const seen = this.dedup.get(requestId);
+      if (seen) return seen;
+    }
+    const name = entry.args.length > 0 ? entry.args[0].toString('latin1').toLowerCase() : '';
+    const spec = this.resolveWrite(name);
+    const reply = spec ? spec.apply(this.keyspace, entry.args, entry.timeMs) : error(`ERR internal: unknown replicated command '${name}'`);
+    this.appliedWrites++;
+    if (retriable) this.dedup.remember(requestId, reply, entry.timeMs);
+    return reply;
+  }
+}
