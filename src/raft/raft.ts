@@ -434,7 +434,12 @@ export class Raft {
             this.vote = m.from;
           }
         } else {
-          this.send({ type: respType, to: m.from, term: this.term, reject: true });
+          // Also tell the candidate how far we know the log is committed: a candidate whose log
+          // matches there may adopt it. Without this, a voter that applied its own removal (and
+          // so never campaigns) could hold the only knowledge that the removal committed, while
+          // the remaining voters, still in the old configuration, need that voter to win.
+          const commit = this.raftLog.committed;
+          this.send({ type: respType, to: m.from, term: this.term, reject: true, commit, logTerm: this.raftLog.term(commit) });
         }
         return;
       }
@@ -683,6 +688,11 @@ export class Raft {
         this.handleSnapshot(m);
         return;
       case myVoteResp: {
+        // Commit knowledge is a fact about the log, whoever holds it: adopt it where our log
+        // provably matches (Log Matching: same index and term means the same prefix).
+        if (m.reject && m.commit > this.raftLog.committed && this.raftLog.matchTerm(m.commit, m.logTerm)) {
+          this.raftLog.commitTo(m.commit);
+        }
         const result = this.poll(m.from, !m.reject);
         if (result === VoteResult.Won) {
           if (this.state === StateType.PreCandidate) {

@@ -8,6 +8,8 @@ describe('raft simulation, 5 voters (safety after every step, liveness after hea
   it('survives random faults', () => {
     const result = simulate(5, soak ? 20_000 : 2000, baseSeed);
     expect(result.runs).toBeGreaterThan(0);
+    // A replay of one recorded counterexample (QKV_PATH) need not exercise everything.
+    if (process.env.QKV_PATH) return;
     expect(result.proposals).toBeGreaterThan(0);
     expect(result.reads).toBeGreaterThan(0);
   }, 900_000);
