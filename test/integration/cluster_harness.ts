@@ -1,0 +1,192 @@
+/**
+ * Starts real quorumkv server processes (the compiled `bin/quorumkv.js server`) on free ports in
+ * a temp dir, and stops every one of them when the test ends, also on failure.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+
+export const repoRoot = resolve(import.meta.dirname, '../..');
+export const binPath = join(repoRoot, 'bin/quorumkv.js');
+
+/** A port that was free a moment ago (listen on 0, read it, close). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+export interface NodeProcess {
+  readonly id: string;
+  readonly respPort: number;
+  readonly grpcPort: number;
+  readonly dataDir: string;
+  child: ChildProcess | null;
+  output: string[];
+}
+
+export interface ClusterOptions {
+  readonly nodes?: number;
+  readonly extraArgs?: readonly string[];
+}
+
+export class TestCluster {
+  readonly nodes: NodeProcess[] = [];
+  private readonly clients: Redis[] = [];
+
+  private constructor(readonly dir: string, private readonly extraArgs: readonly string[]) {}
+
+  static async start(options: ClusterOptions = {}): Promise<TestCluster> {
+    const dir = await mkdtemp(join(tmpdir(), 'qkv-it-'));
+    const cluster = new TestCluster(dir, options.extraArgs ?? []);
+    const count = options.nodes ?? 3;
+    for (let i = 0; i < count; i++) {
+      const id = `n${i + 1}`;
+      cluster.nodes.push({ id, respPort: await freePort(), grpcPort: await freePort(), dataDir: join(dir, id), child: null, output: [] });
+    }
+    try {
+      for (const n of cluster.nodes) cluster.spawn(n);
+      await cluster.waitForLeader();
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  peers(): string {
+    return this.nodes.map((n) => `${n.id}=127.0.0.1:${n.grpcPort}`).join(',');
+  }
+
+  spawn(n: NodeProcess): void {
+    if (n.child) throw new Error(`${n.id} is already running`);
+    const args = [
+      binPath, 'server',
+      '--id', n.id,
+      '--resp-port', String(n.respPort),
+      '--grpc-port', String(n.grpcPort),
+      '--data-dir', n.dataDir,
+      '--peers', this.peers(),
+      '--tick-ms', '50',
+      ...this.extraArgs,
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    n.output = [];
+    const keep = (chunk: Buffer): void => {
+      n.output.push(chunk.toString());
+      if (n.output.length > 200) n.output.shift();
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    child.on('exit', () => {
+      if (n.child === child) n.child = null;
+    });
+    n.child = child;
+  }
+
+  /** kill -9. */
+  async kill(n: NodeProcess): Promise<void> {
+    const child = n.child;
+    if (!child) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGKILL');
+    await exited;
+    n.child = null;
+  }
+
+  async restart(n: NodeProcess): Promise<void> {
+    this.spawn(n);
+    await this.waitForPort(n.respPort);
+  }
+
+  client(n: NodeProcess, options: Record<string, unknown> = {}): Redis {
+    const c = new Redis({ port: n.respPort, host: '127.0.0.1', lazyConnect: false, maxRetriesPerRequest: 0, enableOfflineQueue: false, ...options });
+    c.on('error', () => {});
+    this.clients.push(c);
+    return c;
+  }
+
+  async waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const ok = await new Promise<boolean>((r) => {
+        const s = net.connect(port, '127.0.0.1', () => {
+          s.destroy();
+          r(true);
+        });
+        s.on('error', () => r(false));
+      });
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error(`port ${port} not listening after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** The INFO raft fields of one node. */
+  async raftInfo(n: NodeProcess): Promise<Record<string, string>> {
+    const c = new Redis({ port: n.respPort, host: '127.0.0.1', maxRetriesPerRequest: 0, connectTimeout: 1000 });
+    c.on('error', () => {});
+    try {
+      const text = await c.info('raft');
+      const fields: Record<string, string> = {};
+      for (const line of text.split('\r\n')) {
+        const i = line.indexOf(':');
+        if (i > 0) fields[line.slice(0, i)] = line.slice(i + 1);
+      }
+      return fields;
+    } finally {
+      c.disconnect();
+    }
+  }
+
+  async leader(): Promise<NodeProcess | undefined> {
+    for (const n of this.nodes) {
+      if (!n.child) continue;
+      try {
+        const info = await this.raftInfo(n);
+        if (info.raft_role === 'leader') return n;
+      } catch {
+        // down or not yet listening
+      }
+    }
+    return undefined;
+  }
+
+  async waitForLeader(timeoutMs = 20_000): Promise<NodeProcess> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const l = await this.leader();
+      if (l) return l;
+      if (Date.now() > deadline) throw new Error(`no leader after ${timeoutMs} ms\n${this.logs()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  logs(): string {
+    return this.nodes.map((n) => `--- ${n.id}\n${n.output.join('').slice(-3000)}`).join('\n');
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.clients) c.disconnect();
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        const child = n.child;
+        if (!child) return;
+        const exited = new Promise<void>((r) => child.once('exit', () => r()));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
