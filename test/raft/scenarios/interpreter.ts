@@ -236,7 +236,8 @@ export function formatMessage(m: Message): string {
       break;
     case MessageType.MsgVoteResp:
     case MessageType.MsgPreVoteResp:
-      if (m.reject) parts.push('reject');
+      // A rejection also tells the candidate how far the voter knows the log is committed.
+      if (m.reject) parts.push(`reject commit=${m.commit} logTerm=${m.logTerm}`);
       break;
     case MessageType.MsgHeartbeat:
       parts.push(`commit=${m.commit}${ctx}`);
