@@ -1,0 +1,183 @@
+import type { MethodDefinition } from '@grpc/proto-loader';
+import { EntryType, MessageType, isLocalMessage, noEntries } from '../raft/types.js';
+import type { ConfState, Entry, Message, Snapshot } from '../raft/types.js';
+import { loadProto, serviceDefinition } from './proto_files.js';
+
+/**
+ * Raft messages on the wire (proto/raft.proto) and back.
+ *
+ * Sending costs no conversion: `Message` already has the wire shape (camelCase fields, MessageType
+ * strings that are the proto enum names, EntryType numbers that are the proto enum values, byte
+ * arrays the serializer takes as they are). The assertions below make that a compile-time fact,
+ * so a field added to `Message` and not to the proto fails `tsc` instead of vanishing silently.
+ *
+ * Receiving builds one `Message` and one `Entry` per decoded object; entry data stays the Buffer
+ * view into the received batch that protobufjs made (no copy of the payload bytes). An entry can
+ * therefore keep its whole batch's buffer alive; the batch is mostly entry data anyway.
+ */
+
+/** What the serializer accepts for a RaftMessage: the TS Message itself. */
+export interface RaftMessageWireIn {
+  readonly type: MessageType;
+  readonly to: string;
+  readonly from: string;
+  readonly term: number;
+  readonly logTerm: number;
+  readonly index: number;
+  readonly entries: readonly { readonly term: number; readonly index: number; readonly type: EntryType; readonly data: Uint8Array }[];
+  readonly commit: number;
+  readonly reject: boolean;
+  readonly rejectHint: number;
+  readonly snapshot?: {
+    readonly metadata: { readonly index: number; readonly term: number; readonly confState: ConfState };
+    readonly data: Uint8Array;
+  };
+  readonly context?: Uint8Array;
+}
+
+/** A decoded RaftMessage (proto-loader options in proto_files.ts: defaults, enums as String). */
+export interface RaftMessageWireOut {
+  type: string;
+  to: string;
+  from: string;
+  term: number;
+  logTerm: number;
+  index: number;
+  entries: { term: number; index: number; type: string; data: Buffer }[];
+  commit: number;
+  reject: boolean;
+  rejectHint: number;
+  snapshot: {
+    metadata: { index: number; term: number; confState: { voters: string[]; learners: string[] } | null } | null;
+    data: Buffer;
+  } | null;
+  context?: Buffer;
+}
+
+export interface GroupMessageWire<M> {
+  readonly groupId: string;
+  readonly message: M;
+}
+
+export interface MessageBatchWire<M> {
+  readonly messages: readonly GroupMessageWire<M>[];
+}
+
+export interface StreamAckWire {
+  readonly batches: number;
+  readonly messages: number;
+}
+
+// Compile-time checks that Message and the wire shape agree, both ways.
+const messageIsWire = (m: Message): RaftMessageWireIn => m;
+type Assert<T extends true> = T;
+export type EveryMessageFieldOnTheWire = Assert<Exclude<keyof Message, keyof RaftMessageWireIn> extends never ? true : false>;
+export type EveryWireFieldInMessage = Assert<Exclude<keyof RaftMessageWireOut, keyof Message> extends never ? true : false>;
+
+/** The message as the serializer takes it (no copy; see the module comment). */
+export const messageToWire: (m: Message) => RaftMessageWireIn = messageIsWire;
+
+const messageTypeByName: ReadonlyMap<string, MessageType> = new Map(Object.values(MessageType).map((t) => [t, t]));
+const entryTypeByName: Readonly<Record<string, EntryType>> = {
+  EntryNormal: EntryType.Normal,
+  EntryConfChange: EntryType.ConfChange,
+};
+
+/** Why a received message was not handed to a group. */
+export class RejectedMessageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RejectedMessageError';
+  }
+}
+
+/**
+ * The Message a decoded RaftMessage stands for. Throws RejectedMessageError for what must not come
+ * from the network: an unknown (newer, or unset) type, a local-only type such as MsgHup (a remote
+ * MsgHup would start an election here), an unknown entry type.
+ */
+export function messageFromWire(w: RaftMessageWireOut): Message {
+  const type = messageTypeByName.get(w.type);
+  if (type === undefined) throw new RejectedMessageError(`unknown message type ${String(w.type)}`);
+  if (isLocalMessage(type)) throw new RejectedMessageError(`${type} is local to a node and never travels`);
+  const m: { -readonly [K in keyof Message]: Message[K] } = {
+    type,
+    to: w.to,
+    from: w.from,
+    term: w.term,
+    logTerm: w.logTerm,
+    index: w.index,
+    entries: w.entries.length === 0 ? noEntries : entriesFromWire(w.entries),
+    commit: w.commit,
+    reject: w.reject,
+    rejectHint: w.rejectHint,
+  };
+  if (w.snapshot) m.snapshot = snapshotFromWire(w.snapshot);
+  if (w.context) m.context = w.context;
+  return m;
+}
+
+function entriesFromWire(wire: RaftMessageWireOut['entries']): Entry[] {
+  const entries = new Array<Entry>(wire.length);
+  for (let i = 0; i < wire.length; i++) {
+    const e = wire[i];
+    const type = entryTypeByName[e.type];
+    if (type === undefined) throw new RejectedMessageError(`unknown entry type ${String(e.type)}`);
+    entries[i] = { term: e.term, index: e.index, type, data: e.data };
+  }
+  return entries;
+}
+
+function snapshotFromWire(w: NonNullable<RaftMessageWireOut['snapshot']>): Snapshot {
+  const metadata = w.metadata;
+  const confState = metadata?.confState;
+  return {
+    metadata: {
+      index: metadata?.index ?? 0,
+      term: metadata?.term ?? 0,
+      confState: { voters: confState?.voters ?? [], learners: confState?.learners ?? [] },
+    },
+    data: w.data,
+  };
+}
+
+/**
+ * Estimated encoded size of a message: exact enough to split batches and to account queues before
+ * encoding. Fixed fields are at most ~60 bytes of varints and tags.
+ */
+export function estimateWireSize(m: Message): number {
+  let size = 64 + m.to.length + m.from.length;
+  for (const e of m.entries) size += e.data.length + 24;
+  if (m.context) size += m.context.length;
+  if (m.snapshot) {
+    size += m.snapshot.data.length + 32;
+    for (const id of m.snapshot.metadata.confState.voters) size += id.length + 2;
+    for (const id of m.snapshot.metadata.confState.learners) size += id.length + 2;
+  }
+  return size;
+}
+
+type StreamMethod = MethodDefinition<MessageBatchWire<RaftMessageWireIn>, StreamAckWire, MessageBatchWire<RaftMessageWireOut>, StreamAckWire>;
+
+/** The RaftPeer service as proto-loader builds it from proto/raft.proto. */
+export interface RaftPeerServiceDefinition {
+  readonly Stream: StreamMethod;
+  readonly InstallSnapshot: MethodDefinition<unknown, unknown>;
+}
+
+let raftPeerServiceCache: RaftPeerServiceDefinition | null = null;
+
+export function raftPeerService(): RaftPeerServiceDefinition {
+  raftPeerServiceCache ??= serviceDefinition(loadProto('raft.proto'), 'quorumkv.raft.v1.RaftPeer') as unknown as RaftPeerServiceDefinition;
+  return raftPeerServiceCache;
+}
+
+/** Encodes a batch with the service's own serializer (proto-loader: fromObject, then encode). */
+export function encodeBatch(messages: readonly GroupMessageWire<RaftMessageWireIn>[]): Buffer {
+  return raftPeerService().Stream.requestSerialize({ messages });
+}
+
+/** Decodes a batch as the server receives it. */
+export function decodeBatch(buffer: Buffer): MessageBatchWire<RaftMessageWireOut> {
+  return raftPeerService().Stream.requestDeserialize(buffer);
+}
