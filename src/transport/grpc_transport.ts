@@ -1,0 +1,406 @@
+import * as grpc from '@grpc/grpc-js';
+import { silentLogger } from '../raft/config.js';
+import type { RaftLogger } from '../raft/config.js';
+import type { Message } from '../raft/types.js';
+import { PeerStream } from './peer_stream.js';
+import type { PeerStreamLimits, PeerStreamStats } from './peer_stream.js';
+import { encodeBatch, estimateWireSize, messageFromWire, messageToWire, raftPeerService } from './raft_wire.js';
+import type { GroupMessageWire, MessageBatchWire, RaftMessageWireIn, RaftMessageWireOut, StreamAckWire } from './raft_wire.js';
+
+/** What RaftGroup needs from a transport (structurally src/node/raft_group.ts GroupTransport). */
+export interface GroupTransport {
+  send(messages: readonly Message[]): void;
+}
+
+/** Largest message a peer server accepts; a batch is split well below it (maxBatchBytes). */
+export const peerMaxReceiveBytes = 64 << 20;
+
+/**
+ * Channel options for peer links on a LAN:
+ * - keepalive: a ping every 5 s, a connection without a pong in 3 s is dead. That is how a paused
+ *   (SIGSTOP) or silently partitioned peer is noticed: TCP alone would keep the stream "open" for
+ *   minutes while writes pile up in the kernel;
+ * - reconnect backoff 50 ms to 1 s, like the stream's own (a restarted peer is back in ≤ 1 s);
+ * - no grpc retries: its retry buffer acknowledges writes before they reach the socket, which
+ *   would hide back-pressure; Raft does its own retrying;
+ * - a private subchannel pool: closing a transport really closes its connections.
+ */
+export const peerChannelOptions: grpc.ChannelOptions = {
+  'grpc.keepalive_time_ms': 5_000,
+  'grpc.keepalive_timeout_ms': 3_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.initial_reconnect_backoff_ms': 50,
+  'grpc.max_reconnect_backoff_ms': 1_000,
+  'grpc.enable_retries': 0,
+  'grpc.use_local_subchannel_pool': 1,
+};
+
+/** Options for the node's grpc.Server (peer traffic and admin share it). */
+export const peerServerOptions: grpc.ServerOptions = {
+  'grpc.max_receive_message_length': peerMaxReceiveBytes,
+  'grpc.keepalive_time_ms': 5_000,
+  'grpc.keepalive_timeout_ms': 3_000,
+};
+
+export const defaultPeerStreamLimits: PeerStreamLimits = {
+  maxQueuedBytes: 8 << 20,
+  maxQueuedBatches: 1024,
+  backoffInitialMs: 50,
+  backoffMaxMs: 1_000,
+  connectTimeoutMs: 1_000,
+  closeGraceMs: 500,
+};
+
+export interface GrpcPeerTransportOptions {
+  /** This node's id (for logs). */
+  readonly nodeId: string;
+  /** The address book at start: peer id → host:port. */
+  readonly peers?: Iterable<readonly [string, string]>;
+  /** Every message received, with its group id. Must not block; a throw is counted and logged. */
+  readonly onMessage: (groupId: string, message: Message) => void;
+  /**
+   * A peer looks unreachable (its stream failed or could not be opened, or messages to it were
+   * dropped). Called on a later turn, never inside send(), at most once per
+   * unreachableIntervalMs per peer; the node passes it to RawNode.reportUnreachable.
+   */
+  readonly onUnreachable?: (peerId: string) => void;
+  readonly unreachableIntervalMs?: number;
+  readonly limits?: Partial<PeerStreamLimits>;
+  /** Messages of one send() to one peer are split into batches of about this many bytes. */
+  readonly maxBatchBytes?: number;
+  readonly channelOptions?: grpc.ChannelOptions;
+  readonly logger?: RaftLogger;
+}
+
+export interface TransportStats {
+  messagesSent: number;
+  batchesSent: number;
+  bytesSent: number;
+  messagesReceived: number;
+  batchesReceived: number;
+  bytesReceived: number;
+  /** Dropped on the sending side: queue bounds, unknown peer, too large, encoding failure. */
+  messagesDropped: number;
+  batchesDropped: number;
+  /** Received but refused: unknown or local-only type, or the handler threw. */
+  messagesRejected: number;
+  reconnects: number;
+  peers: Record<string, PeerStreamStats>;
+}
+
+interface InboundStream {
+  readonly call: grpc.ServerReadableStream<MessageBatchWire<RaftMessageWireOut>, StreamAckWire>;
+  readonly callback: grpc.sendUnaryData<StreamAckWire>;
+  batches: number;
+  messages: number;
+}
+
+type Outbound = GroupMessageWire<RaftMessageWireIn>;
+
+/**
+ * Raft peer traffic over gRPC.
+ *
+ * Receiving: `register(server)` adds the RaftPeer service to the node's grpc.Server; every message
+ * of every inbound stream goes to `onMessage(groupId, message)`.
+ *
+ * Sending: `sendFor(groupId)` is a group's GroupTransport. `send(messages)` groups them by
+ * destination and writes one batch per destination (split only past maxBatchBytes) to that peer's
+ * PeerStream: one channel and one long-lived client stream per peer, opened on first use, with a
+ * bounded queue and reconnect backoff (see peer_stream.ts). send() never throws and never waits.
+ */
+export class GrpcPeerTransport {
+  readonly nodeId: string;
+  private readonly options: GrpcPeerTransportOptions;
+  private readonly limits: PeerStreamLimits;
+  private readonly maxBatchBytes: number;
+  private readonly logger: RaftLogger;
+  private readonly addresses = new Map<string, string>();
+  private readonly streams = new Map<string, PeerStream>();
+  /** Counters of streams closed by address book changes, kept so that totals never go down. */
+  private readonly retired = { messagesSent: 0, batchesSent: 0, bytesSent: 0, messagesDropped: 0, batchesDropped: 0, reconnects: 0 };
+  private readonly counters = {
+    messagesReceived: 0,
+    batchesReceived: 0,
+    bytesReceived: 0,
+    messagesRejected: 0,
+    /** Sending-side drops that never reached a PeerStream. */
+    messagesDropped: 0,
+    batchesDropped: 0,
+  };
+  private readonly inbound = new Set<InboundStream>();
+  private readonly lastUnreachable = new Map<string, number>();
+  private readonly pendingCloses = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(options: GrpcPeerTransportOptions) {
+    this.options = options;
+    this.nodeId = options.nodeId;
+    this.limits = { ...defaultPeerStreamLimits, ...options.limits };
+    this.maxBatchBytes = options.maxBatchBytes ?? 4 << 20;
+    this.logger = options.logger ?? silentLogger;
+    for (const [id, address] of options.peers ?? []) this.addresses.set(id, address);
+  }
+
+  // ------------------------------------------------------------------ address book
+
+  /** Adds or moves a peer; a moved peer's stream is closed and reopened at the new address. */
+  setPeer(peerId: string, address: string): void {
+    if (this.addresses.get(peerId) === address) return;
+    this.addresses.set(peerId, address);
+    this.retireStream(peerId);
+  }
+
+  removePeer(peerId: string): void {
+    this.addresses.delete(peerId);
+    this.retireStream(peerId);
+    this.lastUnreachable.delete(peerId);
+  }
+
+  peers(): ReadonlyMap<string, string> {
+    return new Map(this.addresses);
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  sendFor(groupId: string): GroupTransport {
+    return { send: (messages) => this.send(groupId, messages) };
+  }
+
+  /** Sends one Ready's messages of `groupId`: one batch per destination. Never throws. */
+  send(groupId: string, messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    try {
+      if (messages.length === 1 || allTo(messages, messages[0].to)) {
+        this.sendBatch(messages[0].to, groupId, messages);
+        return;
+      }
+      const byPeer = new Map<string, Message[]>();
+      for (const m of messages) {
+        const list = byPeer.get(m.to);
+        if (list) list.push(m);
+        else byPeer.set(m.to, [m]);
+      }
+      for (const [peerId, list] of byPeer) this.sendBatch(peerId, groupId, list);
+    } catch (err) {
+      // A bug, not a network condition; the Ready loop must go on regardless.
+      this.logger.warn('raft transport: send failed', { group: groupId, error: (err as Error).message });
+    }
+  }
+
+  private sendBatch(peerId: string, groupId: string, messages: readonly Message[]): void {
+    const stream = this.streamFor(peerId);
+    if (!stream) {
+      this.dropUnsent(messages.length, 1);
+      this.reportUnreachable(peerId);
+      return;
+    }
+    let batch: Outbound[] = [];
+    let batchBytes = 0;
+    for (const m of messages) {
+      const size = estimateWireSize(m);
+      if (size > peerMaxReceiveBytes) {
+        // It would make the peer fail the whole stream; Raft will send it again, smaller or by snapshot.
+        this.logger.warn('raft transport: message too large to send', { peer: peerId, group: groupId, type: m.type, bytes: size });
+        this.dropUnsent(1, 0);
+        continue;
+      }
+      if (batch.length > 0 && batchBytes + size > this.maxBatchBytes) {
+        this.writeBatch(stream, batch);
+        batch = [];
+        batchBytes = 0;
+      }
+      batch.push({ groupId, message: messageToWire(m) });
+      batchBytes += size;
+    }
+    if (batch.length > 0) this.writeBatch(stream, batch);
+  }
+
+  private writeBatch(stream: PeerStream, batch: Outbound[]): void {
+    let buffer: Buffer;
+    try {
+      buffer = encodeBatch(batch);
+    } catch (err) {
+      this.logger.warn('raft transport: cannot encode batch', { peer: stream.peerId, error: (err as Error).message });
+      this.dropUnsent(batch.length, 1);
+      return;
+    }
+    stream.enqueue({ buffer, messages: batch.length });
+  }
+
+  private streamFor(peerId: string): PeerStream | null {
+    if (this.closed) return null;
+    const existing = this.streams.get(peerId);
+    if (existing) return existing;
+    const address = this.addresses.get(peerId);
+    if (address === undefined) return null;
+    const stream = new PeerStream({
+      ...this.limits,
+      peerId,
+      address,
+      channelOptions: { ...peerChannelOptions, ...this.options.channelOptions },
+      onUnreachable: () => this.reportUnreachable(peerId),
+      logger: this.logger,
+    });
+    this.streams.set(peerId, stream);
+    return stream;
+  }
+
+  private retireStream(peerId: string): void {
+    const stream = this.streams.get(peerId);
+    if (!stream) return;
+    this.streams.delete(peerId);
+    const closing = stream.close().then(() => {
+      this.pendingCloses.delete(closing);
+      const s = stream.stats;
+      this.retired.messagesSent += s.messagesSent;
+      this.retired.batchesSent += s.batchesSent;
+      this.retired.bytesSent += s.bytesSent;
+      this.retired.messagesDropped += s.messagesDropped;
+      this.retired.batchesDropped += s.batchesDropped;
+      this.retired.reconnects += s.reconnects;
+    });
+    this.pendingCloses.add(closing);
+  }
+
+  private dropUnsent(messages: number, batches: number): void {
+    this.counters.messagesDropped += messages;
+    this.counters.batchesDropped += batches;
+  }
+
+  private reportUnreachable(peerId: string): void {
+    const callback = this.options.onUnreachable;
+    if (!callback || this.closed) return;
+    const now = Date.now();
+    const last = this.lastUnreachable.get(peerId);
+    if (last !== undefined && now - last < (this.options.unreachableIntervalMs ?? 100)) return;
+    this.lastUnreachable.set(peerId, now);
+    // Never inside send(): that runs in a group's Ready loop, which must not be re-entered.
+    setImmediate(() => {
+      if (this.closed) return;
+      try {
+        callback(peerId);
+      } catch (err) {
+        this.logger.warn('raft transport: onUnreachable threw', { peer: peerId, error: (err as Error).message });
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------ receiving
+
+  /** Adds the RaftPeer service to `server` (which the node owns, binds and shuts down). */
+  register(server: grpc.Server): void {
+    const service = raftPeerService();
+    const stream = service.Stream;
+    const counted = {
+      ...stream,
+      requestDeserialize: (buffer: Buffer) => {
+        this.counters.bytesReceived += buffer.length;
+        return stream.requestDeserialize(buffer);
+      },
+    };
+    server.addService({ ...service, Stream: counted } as unknown as grpc.ServiceDefinition, {
+      Stream: (
+        call: grpc.ServerReadableStream<MessageBatchWire<RaftMessageWireOut>, StreamAckWire>,
+        callback: grpc.sendUnaryData<StreamAckWire>,
+      ) => this.acceptStream(call, callback),
+      InstallSnapshot: (_call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        callback({
+          code: grpc.status.UNIMPLEMENTED,
+          details: 'InstallSnapshot is not implemented yet: snapshots travel out of band once the snapshots issue lands',
+        });
+      },
+    });
+  }
+
+  private acceptStream(
+    call: grpc.ServerReadableStream<MessageBatchWire<RaftMessageWireOut>, StreamAckWire>,
+    callback: grpc.sendUnaryData<StreamAckWire>,
+  ): void {
+    if (this.closed) {
+      callback({ code: grpc.status.UNAVAILABLE, details: `node ${this.nodeId} is shutting down` });
+      return;
+    }
+    const inbound: InboundStream = { call, callback, batches: 0, messages: 0 };
+    this.inbound.add(inbound);
+    call.on('data', (batch: MessageBatchWire<RaftMessageWireOut>) => this.receive(batch, inbound));
+    call.on('end', () => this.answer(inbound));
+    call.on('error', () => this.inbound.delete(inbound));
+    call.on('cancelled', () => this.inbound.delete(inbound));
+  }
+
+  private receive(batch: MessageBatchWire<RaftMessageWireOut>, inbound: InboundStream): void {
+    inbound.batches++;
+    inbound.messages += batch.messages.length;
+    this.counters.batchesReceived++;
+    for (const gm of batch.messages) {
+      let message: Message;
+      try {
+        message = messageFromWire(gm.message);
+      } catch (err) {
+        this.counters.messagesRejected++;
+        this.logger.debug('raft transport: message refused', { group: gm.groupId, error: (err as Error).message });
+        continue;
+      }
+      this.counters.messagesReceived++;
+      try {
+        this.options.onMessage(gm.groupId, message);
+      } catch (err) {
+        this.counters.messagesRejected++;
+        this.logger.warn('raft transport: message handler threw', { group: gm.groupId, type: message.type, error: (err as Error).message });
+      }
+    }
+  }
+
+  /** Completes an inbound stream with what it carried (the sender ended it, or we are closing). */
+  private answer(inbound: InboundStream): void {
+    if (!this.inbound.delete(inbound)) return;
+    inbound.callback(null, { batches: inbound.batches, messages: inbound.messages });
+  }
+
+  // ------------------------------------------------------------------ stats and shutdown
+
+  stats(): TransportStats {
+    const totals: TransportStats = {
+      messagesSent: this.retired.messagesSent,
+      batchesSent: this.retired.batchesSent,
+      bytesSent: this.retired.bytesSent,
+      messagesReceived: this.counters.messagesReceived,
+      batchesReceived: this.counters.batchesReceived,
+      bytesReceived: this.counters.bytesReceived,
+      messagesDropped: this.retired.messagesDropped + this.counters.messagesDropped,
+      batchesDropped: this.retired.batchesDropped + this.counters.batchesDropped,
+      messagesRejected: this.counters.messagesRejected,
+      reconnects: this.retired.reconnects,
+      peers: {},
+    };
+    for (const [peerId, stream] of this.streams) {
+      const s = stream.stats;
+      totals.messagesSent += s.messagesSent;
+      totals.batchesSent += s.batchesSent;
+      totals.bytesSent += s.bytesSent;
+      totals.messagesDropped += s.messagesDropped;
+      totals.batchesDropped += s.batchesDropped;
+      totals.reconnects += s.reconnects;
+      totals.peers[peerId] = { ...s };
+    }
+    return totals;
+  }
+
+  /**
+   * Closes every outbound stream and channel and answers every inbound stream, so that the node's
+   * server.tryShutdown() is not held up by peers' long-lived streams. Sends after close are dropped.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const inbound of [...this.inbound]) this.answer(inbound);
+    const streams = [...this.streams.keys()];
+    for (const peerId of streams) this.retireStream(peerId);
+    await Promise.all(this.pendingCloses);
+  }
+}
+
+function allTo(messages: readonly Message[], to: string): boolean {
+  for (const m of messages) if (m.to !== to) return false;
+  return true;
+}
