@@ -1003,7 +1003,8 @@ export class ScenarioInterpreter {
       const pr = r.tracker.progress.get(id)!;
       const extra = pr.state === ProgressState.Snapshot ? ` pendingSnapshot=${pr.pendingSnapshot}` : '';
       const learner = pr.isLearner ? ' learner' : '';
-      this.out.push(`${id}: ${pr.state} match=${pr.matchIndex} next=${pr.nextIndex}${extra}${learner}`);
+      const paused = id !== n.id && pr.isPaused() ? ' paused' : '';
+      this.out.push(`${id}: ${pr.state} match=${pr.matchIndex} next=${pr.nextIndex}${extra}${paused}${learner}`);
     }
   }
 
