@@ -12,14 +12,15 @@
  *   campaign n1                      a command
  *   stabilize                        a command with output: `----`, then its output lines,
  *   ----                             up to the next blank line (output lines are never blank)
- *   n1->n2 MsgVote term=2 index=3 logTerm=1
+ *   n1->n2 MsgVote term=2 logTerm=1 index=3
  *
  * To check a script, the interpreter runs its commands, renders the script again with the actual
  * output under each command (a command that prints nothing gets no `----` block), and the test
  * compares that rendering with the file. `REWRITE=1 npx vitest run test/raft/scenarios.test.ts`
  * writes the rendering back: write the commands, rewrite, then READ the output, because it is
  * the assertion. The `expect-*` commands are assertions that hold whatever the saved output says;
- * they fail the test even while rewriting.
+ * they fail the test even while rewriting. scenarios.test.ts also asserts each scenario's point on
+ * the interpreter's history (leaders by term, committed and applied entries, delivered messages).
  *
  * ## The model
  *
@@ -45,8 +46,9 @@
  *   campaign n1 | propose n1 value [expect=ok|dropped] | read-index n1 ctx
  *   propose-conf n1 add-learner|add-voter|remove n4 [expect=ok|dropped]
  *   transfer-leader n1 n2             asks n1 (the leader) to hand leadership to n2
- *   stabilize [n1 n2 ...]             process Readies and deliver messages until quiet; with ids,
- *                                     only those nodes' Readies and messages addressed to them
+ *   stabilize [n1 n2 ...]             process Readies (finishing held ones) and deliver messages
+ *                                     until quiet; with ids, only those nodes' Readies and the
+ *                                     messages addressed to them (the others stay queued)
  *   deliver-msgs [from=n1] [to=n2] [type=MsgApp] [drop=true]   delivers (or drops) the queued
  *                                     messages that match, in order, without processing Readies
  *   process-ready n1 [persist=false]  takes n1's Ready and prints it; persists, sends, applies
@@ -57,7 +59,10 @@
  *   persistedMessages before persisting; only the test of the checks uses it)
  *   partition n1 n2 | n3 n4 n5        cuts links between groups (unlisted nodes form one more
  *                                     group); isolate n1 = partition n1 | everyone else
- *   heal | crash n1 | restart n1 | compact n1 (snapshot at applied index, drop the log up to it)
+ *   heal | crash n1 | compact n1 (snapshot at applied index, drop the log up to it)
+ *   restart n1                        rebuilds n1 from its disk; like a real host it knows its
+ *                                     membership only after applying its committed log again
+ *                                     (process-ready or stabilize), so campaign first says so
  *   status | log [n1 ...] | progress n1
  *   hide-msgs MsgHeartbeat ...        stop printing those types (a command still prints how many
  *                                     it hid); show-msgs prints everything again
@@ -125,9 +130,11 @@ export class SafetyViolation extends Error {
 
 // ------------------------------------------------------------------ script files
 
-export type ScriptLine =
-  | { readonly kind: 'comment' | 'blank'; readonly text: string; readonly lineNo: number }
-  | { readonly kind: 'command'; readonly text: string; readonly lineNo: number };
+export interface ScriptLine {
+  readonly kind: 'comment' | 'blank' | 'command';
+  readonly text: string;
+  readonly lineNo: number;
+}
 
 /** Splits a script into comments, blank lines and commands; saved output blocks are skipped. */
 export function parseScript(text: string): ScriptLine[] {
@@ -258,9 +265,8 @@ export function formatMessage(m: Message): string {
   return parts.join(' ');
 }
 
-function entryKey(e: Entry): string {
-  return formatEntry(e);
-}
+/** What the safety checks compare: two entries are the same entry when their keys are equal. */
+const entryKey = formatEntry;
 
 function byNodeId(a: string, b: string): number {
   return a.localeCompare(b, 'en', { numeric: true });
@@ -853,7 +859,7 @@ export class ScenarioInterpreter {
         }
       }
       const batch = this.queue.filter((m) => !scope || scope.has(m.to));
-      this.queue = this.queue.filter((m) => scope && !scope.has(m.to));
+      this.queue = this.queue.filter((m) => scope !== null && !scope.has(m.to));
       for (const m of batch) this.deliver(m, false);
       if (batch.length > 0) busy = true;
       if (!busy) return;
