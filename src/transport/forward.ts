@@ -1,0 +1,165 @@
+import * as grpc from '@grpc/grpc-js';
+import type { ForwardResult, ForwardedWrite, Forwarder } from '../node/gateway.js';
+import { loadProto, serviceDefinition } from './proto_files.js';
+import { decodeReply, encodeReply } from './reply_codec.js';
+
+/**
+ * The Gateway service of proto/gateway.proto: followers forward the writes their clients sent to
+ * the leader, batched per event-loop turn per leader; the leader runs them through its own
+ * gateway and answers each with a status and its reply.
+ */
+
+interface WireWrite {
+  requestId: string;
+  args: Buffer[];
+}
+interface WireRequest {
+  groupId: string;
+  timeoutMs: number;
+  writes: WireWrite[];
+}
+interface WireResult {
+  status: 'FORWARD_STATUS_OK' | 'FORWARD_STATUS_NOT_LEADER' | 'FORWARD_STATUS_UNKNOWN';
+  reply: Buffer;
+}
+
+const statusToWire = {
+  ok: 'FORWARD_STATUS_OK',
+  'not-leader': 'FORWARD_STATUS_NOT_LEADER',
+  unknown: 'FORWARD_STATUS_UNKNOWN',
+} as const;
+
+const statusFromWire = {
+  FORWARD_STATUS_OK: 'ok',
+  FORWARD_STATUS_NOT_LEADER: 'not-leader',
+  FORWARD_STATUS_UNKNOWN: 'unknown',
+} as const;
+
+function gatewayService(): grpc.ServiceDefinition {
+  return serviceDefinition(loadProto('gateway.proto'), 'quorumkv.gateway.v1.Gateway') as unknown as grpc.ServiceDefinition;
+}
+
+/** The leader's side: what to do with forwarded writes of a group. */
+export type ForwardHandler = (groupId: string, writes: readonly ForwardedWrite[], deadlineMs: number) => Promise<ForwardResult[]>;
+
+export function registerForwardService(server: grpc.Server, handler: ForwardHandler, clock: () => number): void {
+  server.addService(gatewayService(), {
+    Forward: (call: grpc.ServerUnaryCall<WireRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const req = call.request;
+      const deadline = clock() + Math.min(req.timeoutMs || 5_000, 60_000);
+      handler(req.groupId, req.writes.map((w) => ({ requestId: w.requestId, args: w.args })), deadline).then(
+        (results) =>
+          callback(null, {
+            results: results.map((r) => ({ status: statusToWire[r.status], reply: r.reply ? encodeReply(r.reply) : Buffer.alloc(0) })),
+          }),
+        (err: Error) => callback({ code: grpc.status.INTERNAL, details: err.message }),
+      );
+    },
+  });
+}
+
+interface PendingWrite {
+  write: ForwardedWrite;
+  resolve: (r: ForwardResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * The follower's side: a Forwarder that batches every write made in the same turn of the event
+ * loop for the same leader into one call.
+ */
+export class GrpcForwarder implements Forwarder {
+  private readonly clients = new Map<string, grpc.Client>();
+  private readonly pending = new Map<string, { deadlineMs: number; writes: PendingWrite[] }>();
+  private flushScheduled = false;
+  private readonly ClientCtor: grpc.ServiceClientConstructor;
+
+  constructor(
+    private readonly groupId: string,
+    private readonly addressOf: (nodeId: string) => string | undefined,
+    private readonly clock: () => number,
+  ) {
+    this.ClientCtor = grpc.makeGenericClientConstructor(gatewayService(), 'Gateway');
+  }
+
+  forward(leaderId: string, writes: readonly ForwardedWrite[], deadlineMs: number): Promise<ForwardResult[]> {
+    return Promise.all(
+      writes.map(
+        (write) =>
+          new Promise<ForwardResult>((resolve, reject) => {
+            let batch = this.pending.get(leaderId);
+            if (!batch) {
+              batch = { deadlineMs, writes: [] };
+              this.pending.set(leaderId, batch);
+            }
+            batch.deadlineMs = Math.max(batch.deadlineMs, deadlineMs);
+            batch.writes.push({ write, resolve, reject });
+            this.scheduleFlush();
+          }),
+      ),
+    );
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const batches = [...this.pending];
+      this.pending.clear();
+      for (const [leaderId, batch] of batches) this.send(leaderId, batch.deadlineMs, batch.writes);
+    });
+  }
+
+  private clientFor(nodeId: string): grpc.Client | null {
+    const address = this.addressOf(nodeId);
+    if (!address) return null;
+    const key = `${nodeId}@${address}`;
+    let client = this.clients.get(key);
+    if (!client) {
+      client = new this.ClientCtor(address, grpc.credentials.createInsecure());
+      this.clients.set(key, client);
+    }
+    return client;
+  }
+
+  private send(leaderId: string, deadlineMs: number, writes: PendingWrite[]): void {
+    const client = this.clientFor(leaderId);
+    if (!client) {
+      for (const w of writes) w.resolve({ status: 'not-leader' });
+      return;
+    }
+    const timeoutMs = Math.max(1, deadlineMs - this.clock());
+    const request = {
+      groupId: this.groupId,
+      timeoutMs,
+      writes: writes.map((w) => ({ requestId: w.write.requestId, args: w.write.args })),
+    };
+    const method = (client as unknown as Record<string, grpc.requestCallback<{ results: WireResult[] }> & Function>).Forward;
+    method.call(
+      client,
+      request,
+      { deadline: new Date(Date.now() + timeoutMs + 1_000) },
+      (err: grpc.ServiceError | null, reply?: { results: WireResult[] }) => {
+        if (err || !reply) {
+          for (const w of writes) w.reject(err ?? new Error('empty forward reply'));
+          return;
+        }
+        writes.forEach((w, i) => {
+          const r = reply.results[i];
+          if (!r) {
+            w.reject(new Error('forward reply is missing a result'));
+            return;
+          }
+          const status = statusFromWire[r.status];
+          w.resolve(status === 'ok' ? { status, reply: decodeReply(r.reply) } : { status });
+        });
+      },
+    );
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}
