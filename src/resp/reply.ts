@@ -7,6 +7,13 @@
  * protocol's data model, so src/commands imports it (a deliberate exception to "commands import
  * state only": the reply shape is part of every command's contract).
  */
+/*
+ * Text of `simple` and `error` replies is a byte string: each character is one byte (the encoder
+ * writes it as latin1). Redis's own texts are ASCII, where this changes nothing; an error that
+ * quotes client bytes (`unknown command 'x'`) stays byte-exact when built with
+ * `buf.toString('latin1')`. CR and LF cannot travel in a one-line reply: the encoder turns them
+ * into spaces, as Redis's addReplyErrorFormat does.
+ */
 export type Reply =
   | { readonly kind: 'simple'; readonly value: string }
   /** Full error text without the leading '-', e.g. `ERR syntax error`, `WRONGTYPE Operation ...`. */
@@ -53,4 +60,26 @@ export function array(items: readonly Reply[]): Reply {
 
 export function isError(r: Reply): r is { kind: 'error'; message: string } {
   return r.kind === 'error';
+}
+
+export function map(entries: readonly (readonly [Reply, Reply])[]): Reply {
+  return { kind: 'map', entries };
+}
+
+export function set(items: readonly Reply[]): Reply {
+  return { kind: 'set', items };
+}
+
+/** `text`, when given, is what RESP2 sends (and RESP3 too): for commands that format the number themselves. */
+export function double(value: number, text?: string): Reply {
+  return text === undefined ? { kind: 'double', value } : { kind: 'double', value, text };
+}
+
+export function boolean(value: boolean): Reply {
+  return { kind: 'boolean', value };
+}
+
+/** RESP3 verbatim string (`=N\r\ntxt:...`), a bulk string in RESP2. */
+export function verbatim(value: Buffer | string, format = 'txt'): Reply {
+  return { kind: 'verbatim', format, value: typeof value === 'string' ? Buffer.from(value) : value };
 }
