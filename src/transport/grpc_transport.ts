@@ -12,7 +12,12 @@ export interface GroupTransport {
   send(messages: readonly Message[]): void;
 }
 
-/** Largest message a peer server accepts; a batch is split well below it (maxBatchBytes). */
+/**
+ * Largest message a peer server built with peerServerOptions accepts. Batches are split far below
+ * it (maxBatchBytes, 1 MiB: the core's MsgApp size), so that even a server left at grpc's 4 MiB
+ * default takes them; only a single message above this limit is refused at the sender, since it
+ * would make the receiver fail the whole stream.
+ */
 export const peerMaxReceiveBytes = 64 << 20;
 
 /**
@@ -136,7 +141,7 @@ export class GrpcPeerTransport {
     this.options = options;
     this.nodeId = options.nodeId;
     this.limits = { ...defaultPeerStreamLimits, ...options.limits };
-    this.maxBatchBytes = options.maxBatchBytes ?? 4 << 20;
+    this.maxBatchBytes = options.maxBatchBytes ?? 1 << 20;
     this.logger = options.logger ?? silentLogger;
     for (const [id, address] of options.peers ?? []) this.addresses.set(id, address);
   }
