@@ -1,7 +1,348 @@
+import { ScanTable, type ScanEntry } from './scan_table.js';
+
 /**
- * The keyspace of one group's state machine. (Placeholder type: the state-machine work replaces
- * this file with the implementation.)
+ * The keyspace of one group's state machine: Redis's `db->dict` and `db->expires`.
+ *
+ * Determinism (design invariants 3 and 4): nothing here reads a clock or a random source.
+ * Every lookup takes `nowMs`; a key whose expiry is `<= nowMs` is *logically* absent:
+ *
+ *   - read lookups (`get`, `has`, `ttlOf`, iteration) hide it and never delete it, so a
+ *     follower serving a read changes nothing;
+ *   - `lookupWrite` (the write path, `nowMs` = the applied entry's timestamp) removes it first,
+ *     as Redis's lookupKeyWrite does; that is deterministic because every replica applies the
+ *     same entry with the same timestamp;
+ *   - otherwise only an applied DEL or a leader's expiry entry (`deleteIfExpired`) removes it.
+ *
+ * Keys are binary. They are held as latin1 strings (one char per byte, so the mapping is 1:1)
+ * because a JS Map cannot key on bytes; `Buffer`s are rebuilt only where a key is returned.
+ *
+ * Ownership: a value `Buffer` handed to `set`/`overwrite` becomes the keyspace's and must not be
+ * mutated afterwards; the keyspace never mutates a stored value either (APPEND and SETRANGE store
+ * a new buffer). That is what makes `snapshot()` a consistent point-in-time copy at the cost of
+ * pointer copies only.
  */
-export interface Keyspace {
-  readonly size: number;
+
+/** A string value. Later value types (list, hash, set, zset) join the `Value` union. */
+export interface StringValue {
+  readonly type: 'string';
+  readonly value: Buffer;
+}
+
+export type Value = StringValue;
+
+/** The name TYPE prints for a value; `none` for a missing key. */
+export type ValueTypeName = Value['type'];
+
+/** One key as snapshots carry it; `expireAt` is an absolute Unix time in ms, or null. */
+export interface KeyRecord {
+  readonly key: Buffer;
+  readonly value: Value;
+  readonly expireAt: number | null;
+}
+
+/** `expireAtOf` results besides a timestamp (the same numbers PTTL replies with). */
+export const KEY_MISSING = -2;
+export const NO_EXPIRY = -1;
+
+/**
+ * Approximate heap cost, in bytes, of one key beyond its key and value bytes: the Map slot, the
+ * entry object, the key string header and the value's Buffer object. Measured roughly with
+ * `process.memoryUsage()` on Node 20 (about 200 bytes per small key); it is an estimate for INFO
+ * and `maxmemory`, not an accounting of V8's heap.
+ */
+const PER_KEY_OVERHEAD_BYTES = 160;
+/** Extra cost of a key with a TTL: its slot in the sampling array. */
+const PER_TTL_OVERHEAD_BYTES = 8;
+
+/** How many random keys `randomKey` tries before it falls back to a linear search. */
+const RANDOM_KEY_TRIES = 100;
+
+interface Entry extends ScanEntry {
+  value: Value;
+  /** Absolute ms, or NO_EXPIRY. */
+  expireAt: number;
+  /** Index in `withTtl`, or -1 when the key has no TTL. */
+  ttlSlot: number;
+}
+
+export class Keyspace {
+  private readonly entries = new Map<string, Entry>();
+  /** The scan index over the same entries: stable SCAN cursors and random keys. */
+  private readonly table = new ScanTable<Entry>();
+  /**
+   * Keys with a TTL, as Redis's `expires` dict: an array for O(1) uniform sampling by the
+   * leader's active-expiry cycle, with each entry's index in `ttlSlot` (swap-remove on delete).
+   */
+  private withTtl: Entry[] = [];
+  private memoryBytes = 0;
+
+  /** Number of keys, including expired keys not yet deleted (as Redis's DBSIZE). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Number of keys that have a TTL, including expired keys not yet deleted. */
+  get countWithTtl(): number {
+    return this.withTtl.length;
+  }
+
+  /** Approximate bytes held by keys, values and TTLs (see PER_KEY_OVERHEAD_BYTES). */
+  get usedMemoryBytes(): number {
+    return this.memoryBytes;
+  }
+
+  /** The live value of `key` at `nowMs`, or undefined. Never deletes. */
+  get(key: Buffer, nowMs: number): Value | undefined {
+    const entry = this.entries.get(key.toString('latin1'));
+    if (entry === undefined || (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs)) return undefined;
+    return entry.value;
+  }
+
+  has(key: Buffer, nowMs: number): boolean {
+    return this.get(key, nowMs) !== undefined;
+  }
+
+  /**
+   * The write path's lookup (`nowMs` must be the applied entry's timestamp): the live value, or
+   * undefined after removing the key if it had expired.
+   */
+  lookupWrite(key: Buffer, nowMs: number): Value | undefined {
+    const name = key.toString('latin1');
+    const entry = this.entries.get(name);
+    if (entry === undefined) return undefined;
+    if (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs) {
+      this.remove(name, entry);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  /**
+   * The expiry of a live key: an absolute ms timestamp, NO_EXPIRY, or KEY_MISSING when the key
+   * does not exist or has expired at `nowMs`.
+   */
+  expireAtOf(key: Buffer, nowMs: number): number {
+    const entry = this.entries.get(key.toString('latin1'));
+    if (entry === undefined || (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs)) return KEY_MISSING;
+    return entry.expireAt;
+  }
+
+  /**
+   * Sets `key` to `value` with the given expiry (absolute ms, or NO_EXPIRY to clear it), replacing
+   * whatever was there, as Redis's setKey. `value` becomes the keyspace's.
+   */
+  set(key: Buffer, value: Value, expireAt: number = NO_EXPIRY): void {
+    const name = key.toString('latin1');
+    const entry = this.entries.get(name);
+    if (entry === undefined) {
+      this.insert(name, value, expireAt);
+      return;
+    }
+    this.memoryBytes += valueBytes(value) - valueBytes(entry.value);
+    entry.value = value;
+    this.changeExpiry(entry, expireAt);
+  }
+
+  /**
+   * Replaces the value and keeps the TTL (Redis's dbOverwrite: INCR, APPEND, SET KEEPTTL); inserts
+   * without a TTL when the key is missing. Call after `lookupWrite` at the same time, so that an
+   * expired key's TTL is not kept.
+   */
+  overwrite(key: Buffer, value: Value): void {
+    const name = key.toString('latin1');
+    const entry = this.entries.get(name);
+    if (entry === undefined) {
+      this.insert(name, value, NO_EXPIRY);
+      return;
+    }
+    this.memoryBytes += valueBytes(value) - valueBytes(entry.value);
+    entry.value = value;
+  }
+
+  /** Sets the expiry of an existing key (absolute ms, or NO_EXPIRY); false if there is no key. */
+  setExpireAt(key: Buffer, expireAt: number): boolean {
+    const entry = this.entries.get(key.toString('latin1'));
+    if (entry === undefined) return false;
+    this.changeExpiry(entry, expireAt);
+    return true;
+  }
+
+  /**
+   * Removes the key. True only if it was live at `nowMs`: an expired key is removed too but
+   * counts as absent, as in Redis where DEL finds it already expired.
+   */
+  delete(key: Buffer, nowMs: number): boolean {
+    const name = key.toString('latin1');
+    const entry = this.entries.get(name);
+    if (entry === undefined) return false;
+    this.remove(name, entry);
+    return entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs;
+  }
+
+  /** The leader's active expiry, applied: removes the key only if it has expired at `nowMs`. */
+  deleteIfExpired(key: Buffer, nowMs: number): boolean {
+    const name = key.toString('latin1');
+    const entry = this.entries.get(name);
+    if (entry === undefined || entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs) return false;
+    this.remove(name, entry);
+    return true;
+  }
+
+  /**
+   * Moves a live key's value and TTL to `to`, replacing whatever `to` held. The caller has checked
+   * that `from` is live and differs from `to`.
+   */
+  rename(from: Buffer, to: Buffer): void {
+    const fromName = from.toString('latin1');
+    const entry = this.entries.get(fromName);
+    if (entry === undefined) throw new Error('rename of a missing key');
+    const { value, expireAt } = entry;
+    this.remove(fromName, entry);
+    this.set(to, value, expireAt);
+  }
+
+  /** Removes every key (FLUSHALL / FLUSHDB, and the first step of `restore`). */
+  clear(): void {
+    this.entries.clear();
+    this.table.clear();
+    this.withTtl = [];
+    this.memoryBytes = 0;
+  }
+
+  /**
+   * One SCAN step, as Redis's scanGenericCommand over its dict: visits buckets from `cursor`
+   * until it has collected `count` keys (expired ones included; the caller filters) or visited
+   * `count * 10` buckets, and returns the next cursor (0 when the iteration is complete).
+   *
+   * Guarantee (the same as Redis's): a key present for the whole iteration, from cursor 0 until
+   * a call returns 0, is returned at least once, whatever is inserted or deleted meanwhile and
+   * even if the table grows or shrinks; a key may be returned more than once only if the table
+   * shrank during the iteration. Cursors depend only on key bytes and table size, so a cursor
+   * from one replica stays valid on another (after a leader change).
+   */
+  scan(cursor: number, count: number): { cursor: number; keys: string[] } {
+    const keys: string[] = [];
+    let next = cursor;
+    let budget = count * 10;
+    do {
+      next = this.table.scanBucket(next, keys);
+    } while (next !== 0 && budget-- > 0 && keys.length < count);
+    return { cursor: next, keys };
+  }
+
+  /** The names (latin1) of all keys live at `nowMs`, in no particular order. */
+  liveKeyNames(nowMs: number): string[] {
+    const names: string[] = [];
+    for (const [name, entry] of this.entries) {
+      if (entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs) names.push(name);
+    }
+    return names;
+  }
+
+  /** Whether the key named `name` (latin1) is live at `nowMs`; for filtering SCAN results. */
+  isLiveName(name: string, nowMs: number): boolean {
+    const entry = this.entries.get(name);
+    return entry !== undefined && (entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs);
+  }
+
+  /** The value of the key named `name` (latin1) if live at `nowMs`. */
+  getByName(name: string, nowMs: number): Value | undefined {
+    const entry = this.entries.get(name);
+    if (entry === undefined || (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs)) return undefined;
+    return entry.value;
+  }
+
+  /**
+   * A random key live at `nowMs`, or null when there is none. Not uniform (Redis's is not
+   * either): a random bucket, then a random key in it. After RANDOM_KEY_TRIES expired picks it
+   * searches linearly, so that a keyspace of mostly expired keys still answers correctly.
+   */
+  randomKey(nowMs: number, random: () => number): Buffer | null {
+    if (this.entries.size === 0) return null;
+    for (let attempt = 0; attempt < RANDOM_KEY_TRIES; attempt++) {
+      const entry = this.table.randomEntry(random);
+      if (entry === undefined) break;
+      if (entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs) return Buffer.from(entry.name, 'latin1');
+    }
+    const live = this.liveKeyNames(nowMs);
+    if (live.length === 0) return null;
+    return Buffer.from(live[Math.floor(random() * live.length)]!, 'latin1');
+  }
+
+  /**
+   * Up to `count` distinct keys drawn uniformly from the keys that have a TTL (expired or not):
+   * the leader's active-expiry cycle checks them and proposes deletes for the expired ones.
+   * `random` returns floats in [0, 1).
+   */
+  sampleKeysWithTtl(count: number, random: () => number): Buffer[] {
+    const total = this.withTtl.length;
+    if (count >= total) return this.withTtl.map((entry) => Buffer.from(entry.name, 'latin1'));
+    const picked = new Set<number>();
+    while (picked.size < count) picked.add(Math.floor(random() * total));
+    const keys: Buffer[] = [];
+    for (const slot of picked) keys.push(Buffer.from(this.withTtl[slot]!.name, 'latin1'));
+    return keys;
+  }
+
+  /**
+   * A point-in-time copy of every key (expired ones included: they are state until a replicated
+   * delete removes them). Cheap: values are shared, never mutated (see the ownership note).
+   */
+  snapshot(): KeyRecord[] {
+    const records: KeyRecord[] = [];
+    for (const [name, entry] of this.entries) {
+      records.push({
+        key: Buffer.from(name, 'latin1'),
+        value: entry.value,
+        expireAt: entry.expireAt === NO_EXPIRY ? null : entry.expireAt,
+      });
+    }
+    return records;
+  }
+
+  /** Discards all state, then loads `records` (as a snapshot produced them). */
+  restore(records: Iterable<KeyRecord>): void {
+    this.clear();
+    for (const record of records) {
+      this.set(record.key, record.value, record.expireAt ?? NO_EXPIRY);
+    }
+  }
+
+  private insert(name: string, value: Value, expireAt: number): void {
+    const entry: Entry = { name, hash: 0, prev: undefined, next: undefined, value, expireAt: NO_EXPIRY, ttlSlot: -1 };
+    this.entries.set(name, entry);
+    this.table.add(entry);
+    this.memoryBytes += PER_KEY_OVERHEAD_BYTES + name.length + valueBytes(value);
+    this.changeExpiry(entry, expireAt);
+  }
+
+  private remove(name: string, entry: Entry): void {
+    this.changeExpiry(entry, NO_EXPIRY);
+    this.entries.delete(name);
+    this.table.remove(entry);
+    this.memoryBytes -= PER_KEY_OVERHEAD_BYTES + name.length + valueBytes(entry.value);
+  }
+
+  private changeExpiry(entry: Entry, expireAt: number): void {
+    if (expireAt === NO_EXPIRY) {
+      if (entry.ttlSlot !== -1) {
+        const last = this.withTtl.pop()!;
+        if (last !== entry) {
+          this.withTtl[entry.ttlSlot] = last;
+          last.ttlSlot = entry.ttlSlot;
+        }
+        entry.ttlSlot = -1;
+        this.memoryBytes -= PER_TTL_OVERHEAD_BYTES;
+      }
+    } else if (entry.ttlSlot === -1) {
+      entry.ttlSlot = this.withTtl.length;
+      this.withTtl.push(entry);
+      this.memoryBytes += PER_TTL_OVERHEAD_BYTES;
+    }
+    entry.expireAt = expireAt;
+  }
+}
+
+function valueBytes(value: Value): number {
+  return value.value.length;
 }

@@ -1,0 +1,136 @@
+/**
+ * A secondary index over the keyspace's entries that gives SCAN Redis's cursor guarantee and
+ * RANDOMKEY a cheap pick: a power-of-two table of buckets, each a doubly linked chain threaded
+ * through the entries themselves (no per-bucket arrays), as Redis's dict.
+ *
+ * The cursor is Redis's reverse-binary cursor (dictScan): the bucket index is incremented in
+ * its *reversed* bits, so when the table doubles, bucket `b` splits into `b` and `b | size`,
+ * both still ahead of the cursor, and when it halves, the buckets already visited fold into
+ * ones whose reversed index is still behind it:
+ *
+ *     size 8, bucket bits b2 b1 b0, visited in the order of the reversed value b0 b1 b2:
+ *       000 → 100 → 010 → 110 → 001 → 101 → 011 → 111 → (wraps to 0: done)
+ *
+ * So every entry present for a whole iteration is returned at least once, across any number of
+ * resizes; after a shrink some may come twice. The table is resized all at once (not
+ * incrementally as Redis does): a doubling of 1M keys costs a few tens of milliseconds once,
+ * amortized O(1) per insert.
+ *
+ * The hash is fixed (not seeded), so cursors mean the same on every replica. A client that knows
+ * the function can lengthen chains; that costs only larger SCAN batches (unlinking is O(1)).
+ */
+export interface ScanEntry {
+  /** The key, latin1 (one char per byte). */
+  readonly name: string;
+  hash: number;
+  prev: ScanEntry | undefined;
+  next: ScanEntry | undefined;
+}
+
+const INITIAL_SIZE = 4;
+/** Shrink when fewer than 1 in MIN_FILL_DIVISOR buckets' worth of keys remain (Redis: 10%). */
+const MIN_FILL_DIVISOR = 10;
+
+export class ScanTable<T extends ScanEntry> {
+  private buckets: (ScanEntry | undefined)[] = new Array<ScanEntry | undefined>(INITIAL_SIZE).fill(undefined);
+  private mask = INITIAL_SIZE - 1;
+  private count = 0;
+
+  add(entry: T): void {
+    entry.hash = hashName(entry.name);
+    if (this.count >= this.buckets.length) this.resize(this.buckets.length * 2);
+    this.link(entry);
+    this.count++;
+  }
+
+  remove(entry: T): void {
+    if (entry.prev === undefined) this.buckets[entry.hash & this.mask] = entry.next;
+    else entry.prev.next = entry.next;
+    if (entry.next !== undefined) entry.next.prev = entry.prev;
+    entry.prev = undefined;
+    entry.next = undefined;
+    this.count--;
+    const size = this.buckets.length;
+    if (size > INITIAL_SIZE && this.count * MIN_FILL_DIVISOR < size) this.resize(smallestSizeFor(this.count));
+  }
+
+  clear(): void {
+    this.buckets = new Array<ScanEntry | undefined>(INITIAL_SIZE).fill(undefined);
+    this.mask = INITIAL_SIZE - 1;
+    this.count = 0;
+  }
+
+  /** Appends the names in the cursor's bucket to `out`; returns the next cursor (0: done). */
+  scanBucket(cursor: number, out: string[]): number {
+    for (let entry = this.buckets[cursor & this.mask]; entry !== undefined; entry = entry.next) out.push(entry.name);
+    let next = (cursor | ~this.mask) >>> 0;
+    next = reverseBits32(next);
+    next = (next + 1) >>> 0;
+    return reverseBits32(next);
+  }
+
+  /** A random entry (a random non-empty bucket, then a random entry of its chain). */
+  randomEntry(random: () => number): T | undefined {
+    if (this.count === 0) return undefined;
+    let head: ScanEntry | undefined;
+    do {
+      head = this.buckets[Math.floor(random() * this.buckets.length)];
+    } while (head === undefined);
+    let length = 0;
+    for (let entry: ScanEntry | undefined = head; entry !== undefined; entry = entry.next) length++;
+    let pick = Math.floor(random() * length);
+    while (pick-- > 0) head = head!.next;
+    return head as T;
+  }
+
+  private link(entry: ScanEntry): void {
+    const index = entry.hash & this.mask;
+    const head = this.buckets[index];
+    entry.prev = undefined;
+    entry.next = head;
+    if (head !== undefined) head.prev = entry;
+    this.buckets[index] = entry;
+  }
+
+  private resize(size: number): void {
+    const old = this.buckets;
+    this.buckets = new Array<ScanEntry | undefined>(size).fill(undefined);
+    this.mask = size - 1;
+    for (let bucket of old) {
+      while (bucket !== undefined) {
+        const next: ScanEntry | undefined = bucket.next;
+        this.link(bucket);
+        bucket = next;
+      }
+    }
+  }
+}
+
+function smallestSizeFor(count: number): number {
+  let size = INITIAL_SIZE;
+  while (size < count) size *= 2;
+  return size;
+}
+
+/** FNV-1a over the latin1 chars (the key bytes), then murmur3's finalizer to mix the low bits. */
+function hashName(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+function reverseBits32(value: number): number {
+  let v = value >>> 0;
+  v = ((v >>> 1) & 0x55555555) | ((v & 0x55555555) << 1);
+  v = ((v >>> 2) & 0x33333333) | ((v & 0x33333333) << 2);
+  v = ((v >>> 4) & 0x0f0f0f0f) | ((v & 0x0f0f0f0f) << 4);
+  v = ((v >>> 8) & 0x00ff00ff) | ((v & 0x00ff00ff) << 8);
+  return ((v >>> 16) | (v << 16)) >>> 0;
+}
