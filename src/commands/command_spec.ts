@@ -49,6 +49,42 @@ export interface CommandSpecBase {
   readonly since: string;
   readonly group: string;
   readonly complexity: string;
+  /** Command tips as COMMAND INFO prints them (`nondeterministic_output`, `request_policy:...`). */
+  readonly tips?: readonly string[];
+  /** Redis 7 key specifications, in COMMAND INFO order; absent or empty for keyless commands. */
+  readonly keySpecs?: readonly KeySpec[];
+  /** COMMAND DOCS `history`: [version, what changed]. */
+  readonly history?: readonly (readonly [string, string])[];
+  /** COMMAND DOCS `doc_flags` (e.g. `deprecated`), with `deprecated_since` and `replaced_by`. */
+  readonly docFlags?: readonly string[];
+  readonly deprecatedSince?: string;
+  readonly replacedBy?: string;
+}
+
+/** Key-spec flags, as COMMAND INFO prints them. */
+export type KeySpecFlag =
+  | 'RO'
+  | 'RW'
+  | 'OW'
+  | 'RM'
+  | 'access'
+  | 'update'
+  | 'insert'
+  | 'delete'
+  | 'not_key'
+  | 'incomplete'
+  | 'variable_flags';
+
+/** One Redis 7 key specification: where the search for keys begins, and how keys are found. */
+export interface KeySpec {
+  readonly notes?: string;
+  readonly flags: readonly KeySpecFlag[];
+  readonly beginSearch:
+    | { readonly type: 'index'; readonly index: number }
+    | { readonly type: 'keyword'; readonly keyword: string; readonly startFrom: number };
+  readonly findKeys:
+    | { readonly type: 'range'; readonly lastKey: number; readonly keyStep: number; readonly limit: number }
+    | { readonly type: 'keynum'; readonly keyNumIdx: number; readonly firstKey: number; readonly keyStep: number };
 }
 
 export interface WriteCommandSpec extends CommandSpecBase {
@@ -58,6 +94,11 @@ export interface WriteCommandSpec extends CommandSpecBase {
    * (returning the error reply Redis would give, with nothing proposed) and rewrites anything
    * relative to now into absolute form (EX 10 ─▶ PXAT now+10000), so that apply is deterministic.
    * `args[0]` is the command name as the client sent it.
+   *
+   * The result is a complete command whose `args[0]` names a command that applies it (SETEX and
+   * `SET ... EX` become `SET ... PXAT`, EXPIRE becomes PEXPIREAT); this spec's own `apply` accepts
+   * it too, so the gateway may log either the name or the spec. The returned array may be `args`
+   * itself when nothing needs rewriting: never mutate it.
    */
   prepare(args: readonly Buffer[], nowMs: number): readonly Buffer[] | Reply;
   /**

@@ -1,0 +1,24 @@
+import type { KeySpec, KeySpecFlag } from './command_spec.js';
+
+/**
+ * Key specs as data, for the shapes this table uses: keys from a fixed argument index, one key
+ * (`lastKey` 0) or a run to the end of the arguments (`lastKey` -1) every `keyStep` arguments.
+ */
+export function keyAt(index: number, flags: readonly KeySpecFlag[], notes?: string): KeySpec {
+  return keyRange(index, 0, 1, flags, notes);
+}
+
+export function keyRange(
+  index: number,
+  lastKey: number,
+  keyStep: number,
+  flags: readonly KeySpecFlag[],
+  notes?: string,
+): KeySpec {
+  return {
+    ...(notes === undefined ? {} : { notes }),
+    flags,
+    beginSearch: { type: 'index', index },
+    findKeys: { type: 'range', lastKey, keyStep, limit: 0 },
+  };
+}
