@@ -16,8 +16,8 @@ const LLONG_MIN_DIGITS = '9223372036854775808';
 
 /**
  * The value of bytes[start, end) as a number, or null when string2ll would refuse it. Values
- * beyond 2^53 come back rounded (fine for comparing against limits); use parseRedisBigInt where
- * exactness matters.
+ * beyond 2^53 come back as the nearest double (fine for comparing against limits); use
+ * parseRedisBigInt where exactness matters.
  */
 export function parseRedisInteger(bytes: Uint8Array, start = 0, end = bytes.length): number | null {
   const len = end - start;
@@ -39,9 +39,11 @@ export function parseRedisInteger(bytes: Uint8Array, start = 0, end = bytes.leng
     value = value * 10 + (c - DIGIT_0);
   }
   const digits = end - start - (negative ? 1 : 0);
-  if (digits === 19 && !withinLongLong(bytes, end - 19, negative)) return null;
-  if (digits > 19) return null;
-  return negative ? -value : value;
+  if (digits > 19 || (digits === 19 && !withinLongLong(bytes, end - 19, negative))) return null;
+  // Past 15 digits the running sum may round more than once; the parsed text rounds once.
+  if (digits > 15) value = Number(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1'));
+  else if (negative) value = -value;
+  return value;
 }
 
 /** As parseRedisInteger, exactly. */
