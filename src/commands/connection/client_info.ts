@@ -21,16 +21,22 @@ export function clientInfoLine(client: ClientState, nowMs: number): string {
 }
 
 /**
- * Redis's clientSetName: an empty name removes the name; otherwise every byte must be a
- * printable ASCII character other than space (so that CLIENT LIST splits on spaces).
- * Returns the error reply, or null after setting the name.
+ * Redis's validateClientName: every byte a printable ASCII character other than space (so that
+ * CLIENT LIST splits on spaces); the empty name is valid (it removes the name). Returns the
+ * error reply, or null when valid.
  */
-export function setClientName(client: ClientState, name: Buffer): Reply | null {
+export function clientNameError(name: Buffer): Reply | null {
   for (const byte of name) {
     if (byte < 0x21 || byte > 0x7e) return invalidName;
   }
-  client.name = name.toString('latin1');
   return null;
+}
+
+/** CLIENT SETNAME: the error reply, or null after setting the name. */
+export function setClientName(client: ClientState, name: Buffer): Reply | null {
+  const refused = clientNameError(name);
+  if (refused === null) client.name = name.toString('latin1');
+  return refused;
 }
 
 const invalidName = error('ERR Client names cannot contain spaces, newlines or special characters.');

@@ -8,7 +8,8 @@ import type { ArgumentDoc, DocumentedSpec } from './command_docs.js';
  * (addReplyCommandInfo, addReplyCommandDocs in server.c):
  *
  *   INFO  [name, arity, ~flags, first, last, step, ~@categories, ~tips, ~key specs, subcommands]
- *   DOCS  {summary, since, group, complexity, history, arguments, subcommands}
+ *   DOCS  {summary, since, group, complexity, doc_flags, deprecated_since, replaced_by,
+ *          ~history, arguments, subcommands}
  *
  * (~ is a set in RESP3 and an array in RESP2; subcommands are an array of INFO entries, a map
  * of DOCS entries, and an empty set when there are none.)
@@ -38,7 +39,7 @@ export function commandDocsReply(spec: DocumentedSpec): Reply {
   if (spec.deprecatedSince) fields.push(['deprecated_since', bulk(spec.deprecatedSince)]);
   if (spec.replacedBy) fields.push(['replaced_by', bulk(spec.replacedBy)]);
   if (spec.history?.length) {
-    fields.push(['history', array(spec.history.map(([version, change]) => array([bulk(version), bulk(change)])))]);
+    fields.push(['history', set(spec.history.map(([version, change]) => array([bulk(version), bulk(change)])))]);
   }
   if (spec.arguments?.length) fields.push(['arguments', argumentsReply(spec.arguments)]);
   if (spec.subcommands !== undefined) {

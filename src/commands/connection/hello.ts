@@ -2,13 +2,14 @@ import { array, bulk, error, integer, map, type Reply } from '../../resp/reply.j
 import { noKeys, type ConnectionCommand } from './command_docs.js';
 import { cString, parseInteger } from '../arguments.js';
 import { optionName } from './command_errors.js';
-import { setClientName } from './client_info.js';
+import { clientNameError } from './client_info.js';
 
 /**
  * HELLO [protover [AUTH username password] [SETNAME clientname]], in helloCommand's order:
- * the version (`NOPROTO` unless 2 or 3), then the options (a syntax error names the first bad
- * one), then AUTH, then the name, then the switch of protocol, then the reply: a map of
- * server, version, proto, id, mode, role, modules (a flat array in RESP2).
+ * the version (`NOPROTO` unless 2 or 3), then the options left to right (a syntax error names
+ * the first bad one; a bad client name is refused as soon as it is read), then AUTH, then the
+ * name is set and the protocol switched, then the reply: a map of server, version, proto, id,
+ * mode, role, modules (a flat array in RESP2).
  *
  * Authentication: quorumkv has no ACL yet, so it answers as Redis with no password set: the
  * `default` user accepts any password, any other user name is WRONGPASS.
@@ -72,6 +73,8 @@ export const hello: ConnectionCommand = {
         j += 2;
       } else if (option === 'setname' && moreArgs >= 1) {
         clientName = args[j + 1]!;
+        const refused = clientNameError(clientName);
+        if (refused !== null) return refused;
         j += 1;
       } else {
         return error(`ERR Syntax error in HELLO option '${cString(args[j]!)}'`);
@@ -81,10 +84,7 @@ export const hello: ConnectionCommand = {
     if (username !== null && username.toString('latin1') !== 'default') {
       return error('WRONGPASS invalid username-password pair or user is disabled.');
     }
-    if (clientName !== null) {
-      const refused = setClientName(ctx.client, clientName);
-      if (refused !== null) return refused;
-    }
+    if (clientName !== null) ctx.client.name = clientName.toString('latin1');
     if (protocol !== null) ctx.client.protocol = protocol;
 
     const field = (name: string, value: Reply): readonly [Reply, Reply] => [bulk(name), value];
