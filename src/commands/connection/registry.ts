@@ -1,3 +1,4 @@
+import { checkArity } from '../command_table.js';
 import type { ConnectionCommand } from './command_docs.js';
 import { client } from './client.js';
 import { command } from './command.js';
@@ -14,13 +15,16 @@ import { time } from './time.js';
  *
  *   resolveCommand(lookup, args)       unknown command / subcommand, arity (Redis's first checks)
  *   client.lastCommand = fullName      so that CLIENT LIST/INFO show cmd=client|list as Redis does
- *   reply = handler(ctx, args)         never throws for any arguments
+ *   reply = handler(ctx, args)         checks arity again, so never throws for any arguments
  *   write reply; close if client.closeAfterReply (QUIT, CLIENT KILL of itself)
  *
  * and puts their specs in ServerContext.commandTable(), which COMMAND describes.
  */
 export const connectionCommands: ReadonlyMap<string, ConnectionCommand> = new Map(
-  [ping, echo, select, quit, hello, client, command, info, time].map((entry) => [entry.spec.name, entry]),
+  [ping, echo, select, quit, hello, client, command, info, time].map(({ spec, handler }) => [
+    spec.name,
+    { spec, handler: (ctx, args) => checkArity(spec, args.length) ?? handler(ctx, args) },
+  ]),
 );
 
 export type { ArgumentDoc, CommandDocs, ConnectionCommand, DocumentedSpec } from './command_docs.js';
