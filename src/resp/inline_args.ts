@@ -57,31 +57,23 @@ export function splitInlineArgs(line: Buffer, start = 0, end = line.length): Buf
     // An argument without quotes is a plain slice; the first quote switches to copying bytes.
     const tokenStart = p;
     let bytes: number[] | null = null;
-    let inDouble = false;
-    let inSingle = false;
+    /** The quote the argument is inside, or 0 outside quotes. */
+    let quote = 0;
     let tokenEnd = p;
     for (let done = false; !done; ) {
       const c = at(p);
-      if (inDouble) {
-        if (c === BACKSLASH && at(p + 1) === LOWER_X && hexValue(at(p + 2)) >= 0 && hexValue(at(p + 3)) >= 0) {
+      if (quote !== 0) {
+        if (quote === DQUOTE && c === BACKSLASH && at(p + 1) === LOWER_X && hexValue(at(p + 2)) >= 0 && hexValue(at(p + 3)) >= 0) {
           bytes!.push(hexValue(at(p + 2)) * 16 + hexValue(at(p + 3)));
           p += 3;
-        } else if (c === BACKSLASH && at(p + 1) !== NUL) {
+        } else if (quote === DQUOTE && c === BACKSLASH && at(p + 1) !== NUL) {
           p++;
           bytes!.push(ESCAPES.get(at(p)) ?? at(p));
-        } else if (c === DQUOTE) {
-          if (at(p + 1) !== NUL && !isSpace(at(p + 1))) return null;
-          done = true;
-        } else if (c === NUL) {
-          return null;
-        } else {
-          bytes!.push(c);
-        }
-      } else if (inSingle) {
-        if (c === BACKSLASH && at(p + 1) === SQUOTE) {
+        } else if (quote === SQUOTE && c === BACKSLASH && at(p + 1) === SQUOTE) {
           p++;
           bytes!.push(SQUOTE);
-        } else if (c === SQUOTE) {
+        } else if (c === quote) {
+          // A closing quote must be followed by a blank or the end.
           if (at(p + 1) !== NUL && !isSpace(at(p + 1))) return null;
           done = true;
         } else if (c === NUL) {
@@ -94,8 +86,7 @@ export function splitInlineArgs(line: Buffer, start = 0, end = line.length): Buf
         done = true;
       } else if (c === DQUOTE || c === SQUOTE) {
         bytes ??= Array.from(line.subarray(tokenStart, p));
-        if (c === DQUOTE) inDouble = true;
-        else inSingle = true;
+        quote = c;
       } else if (bytes !== null) {
         bytes.push(c);
       }
