@@ -25,7 +25,8 @@ import { parseRedisInteger } from './redis_integer.js';
  * One approximation: Redis notices an over-long line (`too big inline request`, `too big ...
  * count string`) when more than 64 KB are buffered without a terminator after some read(2), so
  * whether a line a little longer than the limit passes depends on how the kernel split the
- * stream. Here a line passes if and only if at most `maxInlineSize` bytes precede its terminator.
+ * stream. Here a line passes if and only if at most `maxInlineSize` bytes precede its
+ * terminator: exactly the lines Redis accepts however the stream is split.
  *
  * Memory and copies. Arguments are views (subarray) into the buffers the parser holds, which
  * it never writes over once a view exists: a consumer keeping an argument for long (past the

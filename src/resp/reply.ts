@@ -27,7 +27,7 @@ export type Reply =
   | { readonly kind: 'array'; readonly items: readonly Reply[] }
   | { readonly kind: 'map'; readonly entries: readonly (readonly [Reply, Reply])[] }
   | { readonly kind: 'set'; readonly items: readonly Reply[] }
-  /** RESP3 `,`; RESP2 bulk string of Redis's `%.17g` formatting (or as given in `text`). */
+  /** RESP3 `,` and RESP2 bulk string, of Redis's `%.17g` formatting, or `text` in both when given. */
   | { readonly kind: 'double'; readonly value: number; readonly text?: string }
   /** RESP3 `#t`/`#f`; RESP2 integer 1/0. */
   | { readonly kind: 'boolean'; readonly value: boolean }
