@@ -175,8 +175,9 @@ export class Keyspace {
     const name = key.toString('latin1');
     const entry = this.entries.get(name);
     if (entry === undefined) return false;
+    const live = entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs;
     this.remove(name, entry);
-    return entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs;
+    return live;
   }
 
   /** The leader's active expiry, applied: removes the key only if it has expired at `nowMs`. */
