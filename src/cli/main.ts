@@ -1,12 +1,43 @@
 /**
- * `bin/quorumkv.js`: the command-line entry. Subcommands arrive with the cluster issue (#3):
- * `server`, `dev`, `admin`, `restore` (see ../shared/contract.md).
+ * `bin/quorumkv.js`: the command-line entry. Wiring only; each subcommand lives in its module.
+ * See ../shared/contract.md for the commands and flags.
  */
-const [command] = process.argv.slice(2);
-const known = ['server', 'dev', 'admin', 'restore'];
-if (command === undefined || !known.includes(command)) {
-  process.stderr.write(`usage: quorumkv <${known.join('|')}> [flags]\n`);
-  process.exit(2);
+import { runAdminCommand } from '../admin/admin_command.js';
+import { runDev } from './dev.js';
+import { runServer } from './server.js';
+
+const usage = `usage: quorumkv <command> [flags]
+  server [flags]                       one node in the foreground
+  dev [--nodes 3] [--resp-port 6379] [--grpc-port 7379] [--data-dir ./data]
+                                       a local cluster
+  admin --addr HOST:GRPCPORT <subcommand>
+                                       the admin API (status)
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'server':
+      return runServer(rest);
+    case 'dev':
+      return runDev(rest);
+    case 'admin':
+      return runAdminCommand(rest, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(usage);
+      return 0;
+    default:
+      process.stderr.write(command === undefined ? usage : `quorumkv: unknown command '${command}'\n${usage}`);
+      return 2;
+  }
 }
-process.stderr.write(`quorumkv ${command}: not built yet (the cluster issue, #3, brings it)\n`);
-process.exit(2);
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`quorumkv: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);

@@ -26,19 +26,24 @@ export interface Forwarder {
   forward(leaderId: string, writes: readonly ForwardedWrite[], deadlineMs: number): Promise<ForwardResult[]>;
 }
 
-export interface CommandEntry {
-  readonly spec: CommandSpec;
-  /** For connection commands. */
-  readonly handler?: ConnectionHandler;
-}
+/** A client command resolved against the table: Redis's unknown-command and arity checks done. */
+export type CommandResolution =
+  | {
+      readonly ok: true;
+      /** The spec that runs (a subcommand's, for CLIENT SETNAME and the like). */
+      readonly spec: CommandSpec;
+      /** Redis's full name (`get`, `client|setname`), for CLIENT LIST's cmd=. */
+      readonly fullName: string;
+      /** For connection commands. */
+      readonly handler?: ConnectionHandler;
+    }
+  | { readonly ok: false; readonly reply: Reply };
 
 export interface GatewayOptions {
   readonly group: RaftGroup;
   readonly keyspace: Keyspace;
-  readonly lookup: (lowerCaseName: string) => CommandEntry | undefined;
-  /** Redis's arity check: the error reply, or null when the count is right. */
-  readonly checkArity: (spec: CommandSpec, args: readonly Buffer[]) => Reply | null;
-  readonly unknownCommand: (args: readonly Buffer[]) => Reply;
+  /** Finds the command (unknown command / subcommand and arity errors as Redis words them). */
+  readonly resolve: (args: readonly Buffer[]) => CommandResolution;
   readonly forwarder: Forwarder;
   readonly clock: () => number;
   readonly random: () => number;
@@ -76,25 +81,26 @@ export class Gateway {
   constructor(private readonly options: GatewayOptions) {}
 
   /** Resolves with the reply to send (never rejects). */
-  async execute(ctx: ConnectionContext, args: readonly Buffer[]): Promise<Reply> {
-    const { lookup, checkArity, unknownCommand } = this.options;
-    const name = args[0].toString('latin1').toLowerCase();
-    const entry = lookup(name);
-    if (!entry) return unknownCommand(args);
-    const arityError = checkArity(entry.spec, args);
-    if (arityError) return arityError;
-    ctx.client.lastCommand = name;
+  /**
+   * Runs one client command. Connection commands answer at once (no promise); reads and writes
+   * resolve when they are done. Never rejects: every failure is a reply.
+   */
+  execute(ctx: ConnectionContext, args: readonly Buffer[]): Reply | Promise<Reply> {
+    const resolution = this.options.resolve(args);
+    if (!resolution.ok) return resolution.reply;
+    const { spec } = resolution;
+    ctx.client.lastCommand = resolution.fullName;
     try {
-      switch (entry.spec.kind) {
+      switch (spec.kind) {
         case 'connection':
-          return entry.handler ? entry.handler(ctx, args) : unknownCommand(args);
+          return resolution.handler ? resolution.handler(ctx, args) : error(`ERR internal error: no handler for '${resolution.fullName}'`);
         case 'read':
-          return await this.read(entry.spec, args);
+          return this.read(spec, args).catch(internalError);
         case 'write':
-          return await this.write(entry.spec, args, this.newRequestId());
+          return this.write(spec, args, this.newRequestId()).catch(internalError);
       }
     } catch (err) {
-      return error(`ERR internal error: ${(err as Error).message}`);
+      return internalError(err);
     }
   }
 
@@ -196,6 +202,10 @@ export class Gateway {
       }),
     );
   }
+}
+
+function internalError(err: unknown): Reply {
+  return error(`ERR internal error: ${(err as Error).message}`);
 }
 
 function sleep(ms: number): Promise<void> {

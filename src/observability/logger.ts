@@ -9,7 +9,7 @@ import type { RaftLogger } from '../raft/config.js';
 export function createLogger(options: { level: string; pretty: boolean; node: string }): Logger {
   const base = { node: options.node };
   if (options.pretty) {
-    return pino({ level: options.level, base }, pretty({ colorize: false, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', sync: true }));
+    return pino({ level: options.level, base }, pretty({ colorize: false, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true, sync: true }));
   }
   return pino({ level: options.level, base });
 }

@@ -1,0 +1,134 @@
+import os from 'node:os';
+import type { ServerConfig } from '../config/config.js';
+import { StateType } from '../raft/types.js';
+import type { Keyspace } from '../state/keyspace.js';
+import type { RaftGroup } from './raft_group.js';
+import type { CommandCatalog } from './server.js';
+import type { ServerStats } from './server_stats.js';
+
+/** Everything INFO reads, gathered by the server at the moment of the call. */
+export interface InfoSources {
+  readonly config: ServerConfig;
+  readonly startedAtMs: number;
+  readonly nowMs: number;
+  readonly respPort: number;
+  readonly stats: ServerStats;
+  readonly clients: number;
+  readonly group: RaftGroup;
+  readonly keyspace: Keyspace;
+  readonly catalog: CommandCatalog;
+  readonly version: string;
+  readonly redisVersion: string;
+}
+
+/** INFO's sections, in the order plain INFO prints them. */
+export const infoSectionNames = ['server', 'clients', 'memory', 'stats', 'replication', 'raft', 'keyspace'] as const;
+
+const runId = Array.from({ length: 40 }, (_, i) => ((i * 7919 + process.pid) % 16).toString(16)).join('');
+
+export function infoSection(name: string, s: InfoSources): string[] {
+  switch (name) {
+    case 'server': {
+      const uptime = Math.floor((s.nowMs - s.startedAtMs) / 1000);
+      return [
+        `redis_version:${s.redisVersion}`,
+        `quorumkv_version:${s.version}`,
+        'redis_mode:standalone',
+        `os:${os.type()} ${os.release()} ${os.arch()}`,
+        `arch_bits:${process.arch.endsWith('64') ? 64 : 32}`,
+        `process_id:${process.pid}`,
+        `run_id:${runId}`,
+        `tcp_port:${s.respPort}`,
+        `server_time_usec:${s.nowMs * 1000}`,
+        `uptime_in_seconds:${uptime}`,
+        `uptime_in_days:${Math.floor(uptime / 86400)}`,
+        `hz:10`,
+        `executable:${process.argv[1] ?? ''}`,
+        `node_version:${process.version}`,
+      ];
+    }
+    case 'clients':
+      return [`connected_clients:${s.clients}`, `maxclients:${s.config.maxClients}`, 'blocked_clients:0'];
+    case 'memory': {
+      const mem = process.memoryUsage();
+      const used = s.catalog.usedMemoryBytes(s.keyspace);
+      return [
+        `used_memory:${used}`,
+        `used_memory_human:${human(used)}`,
+        `used_memory_rss:${mem.rss}`,
+        `used_memory_rss_human:${human(mem.rss)}`,
+        `used_memory_heap:${mem.heapUsed}`,
+        'maxmemory:0',
+        'maxmemory_human:0B',
+        'maxmemory_policy:noeviction',
+      ];
+    }
+    case 'stats': {
+      const st = s.stats;
+      return [
+        `total_connections_received:${st.totalConnectionsReceived}`,
+        `total_commands_processed:${st.totalCommandsProcessed}`,
+        `instantaneous_ops_per_sec:${st.instantaneousOpsPerSec()}`,
+        `total_net_input_bytes:${st.totalNetInputBytes}`,
+        `total_net_output_bytes:${st.totalNetOutputBytes}`,
+        `rejected_connections:${st.rejectedConnections}`,
+        `expired_keys:${st.expiredKeys}`,
+        `keyspace_hits:${st.keyspaceHits}`,
+        `keyspace_misses:${st.keyspaceMisses}`,
+      ];
+    }
+    case 'replication': {
+      const leader = s.group.isLeader();
+      return [`role:${leader ? 'master' : 'slave'}`, `connected_slaves:${leader ? Math.max(0, s.group.confState().voters.length - 1) : 0}`];
+    }
+    case 'raft':
+      return raftSection(s.group);
+    case 'keyspace': {
+      const keys = s.keyspace.size;
+      if (keys === 0) return [];
+      return [`db0:keys=${keys},expires=${s.catalog.keysWithTtl(s.keyspace)},avg_ttl=0`];
+    }
+    default:
+      return [];
+  }
+}
+
+/** The contract's `# Raft` fields, then each member's progress as the leader sees it. */
+function raftSection(group: RaftGroup): string[] {
+  const raft = group.raw.raft;
+  const { voters, learners } = raft.tracker.confState();
+  const role = learners.includes(group.nodeId) ? 'learner' : raft.state === StateType.PreCandidate ? 'candidate' : raft.state;
+  const lines = [
+    `raft_node_id:${group.nodeId}`,
+    `raft_group_id:${group.groupId}`,
+    `raft_role:${role}`,
+    `raft_leader_id:${raft.lead}`,
+    `raft_term:${raft.term}`,
+    `raft_commit_index:${raft.raftLog.committed}`,
+    `raft_applied_index:${group.applied}`,
+    `raft_last_index:${raft.raftLog.lastIndex()}`,
+    `raft_first_index:${raft.raftLog.firstIndex()}`,
+    `raft_voters:${voters.join(',')}`,
+    `raft_learners:${learners.join(',')}`,
+    `raft_fsyncs:${group.stats.fsyncs}`,
+  ];
+  if (raft.state === StateType.Leader) {
+    const last = raft.raftLog.lastIndex();
+    for (const [id, pr] of raft.tracker.progress) {
+      if (id === group.nodeId) continue;
+      lines.push(`raft_member_${id.replace(/-/g, '_')}:match=${pr.matchIndex},lag=${Math.max(0, last - pr.matchIndex)},state=${pr.state}`);
+    }
+  }
+  return lines;
+}
+
+function human(bytes: number): string {
+  const units = ['B', 'K', 'M', 'G', 'T'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v}B` : `${v.toFixed(2)}${units[i]}`;
+}

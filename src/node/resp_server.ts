@@ -1,0 +1,248 @@
+import net from 'node:net';
+import type { ClientState, ConnectionContext, ServerContext } from '../commands/connection_context.js';
+import { ProtocolError } from '../resp/errors.js';
+import { ReplyWriter } from '../resp/encoder.js';
+import type { RespLimits } from '../resp/limits.js';
+import { RespParser } from '../resp/parser.js';
+import type { Reply } from '../resp/reply.js';
+import type { ServerStats } from './server_stats.js';
+
+/** Runs one command for a connection; never rejects. */
+export type CommandRunner = (ctx: ConnectionContext, args: Buffer[]) => Reply | Promise<Reply>;
+
+export interface RespServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxClients: number;
+  readonly limits?: Partial<RespLimits>;
+  readonly run: CommandRunner;
+  readonly server: ServerContext;
+  readonly stats: ServerStats;
+  readonly clock: () => number;
+  readonly onClientError?: (err: Error, client: ClientState) => void;
+}
+
+/**
+ * Stop reading from a client whose replies are not being taken (socket buffer full) or that has
+ * this many commands in flight: it slows down, nobody else does.
+ */
+const maxPendingPerConnection = 100_000;
+
+/** A reply slot, in command order: replies go out in the order commands came in (pipelining). */
+interface Slot {
+  done: boolean;
+  reply: Reply | null;
+}
+
+/**
+ * One client connection: parses pipelined commands, runs them concurrently, and writes their
+ * replies strictly in order, gathered into one socket write per turn of the event loop.
+ */
+class ClientConnection {
+  readonly client: ClientState;
+  private readonly ctx: ConnectionContext;
+  private readonly parser: RespParser;
+  private readonly writer = new ReplyWriter();
+  private slots: Slot[] = [];
+  private head = 0;
+  private flushScheduled = false;
+  private closing = false;
+  private readingPaused = false;
+
+  constructor(
+    readonly socket: net.Socket,
+    id: number,
+    private readonly options: RespServerOptions,
+    onClose: (c: ClientConnection) => void,
+  ) {
+    const now = options.clock();
+    this.client = {
+      id,
+      addr: `${socket.remoteAddress}:${socket.remotePort}`,
+      laddr: `${socket.localAddress}:${socket.localPort}`,
+      createdAtMs: now,
+      lastInteractionMs: now,
+      name: '',
+      protocol: 2,
+      db: 0,
+      lastCommand: 'NULL',
+      closeAfterReply: false,
+    };
+    this.ctx = { client: this.client, server: options.server };
+    this.parser = new RespParser(options.limits);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.maybeResume());
+    socket.on('error', (err) => options.onClientError?.(err, this.client));
+    socket.on('close', () => {
+      this.closing = true;
+      onClose(this);
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    this.options.stats.totalNetInputBytes += chunk.length;
+    this.client.lastInteractionMs = this.options.clock();
+    this.parser.feed(chunk);
+    for (;;) {
+      const parsed = this.parser.next();
+      if (parsed === null) break;
+      if (parsed instanceof ProtocolError) {
+        // Redis answers a protocol error and closes the connection, after the replies of the
+        // commands that came before it.
+        const reply = parsed.reply;
+        if (reply) this.push({ done: true, reply });
+        this.client.closeAfterReply = true;
+        this.closing = true;
+        this.socket.pause();
+        break;
+      }
+      this.runCommand(parsed);
+      if (this.client.closeAfterReply) {
+        this.closing = true;
+        this.socket.pause();
+        break;
+      }
+    }
+    this.maybePause();
+  }
+
+  private runCommand(args: Buffer[]): void {
+    this.options.stats.totalCommandsProcessed++;
+    const result = this.options.run(this.ctx, args);
+    if (!(result instanceof Promise)) {
+      this.push({ done: true, reply: result });
+      return;
+    }
+    const slot: Slot = { done: false, reply: null };
+    this.push(slot);
+    result.then(
+      (reply) => this.complete(slot, reply),
+      (err: Error) => this.complete(slot, { kind: 'error', message: `ERR internal error: ${err.message}` }),
+    );
+  }
+
+  private push(slot: Slot): void {
+    this.slots.push(slot);
+    if (slot.done) this.scheduleFlush();
+  }
+
+  private complete(slot: Slot, reply: Reply): void {
+    slot.done = true;
+    slot.reply = reply;
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    const protocol = this.client.protocol;
+    let wrote = false;
+    while (this.head < this.slots.length && this.slots[this.head].done) {
+      this.writer.write(this.slots[this.head].reply!, protocol);
+      this.slots[this.head].reply = null;
+      this.head++;
+      wrote = true;
+    }
+    if (this.head > 1024 && this.head * 2 > this.slots.length) {
+      this.slots = this.slots.slice(this.head);
+      this.head = 0;
+    }
+    if (wrote && !this.socket.destroyed) {
+      const bytes = this.writer.take();
+      this.options.stats.totalNetOutputBytes += bytes.length;
+      this.socket.write(bytes);
+    }
+    if (this.closing && this.head === this.slots.length && !this.socket.destroyed) {
+      this.socket.end();
+      return;
+    }
+    this.maybeResume();
+  }
+
+  private pending(): number {
+    return this.slots.length - this.head;
+  }
+
+  private maybePause(): void {
+    if (this.readingPaused || this.closing) return;
+    if (this.socket.writableNeedDrain || this.pending() >= maxPendingPerConnection) {
+      this.readingPaused = true;
+      this.socket.pause();
+    }
+  }
+
+  private maybeResume(): void {
+    if (!this.readingPaused || this.closing) return;
+    if (!this.socket.writableNeedDrain && this.pending() < maxPendingPerConnection / 2) {
+      this.readingPaused = false;
+      this.socket.resume();
+    }
+  }
+
+  close(): void {
+    this.closing = true;
+    this.socket.destroy();
+  }
+}
+
+/** The RESP listener: accepts clients up to maxclients and hands their commands to `run`. */
+export class RespServer {
+  private readonly server: net.Server;
+  private readonly connections = new Map<number, ClientConnection>();
+  private nextClientId = 1;
+
+  constructor(private readonly options: RespServerOptions) {
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  private accept(socket: net.Socket): void {
+    const stats = this.options.stats;
+    stats.totalConnectionsReceived++;
+    if (this.connections.size >= this.options.maxClients) {
+      stats.rejectedConnections++;
+      socket.end('-ERR max number of clients reached\r\n');
+      return;
+    }
+    const id = this.nextClientId++;
+    const conn = new ClientConnection(socket, id, this.options, (c) => this.connections.delete(c.client.id));
+    this.connections.set(id, conn);
+  }
+
+  clients(): ClientState[] {
+    return [...this.connections.values()].map((c) => c.client);
+  }
+
+  kill(id: number): boolean {
+    const c = this.connections.get(id);
+    if (!c) return false;
+    c.close();
+    return true;
+  }
+
+  /** Stops accepting; closes every client. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    for (const c of this.connections.values()) c.close();
+    await closed;
+  }
+}

@@ -1,0 +1,367 @@
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { registerAdminService } from '../admin/admin_service.js';
+import { groupStatus } from '../admin/group_status.js';
+import type { NodeStatus } from '../admin/status.js';
+import type { CommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
+import type { ClientState, ServerContext } from '../commands/connection_context.js';
+import type { ServerConfig } from '../config/config.js';
+import { raftLogger } from '../observability/logger.js';
+import { error, type Reply } from '../resp/reply.js';
+import type { Keyspace } from '../state/keyspace.js';
+import { FileLog } from '../storage/file_log.js';
+import { GrpcForwarder, registerForwardService } from '../transport/forward.js';
+import { GrpcPeerTransport, peerServerOptions } from '../transport/grpc_transport.js';
+import { SeededRandom } from '../util/random.js';
+import { ActiveExpiry } from './active_expiry.js';
+import { Gateway, type CommandResolution } from './gateway.js';
+import { infoSection, infoSectionNames, type InfoSources } from './info.js';
+import { KvStateMachine } from './kv_state_machine.js';
+import { RaftGroup } from './raft_group.js';
+import { RespServer } from './resp_server.js';
+import { ServerStats } from './server_stats.js';
+import { WriteFlags, encodeWriteEntry } from './write_entry.js';
+
+/** The command table as the server needs it (built from src/commands in catalog.ts). */
+export interface CommandCatalog {
+  /** Redis's unknown-command / unknown-subcommand and arity checks, then the spec to run. */
+  resolve(args: readonly Buffer[]): CommandResolution;
+  /** Every replicated command, the internal ones included (what apply may meet in the log). */
+  resolveWrite(lowerCaseName: string): WriteCommandSpec | undefined;
+  /** What COMMAND lists: the public commands. */
+  publicTable(): readonly CommandSpec[];
+  /** The internal command the leader's active expiry proposes: args are keys. */
+  readonly expireKeysCommand: string;
+  newKeyspace(): Keyspace;
+  /** Keys with a TTL, sampled at random (for active expiry). */
+  sampleKeysWithTtl(ks: Keyspace, count: number, random: () => number): Buffer[];
+  isExpired(ks: Keyspace, key: Buffer, nowMs: number): boolean;
+  keysWithTtl(ks: Keyspace): number;
+  usedMemoryBytes(ks: Keyspace): number;
+}
+
+export class ServerStartError extends Error {
+  readonly code = 'SERVER_START';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ServerStartError';
+  }
+}
+
+const dataGroupId = 'g0';
+export const quorumkvVersion = '0.1.0';
+/** What clients see as the Redis version they talk to (INFO, HELLO). */
+export const compatibleRedisVersion = '7.0.0';
+
+interface NodeMeta {
+  readonly id: string;
+  /** The address book: node id → gRPC address (from --peers at bootstrap). */
+  readonly peers: Record<string, string>;
+}
+
+/**
+ * One quorumkv node: its data group, the gRPC server (Raft peers, Forward, Admin), the RESP
+ * listener, and the timers that drive them. `stop()` is the SIGTERM path: stop accepting, fail
+ * in-flight requests, flush the log, release the data dir.
+ */
+export class QuorumServer {
+  respPort = 0;
+  grpcPort = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+
+  private constructor(
+    readonly config: ServerConfig,
+    readonly logger: Logger,
+    private readonly catalog: CommandCatalog,
+    readonly group: RaftGroup,
+    readonly stateMachine: KvStateMachine,
+    private readonly transport: GrpcPeerTransport,
+    private readonly forwarder: GrpcForwarder,
+    private readonly grpcServer: grpc.Server,
+    private readonly resp: RespServer,
+    private readonly expiry: ActiveExpiry,
+    private readonly lockPath: string,
+    private readonly startedAtMs: number,
+    readonly stats: ServerStats,
+  ) {}
+
+  static async start(config: ServerConfig, logger: Logger, catalog: CommandCatalog): Promise<QuorumServer> {
+    const clock = (): number => Date.now();
+    const startedAtMs = clock();
+    const lockPath = await prepareDataDir(config);
+    try {
+      const meta = await loadOrCreateMeta(config, logger);
+      const random = new SeededRandom(randomBytes(4).readUInt32LE(0));
+      const log = new FileLog({
+        dir: join(config.dataDir, 'groups', dataGroupId),
+        groupId: dataGroupId,
+        logger: logger.child({ component: 'storage', group: dataGroupId }),
+      });
+
+      let group: RaftGroup | null = null;
+      const transport = new GrpcPeerTransport({
+        nodeId: config.id,
+        peers: Object.entries(meta.peers).filter(([id]) => id !== config.id),
+        onMessage: (groupId, message) => {
+          if (groupId === dataGroupId) group?.step(message);
+        },
+        onUnreachable: (peerId) => group?.raw.reportUnreachable(peerId),
+        logger: raftLogger(logger, 'transport'),
+      });
+      const keyspace = catalog.newKeyspace();
+      const stateMachine = new KvStateMachine(keyspace, (name) => catalog.resolveWrite(name));
+      const bootstrapVoters = config.join ? undefined : Object.keys(meta.peers).length > 0 ? Object.keys(meta.peers) : [config.id];
+      group = await RaftGroup.open({
+        groupId: dataGroupId,
+        nodeId: config.id,
+        log,
+        stateMachine,
+        transport: transport.sendFor(dataGroupId),
+        ...(bootstrapVoters ? { bootstrapVoters } : {}),
+        random,
+        raft: { electionTick: config.electionTicks, heartbeatTick: config.heartbeatTicks },
+        logger: raftLogger(logger, dataGroupId),
+        onSoftState: (ss, term) => logger.info({ component: 'raft', group: dataGroupId, role: ss.state, leader: ss.lead, term }, 'role changed'),
+      });
+
+      const forwarder = new GrpcForwarder(dataGroupId, (id) => transport.peers().get(id), clock);
+      const requestIdPrefix = `${config.id}.${randomBytes(6).toString('base64url')}.`;
+      const gateway = new Gateway({
+        group,
+        keyspace,
+        resolve: (args) => catalog.resolve(args),
+        forwarder,
+        clock,
+        random: () => random.intBelow(0x1_0000_0000) / 0x1_0000_0000,
+        leaderWaitMs: config.leaderWaitMs,
+        requestIdPrefix,
+      });
+
+      const grpcServer = new grpc.Server(peerServerOptions);
+      transport.register(grpcServer);
+      registerForwardService(
+        grpcServer,
+        (groupId, writes, deadline) =>
+          groupId === dataGroupId
+            ? gateway.handleForwarded(writes, (name) => catalog.resolveWrite(name), deadline)
+            : Promise.resolve(writes.map(() => ({ status: 'not-leader' as const }))),
+        clock,
+      );
+      const stats = new ServerStats(clock());
+      let server: QuorumServer | null = null;
+      registerAdminService(grpcServer, { status: () => server!.status() });
+      const grpcPort = await new Promise<number>((resolve, reject) => {
+        grpcServer.bindAsync(`${config.host}:${config.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+          err ? reject(new ServerStartError(`cannot listen for gRPC on ${config.host}:${config.grpcPort}: ${err.message}`)) : resolve(port),
+        );
+      });
+
+      // Until the log is replayed, a restarted node must not serve an empty or stale state.
+      let replayed = false;
+      void group.ready().then(() => {
+        replayed = true;
+        logger.info({ component: 'node', applied: group!.applied }, 'log replayed; serving');
+      });
+      const loadingReply = error('LOADING Redis is loading the dataset in memory');
+      const serverContext = makeServerContext(() => server!, catalog);
+      const resp = new RespServer({
+        host: config.host,
+        port: config.respPort,
+        maxClients: config.maxClients,
+        run: (ctx, args) => {
+          if (!replayed) {
+            const r = catalog.resolve(args);
+            if (r.ok && r.spec.kind !== 'connection') return loadingReply;
+          }
+          return gateway.execute(ctx, args);
+        },
+        server: serverContext,
+        stats,
+        clock,
+        onClientError: () => {},
+      });
+      const respPort = await resp.listen().catch((err: Error) => {
+        throw new ServerStartError(`cannot listen for RESP on ${config.host}:${config.respPort}: ${err.message}`);
+      });
+
+      const expiry = new ActiveExpiry({
+        isLeader: () => group!.isLeader(),
+        sampleKeysWithTtl: (count) => catalog.sampleKeysWithTtl(keyspace, count, () => random.intBelow(0x1_0000_0000) / 0x1_0000_0000),
+        isExpired: (key, now) => catalog.isExpired(keyspace, key, now),
+        proposeExpire: async (keys) => {
+          const now = clock();
+          const payload = encodeWriteEntry({ flags: WriteFlags.dedup, timeMs: now, args: [Buffer.from(catalog.expireKeysCommand), ...keys] });
+          const reply = (await group!.propose(payload, gateway.newRequestId())) as Reply;
+          return reply.kind === 'integer' ? Number(reply.value) : 0;
+        },
+        clock,
+        onExpired: (n) => {
+          stats.expiredKeys += n;
+        },
+      });
+
+      server = new QuorumServer(config, logger, catalog, group, stateMachine, transport, forwarder, grpcServer, resp, expiry, lockPath, startedAtMs, stats);
+      server.respPort = respPort;
+      server.grpcPort = grpcPort;
+      server.startTimers(clock);
+      expiry.start();
+      logger.info({ component: 'node', resp: `${config.host}:${respPort}`, grpc: `${config.host}:${grpcPort}` }, 'quorumkv node started');
+      return server;
+    } catch (err) {
+      await rm(lockPath, { force: true });
+      throw err;
+    }
+  }
+
+  private startTimers(clock: () => number): void {
+    const tick = setInterval(() => this.group.tick(), this.config.tickMs);
+    const sample = setInterval(() => this.stats.sample(clock()), 100);
+    this.timers.push(tick, sample);
+  }
+
+  get startedAt(): number {
+    return this.startedAtMs;
+  }
+
+  get respServer(): RespServer {
+    return this.resp;
+  }
+
+  get commandCatalog(): CommandCatalog {
+    return this.catalog;
+  }
+
+  get peerTransport(): GrpcPeerTransport {
+    return this.transport;
+  }
+
+  status(): NodeStatus {
+    return {
+      nodeId: this.config.id,
+      addresses: { resp: `${this.config.host}:${this.respPort}`, grpc: `${this.config.host}:${this.grpcPort}` },
+      groups: [groupStatus(this.group)],
+    };
+  }
+
+  /** SIGTERM: stop accepting, fail or finish in-flight requests, flush, release the data dir. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.expiry.stop();
+    await this.resp.close();
+    await this.group.stop();
+    this.forwarder.close();
+    await this.transport.close();
+    await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+    await rm(this.lockPath, { force: true });
+    this.logger.info({ component: 'node' }, 'stopped');
+  }
+}
+
+function makeServerContext(server: () => QuorumServer, catalog: CommandCatalog): ServerContext {
+  const sources = (): InfoSources => {
+    const s = server();
+    return {
+      config: s.config,
+      startedAtMs: s.startedAt,
+      nowMs: Date.now(),
+      respPort: s.respPort,
+      stats: s.stats,
+      clients: s.respServer.clients().length,
+      group: s.group,
+      keyspace: s.stateMachine.keyspace,
+      catalog,
+      version: quorumkvVersion,
+      redisVersion: compatibleRedisVersion,
+    };
+  };
+  return {
+    nowMs: () => Date.now(),
+    nowMicros: () => BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000)),
+    clients: (): readonly ClientState[] => server().respServer.clients(),
+    killClient: (id) => server().respServer.kill(id),
+    commandTable: () => catalog.publicTable(),
+    infoSectionNames: () => infoSectionNames,
+    infoSection: (name) => infoSection(name, sources()),
+    serverName: 'redis',
+    redisVersion: compatibleRedisVersion,
+    role: () => (server().group.isLeader() ? 'master' : 'replica'),
+  };
+}
+
+/** Creates the data dir, checks it is writable, and takes its lock. Returns the lock's path. */
+async function prepareDataDir(config: ServerConfig): Promise<string> {
+  const dir = config.dataDir;
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, fsConstants.W_OK | fsConstants.R_OK);
+  } catch (err) {
+    throw new ServerStartError(`data dir ${dir} is unusable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const lockPath = join(dir, 'LOCK');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(lockPath, 'wx');
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return lockPath;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new ServerStartError(`data dir ${dir} is unusable: cannot create ${lockPath} (${(err as NodeJS.ErrnoException).code})`);
+      }
+      const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+        throw new ServerStartError(`data dir ${dir} is in use by process ${holder}`);
+      }
+      // A stale lock from a process that was killed: take it over.
+      await rm(lockPath, { force: true });
+    }
+  }
+  throw new ServerStartError(`data dir ${dir}: could not take its lock`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * `node.json` in the data dir: which node this dir belongs to and the address book from the
+ * first start. Once it exists, --peers is ignored (with a log line), as etcd ignores
+ * --initial-cluster once its data dir holds state.
+ */
+async function loadOrCreateMeta(config: ServerConfig, logger: Logger): Promise<NodeMeta> {
+  const path = join(config.dataDir, 'node.json');
+  let text: string | null = null;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ServerStartError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  if (text !== null) {
+    let meta: NodeMeta;
+    try {
+      meta = JSON.parse(text) as NodeMeta;
+    } catch {
+      throw new ServerStartError(`${path} is not valid JSON: the data dir is damaged`);
+    }
+    if (meta.id !== config.id) throw new ServerStartError(`data dir ${config.dataDir} belongs to node '${meta.id}', not '${config.id}'`);
+    if (config.peers.size > 0) logger.info({ component: 'node' }, '--peers ignored: the data dir already holds state');
+    return meta;
+  }
+  const meta: NodeMeta = { id: config.id, peers: Object.fromEntries(config.peers) };
+  const tmp = `${path}.tmp`;
+  await writeFile(tmp, JSON.stringify(meta, null, 2));
+  await rename(tmp, path);
+  return meta;
+}
