@@ -73,6 +73,11 @@ function applySet(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number): R
     if (typeof at === 'object') return at;
     expireAt = Number(at);
   }
+  if ((flags & (NX | XX | GET | KEEPTTL)) === 0) {
+    // Nothing depends on the current value: one lookup, in set().
+    ks.set(key, { type: 'string', value: ownBytes(args[2]!) }, expireAt);
+    return ok;
+  }
   const current = ks.lookupWrite(key, entryTimeMs);
   let reply: Reply = ok;
   if (flags & GET) {
