@@ -108,7 +108,7 @@ export class TestCluster {
   }
 
   client(n: NodeProcess, options: Record<string, unknown> = {}): Redis {
-    const c = new Redis({ port: n.respPort, host: '127.0.0.1', lazyConnect: false, maxRetriesPerRequest: 0, enableOfflineQueue: false, ...options });
+    const c = new Redis({ port: n.respPort, host: '127.0.0.1', maxRetriesPerRequest: 0, ...options });
     c.on('error', () => {});
     this.clients.push(c);
     return c;

@@ -26,7 +26,7 @@ function startWriters(c: TestCluster, count: number, t0: number): Writer {
   const ackTimes: number[] = [];
   let running = true;
   const loops = Array.from({ length: count }, async (_, w) => {
-    const node = c.nodes[w % c.nodes.length];
+    let node = c.nodes[w % c.nodes.length];
     let client = c.client(node, { commandTimeout: 2_000 });
     for (let i = 0; running; i++) {
       const key = `w${w}:${i}`;
@@ -39,9 +39,10 @@ function startWriters(c: TestCluster, count: number, t0: number): Writer {
       } catch {
         // Errors (node down, no leader yet, outcome unknown) are allowed: only acks count.
         await new Promise((r) => setTimeout(r, 50));
-        if (!node.child) {
-          // Our node was killed: carry on through the next live one.
-          const live = c.nodes.find((n) => n.child)!;
+        const live = c.nodes.find((n) => n.child);
+        if (!node.child && live) {
+          // Our node was killed: carry on through a live one.
+          node = live;
           client = c.client(live, { commandTimeout: 2_000 });
         }
       }
