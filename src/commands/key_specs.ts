@@ -22,3 +22,9 @@ export function keyRange(
     findKeys: { type: 'range', lastKey, keyStep, limit: 0 },
   };
 }
+
+/** COMMAND INFO's legacy key positions (first key, last key, step) for the common shapes. */
+export const oneKey = { firstKey: 1, lastKey: 1, keyStep: 1 } as const;
+export const everyArgumentIsAKey = { firstKey: 1, lastKey: -1, keyStep: 1 } as const;
+export const keyValuePairs = { firstKey: 1, lastKey: -1, keyStep: 2 } as const;
+export const noKeys = { firstKey: 0, lastKey: 0, keyStep: 0 } as const;

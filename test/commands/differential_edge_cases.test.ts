@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { Differential, type Word } from './support/differential.js';
-import { RedisClient, RedisServer } from './support/redis_server.js';
+import { useRedis } from './support/redis_server.js';
 
 /**
  * Hand-picked edge cases for every command and option, each script run from an empty keyspace
@@ -8,19 +8,11 @@ import { RedisClient, RedisServer } from './support/redis_server.js';
  * validate + read, RESP2 encoding), comparing the raw reply bytes.
  */
 
-let redis: RedisServer | undefined;
-let client: RedisClient | undefined;
+const redis = useRedis();
 let differential: Differential;
 
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  client = await RedisClient.connect(redis.port);
-  differential = new Differential(client);
-});
-
-afterAll(async () => {
-  client?.close();
-  await redis?.stop();
+beforeAll(() => {
+  differential = new Differential(redis.client());
 });
 
 const nowSeconds = Math.floor(Date.now() / 1000);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { beforeAll, expect, test } from 'vitest';
 import { Differential, type Word } from './support/differential.js';
-import { RedisClient, RedisServer } from './support/redis_server.js';
+import { useRedis } from './support/redis_server.js';
 
 /**
  * fast-check generated command sequences, run on a real redis-server 7.0 and on quorumkv's
@@ -19,19 +19,11 @@ import { RedisClient, RedisServer } from './support/redis_server.js';
 const seed = Number(process.env.QKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`differential_generated: seed=${seed} (replay with QKV_SEED=${seed})`);
 
-let redis: RedisServer | undefined;
-let client: RedisClient | undefined;
+const redis = useRedis();
 let differential: Differential;
 
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  client = await RedisClient.connect(redis.port);
-  differential = new Differential(client);
-});
-
-afterAll(async () => {
-  client?.close();
-  await redis?.stop();
+beforeAll(() => {
+  differential = new Differential(redis.client());
 });
 
 const nowSeconds = Math.floor(Date.now() / 1000);

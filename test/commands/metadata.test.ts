@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { CommandSpec, KeySpec } from '../../src/commands/command_spec.js';
 import {
   checkArity,
@@ -8,7 +8,7 @@ import {
   lookupCommand,
   lookupCommandByArg,
 } from '../../src/commands/command_table.js';
-import { RedisClient, RedisServer } from './support/redis_server.js';
+import { useRedis } from './support/redis_server.js';
 import { readReply, type RespValue } from './support/resp_frames.js';
 
 /**
@@ -16,18 +16,7 @@ import { readReply, type RespValue } from './support/resp_frames.js';
  * the argument lists) is compared with what a real redis-server 7.0 says about the command.
  */
 
-let redis: RedisServer | undefined;
-let client: RedisClient | undefined;
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  client = await RedisClient.connect(redis.port);
-});
-
-afterAll(async () => {
-  client?.close();
-  await redis?.stop();
-});
+const redis = useRedis();
 
 type Plain = string | number | null | Plain[];
 
@@ -46,7 +35,7 @@ function plain(value: RespValue): Plain {
 }
 
 async function ask(...words: string[]): Promise<Plain> {
-  const bytes = await client!.send(words.map((word) => Buffer.from(word)));
+  const bytes = await redis.client().send(words.map((word) => Buffer.from(word)));
   return plain(readReply(bytes)!.value);
 }
 

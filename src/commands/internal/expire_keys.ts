@@ -2,7 +2,7 @@ import { integer, type Reply } from '../../resp/reply.js';
 import type { Keyspace } from '../../state/keyspace.js';
 import { asIs } from '../arguments.js';
 import type { WriteCommandSpec } from '../command_spec.js';
-import { keyRange } from '../key_specs.js';
+import { everyArgumentIsAKey, keyRange } from '../key_specs.js';
 
 /**
  * `qkv.expire-keys key [key ...]`: the leader's active-expiry cycle, replicated (design
@@ -29,9 +29,7 @@ export const expireKeys = {
   kind: 'write',
   arity: -2,
   flags: ['write', 'fast'],
-  firstKey: 1,
-  lastKey: -1,
-  keyStep: 1,
+  ...everyArgumentIsAKey,
   categories: ['keyspace', 'write', 'fast'],
   summary: 'Delete the given keys that have expired at the entry time (internal: active expiry)',
   since: '0.1.0',

@@ -2,7 +2,7 @@ import { integer, type Reply } from '../../resp/reply.js';
 import type { Keyspace } from '../../state/keyspace.js';
 import { asIs } from '../arguments.js';
 import type { WriteCommandSpec } from '../command_spec.js';
-import { keyRange } from '../key_specs.js';
+import { everyArgumentIsAKey, keyRange } from '../key_specs.js';
 
 /**
  * DEL and UNLINK: one worker (delGenericCommand). UNLINK's lazy freeing is the runtime's business
@@ -19,9 +19,7 @@ function applyDelete(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number)
 const deleteMetadata = {
   kind: 'write',
   arity: -2,
-  firstKey: 1,
-  lastKey: -1,
-  keyStep: 1,
+  ...everyArgumentIsAKey,
   group: 'generic',
   tips: ['request_policy:multi_shard', 'response_policy:agg_sum'],
   keySpecs: [keyRange(1, -1, 1, ['RM', 'delete'])],

@@ -2,7 +2,7 @@ import { error, type Reply } from '../../resp/reply.js';
 import { NO_EXPIRY, type Keyspace } from '../../state/keyspace.js';
 import { LLONG_MAX, LLONG_MIN, asIs, cString, isOption, parseLongLong } from '../arguments.js';
 import type { WriteCommandSpec } from '../command_spec.js';
-import { keyAt } from '../key_specs.js';
+import { keyAt, oneKey } from '../key_specs.js';
 import { formattedError, invalidExpireTime, notAnInteger, one, zero } from '../replies.js';
 
 /**
@@ -92,9 +92,7 @@ const expireMetadata = {
   kind: 'write',
   arity: -3,
   flags: ['write', 'fast'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['keyspace', 'write', 'fast'],
   group: 'generic',
   complexity: 'O(1)',
@@ -140,9 +138,7 @@ export const persist = {
   kind: 'write',
   arity: 2,
   flags: ['write', 'fast'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['keyspace', 'write', 'fast'],
   summary: 'Remove the expiration from a key',
   since: '2.2.0',

@@ -1,7 +1,7 @@
 import { integer, simple, type Reply } from '../../resp/reply.js';
 import type { Keyspace } from '../../state/keyspace.js';
 import type { ReadCommandSpec } from '../command_spec.js';
-import { keyAt, keyRange } from '../key_specs.js';
+import { everyArgumentIsAKey, keyAt, keyRange, oneKey } from '../key_specs.js';
 
 /** EXISTS and TYPE: what is at a key, without touching it. */
 
@@ -28,9 +28,7 @@ export const exists = {
   kind: 'read',
   arity: -2,
   flags: ['readonly', 'fast'],
-  firstKey: 1,
-  lastKey: -1,
-  keyStep: 1,
+  ...everyArgumentIsAKey,
   categories: ['keyspace', 'read', 'fast'],
   summary: 'Determine if a key exists',
   since: '1.0.0',
@@ -48,9 +46,7 @@ export const type = {
   kind: 'read',
   arity: 2,
   flags: ['readonly', 'fast'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['keyspace', 'read', 'fast'],
   summary: 'Determine the type stored at key',
   since: '1.0.0',

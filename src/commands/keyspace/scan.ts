@@ -2,6 +2,7 @@ import { array, bulk, error, nullReply, type Reply } from '../../resp/reply.js';
 import type { Keyspace } from '../../state/keyspace.js';
 import { isOption, parseInteger } from '../arguments.js';
 import type { ReadCommandSpec } from '../command_spec.js';
+import { noKeys } from '../key_specs.js';
 import { notAnInteger, syntaxError } from '../replies.js';
 import { GlobPattern } from './glob.js';
 
@@ -114,9 +115,7 @@ function readRandomKey(ks: Keyspace, _args: readonly Buffer[], nowMs: number, ra
 const walkMetadata = {
   kind: 'read',
   flags: ['readonly'],
-  firstKey: 0,
-  lastKey: 0,
-  keyStep: 0,
+  ...noKeys,
   group: 'generic',
   keySpecs: [],
 } as const;

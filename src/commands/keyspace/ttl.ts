@@ -1,7 +1,7 @@
 import { integer, type Reply } from '../../resp/reply.js';
 import { KEY_MISSING, NO_EXPIRY, type Keyspace } from '../../state/keyspace.js';
 import type { ReadCommandSpec } from '../command_spec.js';
-import { keyAt } from '../key_specs.js';
+import { keyAt, oneKey } from '../key_specs.js';
 import { minusOne, minusTwo } from '../replies.js';
 
 /**
@@ -20,9 +20,7 @@ const ttlMetadata = {
   kind: 'read',
   arity: 2,
   flags: ['readonly', 'fast'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['keyspace', 'read', 'fast'],
   group: 'generic',
   complexity: 'O(1)',

@@ -2,6 +2,7 @@ import { integer, ok, type Reply } from '../../resp/reply.js';
 import type { Keyspace } from '../../state/keyspace.js';
 import { isOption } from '../arguments.js';
 import type { ReadCommandSpec, WriteCommandSpec } from '../command_spec.js';
+import { noKeys } from '../key_specs.js';
 import { syntaxError } from '../replies.js';
 
 /**
@@ -29,9 +30,7 @@ const flushMetadata = {
   kind: 'write',
   arity: -1,
   flags: ['write'],
-  firstKey: 0,
-  lastKey: 0,
-  keyStep: 0,
+  ...noKeys,
   categories: ['keyspace', 'write', 'slow', 'dangerous'],
   since: '1.0.0',
   group: 'server',
@@ -64,9 +63,7 @@ export const dbsize = {
   kind: 'read',
   arity: 1,
   flags: ['readonly', 'fast'],
-  firstKey: 0,
-  lastKey: 0,
-  keyStep: 0,
+  ...noKeys,
   categories: ['keyspace', 'read', 'fast'],
   summary: 'Return the number of keys in the selected database',
   since: '1.0.0',

@@ -2,7 +2,7 @@ import { bulk, error, integer, type Reply } from '../../resp/reply.js';
 import type { Keyspace } from '../../state/keyspace.js';
 import { LLONG_MAX, LLONG_MIN, asIs, integerBytes, parseExactInteger, parseLongLong } from '../arguments.js';
 import type { WriteCommandSpec } from '../command_spec.js';
-import { keyAt } from '../key_specs.js';
+import { keyAt, oneKey } from '../key_specs.js';
 import { LONG_DOUBLE_ZERO, addLongDouble, formatLongDouble, parseLongDouble } from '../long_double.js';
 import { notAFloat, notAnInteger, wrongType } from '../replies.js';
 
@@ -77,9 +77,7 @@ function applyIncrByFloat(ks: Keyspace, args: readonly Buffer[], entryTimeMs: nu
 const counterMetadata = {
   kind: 'write',
   flags: ['write', 'denyoom', 'fast'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['write', 'string', 'fast'],
   group: 'string',
   complexity: 'O(1)',

@@ -2,7 +2,7 @@ import { bulk, nullReply, type Reply } from '../../resp/reply.js';
 import { NO_EXPIRY, type Keyspace } from '../../state/keyspace.js';
 import { asIs, integerBytes } from '../arguments.js';
 import type { ReadCommandSpec, WriteCommandSpec } from '../command_spec.js';
-import { keyAt } from '../key_specs.js';
+import { keyAt, oneKey } from '../key_specs.js';
 import { syntaxError, wrongType } from '../replies.js';
 import { StringOption, absoluteExpireMs, parseStringOptions } from './string_options.js';
 
@@ -70,9 +70,7 @@ export const get = {
   kind: 'read',
   arity: 2,
   flags: ['readonly', 'fast'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['read', 'string', 'fast'],
   summary: 'Get the value of a key',
   since: '1.0.0',
@@ -88,9 +86,7 @@ export const getdel = {
   kind: 'write',
   arity: 2,
   flags: ['write', 'fast'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['write', 'string', 'fast'],
   summary: 'Get the value of a key and delete the key',
   since: '6.2.0',
@@ -106,9 +102,7 @@ export const getex = {
   kind: 'write',
   arity: -2,
   flags: ['write', 'fast'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['write', 'string', 'fast'],
   summary: 'Get the value of a key and optionally set its expiration',
   since: '6.2.0',

@@ -2,7 +2,7 @@ import { array, bulk, nullReply, ok, type Reply } from '../../resp/reply.js';
 import { NO_EXPIRY, type Keyspace } from '../../state/keyspace.js';
 import { ownBytes } from '../arguments.js';
 import type { ReadCommandSpec, WriteCommandSpec } from '../command_spec.js';
-import { keyRange } from '../key_specs.js';
+import { everyArgumentIsAKey, keyRange, keyValuePairs } from '../key_specs.js';
 import { one, wrongArity, zero } from '../replies.js';
 
 /** MGET, MSET, MSETNX: one worker (msetGenericCommand) for both writes. */
@@ -40,9 +40,7 @@ export const mget = {
   kind: 'read',
   arity: -2,
   flags: ['readonly', 'fast'],
-  firstKey: 1,
-  lastKey: -1,
-  keyStep: 1,
+  ...everyArgumentIsAKey,
   categories: ['read', 'string', 'fast'],
   summary: 'Get the values of all the given keys',
   since: '1.0.0',
@@ -54,19 +52,21 @@ export const mget = {
   read: readMget,
 } as const satisfies ReadCommandSpec;
 
-export const mset = {
-  name: 'mset',
+const msetMetadata = {
   kind: 'write',
   arity: -3,
   flags: ['write', 'denyoom'],
-  firstKey: 1,
-  lastKey: -1,
-  keyStep: 2,
+  ...keyValuePairs,
   categories: ['write', 'string', 'slow'],
-  summary: 'Set multiple keys to multiple values',
   since: '1.0.1',
   group: 'string',
   complexity: 'O(N) where N is the number of keys to set.',
+} as const;
+
+export const mset = {
+  ...msetMetadata,
+  name: 'mset',
+  summary: 'Set multiple keys to multiple values',
   tips: ['request_policy:multi_shard', 'response_policy:all_succeeded'],
   keySpecs: [keyRange(1, -1, 2, ['OW', 'update'])],
   prepare: prepareMset('mset'),
@@ -74,18 +74,9 @@ export const mset = {
 } as const satisfies WriteCommandSpec;
 
 export const msetnx = {
+  ...msetMetadata,
   name: 'msetnx',
-  kind: 'write',
-  arity: -3,
-  flags: ['write', 'denyoom'],
-  firstKey: 1,
-  lastKey: -1,
-  keyStep: 2,
-  categories: ['write', 'string', 'slow'],
   summary: 'Set multiple keys to multiple values, only if none of the keys exist',
-  since: '1.0.1',
-  group: 'string',
-  complexity: 'O(N) where N is the number of keys to set.',
   tips: ['request_policy:multi_shard', 'response_policy:agg_min'],
   keySpecs: [keyRange(1, -1, 2, ['OW', 'insert'])],
   prepare: prepareMset('msetnx'),

@@ -2,7 +2,7 @@ import { bulk, error, integer, type Reply } from '../../resp/reply.js';
 import { NO_EXPIRY, type Keyspace } from '../../state/keyspace.js';
 import { asIs, ownBytes, parseInteger, parseLongLong } from '../arguments.js';
 import type { ReadCommandSpec, WriteCommandSpec } from '../command_spec.js';
-import { keyAt } from '../key_specs.js';
+import { keyAt, oneKey } from '../key_specs.js';
 import { emptyBulk, notAnInteger, stringTooLong, wrongType, zero } from '../replies.js';
 
 /**
@@ -91,9 +91,7 @@ export const append = {
   kind: 'write',
   arity: 3,
   flags: ['write', 'denyoom', 'fast'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['write', 'string', 'fast'],
   summary: 'Append a value to a key',
   since: '2.0.0',
@@ -110,9 +108,7 @@ export const strlen = {
   kind: 'read',
   arity: 2,
   flags: ['readonly', 'fast'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['read', 'string', 'fast'],
   summary: 'Get the length of the value stored in a key',
   since: '2.2.0',
@@ -128,9 +124,7 @@ export const getrange = {
   kind: 'read',
   arity: 4,
   flags: ['readonly'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['read', 'string', 'slow'],
   summary: 'Get a substring of the string stored at a key',
   since: '2.4.0',
@@ -147,9 +141,7 @@ export const setrange = {
   kind: 'write',
   arity: 4,
   flags: ['write', 'denyoom'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['write', 'string', 'slow'],
   summary: 'Overwrite part of a string at key starting at the specified offset',
   since: '2.2.0',

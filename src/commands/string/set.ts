@@ -2,7 +2,7 @@ import { bulk, nullReply, ok, type Reply } from '../../resp/reply.js';
 import { NO_EXPIRY, type Keyspace } from '../../state/keyspace.js';
 import { asIs, integerBytes, ownBytes } from '../arguments.js';
 import type { WriteCommandSpec } from '../command_spec.js';
-import { keyAt } from '../key_specs.js';
+import { keyAt, oneKey } from '../key_specs.js';
 import { one, syntaxError, wrongType, zero } from '../replies.js';
 import { StringOption, absoluteExpireMs, parseStringOptions } from './string_options.js';
 
@@ -113,9 +113,7 @@ export const set = {
   kind: 'write',
   arity: -3,
   flags: ['write', 'denyoom'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['write', 'string', 'slow'],
   summary: 'Set the string value of a key',
   since: '1.0.0',
@@ -137,9 +135,7 @@ export const setnx = {
   kind: 'write',
   arity: 3,
   flags: ['write', 'denyoom', 'fast'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['write', 'string', 'fast'],
   summary: 'Set the value of a key, only if the key does not exist',
   since: '1.0.0',
@@ -150,40 +146,33 @@ export const setnx = {
   apply: applySetNx,
 } as const satisfies WriteCommandSpec;
 
-export const setex = {
-  name: 'setex',
+/** SETEX and PSETEX differ only in the unit of their TTL. */
+const setWithTtlMetadata = {
   kind: 'write',
   arity: 4,
   flags: ['write', 'denyoom'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['write', 'string', 'slow'],
-  summary: 'Set the value and expiration of a key',
-  since: '2.0.0',
   group: 'string',
   complexity: 'O(1)',
   keySpecs: [keyAt(1, ['OW', 'update'])],
-  prepare: prepareSetWithTtl(EX, 'setex'),
   apply: applySet,
+} as const;
+
+export const setex = {
+  ...setWithTtlMetadata,
+  name: 'setex',
+  summary: 'Set the value and expiration of a key',
+  since: '2.0.0',
+  prepare: prepareSetWithTtl(EX, 'setex'),
 } as const satisfies WriteCommandSpec;
 
 export const psetex = {
+  ...setWithTtlMetadata,
   name: 'psetex',
-  kind: 'write',
-  arity: 4,
-  flags: ['write', 'denyoom'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
-  categories: ['write', 'string', 'slow'],
   summary: 'Set the value and expiration in milliseconds of a key',
   since: '2.6.0',
-  group: 'string',
-  complexity: 'O(1)',
-  keySpecs: [keyAt(1, ['OW', 'update'])],
   prepare: prepareSetWithTtl(PX, 'psetex'),
-  apply: applySet,
 } as const satisfies WriteCommandSpec;
 
 export const getset = {
@@ -191,9 +180,7 @@ export const getset = {
   kind: 'write',
   arity: 3,
   flags: ['write', 'denyoom', 'fast'],
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  ...oneKey,
   categories: ['write', 'string', 'fast'],
   summary: 'Set the string value of a key and return its old value',
   since: '1.0.0',

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { encodeCommand, readReply } from './resp_frames.js';
 
 /**
@@ -132,4 +133,28 @@ export class RedisClient {
   close(): void {
     this.socket.destroy();
   }
+}
+
+/**
+ * A redis-server and one connection for the calling test file: started in beforeAll, stopped in
+ * afterAll (which vitest runs even when tests or the start failed). `client()` is valid inside
+ * tests and later hooks.
+ */
+export function useRedis(): { client(): RedisClient } {
+  let server: RedisServer | undefined;
+  let connection: RedisClient | undefined;
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    connection = await RedisClient.connect(server.port);
+  });
+  afterAll(async () => {
+    connection?.close();
+    await server?.stop();
+  });
+  return {
+    client() {
+      if (connection === undefined) throw new Error('redis-server is not running');
+      return connection;
+    },
+  };
 }
