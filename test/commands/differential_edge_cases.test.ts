@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { Differential, type Word } from './support/differential.js';
 import { useRedis } from './support/redis_server.js';
 
@@ -9,11 +9,12 @@ import { useRedis } from './support/redis_server.js';
  */
 
 const redis = useRedis();
-let differential: Differential;
-
-beforeAll(() => {
-  differential = new Differential(redis.client());
-});
+let created: Differential | undefined;
+/** The differential harness; throws (failing the test) when redis-server could not start. */
+function differential(): Differential {
+  created ??= new Differential(redis.client());
+  return created;
+}
 
 const nowSeconds = Math.floor(Date.now() / 1000);
 /** Far enough ahead that nothing expires during the run; exact for EXPIRETIME / PEXPIRETIME. */
@@ -570,7 +571,7 @@ const scripts: Record<string, (readonly Word[])[]> = {
 describe('differential: hand-picked edge cases against redis-server 7.0', () => {
   for (const [name, commands] of Object.entries(scripts)) {
     test(name, async () => {
-      expect(await differential.script(commands)).toEqual([]);
+      expect(await differential().script(commands)).toEqual([]);
     });
   }
 });
@@ -661,15 +662,15 @@ test('differential: KEYS and SCAN MATCH with glob patterns', async () => {
     ['KEYS', pattern],
     ['SCAN', '0', 'MATCH', pattern, 'COUNT', '1000'],
   ]);
-  expect(await differential.script([...setup, ...queries])).toEqual([]);
+  expect(await differential().script([...setup, ...queries])).toEqual([]);
 });
 
 test('differential: SCAN in small steps returns every key exactly as Redis lists them', async () => {
-  await differential.reset();
+  await differential().reset();
   const keys = Array.from({ length: 300 }, (_, i) => `key:${i}`);
   for (let i = 0; i < keys.length; i += 50) {
     const batch = keys.slice(i, i + 50).flatMap((key) => [key, 'v']);
-    expect(await differential.run(['MSET', ...batch])).toBeNull();
+    expect(await differential().run(['MSET', ...batch])).toBeNull();
   }
   for (const count of ['1', '3', '10', '50']) {
     for (const options of [[], ['MATCH', 'key:1*'], ['TYPE', 'string']] as string[][]) {
@@ -677,7 +678,7 @@ test('differential: SCAN in small steps returns every key exactly as Redis lists
       let cursor = '0';
       let steps = 0;
       do {
-        const reply = differential.executor.run('SCAN', cursor, 'COUNT', count, ...options);
+        const reply = differential().executor.run('SCAN', cursor, 'COUNT', count, ...options);
         expect(reply.kind).toBe('array');
         if (reply.kind !== 'array') return;
         const [next, items] = reply.items;
@@ -686,7 +687,7 @@ test('differential: SCAN in small steps returns every key exactly as Redis lists
         cursor = next.value.toString();
         steps++;
       } while (cursor !== '0' && steps < 10_000);
-      const keysReply = await differential.run(['KEYS', options[0] === 'MATCH' ? options[1]! : '*']);
+      const keysReply = await differential().run(['KEYS', options[0] === 'MATCH' ? options[1]! : '*']);
       expect(keysReply).toBeNull();
       const expected = keys.filter((key) => options[0] !== 'MATCH' || key.startsWith('key:1'));
       expect([...ours].sort()).toEqual(expected.sort());

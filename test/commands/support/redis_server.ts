@@ -19,7 +19,18 @@ export class RedisServer {
     private readonly dir: string,
   ) {}
 
+  /** Starts on a free port; retries if another process took the port between probe and bind. */
   static async start(): Promise<RedisServer> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await RedisServer.startOnce();
+      } catch (error) {
+        if (attempt >= 3 || !String((error as Error).message).includes('Address already in use')) throw error;
+      }
+    }
+  }
+
+  private static async startOnce(): Promise<RedisServer> {
     const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
     if (probe.error !== undefined || probe.status !== 0) {
       throw new Error(
@@ -137,15 +148,20 @@ export class RedisClient {
 
 /**
  * A redis-server and one connection for the calling test file: started in beforeAll, stopped in
- * afterAll (which vitest runs even when tests or the start failed). `client()` is valid inside
- * tests and later hooks.
+ * afterAll (which vitest runs even when tests failed). If it cannot start (redis-server missing),
+ * `client()` throws the reason, so every test of the file FAILS with it instead of being skipped.
  */
 export function useRedis(): { client(): RedisClient } {
   let server: RedisServer | undefined;
   let connection: RedisClient | undefined;
+  let failure: unknown;
   beforeAll(async () => {
-    server = await RedisServer.start();
-    connection = await RedisClient.connect(server.port);
+    try {
+      server = await RedisServer.start();
+      connection = await RedisClient.connect(server.port);
+    } catch (error) {
+      failure = error;
+    }
   });
   afterAll(async () => {
     connection?.close();
@@ -153,6 +169,7 @@ export function useRedis(): { client(): RedisClient } {
   });
   return {
     client() {
+      if (failure !== undefined) throw failure;
       if (connection === undefined) throw new Error('redis-server is not running');
       return connection;
     },
