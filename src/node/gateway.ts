@@ -61,14 +61,26 @@ export const outcomeUnknownReply = (why: string): Reply =>
 
 const retryPauseMs = 20;
 
+/** A client command, classified: what the connection needs to order it. */
+export type ClassifiedCommand =
+  | { readonly kind: 'immediate'; readonly reply: Reply }
+  | { readonly kind: 'connection'; readonly run: () => Reply }
+  | { readonly kind: 'read'; readonly spec: ReadCommandSpec; readonly args: readonly Buffer[] }
+  | { readonly kind: 'write'; readonly spec: WriteCommandSpec; readonly args: readonly Buffer[] };
+
 /**
  * Runs client commands against the group: the routing and waiting part of the command path
  * (design.md), independent of the connection that carried them.
  *
- *   connection command ─▶ handler(ctx)                          (local, immediate)
- *   write  ─▶ leader? prepare ─▶ propose ─▶ applied ─▶ reply
- *            follower?  forward to the leader over gRPC, same request id on every retry
- *   read   ─▶ ReadIndex barrier (leader or follower) ─▶ read the local state ─▶ reply
+ *   connection command ─▶ handler(ctx)                                  (local, immediate)
+ *   writes ─▶ leader?   prepare ─▶ propose all in one turn ─▶ applied ─▶ replies
+ *             follower? forward all in one call to the leader (same request ids on every retry)
+ *   reads  ─▶ one ReadIndex barrier (leader or follower) ─▶ read the local state ─▶ replies
+ *
+ * A connection hands over RUNS: consecutive commands of one kind. Writes of a run enter the log
+ * in the run's order (one MsgProp on the leader; one Forward call, proposed in order, from a
+ * follower), and a connection starts its next run only when the previous one is answered, so a
+ * pipeline behaves as Redis's sequential execution: `SET k 1; SET k 2; GET k` gives 2.
  *
  * Every write carries a request id and the dedup flag, so when leadership changes under it,
  * retrying through the new leader is safe: the replicated dedup table answers a retry of a write
@@ -80,27 +92,35 @@ export class Gateway {
 
   constructor(private readonly options: GatewayOptions) {}
 
-  /** Resolves with the reply to send (never rejects). */
-  /**
-   * Runs one client command. Connection commands answer at once (no promise); reads and writes
-   * resolve when they are done. Never rejects: every failure is a reply.
-   */
-  execute(ctx: ConnectionContext, args: readonly Buffer[]): Reply | Promise<Reply> {
+  /** Resolves and classifies one command (unknown command and arity errors become immediate replies). */
+  classify(ctx: ConnectionContext, args: readonly Buffer[]): ClassifiedCommand {
     const resolution = this.options.resolve(args);
-    if (!resolution.ok) return resolution.reply;
+    if (!resolution.ok) return { kind: 'immediate', reply: resolution.reply };
     const { spec } = resolution;
-    ctx.client.lastCommand = resolution.fullName;
-    try {
-      switch (spec.kind) {
-        case 'connection':
-          return resolution.handler ? resolution.handler(ctx, args) : error(`ERR internal error: no handler for '${resolution.fullName}'`);
-        case 'read':
-          return this.read(spec, args).catch(internalError);
-        case 'write':
-          return this.write(spec, args, this.newRequestId()).catch(internalError);
+    switch (spec.kind) {
+      case 'connection': {
+        const handler = resolution.handler;
+        return {
+          kind: 'connection',
+          run: () => {
+            ctx.client.lastCommand = resolution.fullName;
+            try {
+              return handler ? handler(ctx, args) : error(`ERR internal error: no handler for '${resolution.fullName}'`);
+            } catch (err) {
+              return internalError(err);
+            }
+          },
+        };
       }
-    } catch (err) {
-      return internalError(err);
+      case 'read': {
+        const invalid = spec.validate(args);
+        if (invalid) return { kind: 'immediate', reply: invalid };
+        ctx.client.lastCommand = resolution.fullName;
+        return { kind: 'read', spec, args };
+      }
+      case 'write':
+        ctx.client.lastCommand = resolution.fullName;
+        return { kind: 'write', spec, args };
     }
   }
 
@@ -110,22 +130,28 @@ export class Gateway {
 
   // ------------------------------------------------------------------ reads
 
-  private async read(spec: ReadCommandSpec, args: readonly Buffer[]): Promise<Reply> {
-    const invalid = spec.validate(args);
-    if (invalid) return invalid;
+  /** Serves reads after one barrier; resolves with their replies in order (never rejects). */
+  async readRun(items: readonly { spec: ReadCommandSpec; args: readonly Buffer[] }[]): Promise<Reply[]> {
     const { group, leaderWaitMs, clock } = this.options;
     const deadline = clock() + leaderWaitMs;
     for (;;) {
       if (group.leaderId() !== '') {
         try {
           await withDeadline(group.readBarrier(), deadline - clock());
-          return spec.read(this.options.keyspace, args, clock(), this.options.random);
+          const now = clock();
+          return items.map(({ spec, args }) => {
+            try {
+              return spec.read(this.options.keyspace, args, now, this.options.random);
+            } catch (err) {
+              return internalError(err);
+            }
+          });
         } catch (err) {
-          if (err instanceof NotReadyError) return error(`ERR ${err.message}`);
+          if (err instanceof NotReadyError) return items.map(() => error(`ERR ${err.message}`));
           // The leader changed or the barrier timed out: nothing was changed, so try again.
         }
       }
-      if (clock() >= deadline) return clusterDownReply(leaderWaitMs);
+      if (clock() >= deadline) return items.map(() => clusterDownReply(leaderWaitMs));
       await sleep(retryPauseMs);
     }
   }
@@ -133,42 +159,65 @@ export class Gateway {
   // ------------------------------------------------------------------ writes
 
   /**
-   * Validates and rewrites on this node, then routes. `requestId` stays the same across every
-   * retry of this client request.
+   * Validates and rewrites on this node (bad input never reaches the leader or the log), then
+   * routes the run. Resolves with the replies in order (never rejects).
    */
-  async write(spec: WriteCommandSpec, args: readonly Buffer[], requestId: string): Promise<Reply> {
+  async writeRun(items: readonly { spec: WriteCommandSpec; args: readonly Buffer[] }[]): Promise<Reply[]> {
     const { group, leaderWaitMs, clock } = this.options;
-    // Validate here so that bad input never reaches the leader or the log.
-    const prepared = spec.prepare(args, clock());
-    if (!Array.isArray(prepared)) return prepared as Reply;
-    const deadline = clock() + leaderWaitMs;
+    const replies: Reply[] = new Array(items.length);
+    let pending: { index: number; spec: WriteCommandSpec; args: readonly Buffer[]; requestId: string }[] = [];
+    const now = clock();
+    items.forEach(({ spec, args }, index) => {
+      const prepared = spec.prepare(args, now);
+      if (!Array.isArray(prepared)) replies[index] = prepared as Reply;
+      else pending.push({ index, spec, args, requestId: this.newRequestId() });
+    });
+    const deadline = now + leaderWaitMs;
     let uncertain = false;
-    for (;;) {
+    while (pending.length > 0) {
       const leader = group.leaderId();
-      if (leader === group.nodeId) {
-        const result = await this.proposeLocally(spec, args, requestId, deadline);
-        if (result.status === 'ok') return result.reply!;
-        if (result.status === 'unknown') uncertain = true;
-      } else if (leader !== '') {
-        try {
-          const [result] = await this.options.forwarder.forward(leader, [{ requestId, args }], deadline);
-          if (result.status === 'ok') return result.reply!;
-          if (result.status === 'unknown') uncertain = true;
-        } catch {
-          // Transport failure: the leader may or may not have received it.
-          uncertain = true;
+      let results: readonly ForwardResult[] | null = null;
+      try {
+        if (leader === group.nodeId) {
+          // Proposed in order, in this turn: one MsgProp, the run's order in the log.
+          results = await Promise.all(pending.map((p) => this.proposeLocally(p.spec, p.args, p.requestId, deadline)));
+        } else if (leader !== '') {
+          results = await this.options.forwarder.forward(
+            leader,
+            pending.map((p) => ({ requestId: p.requestId, args: p.args })),
+            deadline,
+          );
         }
+      } catch {
+        // Transport failure: the leader may or may not have received them.
+        uncertain = true;
+      }
+      if (results) {
+        const retry: typeof pending = [];
+        results.forEach((r, k) => {
+          if (r.status === 'ok') replies[pending[k].index] = r.reply!;
+          else {
+            if (r.status === 'unknown') uncertain = true;
+            retry.push(pending[k]);
+          }
+        });
+        pending = retry;
+        if (pending.length === 0) break;
       }
       if (clock() >= deadline) {
-        return uncertain ? outcomeUnknownReply(`no answer from a leader within ${leaderWaitMs} ms`) : clusterDownReply(leaderWaitMs);
+        const reply = uncertain ? outcomeUnknownReply(`no answer from a leader within ${leaderWaitMs} ms`) : clusterDownReply(leaderWaitMs);
+        for (const p of pending) replies[p.index] = reply;
+        break;
       }
       await sleep(retryPauseMs);
     }
+    return replies;
   }
 
   /**
    * Proposes a write on this node, which believes it is the leader: re-prepares with its own
-   * clock (the leader stamps time, design invariant 3) and waits for it to apply.
+   * clock (the leader stamps time, design invariant 3) and waits for it to apply. The proposal
+   * is made synchronously, before the first await, so callers keep their order in the log.
    */
   async proposeLocally(spec: WriteCommandSpec, args: readonly Buffer[], requestId: string, deadlineMs: number): Promise<ForwardResult> {
     const { group, clock } = this.options;
@@ -188,7 +237,7 @@ export class Gateway {
     }
   }
 
-  /** The leader's side of Forward: runs writes that followers received. */
+  /** The leader's side of Forward: runs, in order, the writes a follower received. */
   async handleForwarded(
     writes: readonly ForwardedWrite[],
     resolveWrite: (name: string) => WriteCommandSpec | undefined,

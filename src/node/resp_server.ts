@@ -5,17 +5,23 @@ import { ReplyWriter } from '../resp/encoder.js';
 import type { RespLimits } from '../resp/limits.js';
 import { RespParser } from '../resp/parser.js';
 import type { Reply } from '../resp/reply.js';
+import type { ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
+import type { ClassifiedCommand } from './gateway.js';
 import type { ServerStats } from './server_stats.js';
 
-/** Runs one command for a connection; never rejects. */
-export type CommandRunner = (ctx: ConnectionContext, args: Buffer[]) => Reply | Promise<Reply>;
+/** What a connection needs from the gateway (see Gateway: classify, then runs in order). */
+export interface CommandExecutor {
+  classify(ctx: ConnectionContext, args: readonly Buffer[]): ClassifiedCommand;
+  readRun(items: readonly { spec: ReadCommandSpec; args: readonly Buffer[] }[]): Promise<Reply[]>;
+  writeRun(items: readonly { spec: WriteCommandSpec; args: readonly Buffer[] }[]): Promise<Reply[]>;
+}
 
 export interface RespServerOptions {
   readonly host: string;
   readonly port: number;
   readonly maxClients: number;
   readonly limits?: Partial<RespLimits>;
-  readonly run: CommandRunner;
+  readonly executor: CommandExecutor;
   readonly server: ServerContext;
   readonly stats: ServerStats;
   readonly clock: () => number;
@@ -32,11 +38,20 @@ const maxPendingPerConnection = 100_000;
 interface Slot {
   done: boolean;
   reply: Reply | null;
+  /** The connection's protocol when the reply was made (HELLO switches it mid-pipeline). */
+  protocol: 2 | 3;
+}
+
+interface Queued {
+  readonly cmd: ClassifiedCommand;
+  readonly slot: Slot;
 }
 
 /**
- * One client connection: parses pipelined commands, runs them concurrently, and writes their
- * replies strictly in order, gathered into one socket write per turn of the event loop.
+ * One client connection: parses pipelined commands and executes them as Redis would, one after
+ * the other, while still batching: consecutive reads (or writes) form a run that the gateway
+ * serves together (one ReadIndex round; one append), and the next run starts when it is
+ * answered. Replies are written strictly in order, gathered into one socket write per turn.
  */
 class ClientConnection {
   readonly client: ClientState;
@@ -45,6 +60,9 @@ class ClientConnection {
   private readonly writer = new ReplyWriter();
   private slots: Slot[] = [];
   private head = 0;
+  private queue: Queued[] = [];
+  private queueHead = 0;
+  private runInFlight = false;
   private flushScheduled = false;
   private closing = false;
   private readingPaused = false;
@@ -92,45 +110,86 @@ class ClientConnection {
         // Redis answers a protocol error and closes the connection, after the replies of the
         // commands that came before it.
         const reply = parsed.reply;
-        if (reply) this.push({ done: true, reply });
-        this.client.closeAfterReply = true;
-        this.closing = true;
-        this.socket.pause();
+        if (reply) this.enqueue({ kind: 'immediate', reply });
+        this.stopReading();
         break;
       }
-      this.runCommand(parsed);
-      if (this.client.closeAfterReply) {
-        this.closing = true;
-        this.socket.pause();
-        break;
-      }
+      this.options.stats.totalCommandsProcessed++;
+      this.enqueue(this.options.executor.classify(this.ctx, parsed));
     }
+    this.pump();
     this.maybePause();
   }
 
-  private runCommand(args: Buffer[]): void {
-    this.options.stats.totalCommandsProcessed++;
-    const result = this.options.run(this.ctx, args);
-    if (!(result instanceof Promise)) {
-      this.push({ done: true, reply: result });
-      return;
-    }
-    const slot: Slot = { done: false, reply: null };
-    this.push(slot);
-    result.then(
-      (reply) => this.complete(slot, reply),
-      (err: Error) => this.complete(slot, { kind: 'error', message: `ERR internal error: ${err.message}` }),
-    );
+  private enqueue(cmd: ClassifiedCommand): void {
+    const slot: Slot = { done: false, reply: null, protocol: this.client.protocol };
+    this.slots.push(slot);
+    this.queue.push({ cmd, slot });
   }
 
-  private push(slot: Slot): void {
-    this.slots.push(slot);
-    if (slot.done) this.scheduleFlush();
+  /** Executes queued commands in order: connection commands at once, reads and writes in runs. */
+  private pump(): void {
+    while (!this.runInFlight && this.queueHead < this.queue.length) {
+      const { cmd, slot } = this.queue[this.queueHead];
+      if (cmd.kind === 'immediate' || cmd.kind === 'connection') {
+        this.queueHead++;
+        this.complete(slot, cmd.kind === 'immediate' ? cmd.reply : cmd.run());
+        if (this.client.closeAfterReply) {
+          // QUIT (or CLIENT KILL of itself): nothing after it runs.
+          this.dropQueuedAfter();
+          this.stopReading();
+          return;
+        }
+        continue;
+      }
+      const kind = cmd.kind;
+      let end = this.queueHead;
+      while (end < this.queue.length && this.queue[end].cmd.kind === kind) end++;
+      const run = this.queue.slice(this.queueHead, end);
+      this.queueHead = end;
+      this.runInFlight = true;
+      const done = (replies: Reply[]): void => {
+        run.forEach((q, i) => this.complete(q.slot, replies[i]));
+        this.runInFlight = false;
+        this.compactQueue();
+        this.pump();
+        this.maybeResume();
+      };
+      const failed = (err: Error): void => done(run.map(() => ({ kind: 'error', message: `ERR internal error: ${err.message}` })));
+      const promise =
+        kind === 'read'
+          ? this.options.executor.readRun(run.map((q) => q.cmd as Extract<ClassifiedCommand, { kind: 'read' }>))
+          : this.options.executor.writeRun(run.map((q) => q.cmd as Extract<ClassifiedCommand, { kind: 'write' }>));
+      promise.then(done, failed);
+    }
+    this.compactQueue();
+  }
+
+  private compactQueue(): void {
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  private dropQueuedAfter(): void {
+    const dropped = new Set(this.queue.slice(this.queueHead).map((q) => q.slot));
+    this.queue = [];
+    this.queueHead = 0;
+    this.slots = this.slots.filter((s) => !dropped.has(s));
+    this.head = Math.min(this.head, this.slots.length);
+  }
+
+  private stopReading(): void {
+    this.client.closeAfterReply = true;
+    this.closing = true;
+    this.socket.pause();
   }
 
   private complete(slot: Slot, reply: Reply): void {
     slot.done = true;
     slot.reply = reply;
+    slot.protocol = this.client.protocol;
     this.scheduleFlush();
   }
 
@@ -144,11 +203,11 @@ class ClientConnection {
   }
 
   private flush(): void {
-    const protocol = this.client.protocol;
     let wrote = false;
     while (this.head < this.slots.length && this.slots[this.head].done) {
-      this.writer.write(this.slots[this.head].reply!, protocol);
-      this.slots[this.head].reply = null;
+      const slot = this.slots[this.head];
+      this.writer.write(slot.reply!, slot.protocol);
+      slot.reply = null;
       this.head++;
       wrote = true;
     }
@@ -161,7 +220,7 @@ class ClientConnection {
       this.options.stats.totalNetOutputBytes += bytes.length;
       this.socket.write(bytes);
     }
-    if (this.closing && this.head === this.slots.length && !this.socket.destroyed) {
+    if (this.closing && this.head === this.slots.length && !this.runInFlight && !this.socket.destroyed) {
       this.socket.end();
       return;
     }

@@ -173,12 +173,15 @@ export class QuorumServer {
         host: config.host,
         port: config.respPort,
         maxClients: config.maxClients,
-        run: (ctx, args) => {
-          if (!replayed) {
-            const r = catalog.resolve(args);
-            if (r.ok && r.spec.kind !== 'connection') return loadingReply;
-          }
-          return gateway.execute(ctx, args);
+        executor: {
+          classify: (ctx, args) => {
+            const cmd = gateway.classify(ctx, args);
+            // Until the log is replayed, a restarted node must not serve an empty or stale state.
+            if (!replayed && (cmd.kind === 'read' || cmd.kind === 'write')) return { kind: 'immediate', reply: loadingReply };
+            return cmd;
+          },
+          readRun: (items) => gateway.readRun(items),
+          writeRun: (items) => gateway.writeRun(items),
         },
         server: serverContext,
         stats,
