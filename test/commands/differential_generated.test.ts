@@ -192,7 +192,14 @@ const decimalText = fc
     fc.constantFrom('', '-', '+'),
     fc.stringMatching(/^[0-9]{0,22}$/),
     fc.option(fc.stringMatching(/^[0-9]{0,22}$/)),
-    fc.option(fc.integer({ min: -340, max: 340 })),
+    fc.option(
+      fc.oneof(
+        fc.integer({ min: -340, max: 340 }),
+        // Near the 80-bit format's limits: overflow, subnormals, underflow to zero.
+        fc.integer({ min: 4900, max: 4960 }),
+        fc.integer({ min: -4990, max: -4900 }),
+      ),
+    ),
   )
   .map(([sign, integerPart, fraction, exponent]) => {
     let text = sign + integerPart;
