@@ -47,8 +47,14 @@ export interface GatewayOptions {
   readonly forwarder: Forwarder;
   readonly clock: () => number;
   readonly random: () => number;
-  /** How long to wait for a leader (and to keep retrying a write) before giving up. */
+  /** How long to keep looking for a leader (retrying) before giving up: -CLUSTERDOWN. */
   readonly leaderWaitMs: number;
+  /**
+   * How long one attempt waits for its writes to commit at a live leader (default 30 s). Larger
+   * than leaderWaitMs: a 512 MB value takes seconds to fsync on three nodes, and a leader that
+   * loses its quorum steps down (CheckQuorum) long before, which ends the attempt sooner.
+   */
+  readonly commitWaitMs?: number;
   /** Unique per process incarnation: prefix of the request ids this node creates. */
   readonly requestIdPrefix: string;
 }
@@ -177,15 +183,16 @@ export class Gateway {
     while (pending.length > 0) {
       const leader = group.leaderId();
       let results: readonly ForwardResult[] | null = null;
+      const attemptDeadline = clock() + (this.options.commitWaitMs ?? 30_000);
       try {
         if (leader === group.nodeId) {
           // Proposed in order, in this turn: one MsgProp, the run's order in the log.
-          results = await Promise.all(pending.map((p) => this.proposeLocally(p.spec, p.args, p.requestId, deadline)));
+          results = await Promise.all(pending.map((p) => this.proposeLocally(p.spec, p.args, p.requestId, attemptDeadline)));
         } else if (leader !== '') {
           results = await this.options.forwarder.forward(
             leader,
             pending.map((p) => ({ requestId: p.requestId, args: p.args })),
-            deadline,
+            attemptDeadline,
           );
         }
       } catch {

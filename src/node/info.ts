@@ -73,8 +73,8 @@ export function infoSection(name: string, s: InfoSources): string[] {
         `total_net_output_bytes:${st.totalNetOutputBytes}`,
         `rejected_connections:${st.rejectedConnections}`,
         `expired_keys:${st.expiredKeys}`,
-        `keyspace_hits:${st.keyspaceHits}`,
-        `keyspace_misses:${st.keyspaceMisses}`,
+        `keyspace_hits:${s.keyspace.readHits}`,
+        `keyspace_misses:${s.keyspace.readMisses}`,
       ];
     }
     case 'replication': {

@@ -6,8 +6,6 @@ export class ServerStats {
   totalConnectionsReceived = 0;
   rejectedConnections = 0;
   totalCommandsProcessed = 0;
-  keyspaceHits = 0;
-  keyspaceMisses = 0;
   expiredKeys = 0;
   totalNetInputBytes = 0;
   totalNetOutputBytes = 0;

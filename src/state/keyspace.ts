@@ -92,10 +92,21 @@ export class Keyspace {
     return this.memoryBytes;
   }
 
-  /** The live value of `key` at `nowMs`, or undefined. Never deletes. */
+  /**
+   * Reads that found a live key, and reads that did not (INFO keyspace_hits/misses). Local
+   * statistics of this replica's reads, not replicated state: never in a snapshot.
+   */
+  readHits = 0;
+  readMisses = 0;
+
+  /** The live value of `key` at `nowMs`, or undefined. Never deletes. Counts a hit or a miss. */
   get(key: Buffer, nowMs: number): Value | undefined {
     const entry = this.entries.get(key.toString('latin1'));
-    if (entry === undefined || (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs)) return undefined;
+    if (entry === undefined || (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs)) {
+      this.readMisses++;
+      return undefined;
+    }
+    this.readHits++;
     return entry.value;
   }
 

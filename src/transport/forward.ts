@@ -46,7 +46,7 @@ export function registerForwardService(server: grpc.Server, handler: ForwardHand
   server.addService(gatewayService(), {
     Forward: (call: grpc.ServerUnaryCall<WireRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const req = call.request;
-      const deadline = clock() + Math.min(req.timeoutMs || 5_000, 60_000);
+      const deadline = clock() + Math.min(req.timeoutMs || 30_000, 120_000);
       handler(req.groupId, req.writes.map((w) => ({ requestId: w.requestId, args: w.args })), deadline).then(
         (results) =>
           callback(null, {
@@ -117,7 +117,11 @@ export class GrpcForwarder implements Forwarder {
     const key = `${nodeId}@${address}`;
     let client = this.clients.get(key);
     if (!client) {
-      client = new this.ClientCtor(address, grpc.credentials.createInsecure());
+      // Replies (GETSET's old value, say) can be as large as a value: no 4 MB default limit.
+      client = new this.ClientCtor(address, grpc.credentials.createInsecure(), {
+        'grpc.max_receive_message_length': -1,
+        'grpc.max_send_message_length': -1,
+      });
       this.clients.set(key, client);
     }
     return client;

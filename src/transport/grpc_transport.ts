@@ -13,12 +13,14 @@ export interface GroupTransport {
 }
 
 /**
- * Largest message a peer server built with peerServerOptions accepts. Batches are split far below
+ * Largest message a peer server built with peerServerOptions accepts: 1 GiB, above a log entry
+ * carrying Redis's largest value (512 MB, proto-max-bulk-len), which must replicate like any
+ * other (a lower limit would wedge replication at that entry forever). Batches are split far below
  * it (maxBatchBytes, 1 MiB: the core's MsgApp size), so that even a server left at grpc's 4 MiB
  * default takes them; only a single message above this limit is refused at the sender, since it
  * would make the receiver fail the whole stream.
  */
-export const peerMaxReceiveBytes = 64 << 20;
+export const peerMaxReceiveBytes = 1 << 30;
 
 /**
  * Channel options for peer links on a LAN:

@@ -75,7 +75,6 @@ export class TestCluster {
       '--grpc-port', String(n.grpcPort),
       '--data-dir', n.dataDir,
       '--peers', this.peers(),
-      '--tick-ms', '50',
       ...this.extraArgs,
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

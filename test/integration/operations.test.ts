@@ -143,6 +143,24 @@ describe('the RESP gateway', () => {
   });
 });
 
+describe('large values', () => {
+  it('replicates a value larger than gRPC\'s default message limit (24 MB) written through a follower', async () => {
+    const leader = await cluster.waitForLeader();
+    const [writer, reader] = cluster.nodes.filter((n) => n !== leader);
+    const big = Buffer.alloc(24 << 20, 'q');
+    big.write('head', 0);
+    big.write('tail', big.length - 4);
+    const w = cluster.client(writer, { commandTimeout: 60_000 });
+    expect(await w.set('big', big)).toBe('OK');
+    const r = cluster.client(reader, { commandTimeout: 60_000 });
+    const back = await r.getBuffer('big');
+    expect(back?.length).toBe(big.length);
+    expect(back?.equals(big)).toBe(true);
+    expect(await r.strlen('big')).toBe(big.length);
+    await w.del('big');
+  }, 120_000);
+});
+
 describe('the server process', () => {
   it('exits 2 with one line for bad flags', async () => {
     for (const args of [['server'], ['server', '--id', 'Bad_Id'], ['server', '--id', 'a', '--resp-port', 'x'], ['server', '--id', 'a', '--nope']]) {

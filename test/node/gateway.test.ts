@@ -144,3 +144,48 @@ describe('gateway forwarding', () => {
     });
   });
 });
+
+describe('gateway outcomes', () => {
+  it('answers a write whose outcome stays unknown with an error that says so, never OK', async () => {
+    const { nodes, forwarder } = await startCluster();
+    const follower = [...nodes.values()].find((n) => !n.group.isLeader() && n.group.leaderId() !== '')!;
+    forwarder.loseReplies = Number.POSITIVE_INFINITY;
+    const fast = new Gateway({
+      group: follower.group,
+      keyspace: follower.sm.keyspace,
+      resolve: (args) => commandCatalog.resolve(args),
+      forwarder,
+      clock: Date.now,
+      random: () => 0.5,
+      leaderWaitMs: 300,
+      commitWaitMs: 300,
+      requestIdPrefix: 'unknown.test.',
+    });
+    const c = fast.classify(ctx(), cmd('SET', 'maybe', 'written'));
+    if (c.kind !== 'write') throw new Error('SET is a write');
+    const [reply] = await fast.writeRun([c]);
+    expect(reply.kind).toBe('error');
+    expect((reply as { message: string }).message).toMatch(/^UNKNOWN write outcome unknown/);
+  });
+
+  it('answers CLUSTERDOWN when no leader appears within the wait', async () => {
+    const { nodes } = await startCluster();
+    const lonely = [...nodes.values()][0];
+    // Stop the other two: no quorum, so no leader can be elected.
+    for (const n of nodes.values()) if (n !== lonely) await n.group.stop();
+    const gw = new Gateway({
+      group: lonely.group,
+      keyspace: lonely.sm.keyspace,
+      resolve: (args) => commandCatalog.resolve(args),
+      forwarder: { forward: () => Promise.reject(new Error('nobody to forward to')) },
+      clock: Date.now,
+      random: () => 0.5,
+      leaderWaitMs: 2_500,
+      requestIdPrefix: 'down.test.',
+    });
+    const c = gw.classify(ctx(), cmd('GET', 'anything'));
+    if (c.kind !== 'read') throw new Error('GET is a read');
+    const [reply] = await gw.readRun([c]);
+    expect(reply).toEqual({ kind: 'error', message: 'CLUSTERDOWN The cluster is down: no leader elected within 2500 ms' });
+  });
+});
