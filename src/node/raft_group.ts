@@ -322,6 +322,12 @@ export class RaftGroup {
     this.stats.readies++;
     if (rd.softState) this.onSoftState(rd.softState);
     if (rd.messages.length > 0) this.options.transport.send(rd.messages);
+    // Committed entries that were already durable here (all before this Ready's new entries)
+    // are applied before this Ready's fsync instead of after it: their clients get their replies
+    // one fsync sooner. Entries committed in the same Ready that brings them must wait.
+    const firstNew = rd.entries.length > 0 ? rd.entries[0].index : Number.POSITIVE_INFINITY;
+    const applyEarly = !rd.snapshot && (rd.committedEntries.length === 0 || rd.committedEntries[rd.committedEntries.length - 1].index < firstNew);
+    if (applyEarly) this.applyReady(rd);
     // A Ready that only moves the commit index needs no fsync: commit is re-learned from the
     // leader after a restart, and reads wait for the leader's commit anyway (ReadIndex).
     if (rd.mustSync) {
@@ -341,11 +347,15 @@ export class RaftGroup {
     if (rd.snapshot) {
       throw new QuorumError('SNAPSHOT_UNSUPPORTED', 'installing snapshots needs the snapshot store (not built yet)', 'fail');
     }
+    if (!applyEarly) this.applyReady(rd);
+    this.raw.advance(rd);
+    if (this.appliedIndex >= this.replayTarget) this.caughtUp.resolve();
+  }
+
+  private applyReady(rd: Ready): void {
     for (const e of rd.committedEntries) this.applyEntry(e);
     for (const rs of rd.readStates) this.onReadState(textDecoder.decode(rs.context), rs.index);
     this.releaseAppliedReads();
-    this.raw.advance(rd);
-    if (this.appliedIndex >= this.replayTarget) this.caughtUp.resolve();
   }
 
   private applyEntry(e: Entry): void {
