@@ -84,6 +84,7 @@ describe('crash recovery with kill -9', () => {
     await writers.stop();
     const firstAfter = writers.ackTimes.find((t) => t > killedAt);
     expect(firstAfter, 'a write was acknowledged after the kill').toBeDefined();
+    console.log(`kill -9 of leader ${leader.id}: first acknowledged write ${firstAfter! - killedAt} ms later; ${writers.acked.size} writes acknowledged in all`);
     expect(firstAfter! - killedAt).toBeLessThan(3_000);
     expect(writers.acked.size).toBeGreaterThan(100);
     await c.restart(leader);
@@ -100,6 +101,7 @@ describe('crash recovery with kill -9', () => {
     await Promise.all(c.nodes.map((n) => c.kill(n)));
     await writers.stop();
     expect(writers.acked.size).toBeGreaterThan(100);
+    console.log(`kill -9 of all nodes: ${writers.acked.size} acknowledged writes to find after restart`);
     for (const n of c.nodes) await c.restart(n);
     await c.waitForLeader();
     await expectAllReadable(c, writers.acked);
