@@ -7,6 +7,7 @@ import { RespParser } from '../resp/parser.js';
 import type { Reply } from '../resp/reply.js';
 import type { ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
 import type { ClassifiedCommand } from './gateway.js';
+import { OncePerTurn } from '../util/once_per_turn.js';
 import type { ServerStats } from './server_stats.js';
 
 /** What a connection needs from the gateway (see Gateway: classify, then runs in order). */
@@ -63,7 +64,7 @@ class ClientConnection {
   private queue: Queued[] = [];
   private queueHead = 0;
   private runInFlight = false;
-  private flushScheduled = false;
+  private readonly flusher = new OncePerTurn(() => this.flush());
   private closing = false;
   private readingPaused = false;
 
@@ -194,12 +195,7 @@ class ClientConnection {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
+    this.flusher.schedule();
   }
 
   private flush(): void {

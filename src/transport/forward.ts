@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ForwardResult, ForwardedWrite, Forwarder } from '../node/gateway.js';
 import { loadProto, serviceDefinition } from './proto_files.js';
+import { OncePerTurn } from '../util/once_per_turn.js';
 import { decodeReply, encodeReply } from './reply_codec.js';
 
 /**
@@ -71,7 +72,7 @@ interface PendingWrite {
 export class GrpcForwarder implements Forwarder {
   private readonly clients = new Map<string, grpc.Client>();
   private readonly pending = new Map<string, { deadlineMs: number; writes: PendingWrite[] }>();
-  private flushScheduled = false;
+  private readonly flusher = new OncePerTurn(() => this.flush());
   private readonly ClientCtor: grpc.ServiceClientConstructor;
 
   constructor(
@@ -101,14 +102,13 @@ export class GrpcForwarder implements Forwarder {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      const batches = [...this.pending];
-      this.pending.clear();
-      for (const [leaderId, batch] of batches) this.send(leaderId, batch.deadlineMs, batch.writes);
-    });
+    this.flusher.schedule();
+  }
+
+  private flush(): void {
+    const batches = [...this.pending];
+    this.pending.clear();
+    for (const [leaderId, batch] of batches) this.send(leaderId, batch.deadlineMs, batch.writes);
   }
 
   private clientFor(nodeId: string): grpc.Client | null {

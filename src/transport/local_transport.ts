@@ -1,4 +1,5 @@
 import type { Message } from '../raft/types.js';
+import { OncePerTurn } from '../util/once_per_turn.js';
 
 /** Anything that accepts Raft messages for one group member. */
 export interface MessageSink {
@@ -14,7 +15,7 @@ export class LocalNetwork {
   private readonly members = new Map<string, MessageSink>();
   private readonly cut = new Set<string>();
   private queue: Message[] = [];
-  private flushScheduled = false;
+  private readonly flusher = new OncePerTurn(() => this.flush());
   delivered = 0;
 
   register(id: string, sink: MessageSink): void {
@@ -45,19 +46,18 @@ export class LocalNetwork {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      const batch = this.queue;
-      this.queue = [];
-      for (const m of batch) {
-        if (this.cut.has(m.to)) continue;
-        const sink = this.members.get(m.to);
-        if (!sink) continue;
-        this.delivered++;
-        sink.step(m);
-      }
-    });
+    this.flusher.schedule();
+  }
+
+  private flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    for (const m of batch) {
+      if (this.cut.has(m.to)) continue;
+      const sink = this.members.get(m.to);
+      if (!sink) continue;
+      this.delivered++;
+      sink.step(m);
+    }
   }
 }
