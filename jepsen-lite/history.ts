@@ -1,0 +1,397 @@
+/**
+ * The operation model of jepsen-lite: what the harness records and what the checkers read.
+ *
+ * A history is the list of events the clients produced, in the order they happened. Every client
+ * operation is two events from the same process: an `invoke` (with the arguments) and a
+ * completion (with the result), timed by one monotonic clock shared by all clients:
+ *
+ * ```
+ *   process 1   invoke write x "a" ───────────── ok
+ *   process 2        invoke read x ──── ok "a"
+ *   process 3              invoke write x "b" ─────────────────── info (timed out)
+ *              ──────────────────────────────────────────────────────────────▶ time
+ * ```
+ *
+ * A completion says how the operation ended:
+ *
+ * | type   | meaning                                                                        |
+ * | ------ | ------------------------------------------------------------------------------ |
+ * | `ok`   | it took effect, once, at some instant between its invoke and this completion   |
+ * | `fail` | it certainly did not take effect                                                |
+ * | `info` | unknown: it may take effect at any instant after its invoke, even long after   |
+ * |        | this completion, or never. Checkers treat its completion time as +infinity.    |
+ *
+ * This is Jepsen's vocabulary (`:invoke`, `:ok`, `:fail`, `:info`). A process has at most one
+ * operation outstanding; an invoke with no completion (the harness stopped first) reads as `info`.
+ * Pure data and pure functions: nothing here reads a clock or touches a file.
+ */
+
+/** A JSON value: what arguments and results may hold, so that a history round-trips to disk. */
+export type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json };
+
+export const EventType = {
+  invoke: 'invoke',
+  ok: 'ok',
+  fail: 'fail',
+  info: 'info',
+} as const;
+export type EventType = (typeof EventType)[keyof typeof EventType];
+
+/** How an operation ended. */
+export type Outcome = Exclude<EventType, 'invoke'>;
+
+/** The functions the workloads use; a history may hold others, which checkers ignore or reject. */
+export const Fn = {
+  read: 'read',
+  write: 'write',
+  incr: 'incr',
+  append: 'append',
+} as const;
+
+/** The unit of every `time` in a history. TTLs and bounds, given in ms, are converted to it. */
+export type TimeUnit = 'ms' | 'ns';
+
+export interface HistoryEvent {
+  readonly type: EventType;
+  /** The client that issued the operation. */
+  readonly process: number;
+  /** From the one monotonic clock of the run, in the history's `timeUnit`. */
+  readonly time: number;
+  readonly key: string;
+  /** `read`, `write`, `incr`, `append`, ... */
+  readonly f: string;
+  /** On an invoke, the arguments; on a completion, the result (`null` when none or unknown). */
+  readonly value: Json;
+  /** On a `fail` or `info` completion: why, in words (an error code or message). */
+  readonly error?: string;
+}
+
+export const HISTORY_FORMAT = 'jepsen-lite/history@1';
+
+export interface History {
+  readonly format: typeof HISTORY_FORMAT;
+  readonly timeUnit: TimeUnit;
+  readonly events: readonly HistoryEvent[];
+}
+
+/** One client operation: an invoke paired with its completion. */
+export interface Operation {
+  /** Position in invoke order (0-based), stable for a given history. */
+  readonly id: number;
+  readonly process: number;
+  readonly key: string;
+  readonly f: string;
+  readonly args: Json;
+  /** The result of an `ok` operation; `null` otherwise. */
+  readonly result: Json;
+  readonly outcome: Outcome;
+  readonly invokeTime: number;
+  /**
+   * When the client saw the completion; `Infinity` when none was recorded. For an `info`
+   * operation this is when the client gave up, not a bound on when it may take effect: use
+   * `effectDeadline`.
+   */
+  readonly completeTime: number;
+  readonly error?: string;
+}
+
+/** The latest instant at which `op` may take effect: +infinity for an `info` operation. */
+export function effectDeadline(op: Operation): number {
+  return op.outcome === EventType.info ? Infinity : op.completeTime;
+}
+
+/** `a` certainly took effect before `b` was invoked (real-time order; equal times are concurrent). */
+export function precedes(a: Operation, b: Operation): boolean {
+  return effectDeadline(a) < b.invokeTime;
+}
+
+export class HistoryError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'HistoryError';
+    this.code = code;
+  }
+}
+
+/**
+ * Pairs each invoke with its process's next completion. Throws `HistoryError` when the events
+ * cannot come from well-behaved clients: a completion with nothing outstanding, a second invoke
+ * while one is outstanding, a completion naming another key or function, time going backwards
+ * within a process.
+ */
+export function operations(history: History): Operation[] {
+  interface Pending {
+    readonly event: HistoryEvent;
+    readonly id: number;
+  }
+  const outstanding = new Map<number, Pending>();
+  const byId: Operation[] = [];
+  let nextId = 0;
+
+  const complete = (pending: Pending, completion: HistoryEvent | undefined): void => {
+    const invoke = pending.event;
+    const op: Operation = {
+      id: pending.id,
+      process: invoke.process,
+      key: invoke.key,
+      f: invoke.f,
+      args: invoke.value,
+      result: completion?.type === EventType.ok ? completion.value : null,
+      outcome: completion ? (completion.type as Outcome) : EventType.info,
+      invokeTime: invoke.time,
+      completeTime: completion ? completion.time : Infinity,
+      ...(completion?.error !== undefined ? { error: completion.error } : {}),
+    };
+    byId[pending.id] = op;
+  };
+
+  history.events.forEach((event, index) => {
+    const pending = outstanding.get(event.process);
+    if (event.type === EventType.invoke) {
+      if (pending) {
+        throw new HistoryError(
+          'OVERLAPPING_INVOKE',
+          `event ${index}: process ${event.process} invoked ${event.f} while event ` +
+            `${history.events.indexOf(pending.event)} (${pending.event.f}) was outstanding`,
+        );
+      }
+      outstanding.set(event.process, { event, id: nextId++ });
+      return;
+    }
+    if (!pending) {
+      throw new HistoryError(
+        'UNMATCHED_COMPLETION',
+        `event ${index}: ${event.type} for process ${event.process} with no outstanding invoke`,
+      );
+    }
+    if (pending.event.key !== event.key || pending.event.f !== event.f) {
+      throw new HistoryError(
+        'MISMATCHED_COMPLETION',
+        `event ${index}: ${event.type} ${event.f} ${event.key} completes ` +
+          `${pending.event.f} ${pending.event.key} of process ${event.process}`,
+      );
+    }
+    if (event.time < pending.event.time) {
+      throw new HistoryError(
+        'TIME_WENT_BACKWARDS',
+        `event ${index}: process ${event.process} completed at ${event.time}, before its invoke at ${pending.event.time}`,
+      );
+    }
+    outstanding.delete(event.process);
+    complete(pending, event);
+  });
+  for (const pending of outstanding.values()) complete(pending, undefined);
+  return byId;
+}
+
+/** Groups operations by key, each group in invoke order. */
+export function byKey(ops: readonly Operation[]): Map<string, Operation[]> {
+  const groups = new Map<string, Operation[]>();
+  for (const op of ops) {
+    const group = groups.get(op.key);
+    if (group) group.push(op);
+    else groups.set(op.key, [op]);
+  }
+  return groups;
+}
+
+/** Counts of operations by outcome. */
+export interface OutcomeCounts {
+  total: number;
+  ok: number;
+  fail: number;
+  info: number;
+}
+
+export function countOutcomes(ops: readonly Operation[]): OutcomeCounts {
+  const counts: OutcomeCounts = { total: ops.length, ok: 0, fail: 0, info: 0 };
+  for (const op of ops) counts[op.outcome]++;
+  return counts;
+}
+
+/** One line per operation, for reports: `#12 p3 write x "a" -> ok  [1020, 1040]`. */
+export function formatOperation(op: Operation): string {
+  const args = op.args === null ? '' : ` ${JSON.stringify(op.args)}`;
+  const result = op.outcome === EventType.ok && op.result !== null ? ` ${JSON.stringify(op.result)}` : '';
+  const error = op.error !== undefined ? ` (${op.error})` : '';
+  const end = op.completeTime === Infinity ? '…' : String(op.completeTime);
+  return `#${op.id} p${op.process} ${op.f} ${op.key}${args} -> ${op.outcome}${result}${error}  [${op.invokeTime}, ${end}]`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building histories (tests, and the harness's recorder)
+
+/** An invoked operation waiting for its completion. */
+export interface PendingOperation {
+  readonly process: number;
+  readonly key: string;
+  readonly f: string;
+}
+
+/** `[invoke, complete]` times of an operation. */
+export type Span = readonly [number, number];
+
+/**
+ * Builds a history event by event (`invoke`, then `ok` / `fail` / `info`), or operation by
+ * operation for tests (`write`, `read`, `incr`, `append`, `op`). `build()` orders the events by
+ * time; events with equal times keep the order they were added in.
+ */
+export class HistoryBuilder {
+  private readonly events: HistoryEvent[] = [];
+
+  constructor(private readonly timeUnit: TimeUnit = 'ms') {}
+
+  invoke(process: number, f: string, key: string, args: Json, time: number): PendingOperation {
+    this.events.push({ type: EventType.invoke, process, time, key, f, value: args });
+    return { process, key, f };
+  }
+
+  ok(pending: PendingOperation, result: Json, time: number): this {
+    return this.complete(pending, EventType.ok, result, time);
+  }
+
+  fail(pending: PendingOperation, time: number, error?: string): this {
+    return this.complete(pending, EventType.fail, null, time, error);
+  }
+
+  info(pending: PendingOperation, time: number, error?: string): this {
+    return this.complete(pending, EventType.info, null, time, error);
+  }
+
+  complete(pending: PendingOperation, type: Outcome, result: Json, time: number, error?: string): this {
+    const { process, key, f } = pending;
+    this.events.push({ type, process, time, key, f, value: result, ...(error !== undefined ? { error } : {}) });
+    return this;
+  }
+
+  /** A whole operation. `result` is recorded only when the outcome is `ok`. */
+  op(process: number, f: string, key: string, args: Json, result: Json, span: Span, outcome: Outcome = 'ok'): this {
+    const pending = this.invoke(process, f, key, args, span[0]);
+    return this.complete(pending, outcome, outcome === EventType.ok ? result : null, span[1]);
+  }
+
+  write(process: number, key: string, value: Json, span: Span, outcome: Outcome = 'ok'): this {
+    return this.op(process, Fn.write, key, value, 'OK', span, outcome);
+  }
+
+  read(process: number, key: string, result: Json, span: Span, outcome: Outcome = 'ok'): this {
+    return this.op(process, Fn.read, key, null, result, span, outcome);
+  }
+
+  /** INCR (delta 1) or INCRBY; `result` is the value after the increment. */
+  incr(process: number, key: string, result: number | null, span: Span, outcome: Outcome = 'ok', delta = 1): this {
+    return this.op(process, Fn.incr, key, delta, result, span, outcome);
+  }
+
+  append(process: number, key: string, element: Json, span: Span, outcome: Outcome = 'ok'): this {
+    return this.op(process, Fn.append, key, element, 'OK', span, outcome);
+  }
+
+  build(): History {
+    const order = this.events.map((event, index) => ({ event, index }));
+    order.sort((a, b) => a.event.time - b.event.time || a.index - b.index);
+    return { format: HISTORY_FORMAT, timeUnit: this.timeUnit, events: order.map(({ event }) => event) };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// On disk: one JSON document, or JSON Lines (a header line, then one event a line) for a harness
+// that appends as it goes. A torn last line, as a kill -9 leaves it, is dropped.
+
+export function historyToJson(history: History): string {
+  return JSON.stringify(history);
+}
+
+export function historyFromJson(text: string): History {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new HistoryError('BAD_JSON', 'history is not valid JSON', { cause });
+  }
+  if (!isRecord(parsed)) throw new HistoryError('BAD_HISTORY', 'history is not a JSON object');
+  const header = parseHeader(parsed, 'history');
+  if (!Array.isArray(parsed.events)) throw new HistoryError('BAD_HISTORY', 'history has no events array');
+  return { ...header, events: parsed.events.map((event, index) => parseEvent(event, `event ${index}`)) };
+}
+
+export function historyHeaderLine(timeUnit: TimeUnit): string {
+  return JSON.stringify({ format: HISTORY_FORMAT, timeUnit });
+}
+
+export function eventToJsonLine(event: HistoryEvent): string {
+  return JSON.stringify(event);
+}
+
+export function historyToJsonLines(history: History): string {
+  return [historyHeaderLine(history.timeUnit), ...history.events.map(eventToJsonLine)].join('\n') + '\n';
+}
+
+export function historyFromJsonLines(text: string): History {
+  const lines = text.split('\n');
+  while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
+  if (lines.length === 0) throw new HistoryError('BAD_HISTORY', 'empty history file');
+  const header = parseHeader(parseLine(lines[0]!, 1), 'line 1');
+  const events: HistoryEvent[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const isLast = i === lines.length - 1;
+    let value: unknown;
+    try {
+      value = JSON.parse(lines[i]!);
+    } catch (cause) {
+      if (isLast && !text.endsWith('\n')) break; // torn by a crash mid-write
+      throw new HistoryError('BAD_JSON', `line ${i + 1} is not valid JSON`, { cause });
+    }
+    events.push(parseEvent(value, `line ${i + 1}`));
+  }
+  return { ...header, events };
+}
+
+function parseLine(line: string, lineNumber: number): unknown {
+  try {
+    return JSON.parse(line);
+  } catch (cause) {
+    throw new HistoryError('BAD_JSON', `line ${lineNumber} is not valid JSON`, { cause });
+  }
+}
+
+function parseHeader(value: unknown, where: string): Pick<History, 'format' | 'timeUnit'> {
+  if (!isRecord(value) || value.format !== HISTORY_FORMAT) {
+    throw new HistoryError('BAD_FORMAT', `${where}: expected format ${JSON.stringify(HISTORY_FORMAT)}`);
+  }
+  if (value.timeUnit !== 'ms' && value.timeUnit !== 'ns') {
+    throw new HistoryError('BAD_FORMAT', `${where}: timeUnit must be "ms" or "ns"`);
+  }
+  return { format: HISTORY_FORMAT, timeUnit: value.timeUnit };
+}
+
+const EVENT_TYPES: ReadonlySet<unknown> = new Set(Object.values(EventType));
+
+function parseEvent(value: unknown, where: string): HistoryEvent {
+  const bad = (what: string): never => {
+    throw new HistoryError('BAD_EVENT', `${where}: ${what}`);
+  };
+  if (!isRecord(value)) return bad('not an object');
+  const { type, process, time, key, f, error } = value;
+  if (!EVENT_TYPES.has(type)) bad(`unknown type ${JSON.stringify(type)}`);
+  if (typeof process !== 'number' || !Number.isInteger(process)) bad('process must be an integer');
+  if (typeof time !== 'number' || !Number.isFinite(time)) bad('time must be a finite number');
+  if (typeof key !== 'string') bad('key must be a string');
+  if (typeof f !== 'string') bad('f must be a string');
+  if (error !== undefined && typeof error !== 'string') bad('error must be a string');
+  return {
+    type: type as EventType,
+    process: process as number,
+    time: time as number,
+    key: key as string,
+    f: f as string,
+    value: (value.value ?? null) as Json,
+    ...(error !== undefined ? { error: error as string } : {}),
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
