@@ -1,0 +1,359 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { HistoryBuilder, operations, type Json, type Operation, type Outcome } from '../history.js';
+import { checkRegister } from './linearizable.js';
+import { formatSlice } from './result.js';
+import { SearchBudget } from './search.js';
+import {
+  generateRegisterHistory,
+  generateRegisterOps,
+  mutateToPhantomRead,
+  mutateToStaleRead,
+  toHistory,
+} from './testing/register-histories.js';
+
+const seed = Number(process.env.QKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
+console.log(`linearizable: seed=${seed} (replay with QKV_SEED=${seed})`);
+
+function check(build: (h: HistoryBuilder) => void, precheck = true) {
+  const builder = new HistoryBuilder();
+  build(builder);
+  return checkRegister(operations(builder.build()), { precheck });
+}
+
+describe('register histories known to be bad', () => {
+  it('a stale read: the read began after a newer write was acknowledged', () => {
+    const result = check((h) => {
+      h.write(1, 'x', 'a', [0, 10]);
+      h.write(1, 'x', 'b', [20, 30]);
+      h.read(2, 'x', 'a', [40, 50]);
+    });
+    expect(result.valid).toBe(false);
+    expect(result.anomalies.map((a) => a.kind)).toEqual(['not-linearizable']);
+    const slice = result.smallestFailingSlice!;
+    expect(slice.key).toBe('x');
+    // The stuck read and the write that overwrote the value it saw.
+    expect(slice.ops.map((op) => op.id)).toEqual([0, 1, 2]);
+    expect(slice.lines[0]).toContain('#2 returned before it could be linearized: it saw "a" but the register held "b"');
+    console.log(formatSlice(slice));
+  });
+
+  it('a lost write: an acknowledged write is not seen by a read that began after it', () => {
+    const result = check((h) => {
+      h.write(1, 'x', 'a', [0, 10]);
+      h.read(2, 'x', null, [11, 12]);
+    });
+    expect(result.valid).toBe(false);
+    expect(result.smallestFailingSlice!.lines[0]).toContain('it saw null but the register held "a"');
+  });
+
+  it('a read of a value never written', () => {
+    const result = check((h) => {
+      h.write(1, 'x', 'a', [0, 10]);
+      h.read(2, 'x', 'zzz', [5, 15]);
+    });
+    expect(result.valid).toBe(false);
+    expect(result.anomalies.map((a) => a.kind)).toEqual(['phantom-read', 'not-linearizable']);
+  });
+
+  it('a read of a value written only by a failed write', () => {
+    const result = check((h) => {
+      h.write(1, 'x', 'a', [0, 10], 'fail');
+      h.read(2, 'x', 'a', [20, 30]);
+    });
+    expect(result.valid).toBe(false);
+    expect(result.anomalies[0]!.kind).toBe('phantom-read');
+    expect(result.anomalies[0]!.message).toContain('only by a write that failed (#0)');
+  });
+
+  it('a read that saw a value before it was written', () => {
+    const result = check((h) => {
+      h.read(2, 'x', 'a', [0, 5]);
+      h.write(1, 'x', 'a', [10, 20], 'info');
+    });
+    expect(result.valid).toBe(false);
+    expect(result.anomalies.map((a) => a.kind)).toEqual(['read-from-future', 'not-linearizable']);
+  });
+
+  it('reads that disagree on the order of two writes', () => {
+    // p3 sees b then a, p4 sees a then b: no single order of the writes explains both.
+    const result = check((h) => {
+      h.write(1, 'x', 'a', [0, 100]);
+      h.write(2, 'x', 'b', [0, 100]);
+      h.read(3, 'x', 'b', [10, 20]);
+      h.read(3, 'x', 'a', [30, 40]);
+      h.read(4, 'x', 'a', [10, 20]);
+      h.read(4, 'x', 'b', [30, 40]);
+    });
+    expect(result.valid).toBe(false);
+  });
+
+  it('finds the failing key among several and names it', () => {
+    const result = check((h) => {
+      h.write(1, 'good', 'g1', [0, 10]);
+      h.read(2, 'good', 'g1', [20, 30]);
+      h.write(3, 'bad', 'b1', [0, 10]);
+      h.write(3, 'bad', 'b2', [20, 30]);
+      h.read(4, 'bad', 'b1', [40, 50]);
+    });
+    expect(result.valid).toBe(false);
+    expect(result.stats.keyVerdicts).toEqual({ bad: false });
+  });
+});
+
+describe('register histories known to be good', () => {
+  it('concurrent writes, with a concurrent read seeing either value', () => {
+    for (const seen of ['a', 'b', null]) {
+      const result = check((h) => {
+        h.write(1, 'x', 'a', [0, 10]);
+        h.write(2, 'x', 'b', [0, 10]);
+        h.read(3, 'x', seen, [5, 15]);
+      });
+      expect(result.valid, `read saw ${String(seen)}`).toBe(true);
+    }
+  });
+
+  it('two readers see concurrent writes in the same order', () => {
+    const result = check((h) => {
+      h.write(1, 'x', 'a', [0, 100]);
+      h.write(2, 'x', 'b', [0, 100]);
+      h.read(3, 'x', 'b', [10, 20]);
+      h.read(3, 'x', 'a', [30, 40]);
+      h.read(4, 'x', 'b', [10, 20]);
+      h.read(4, 'x', 'a', [30, 40]);
+    });
+    expect(result.valid).toBe(true);
+  });
+
+  it('an info write that appears long after the client gave up', () => {
+    const result = check((h) => {
+      h.write(1, 'x', 'a', [0, 10]);
+      h.write(2, 'x', 'b', [20, 30], 'info');
+      h.read(3, 'x', 'a', [40, 50]);
+      h.read(3, 'x', 'b', [1000, 1010]);
+      h.read(4, 'x', 'b', [2000, 2010]);
+    });
+    expect(result.valid).toBe(true);
+    expect(result.stats.pinnedInfoWrites).toBe(1);
+  });
+
+  it('an info write that never appears', () => {
+    const result = check((h) => {
+      h.write(1, 'x', 'a', [0, 10]);
+      h.write(2, 'x', 'b', [20, 30], 'info');
+      h.read(3, 'x', 'a', [40, 50]);
+      h.read(3, 'x', 'a', [1000, 1010]);
+    });
+    expect(result.valid).toBe(true);
+    expect(result.stats.droppedUnobservedInfoWrites).toBe(1);
+  });
+
+  it('an info write seen, then overwritten, then not seen again', () => {
+    const result = check((h) => {
+      h.write(1, 'x', 'a', [0, 10], 'info');
+      h.read(2, 'x', 'a', [20, 30]);
+      h.write(2, 'x', 'b', [40, 50]);
+      h.read(2, 'x', 'b', [60, 70]);
+    });
+    expect(result.valid).toBe(true);
+  });
+
+  it('a failed write that never appears, and reads whose outcome is unknown', () => {
+    const result = check((h) => {
+      h.write(1, 'x', 'a', [0, 10]);
+      h.write(2, 'x', 'b', [20, 30], 'fail');
+      h.read(3, 'x', null, [40, 50], 'info');
+      h.read(3, 'x', 'a', [60, 70]);
+    });
+    expect(result.valid).toBe(true);
+    expect(result.stats.droppedInfoReads).toBe(1);
+  });
+
+  it('operations that touch at one instant are concurrent', () => {
+    const result = check((h) => {
+      h.write(1, 'x', 'a', [0, 10]);
+      h.read(2, 'x', null, [10, 20]);
+    });
+    expect(result.valid).toBe(true);
+  });
+
+  it('an empty history', () => {
+    expect(checkRegister([]).valid).toBe(true);
+  });
+
+  it('an operation the register does not know makes the key unknown, not invalid', () => {
+    const result = check((h) => h.op(1, 'cas', 'x', ['a', 'b'], true, [0, 1]));
+    expect(result.valid).toBe('unknown');
+    expect(result.unknownReasons[0]).toContain('no function "cas"');
+  });
+});
+
+describe('the search budget', () => {
+  const history = generateRegisterHistory(7, { processes: 8, operations: 3000 });
+
+  it('reports unknown with the reason when steps run out', () => {
+    const result = checkRegister(operations(history), { budget: new SearchBudget({ maxSteps: 100 }) });
+    expect(result.valid).toBe('unknown');
+    expect(result.unknownReasons[0]).toMatch(/^key "k0": step budget of 100 exhausted after \d+ steps on \d+ operations/);
+  });
+
+  it('reports unknown when time runs out', () => {
+    let clock = 0;
+    const now = (): number => (clock += 1000);
+    const result = checkRegister(operations(history), { budget: new SearchBudget({ timeMs: 5000, now }) });
+    expect(result.valid).toBe('unknown');
+    expect(result.unknownReasons[0]).toContain('time budget of 5000 ms exhausted');
+  });
+
+  it('an invalid key stays invalid when another key runs out of budget', () => {
+    const ops = operations(history).map((op) => ({ ...op, key: 'big' }));
+    const stale = check((h) => {
+      h.write(1, 'x', 'a', [0, 10]);
+      h.write(1, 'x', 'b', [20, 30]);
+      h.read(2, 'x', 'a', [40, 50]);
+    });
+    const staleOps = stale.anomalies[0]!.ops.map((op, i) => ({ ...op, id: ops.length + i }));
+    const result = checkRegister([...staleOps, ...ops], { budget: new SearchBudget({ maxSteps: 5000 }) });
+    expect(result.valid).toBe(false);
+    expect(result.stats.keyVerdicts).toEqual({ x: false, big: 'unknown' });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Against a dumb reference: every order of every subset that the definition allows.
+
+/** Linearizable by brute force: `info` writes may be left out, `info` reads and `fail`s are. */
+function referenceLinearizable(ops: readonly Operation[]): boolean {
+  const live = ops.filter((op) => op.outcome !== 'fail' && !(op.f === 'read' && op.outcome === 'info'));
+  const required = live.filter((op) => op.outcome === 'ok').length;
+  const deadline = (op: Operation): number => (op.outcome === 'info' ? Infinity : op.completeTime);
+  const placed = new Set<Operation>();
+  const search = (state: Json, placedRequired: number): boolean => {
+    if (placedRequired === required) return true; // unplaced info writes: last, or never
+    for (const op of live) {
+      if (placed.has(op)) continue;
+      // Every operation that returned before `op` was invoked must already be placed.
+      if (live.some((other) => !placed.has(other) && other !== op && deadline(other) < op.invokeTime)) continue;
+      if (op.f === 'read' && op.result !== state) continue;
+      placed.add(op);
+      const ok = search(op.f === 'write' ? op.args : state, placedRequired + (op.outcome === 'ok' ? 1 : 0));
+      placed.delete(op);
+      if (ok) return true;
+    }
+    return false;
+  };
+  return search(null, 0);
+}
+
+interface SmallOp {
+  readonly f: 'read' | 'write';
+  readonly start: number;
+  readonly length: number;
+  readonly outcome: Outcome;
+  /** What a read saw: -1 null, else the value of write #seen (which may not exist or be a read). */
+  readonly seen: number;
+}
+
+const smallOp: fc.Arbitrary<SmallOp> = fc.record({
+  f: fc.constantFrom('read', 'write'),
+  start: fc.integer({ min: 0, max: 30 }),
+  length: fc.integer({ min: 0, max: 15 }),
+  outcome: fc.constantFrom<Outcome>('ok', 'ok', 'ok', 'info', 'fail'),
+  seen: fc.integer({ min: -1, max: 7 }),
+});
+
+function toOperations(specs: readonly SmallOp[]): Operation[] {
+  return specs.map((spec, id) => ({
+    id,
+    process: id,
+    key: 'x',
+    f: spec.f,
+    args: spec.f === 'write' ? `v${id}` : null,
+    result: spec.f === 'read' && spec.outcome === 'ok' ? (spec.seen < 0 ? null : `v${spec.seen}`) : null,
+    outcome: spec.outcome,
+    invokeTime: spec.start,
+    completeTime: spec.start + spec.length,
+  }));
+}
+
+describe('agrees with a brute-force reference on small histories', () => {
+  it('on arbitrary histories of up to 8 operations', () => {
+    let invalid = 0;
+    fc.assert(
+      fc.property(fc.array(smallOp, { minLength: 1, maxLength: 8 }), (specs) => {
+        const ops = toOperations(specs);
+        const expected = referenceLinearizable(ops);
+        if (!expected) invalid++;
+        expect(checkRegister(ops).valid).toBe(expected);
+        expect(checkRegister(ops, { precheck: false }).valid).toBe(expected);
+      }),
+      { seed, numRuns: 3000 },
+    );
+    // The property means little unless both answers occur often.
+    expect(invalid).toBeGreaterThan(300);
+    expect(invalid).toBeLessThan(2700);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Histories valid by construction, and mutations that certainly break them.
+
+const shape = fc.record({
+  seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+  processes: fc.integer({ min: 1, max: 10 }),
+  operations: fc.integer({ min: 1, max: 300 }),
+  keys: fc.integer({ min: 1, max: 3 }),
+  infoFraction: fc.constantFrom(0, 0.05, 0.3),
+});
+
+describe('histories from a sequential execution with random concurrent timing', () => {
+  it('are linearizable', () => {
+    fc.assert(
+      fc.property(shape, (s) => {
+        const result = checkRegister(operations(generateRegisterHistory(s.seed, s)));
+        expect(result.valid, JSON.stringify(result.anomalies[0]?.message)).toBe(true);
+      }),
+      { seed, numRuns: 300 },
+    );
+  });
+
+  it('are not, once one read sees a value never written', () => {
+    fc.assert(
+      fc.property(shape, fc.nat(), fc.boolean(), (s, pick, precheck) => {
+        const ops = generateRegisterOps(s.seed, s);
+        fc.pre(mutateToPhantomRead(ops, pick));
+        const result = checkRegister(operations(toHistory(ops)), { precheck });
+        expect(result.valid).toBe(false);
+        expect(result.anomalies.some((a) => a.kind === 'not-linearizable')).toBe(true);
+      }),
+      { seed, numRuns: 300 },
+    );
+  });
+
+  it('are not, once one read sees a value certainly overwritten before it began', () => {
+    fc.assert(
+      fc.property(shape, fc.nat(), (s, pick) => {
+        const ops = generateRegisterOps(s.seed, { ...s, operations: Math.max(s.operations, 20) });
+        fc.pre(mutateToStaleRead(ops, pick));
+        const result = checkRegister(operations(toHistory(ops)));
+        expect(result.valid).toBe(false);
+        expect(result.smallestFailingSlice!.ops.length).toBeLessThanOrEqual(4 + s.processes);
+      }),
+      { seed, numRuns: 200 },
+    );
+  });
+});
+
+describe('performance', () => {
+  it('checks a valid 5,000-operation, 8-client history on one key', () => {
+    const history = generateRegisterHistory(seed, { processes: 8, operations: 5000, infoFraction: 0.05 });
+    const started = performance.now();
+    const result = checkRegister(operations(history));
+    const ms = performance.now() - started;
+    console.log(
+      `register: 5000 ops, 8 clients, 1 key: ${result.valid} in ${ms.toFixed(0)} ms ` +
+        `(${result.stats.steps} steps, ${result.stats.backtracks} backtracks, ${result.stats.cacheEntries} cache entries)`,
+    );
+    expect(result.valid).toBe(true);
+  });
+});
