@@ -46,6 +46,13 @@ export function sliceOf(anomaly: Anomaly): FailingSlice {
   return { key: anomaly.key, lines: [`${anomaly.kind}: ${anomaly.message}`, ...ops.map((op) => `  ${formatOperation(op)}`)], ops };
 }
 
+/** The slice of the anomaly with the fewest operations (the first among equals). */
+export function sliceOfSmallest(anomalies: readonly Anomaly[]): FailingSlice | undefined {
+  let best: Anomaly | undefined;
+  for (const anomaly of anomalies) if (best === undefined || anomaly.ops.length < best.ops.length) best = anomaly;
+  return best && sliceOf(best);
+}
+
 /** Of several slices, the one with the fewest operations (the first among equals). */
 export function smallestSlice(slices: readonly FailingSlice[]): FailingSlice | undefined {
   let best: FailingSlice | undefined;
