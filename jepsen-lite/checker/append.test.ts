@@ -1,0 +1,210 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { SeededRandom } from '../../src/util/random.js';
+import { HistoryBuilder, operations, type Json, type Outcome } from '../history.js';
+import { checkAppend } from './append.js';
+
+const seed = Number(process.env.QKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
+console.log(`append: seed=${seed} (replay with QKV_SEED=${seed})`);
+
+function check(build: (h: HistoryBuilder) => void) {
+  const builder = new HistoryBuilder();
+  build(builder);
+  return checkAppend(operations(builder.build()));
+}
+
+const kinds = (result: ReturnType<typeof check>): string[] => result.anomalies.map((a) => a.kind);
+
+describe('append histories known to be good', () => {
+  it('reads that grow by prefix, with concurrent appends in either order', () => {
+    const result = check((h) => {
+      h.append(1, 'l', 'a', [0, 10]);
+      h.append(2, 'l', 'b', [0, 10]);
+      h.read(3, 'l', ['b'], [1, 5]);
+      h.read(3, 'l', ['b', 'a'], [20, 30]);
+      h.read(4, 'l', ['b', 'a'], [25, 35]);
+    });
+    expect(result.valid).toBe(true);
+    expect(result.stats.lists).toEqual({ l: { acknowledged: 2, finalLength: 2, lost: 0 } });
+  });
+
+  it('an info append that appears, and one that never does', () => {
+    const result = check((h) => {
+      h.append(1, 'l', 'a', [0, 10]);
+      h.append(2, 'l', 'b', [20, 30], 'info');
+      h.append(3, 'l', 'c', [20, 30], 'info');
+      h.read(1, 'l', ['a'], [40, 50]);
+      h.read(1, 'l', ['a', 'b'], [1000, 1010]);
+    });
+    expect(result.valid).toBe(true);
+  });
+
+  it('APPEND to a string, read back and split', () => {
+    const result = check((h) => {
+      h.read(1, 's', null, [0, 1]);
+      h.append(1, 's', 'x1', [2, 3]);
+      h.append(1, 's', 'x2', [4, 5]);
+      h.read(1, 's', 'x1 x2', [6, 7]);
+    });
+    expect(result.valid).toBe(true);
+  });
+});
+
+describe('append histories known to be bad', () => {
+  it('a duplicated append', () => {
+    const result = check((h) => {
+      h.append(1, 'l', 'a', [0, 10]);
+      h.append(1, 'l', 'b', [20, 30]);
+      h.read(2, 'l', ['a', 'b', 'a'], [40, 50]);
+      h.read(2, 'l', ['a', 'b', 'a'], [60, 70]);
+    });
+    expect(result.valid).toBe(false);
+    expect(kinds(result)).toEqual(['duplicate-element']);
+    expect(result.anomalies[0]!.message).toBe('read #2 shows "a" at positions 0 and 2');
+  });
+
+  it('a lost append: acknowledged, missing from the final read', () => {
+    const result = check((h) => {
+      h.append(1, 'l', 'a', [0, 10]);
+      h.append(1, 'l', 'b', [20, 30]);
+      h.read(2, 'l', ['a'], [40, 50]);
+    });
+    expect(kinds(result)).toEqual(['lost-append']);
+    expect(result.stats.lists['l']!.lost).toBe(1);
+    expect(result.smallestFailingSlice!.ops.map((op) => op.id)).toEqual([1, 2]);
+  });
+
+  it('an element never appended', () => {
+    const result = check((h) => {
+      h.append(1, 'l', 'a', [0, 10]);
+      h.append(1, 'l', 'z', [11, 12], 'fail');
+      h.read(2, 'l', ['a', 'z'], [20, 30]);
+      h.read(2, 'l', ['a', 'q'], [40, 50]);
+    });
+    expect(kinds(result)).toEqual(['phantom-element', 'phantom-element', 'divergent-reads']);
+  });
+
+  it('a read that goes back in time', () => {
+    const result = check((h) => {
+      h.append(1, 'l', 'a', [0, 1]);
+      h.append(1, 'l', 'b', [2, 100], 'info');
+      h.read(2, 'l', ['a', 'b'], [10, 20]);
+      h.read(2, 'l', ['a'], [30, 40]);
+    });
+    expect(kinds(result)).toEqual(['read-went-back']);
+  });
+
+  it('reads that diverge', () => {
+    const result = check((h) => {
+      h.append(1, 'l', 'a', [0, 100], 'info');
+      h.append(2, 'l', 'b', [0, 100], 'info');
+      h.read(3, 'l', ['a', 'b'], [10, 20]);
+      h.read(4, 'l', ['b', 'a'], [10, 20]);
+    });
+    expect(kinds(result)).toEqual(['divergent-reads']);
+  });
+
+  it('an acknowledged element missing from a later read, present again afterwards', () => {
+    const result = check((h) => {
+      h.append(1, 'l', 'a', [0, 10]);
+      h.read(2, 'l', [], [20, 30]);
+      h.read(2, 'l', ['a'], [40, 50]);
+    });
+    expect(kinds(result)).toEqual(['stale-read']);
+  });
+
+  it('appends ordered in real time, listed the other way', () => {
+    const result = check((h) => {
+      h.append(1, 'l', 'a', [0, 10]);
+      h.append(1, 'l', 'b', [20, 30]);
+      h.read(2, 'l', ['b', 'a'], [40, 50]);
+    });
+    expect(kinds(result)).toEqual(['append-order']);
+  });
+
+  it('an element seen before its append began', () => {
+    const result = check((h) => {
+      h.read(2, 'l', ['a'], [0, 5]);
+      h.append(1, 'l', 'a', [10, 20]);
+    });
+    expect(kinds(result)).toEqual(['read-from-future']);
+  });
+});
+
+/** Valid by construction: each op takes effect at a random instant in its window. */
+function generateAppend(genSeed: number, processes: number, count: number) {
+  const random = new SeededRandom(genSeed);
+  const clocks = new Array<number>(processes).fill(0);
+  type Planned = { process: number; f: 'append' | 'read'; element: string; span: [number, number]; outcome: Outcome; effect?: number };
+  const planned: Planned[] = [];
+  for (let i = 0; i < count; i++) {
+    const process = random.intBelow(processes);
+    const start = clocks[process]! + random.intBelow(5);
+    const end = start + 1 + random.intBelow(20);
+    clocks[process] = end;
+    const roll = random.intBelow(100);
+    const outcome: Outcome = roll < 3 ? 'fail' : roll < 10 ? 'info' : 'ok';
+    const f = random.intBelow(2) === 0 ? 'append' : 'read';
+    const effect =
+      outcome === 'ok'
+        ? start + random.nextUint32() / 2 ** 32 * (end - start)
+        : outcome === 'info' && f === 'append' && random.intBelow(2) === 0
+          ? start + random.intBelow(3 * (end - start) + 1)
+          : undefined;
+    planned.push({ process, f, element: `e${i}`, span: [start, end], outcome, ...(effect !== undefined ? { effect } : {}) });
+  }
+  const last = Math.max(...planned.map((p) => (p.effect ?? 0) + 1), ...clocks);
+  planned.push({ process: 0, f: 'read', element: '', span: [last + 1, last + 2], outcome: 'ok', effect: last + 1 });
+
+  const list: string[] = [];
+  const results = new Map<number, Json>();
+  const order = planned.map((_, i) => i).filter((i) => planned[i]!.effect !== undefined);
+  order.sort((a, b) => planned[a]!.effect! - planned[b]!.effect!);
+  for (const i of order) {
+    if (planned[i]!.f === 'append') list.push(planned[i]!.element);
+    else results.set(i, [...list]);
+  }
+  return planned.map((p, i) => ({ ...p, result: results.get(i) ?? null }));
+}
+
+function build(planned: ReturnType<typeof generateAppend>) {
+  const builder = new HistoryBuilder();
+  for (const p of planned) {
+    if (p.f === 'append') builder.append(p.process, 'l', p.element, p.span, p.outcome);
+    else builder.read(p.process, 'l', p.result, p.span, p.outcome);
+  }
+  return operations(builder.build());
+}
+
+describe('append histories from an execution with random timing', () => {
+  const params = [fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 200 })] as const;
+
+  it('are valid', () => {
+    fc.assert(
+      fc.property(...params, (s, p, n) => {
+        const result = checkAppend(build(generateAppend(s, p, n)));
+        expect(result.valid, result.anomalies[0]?.message).toBe(true);
+      }),
+      { seed, numRuns: 200 },
+    );
+  });
+
+  it('are invalid once the final read drops an acknowledged element or repeats one', () => {
+    fc.assert(
+      fc.property(...params, fc.nat(), fc.boolean(), (s, p, n, pick, duplicate) => {
+        const planned = generateAppend(s, p, n);
+        const final = planned[planned.length - 1]!;
+        const list = final.result as string[];
+        const acknowledged = new Set(planned.filter((x) => x.f === 'append' && x.outcome === 'ok').map((x) => x.element));
+        const candidates = list.filter((e) => acknowledged.has(e));
+        fc.pre(candidates.length > 0);
+        const victim = candidates[pick % candidates.length]!;
+        planned[planned.length - 1] = { ...final, result: duplicate ? [...list, victim] : list.filter((e) => e !== victim) };
+        const result = checkAppend(build(planned));
+        expect(result.valid).toBe(false);
+        expect(result.anomalies.map((a) => a.kind)).toContain(duplicate ? 'duplicate-element' : 'lost-append');
+      }),
+      { seed, numRuns: 200 },
+    );
+  });
+});
