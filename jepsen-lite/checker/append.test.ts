@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SeededRandom } from '../../src/util/random.js';
-import { HistoryBuilder, operations, type Json, type Outcome } from '../history.js';
+import { HistoryBuilder, operations, type Json } from '../history.js';
 import { checkAppend } from './append.js';
+import { finalOperation, planTimedOperations, runInEffectOrder } from './testing/timed-execution.js';
 
 const seed = Number(process.env.QKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`append: seed=${seed} (replay with QKV_SEED=${seed})`);
@@ -131,47 +132,27 @@ describe('append histories known to be bad', () => {
   });
 });
 
-/** Valid by construction: each op takes effect at a random instant in its window. */
+/** Append histories valid by construction (see `timed-execution.ts`), ending with a final read. */
 function generateAppend(genSeed: number, processes: number, count: number) {
-  const random = new SeededRandom(genSeed);
-  const clocks = new Array<number>(processes).fill(0);
-  type Planned = { process: number; f: 'append' | 'read'; element: string; span: [number, number]; outcome: Outcome; effect?: number };
-  const planned: Planned[] = [];
-  for (let i = 0; i < count; i++) {
-    const process = random.intBelow(processes);
-    const start = clocks[process]! + random.intBelow(5);
-    const end = start + 1 + random.intBelow(20);
-    clocks[process] = end;
-    const roll = random.intBelow(100);
-    const outcome: Outcome = roll < 3 ? 'fail' : roll < 10 ? 'info' : 'ok';
-    const f = random.intBelow(2) === 0 ? 'append' : 'read';
-    const effect =
-      outcome === 'ok'
-        ? start + random.nextUint32() / 2 ** 32 * (end - start)
-        : outcome === 'info' && f === 'append' && random.intBelow(2) === 0
-          ? start + random.intBelow(3 * (end - start) + 1)
-          : undefined;
-    planned.push({ process, f, element: `e${i}`, span: [start, end], outcome, ...(effect !== undefined ? { effect } : {}) });
-  }
-  const last = Math.max(...planned.map((p) => (p.effect ?? 0) + 1), ...clocks);
-  planned.push({ process: 0, f: 'read', element: '', span: [last + 1, last + 2], outcome: 'ok', effect: last + 1 });
-
+  type Kind = { readonly f: 'append' | 'read'; readonly element: string };
+  const planned = planTimedOperations<Kind>(
+    new SeededRandom(genSeed),
+    { processes, operations: count, infoFraction: 0.07, failFraction: 0.03 },
+    (random, index) => ({ f: random.intBelow(2) === 0 ? 'append' : 'read', element: `e${index}` }),
+    (kind) => kind.f === 'append',
+  );
+  planned.push(finalOperation(planned, { f: 'read', element: '' }));
   const list: string[] = [];
-  const results = new Map<number, Json>();
-  const order = planned.map((_, i) => i).filter((i) => planned[i]!.effect !== undefined);
-  order.sort((a, b) => planned[a]!.effect! - planned[b]!.effect!);
-  for (const i of order) {
-    if (planned[i]!.f === 'append') list.push(planned[i]!.element);
-    else results.set(i, [...list]);
-  }
-  return planned.map((p, i) => ({ ...p, result: results.get(i) ?? null }));
+  const results = runInEffectOrder(planned, ({ kind }): Json => (kind.f === 'append' ? (list.push(kind.element), 'OK') : [...list]));
+  return planned.map((op) => ({ ...op, result: results.get(op) ?? null }));
 }
 
 function build(planned: ReturnType<typeof generateAppend>) {
   const builder = new HistoryBuilder();
-  for (const p of planned) {
-    if (p.f === 'append') builder.append(p.process, 'l', p.element, p.span, p.outcome);
-    else builder.read(p.process, 'l', p.result, p.span, p.outcome);
+  for (const op of planned) {
+    const span = [op.invokeTime, op.completeTime] as const;
+    if (op.kind.f === 'append') builder.append(op.process, 'l', op.kind.element, span, op.outcome);
+    else builder.read(op.process, 'l', op.result, span, op.outcome);
   }
   return operations(builder.build());
 }
@@ -195,7 +176,7 @@ describe('append histories from an execution with random timing', () => {
         const planned = generateAppend(s, p, n);
         const final = planned[planned.length - 1]!;
         const list = final.result as string[];
-        const acknowledged = new Set(planned.filter((x) => x.f === 'append' && x.outcome === 'ok').map((x) => x.element));
+        const acknowledged = new Set(planned.filter((x) => x.kind.f === 'append' && x.outcome === 'ok').map((x) => x.kind.element));
         const candidates = list.filter((e) => acknowledged.has(e));
         fc.pre(candidates.length > 0);
         const victim = candidates[pick % candidates.length]!;

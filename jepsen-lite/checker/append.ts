@@ -22,7 +22,7 @@
  * Reads whose result is a string (APPEND) are split with `separator`; null is the empty list.
  */
 import { EventType, Fn, byKey, countOutcomes, type Json, type Operation, type OutcomeCounts } from '../history.js';
-import { show, sliceOfSmallest, validityOf, valueKey, type Anomaly, type WorkloadCheck } from './result.js';
+import { show, sliceOfSmallest, unsupportedFunction, validityOf, valueKey, type Anomaly, type WorkloadCheck } from './result.js';
 import { Timeline } from './timeline.js';
 import { WriterIndex } from './writers.js';
 
@@ -55,9 +55,9 @@ export function checkAppend(ops: readonly Operation[], options: AppendOptions = 
 
   const groups = byKey(ops);
   for (const [key, keyOps] of groups) {
-    const unsupported = keyOps.find((op) => op.f !== Fn.read && op.f !== Fn.append);
+    const unsupported = unsupportedFunction('append', key, keyOps, [Fn.read, Fn.append]);
     if (unsupported) {
-      unknownReasons.push(`key ${show(key)}: the append workload has no function ${show(unsupported.f)} (#${unsupported.id})`);
+      unknownReasons.push(unsupported);
       continue;
     }
     const appends = keyOps.filter((op) => op.f === Fn.append);

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SeededRandom } from '../../src/util/random.js';
-import { HistoryBuilder, operations, type Outcome } from '../history.js';
+import { HistoryBuilder, operations } from '../history.js';
 import { checkCounter } from './counter.js';
+import { finalOperation, planTimedOperations, runInEffectOrder } from './testing/timed-execution.js';
 
 const seed = Number(process.env.QKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`counter: seed=${seed} (replay with QKV_SEED=${seed})`);
@@ -135,47 +136,23 @@ describe('counter histories known to be bad', () => {
   });
 });
 
-/**
- * Counter histories valid by construction: each increment takes effect at a random instant in
- * its window (an info one maybe later, maybe never), reads see the count at theirs.
- */
+/** Counter histories valid by construction (see `timed-execution.ts`), ending with a final read. */
 function generateCounter(genSeed: number, processes: number, count: number): HistoryBuilder {
-  const random = new SeededRandom(genSeed);
-  const clocks = new Array<number>(processes).fill(0);
-  const planned: { process: number; f: 'incr' | 'read'; span: [number, number]; outcome: Outcome; effect?: number }[] = [];
-  for (let i = 0; i < count; i++) {
-    const process = random.intBelow(processes);
-    const start = clocks[process]! + random.intBelow(5);
-    const end = start + 1 + random.intBelow(20);
-    clocks[process] = end;
-    const roll = random.intBelow(100);
-    const outcome: Outcome = roll < 3 ? 'fail' : roll < 10 ? 'info' : 'ok';
-    const f = random.intBelow(2) === 0 ? 'incr' : 'read';
-    const effect =
-      outcome === 'ok'
-        ? start + random.intBelow(end - start + 1)
-        : outcome === 'info' && f === 'incr' && random.intBelow(2) === 0
-          ? start + random.intBelow(3 * (end - start) + 1)
-          : undefined;
-    planned.push({ process, f, span: [start, end], outcome, ...(effect !== undefined ? { effect } : {}) });
-  }
-  // Final read once everything has settled.
-  const last = Math.max(...planned.map((p) => (p.effect ?? 0) + 1), ...clocks);
-  planned.push({ process: 0, f: 'read', span: [last + 1, last + 2], outcome: 'ok', effect: last + 1 });
-
-  const results = new Map<number, number>();
+  const planned = planTimedOperations(
+    new SeededRandom(genSeed),
+    { processes, operations: count, infoFraction: 0.07, failFraction: 0.03 },
+    (random) => (random.intBelow(2) === 0 ? 'incr' : 'read'),
+    (kind) => kind === 'incr',
+  );
+  planned.push(finalOperation(planned, 'read'));
   let value = 0;
-  const order = planned.map((_, i) => i).filter((i) => planned[i]!.effect !== undefined);
-  order.sort((a, b) => planned[a]!.effect! - planned[b]!.effect!);
-  for (const i of order) {
-    if (planned[i]!.f === 'incr') value++;
-    results.set(i, value);
-  }
+  const results = runInEffectOrder(planned, (op) => (op.kind === 'incr' ? ++value : value));
   const builder = new HistoryBuilder();
-  planned.forEach((p, i) => {
-    if (p.f === 'incr') builder.incr(p.process, 'n', results.get(i) ?? null, p.span, p.outcome);
-    else builder.read(p.process, 'n', results.get(i) ?? null, p.span, p.outcome);
-  });
+  for (const op of planned) {
+    const span = [op.invokeTime, op.completeTime] as const;
+    if (op.kind === 'incr') builder.incr(op.process, 'n', results.get(op) ?? null, span, op.outcome);
+    else builder.read(op.process, 'n', results.get(op) ?? null, span, op.outcome);
+  }
   return builder;
 }
 

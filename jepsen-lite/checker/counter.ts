@@ -19,7 +19,7 @@
  * Reads of a missing key (null) count as 0; numeric strings (a GET reply) as their number.
  */
 import { EventType, Fn, byKey, countOutcomes, type Json, type Operation, type OutcomeCounts } from '../history.js';
-import { show, validityOf, sliceOfSmallest, type Anomaly, type WorkloadCheck } from './result.js';
+import { show, sliceOfSmallest, unsupportedFunction, validityOf, type Anomaly, type WorkloadCheck } from './result.js';
 import { Timeline } from './timeline.js';
 
 export interface CounterStats {
@@ -45,9 +45,9 @@ export function checkCounter(ops: readonly Operation[]): WorkloadCheck<CounterSt
 
   const groups = byKey(ops);
   for (const [key, keyOps] of groups) {
-    const unsupported = keyOps.find((op) => op.f !== Fn.read && op.f !== Fn.incr);
+    const unsupported = unsupportedFunction('counter', key, keyOps, [Fn.read, Fn.incr]);
     if (unsupported) {
-      unknownReasons.push(`key ${show(key)}: the counter workload has no function ${show(unsupported.f)} (#${unsupported.id})`);
+      unknownReasons.push(unsupported);
       continue;
     }
     const increments = keyOps.filter((op) => op.f === Fn.incr && op.outcome !== EventType.fail);

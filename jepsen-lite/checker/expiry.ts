@@ -25,7 +25,7 @@
  * plain value for a write without a TTL.
  */
 import { EventType, Fn, byKey, countOutcomes, type Json, type Operation, type OutcomeCounts, type TimeUnit } from '../history.js';
-import { show, sliceOfSmallest, validityOf, valueKey, type Anomaly, type WorkloadCheck } from './result.js';
+import { show, sliceOfSmallest, unsupportedFunction, validityOf, valueKey, type Anomaly, type WorkloadCheck } from './result.js';
 import { Timeline } from './timeline.js';
 import { WriterIndex } from './writers.js';
 
@@ -81,9 +81,9 @@ export function checkExpiry(ops: readonly Operation[], options: ExpiryOptions = 
 
   const groups = byKey(ops);
   for (const [key, keyOps] of groups) {
-    const unsupported = keyOps.find((op) => op.f !== Fn.read && op.f !== Fn.write);
+    const unsupported = unsupportedFunction('expiry', key, keyOps, [Fn.read, Fn.write]);
     if (unsupported) {
-      unknownReasons.push(`key ${show(key)}: the expiry workload has no function ${show(unsupported.f)} (#${unsupported.id})`);
+      unknownReasons.push(unsupported);
       continue;
     }
     const writes: ParsedWrite[] = [];

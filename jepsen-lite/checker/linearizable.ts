@@ -27,7 +27,7 @@
  */
 import { EventType, Fn, byKey, countOutcomes, formatOperation, type Json, type Operation, type OutcomeCounts } from '../history.js';
 import { ILLEGAL, SearchBudget, searchLinearization, type SearchOutcome, type PartialLinearization } from './search.js';
-import { show, validityOf, valueKey, type Anomaly, type FailingSlice, type WorkloadCheck, smallestSlice } from './result.js';
+import { show, smallestSlice, unsupportedFunction, validityOf, valueKey, type Anomaly, type FailingSlice, type WorkloadCheck } from './result.js';
 import { WriterIndex } from './writers.js';
 
 export interface RegisterOptions {
@@ -96,9 +96,9 @@ export function checkRegister(ops: readonly Operation[], options: RegisterOption
 
   const groups = byKey(ops);
   for (const [key, keyOps] of groups) {
-    const unsupported = keyOps.find((op) => op.f !== Fn.read && op.f !== Fn.write);
+    const unsupported = unsupportedFunction('register', key, keyOps, [Fn.read, Fn.write]);
     if (unsupported) {
-      unknownReasons.push(`key ${show(key)}: the register workload has no function ${show(unsupported.f)} (#${unsupported.id})`);
+      unknownReasons.push(unsupported);
       keyVerdicts[key] = 'unknown';
       continue;
     }

@@ -68,6 +68,15 @@ export function byInvoke(ops: readonly Operation[]): Operation[] {
   return [...ops].sort((a, b) => a.invokeTime - b.invokeTime || a.id - b.id);
 }
 
+/**
+ * Why a key cannot be checked by a workload's checker: it holds an operation the workload has no
+ * model for (a harness bug, so `unknown` rather than invalid). Undefined when all are known.
+ */
+export function unsupportedFunction(workload: string, key: string, keyOps: readonly Operation[], known: readonly string[]): string | undefined {
+  const op = keyOps.find((candidate) => !known.includes(candidate.f));
+  return op && `key ${show(key)}: the ${workload} workload has no function ${show(op.f)} (#${op.id})`;
+}
+
 /** A canonical text for a value, for maps keyed by value. */
 export function valueKey(value: Json): string {
   return JSON.stringify(value);

@@ -1,14 +1,11 @@
 /**
- * Register histories that are linearizable by construction, for testing the checker: every
- * operation takes effect at one random instant inside its [invoke, complete] window, the effects
- * run in that order against a plain register, and reads record what they saw. An `info` write
- * takes effect at a random instant after its invoke (possibly after the client gave up) or never;
- * a `fail` write never does; an `info` read records nothing.
- *
- * Also mutations that make such a history certainly invalid, for the negative properties.
+ * Register histories that are linearizable by construction (see `timed-execution.ts`): the
+ * effects run in order against a plain register per key, and reads record what they saw. Also
+ * mutations that make such a history certainly invalid, for the negative properties.
  */
 import { SeededRandom } from '../../../src/util/random.js';
 import { Fn, HistoryBuilder, type History, type Json, type Outcome } from '../../history.js';
+import { planTimedOperations, runInEffectOrder, type TimingOptions } from './timed-execution.js';
 
 export interface GeneratedOp {
   readonly process: number;
@@ -23,71 +20,41 @@ export interface GeneratedOp {
   readonly completeTime: number;
 }
 
-export interface RegisterHistoryOptions {
-  readonly processes: number;
-  readonly operations: number;
+export interface RegisterHistoryOptions extends TimingOptions {
   readonly keys?: number;
   /** Fraction of operations that are reads. Default 0.5. */
   readonly readFraction?: number;
-  /** Fraction of operations whose outcome is `info`. Default 0.05. */
-  readonly infoFraction?: number;
-  /** Fraction of operations that `fail`. Default 0.02. */
-  readonly failFraction?: number;
-  /** Latency of an operation: 1..maxLatency time units. Default 20. */
-  readonly maxLatency?: number;
-  /** Think time between a process's operations: 0..maxGap. Default 5. */
-  readonly maxGap?: number;
 }
 
 export function generateRegisterOps(seed: number, options: RegisterHistoryOptions): GeneratedOp[] {
   const random = new SeededRandom(seed);
-  const uniform = (): number => random.nextUint32() / 0x1_0000_0000;
-  const keys = options.keys ?? 1;
   const readFraction = options.readFraction ?? 0.5;
-  const infoFraction = options.infoFraction ?? 0.05;
-  const failFraction = options.failFraction ?? 0.02;
-  const maxLatency = options.maxLatency ?? 20;
-  const maxGap = options.maxGap ?? 5;
-
-  const clocks = Array.from({ length: options.processes }, () => random.intBelow(maxGap + 1));
-  const ops: GeneratedOp[] = [];
-  /** When each operation takes effect; undefined for one that never does. */
-  const effects: (number | undefined)[] = [];
-  let nextValue = 0;
-  for (let i = 0; i < options.operations; i++) {
-    const process = random.intBelow(options.processes);
-    const invokeTime = clocks[process]! + random.intBelow(maxGap + 1);
-    const completeTime = invokeTime + 1 + random.intBelow(maxLatency);
-    clocks[process] = completeTime;
-    const roll = uniform();
-    const outcome: Outcome = roll < failFraction ? 'fail' : roll < failFraction + infoFraction ? 'info' : 'ok';
-    const isRead = uniform() < readFraction;
-    const key = `k${random.intBelow(keys)}`;
-    ops.push({
-      process,
-      key,
-      f: isRead ? Fn.read : Fn.write,
-      args: isRead ? null : `v${nextValue++}`,
-      result: isRead ? null : 'OK',
-      outcome,
-      invokeTime,
-      completeTime,
-    });
-    const window = completeTime - invokeTime;
-    if (outcome === 'ok') effects.push(invokeTime + uniform() * window);
-    else if (outcome === 'info' && !isRead && uniform() < 0.5) effects.push(invokeTime + uniform() * window * 3);
-    else effects.push(undefined);
-  }
-
-  const order = ops.map((_, i) => i).filter((i) => effects[i] !== undefined);
-  order.sort((a, b) => effects[a]! - effects[b]!);
+  const keys = options.keys ?? 1;
+  const planned = planTimedOperations(
+    random,
+    options,
+    (r, index) => ({
+      key: `k${r.intBelow(keys)}`,
+      write: r.nextUint32() / 0x1_0000_0000 >= readFraction ? `v${index}` : undefined,
+    }),
+    (kind) => kind.write !== undefined,
+  );
   const registers = new Map<string, Json>();
-  for (const i of order) {
-    const op = ops[i]!;
-    if (op.f === Fn.write) registers.set(op.key, op.args);
-    else op.result = registers.get(op.key) ?? null;
-  }
-  return ops;
+  const seen = runInEffectOrder(planned, ({ kind }) => {
+    if (kind.write === undefined) return registers.get(kind.key) ?? null;
+    registers.set(kind.key, kind.write);
+    return 'OK';
+  });
+  return planned.map((op) => ({
+    process: op.process,
+    key: op.kind.key,
+    f: op.kind.write === undefined ? Fn.read : Fn.write,
+    args: op.kind.write ?? null,
+    result: op.kind.write === undefined ? (seen.get(op) ?? null) : 'OK',
+    outcome: op.outcome,
+    invokeTime: op.invokeTime,
+    completeTime: op.completeTime,
+  }));
 }
 
 export function toHistory(ops: readonly GeneratedOp[]): History {
