@@ -1,3 +1,4 @@
+import type { LeaderCall } from '../node/membership.js';
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { loadProto, serviceDefinition } from '../transport/proto_files.js';
@@ -39,6 +40,23 @@ export class AdminError extends QuorumError {
 export async function adminStatus(address: string, options: AdminCallOptions = { timeoutMs: defaultAdminTimeoutMs }): Promise<NodeStatus> {
   const reply = await unaryCall<Record<string, never>, StatusReplyWire>(address, 'Status', {}, options);
   return statusFromWire(reply);
+}
+
+/** Runs a membership change at the node at `address` (it passes it on to the leader); one line back. */
+export async function adminChange(address: string, call: LeaderCall, options: AdminCallOptions = { timeoutMs: defaultAdminTimeoutMs }): Promise<string> {
+  let reply: { message: string };
+  switch (call.kind) {
+    case 'add-node':
+      reply = await unaryCall(address, 'AddNode', { nodeId: call.nodeId, grpcAddress: call.address }, options);
+      break;
+    case 'remove-node':
+      reply = await unaryCall(address, 'RemoveNode', { nodeId: call.nodeId }, options);
+      break;
+    case 'transfer-leader':
+      reply = await unaryCall(address, 'TransferLeader', { toNodeId: call.to, groupId: '' }, options);
+      break;
+  }
+  return reply.message;
 }
 
 function adminMethod<Req, Res>(name: string): MethodDefinition<Req, Res> {

@@ -3,6 +3,7 @@ import { serviceDefinition, loadProto } from '../transport/proto_files.js';
 import { QuorumError } from '../util/errors.js';
 import { statusToWire } from './status.js';
 import type { StatusProvider, StatusReplyWire } from './status.js';
+import type { LeaderCall } from '../node/membership.js';
 
 /** The Admin service of proto/admin.proto as proto-loader builds it. */
 export function adminServiceDefinition(): grpc.ServiceDefinition {
@@ -11,9 +12,6 @@ export function adminServiceDefinition(): grpc.ServiceDefinition {
 
 /** Methods declared for later issues, with the reason the server gives until then. */
 const notYet = {
-  AddNode: 'adding nodes arrives with the membership issue',
-  RemoveNode: 'removing nodes arrives with the membership issue',
-  TransferLeader: 'leadership transfer from the admin API arrives with the membership issue',
   Snapshot: 'snapshots arrive with the snapshots issue',
   Backup: 'backups arrive with the backup issue',
 } as const;
@@ -23,7 +21,7 @@ const notYet = {
  * `provider`; a provider that throws gives the client INTERNAL with the error's message (and its
  * code, for a QuorumError). The other methods answer UNIMPLEMENTED with the reason.
  */
-export function registerAdminService(server: grpc.Server, provider: StatusProvider): void {
+export function registerAdminService(server: grpc.Server, provider: StatusProvider, membership?: MembershipProvider): void {
   const unimplemented = (method: keyof typeof notYet): grpc.ServiceError => {
     const error = new Error(`${method} is not implemented yet: ${notYet[method]}`) as grpc.ServiceError;
     error.code = grpc.status.UNIMPLEMENTED;
@@ -42,12 +40,31 @@ export function registerAdminService(server: grpc.Server, provider: StatusProvid
         (err: unknown) => callback({ code: grpc.status.INTERNAL, details: `status failed: ${describe(err)}` }),
       );
     },
-    AddNode: unary('AddNode'),
-    RemoveNode: unary('RemoveNode'),
-    TransferLeader: unary('TransferLeader'),
+    AddNode: change(membership, (r: { nodeId: string; grpcAddress: string }) => ({ kind: 'add-node', nodeId: r.nodeId, address: r.grpcAddress })),
+    RemoveNode: change(membership, (r: { nodeId: string }) => ({ kind: 'remove-node', nodeId: r.nodeId })),
+    TransferLeader: change(membership, (r: { toNodeId: string }) => ({ kind: 'transfer-leader', to: r.toNodeId })),
     Snapshot: unary('Snapshot'),
     Backup: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', unimplemented('Backup')),
   });
+}
+
+/** What the node does for the membership calls (src/node/membership.ts). */
+export interface MembershipProvider {
+  change(call: LeaderCall): Promise<string>;
+}
+
+/** A membership call: one line back, or FAILED_PRECONDITION with the reason (and its code). */
+function change<Req>(membership: MembershipProvider | undefined, toCall: (request: Req) => LeaderCall) {
+  return (call: grpc.ServerUnaryCall<Req, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
+    if (!membership) {
+      callback({ code: grpc.status.UNIMPLEMENTED, details: 'this node offers no membership changes' });
+      return;
+    }
+    membership.change(toCall(call.request)).then(
+      (message) => callback(null, { message }),
+      (err: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: describe(err) }),
+    );
+  };
 }
 
 async function answerStatus(provider: StatusProvider): Promise<StatusReplyWire> {

@@ -9,7 +9,7 @@ import {
   defaultRaftConfig,
   silentLogger,
 } from '../raft/index.js';
-import type { ConfState, Entry, Message, RaftConfig, RaftLogger, Ready, SoftState } from '../raft/index.js';
+import type { ConfChange, ConfState, Entry, Message, RaftConfig, RaftLogger, Ready, SoftState } from '../raft/index.js';
 import type { DurableLog } from '../storage/durable_log.js';
 import { Deferred } from '../util/deferred.js';
 import { NoLeaderError, NotReadyError, OutcomeUnknownError, QuorumError } from '../util/errors.js';
@@ -40,6 +40,10 @@ export interface RaftGroupOptions {
   readonly transport: GroupTransport;
   /** The first voters, used only when the log is empty (a new group). */
   readonly bootstrapVoters?: readonly string[];
+  /** Their gRPC addresses, written into the bootstrap entries so that every replica learns them. */
+  readonly bootstrapAddresses?: ReadonlyMap<string, string>;
+  /** Called on every replica when a membership change is applied (after the core adopted it). */
+  readonly onConfChange?: (change: ConfChange, confState: ConfState) => void;
   readonly random: RandomSource;
   /** Overrides of the core's tuning (ticks, batch sizes). */
   readonly raft?: Partial<Omit<RaftConfig, 'id' | 'random' | 'applied' | 'logger'>>;
@@ -105,6 +109,13 @@ export class RaftGroup {
   private readonly logger: RaftLogger;
 
   private readonly proposalWaiters = new Map<string, Deferred<unknown>>();
+  /** Membership changes proposed here, by log index (they carry no request id). */
+  private readonly confChangeWaiters = new Map<number, { term: number; deferred: Deferred<void> }>();
+  /**
+   * Every node id ever added to this group, as seen by applying the log: ids are never reused.
+   * (Rebuilt from the log on restart; the snapshots issue carries it in snapshots.)
+   */
+  readonly everMembers = new Set<string>();
   private queuedProposals: { requestId: string; data: Uint8Array }[] = [];
   private readonly readWaiters = new Map<string, ReadWaiter>();
   /** Reads released by the core but waiting for apply to catch up, in release order. */
@@ -159,7 +170,7 @@ export class RaftGroup {
     let entries = persisted.entries;
     const empty = persisted.snapshot === null && entries.length === 0 && hardState.term === 0;
     if (empty && options.bootstrapVoters && options.bootstrapVoters.length > 0) {
-      const boot = bootstrapLog(options.bootstrapVoters);
+      const boot = bootstrapLog(options.bootstrapVoters, (id) => options.bootstrapAddresses?.get(id));
       await options.log.save({ hardState: boot.hardState, entries: boot.entries });
       hardState = boot.hardState;
       entries = boot.entries;
@@ -241,6 +252,27 @@ export class RaftGroup {
     const deferred = new Deferred<unknown>();
     this.proposalWaiters.set(requestId, deferred);
     this.queuedProposals.push({ requestId, data: encodeProposal(requestId, payload) });
+    this.schedule();
+    return deferred.promise;
+  }
+
+  /**
+   * Proposes a membership change (this node must be the leader); resolves once it is applied
+   * here. Rejects with ProposalDroppedError when the core refuses it (not leader, another change
+   * pending, ...).
+   */
+  proposeConfChange(change: ConfChange): Promise<void> {
+    const unavailable = this.unavailable();
+    if (unavailable) return Promise.reject(unavailable);
+    // On a follower the core would forward it, and nothing here could wait for it.
+    if (!this.isLeader()) return Promise.reject(new ProposalDroppedError(`not the leader (the leader is ${this.leaderId() || 'unknown'})`));
+    try {
+      this.raw.proposeConfChange(change);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const deferred = new Deferred<void>();
+    this.confChangeWaiters.set(this.raw.raft.raftLog.lastIndex(), { term: this.raw.raft.term, deferred });
     this.schedule();
     return deferred.promise;
   }
@@ -362,7 +394,16 @@ export class RaftGroup {
     this.appliedIndex = e.index;
     this.stats.applied++;
     if (e.type === EntryType.ConfChange) {
-      this.raw.applyConfChange(decodeConfChange(e.data));
+      const change = decodeConfChange(e.data);
+      const confState = this.raw.applyConfChange(change);
+      this.everMembers.add(change.nodeId);
+      this.options.onConfChange?.(change, confState);
+      const waiter = this.confChangeWaiters.get(e.index);
+      if (waiter) {
+        this.confChangeWaiters.delete(e.index);
+        if (waiter.term === e.term) waiter.deferred.resolve();
+        else waiter.deferred.reject(new OutcomeUnknownError('the membership change was replaced by another leader'));
+      }
       return;
     }
     if (e.data.length === 0) return; // a leader's no-op
@@ -412,6 +453,8 @@ export class RaftGroup {
   private failWaiters(proposalError: Error, readError: Error): void {
     for (const w of this.proposalWaiters.values()) w.reject(proposalError);
     this.proposalWaiters.clear();
+    for (const w of this.confChangeWaiters.values()) w.deferred.reject(proposalError);
+    this.confChangeWaiters.clear();
     this.queuedProposals = [];
     for (const w of this.readWaiters.values()) w.deferred.reject(readError);
     this.readWaiters.clear();

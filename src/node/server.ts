@@ -4,6 +4,7 @@ import { access, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { adminChange } from '../admin/admin_client.js';
 import { registerAdminService } from '../admin/admin_service.js';
 import { groupStatus } from '../admin/group_status.js';
 import type { NodeStatus } from '../admin/status.js';
@@ -11,6 +12,7 @@ import type { CommandSpec, WriteCommandSpec } from '../commands/command_spec.js'
 import type { ClientState, ServerContext } from '../commands/connection_context.js';
 import type { ServerConfig } from '../config/config.js';
 import { raftLogger } from '../observability/logger.js';
+import { ConfChangeType, type ConfChange } from '../raft/index.js';
 import { error, type Reply } from '../resp/reply.js';
 import type { Keyspace } from '../state/keyspace.js';
 import { FileLog } from '../storage/file_log.js';
@@ -21,6 +23,7 @@ import { ActiveExpiry } from './active_expiry.js';
 import { Gateway, type CommandResolution } from './gateway.js';
 import { infoSection, infoSectionNames, type InfoSources } from './info.js';
 import { KvStateMachine } from './kv_state_machine.js';
+import { Membership } from './membership.js';
 import { RaftGroup } from './raft_group.js';
 import { RespServer } from './resp_server.js';
 import { ServerStats } from './server_stats.js';
@@ -71,7 +74,7 @@ interface NodeMeta {
 export class QuorumServer {
   respPort = 0;
   grpcPort = 0;
-  private timers: NodeJS.Timeout[] = [];
+  readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
 
   private constructor(
@@ -111,8 +114,26 @@ export class QuorumServer {
           if (groupId === dataGroupId) group?.step(message);
         },
         onUnreachable: (peerId) => group?.raw.reportUnreachable(peerId),
+        advertiseAddress: `${config.host}:${config.grpcPort}`,
         logger: raftLogger(logger, 'transport'),
       });
+      const addressBook = new Map(Object.entries(meta.peers));
+      // node.json writes one after the other (a replay applies many changes in one turn).
+      let metaWrites = Promise.resolve();
+      const onConfChange = (change: ConfChange): void => {
+        if (change.type === ConfChangeType.RemoveNode) {
+          addressBook.delete(change.nodeId);
+          if (change.nodeId !== config.id) transport.removePeer(change.nodeId);
+        } else if (change.context) {
+          addressBook.set(change.nodeId, change.context);
+          if (change.nodeId !== config.id) transport.setPeer(change.nodeId, change.context);
+        }
+        logger.info({ component: 'membership', change: { ...change, type: ['add-voter', 'add-learner', 'remove'][change.type] } }, 'membership change applied');
+        const snapshot = { id: config.id, peers: Object.fromEntries(addressBook) };
+        metaWrites = metaWrites
+          .then(() => saveMeta(config, snapshot))
+          .catch((err: Error) => logger.warn({ component: 'node', error: err.message }, 'could not save the address book'));
+      };
       const keyspace = catalog.newKeyspace();
       const stateMachine = new KvStateMachine(keyspace, (name) => catalog.resolveWrite(name));
       const bootstrapVoters = config.join ? undefined : Object.keys(meta.peers).length > 0 ? Object.keys(meta.peers) : [config.id];
@@ -122,7 +143,8 @@ export class QuorumServer {
         log,
         stateMachine,
         transport: transport.sendFor(dataGroupId),
-        ...(bootstrapVoters ? { bootstrapVoters } : {}),
+        ...(bootstrapVoters ? { bootstrapVoters, bootstrapAddresses: addressBook } : {}),
+        onConfChange,
         random,
         raft: { electionTick: config.electionTicks, heartbeatTick: config.heartbeatTicks },
         logger: raftLogger(logger, dataGroupId),
@@ -154,7 +176,14 @@ export class QuorumServer {
       );
       const stats = new ServerStats(clock());
       let server: QuorumServer | null = null;
-      registerAdminService(grpcServer, { status: () => server!.status() });
+      const membership = new Membership({
+        group,
+        addressOf: (id) => addressBook.get(id) ?? transport.peers().get(id),
+        onLeader: (address, call) => adminChange(address, call, { timeoutMs: 30_000 }),
+        sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+        waitMs: 10_000,
+      });
+      registerAdminService(grpcServer, { status: () => server!.status() }, { change: (call) => membership.run(call) });
       const grpcPort = await new Promise<number>((resolve, reject) => {
         grpcServer.bindAsync(`${config.host}:${config.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
           err ? reject(new ServerStartError(`cannot listen for gRPC on ${config.host}:${config.grpcPort}: ${err.message}`)) : resolve(port),
@@ -208,10 +237,12 @@ export class QuorumServer {
         },
       });
 
+      const promoter = setInterval(() => void membership.promoteCaughtUpLearners(), 500);
       server = new QuorumServer(config, logger, catalog, group, stateMachine, transport, forwarder, grpcServer, resp, expiry, lockPath, startedAtMs, stats);
       server.respPort = respPort;
       server.grpcPort = grpcPort;
       server.startTimers(clock);
+      server.timers.push(promoter);
       expiry.start();
       logger.info({ component: 'node', resp: `${config.host}:${respPort}`, grpc: `${config.host}:${grpcPort}` }, 'quorumkv node started');
       return server;
@@ -363,8 +394,14 @@ async function loadOrCreateMeta(config: ServerConfig, logger: Logger): Promise<N
     return meta;
   }
   const meta: NodeMeta = { id: config.id, peers: Object.fromEntries(config.peers) };
+  await saveMeta(config, meta);
+  return meta;
+}
+
+/** Replaces node.json atomically (write a temp file, rename). */
+async function saveMeta(config: ServerConfig, meta: NodeMeta): Promise<void> {
+  const path = join(config.dataDir, 'node.json');
   const tmp = `${path}.tmp`;
   await writeFile(tmp, JSON.stringify(meta, null, 2));
   await rename(tmp, path);
-  return meta;
 }

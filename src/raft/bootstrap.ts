@@ -7,13 +7,20 @@ import type { Entry, HardState } from './types.js';
  * voter at term 1. Every initial member writes the same entries, so their logs agree from the
  * start, and a node that joins later learns the initial membership by replaying the log.
  */
-export function bootstrapLog(voters: readonly string[]): { entries: Entry[]; hardState: HardState } {
+export function bootstrapLog(
+  voters: readonly string[],
+  contextOf: (nodeId: string) => string | undefined = () => undefined,
+): { entries: Entry[]; hardState: HardState } {
   const sorted = [...voters].sort();
-  const entries = sorted.map((nodeId, i) => ({
-    term: 1,
-    index: i + 1,
-    type: EntryType.ConfChange,
-    data: encodeConfChange({ type: ConfChangeType.AddVoter, nodeId }),
-  }));
+  const entries = sorted.map((nodeId, i) => {
+    // The context is the host's (quorumkv puts the node's gRPC address there).
+    const context = contextOf(nodeId);
+    return {
+      term: 1,
+      index: i + 1,
+      type: EntryType.ConfChange,
+      data: encodeConfChange({ type: ConfChangeType.AddVoter, nodeId, ...(context !== undefined ? { context } : {}) }),
+    };
+  });
   return { entries, hardState: { term: 1, vote: '', commit: entries.length } };
 }

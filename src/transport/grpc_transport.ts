@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { silentLogger } from '../raft/config.js';
 import type { RaftLogger } from '../raft/config.js';
 import type { Message } from '../raft/types.js';
-import { PeerStream } from './peer_stream.js';
+import { PeerStream, identityHeaders } from './peer_stream.js';
 import type { PeerStreamLimits, PeerStreamStats } from './peer_stream.js';
 import { encodeBatch, estimateWireSize, messageFromWire, messageToWire, raftPeerService } from './raft_wire.js';
 import type { GroupMessageWire, MessageBatchWire, RaftMessageWireIn, RaftMessageWireOut, StreamAckWire } from './raft_wire.js';
@@ -71,6 +71,12 @@ export interface GrpcPeerTransportOptions {
    * unreachableIntervalMs per peer; the node passes it to RawNode.reportUnreachable.
    */
   readonly onUnreachable?: (peerId: string) => void;
+  /**
+   * This node's gRPC address as peers should dial it. Sent when a stream opens; a receiver that
+   * has no address for the sender learns it (how a node started with --join, knowing nobody,
+   * answers the leader that added it).
+   */
+  readonly advertiseAddress?: string;
   readonly unreachableIntervalMs?: number;
   readonly limits?: Partial<PeerStreamLimits>;
   /** Messages of one send() to one peer are split into batches of about this many bytes. */
@@ -247,6 +253,7 @@ export class GrpcPeerTransport {
       channelOptions: { ...peerChannelOptions, ...this.options.channelOptions },
       onUnreachable: () => this.reportUnreachable(peerId),
       logger: this.logger,
+      ...(this.options.advertiseAddress ? { identity: { nodeId: this.nodeId, address: this.options.advertiseAddress } } : {}),
     });
     this.streams.set(peerId, stream);
     return stream;
@@ -327,12 +334,24 @@ export class GrpcPeerTransport {
       callback({ code: grpc.status.UNAVAILABLE, details: `node ${this.nodeId} is shutting down` });
       return;
     }
+    this.learnSender(call.metadata);
     const inbound: InboundStream = { call, callback, batches: 0, messages: 0 };
     this.inbound.add(inbound);
     call.on('data', (batch: MessageBatchWire<RaftMessageWireOut>) => this.receive(batch, inbound));
     call.on('end', () => this.answer(inbound));
     call.on('error', () => this.inbound.delete(inbound));
     call.on('cancelled', () => this.inbound.delete(inbound));
+  }
+
+  /** An unknown sender that says where it listens is added to the address book (never moved). */
+  private learnSender(metadata: grpc.Metadata): void {
+    const [id] = metadata.get(identityHeaders.nodeId);
+    const [address] = metadata.get(identityHeaders.address);
+    if (typeof id !== 'string' || typeof address !== 'string') return;
+    if (!/^[a-z0-9-]{1,64}$/.test(id) || !/^[^\s]+:\d{1,5}$/.test(address) || id === this.nodeId) return;
+    if (this.addresses.has(id)) return;
+    this.logger.info('raft transport: learned a peer address from its stream', { peer: id, address });
+    this.addresses.set(id, address);
   }
 
   private receive(batch: MessageBatchWire<RaftMessageWireOut>, inbound: InboundStream): void {

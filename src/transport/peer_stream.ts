@@ -23,6 +23,9 @@ export interface PeerStreamStats {
   queuedBytes: number;
 }
 
+/** Stream metadata naming the sender, so a receiver can answer a node it has not heard of. */
+export const identityHeaders = { nodeId: 'qkv-node-id', address: 'qkv-node-addr' } as const;
+
 export interface PeerStreamLimits {
   /** Encoded bytes kept while the stream is blocked or down; the oldest batches go beyond. */
   readonly maxQueuedBytes: number;
@@ -43,6 +46,8 @@ export interface PeerStreamOptions extends PeerStreamLimits {
   /** Called (synchronously; the owner defers and throttles) when the peer looks unreachable. */
   readonly onUnreachable: () => void;
   readonly logger: RaftLogger;
+  /** Sent when a stream opens: who we are and where we listen (see GrpcPeerTransport). */
+  readonly identity?: { readonly nodeId: string; readonly address: string };
 }
 
 /**
@@ -185,10 +190,16 @@ export class PeerStream {
 
   private openStream(client: grpc.Client): void {
     const method = raftPeerService().Stream;
+    const metadata = new grpc.Metadata();
+    if (this.options.identity) {
+      metadata.set(identityHeaders.nodeId, this.options.identity.nodeId);
+      metadata.set(identityHeaders.address, this.options.identity.address);
+    }
     const call = client.makeClientStreamRequest<Buffer, StreamAckWire>(
       method.path,
       passEncoded,
       method.responseDeserialize,
+      metadata,
       (err) => this.onStreamEnded(call, err),
     );
     // Failures arrive through the callback above; an 'error' event must not crash the process.

@@ -26,6 +26,8 @@ export async function freePort(): Promise<number> {
 
 export interface NodeProcess {
   readonly id: string;
+  /** Started with --join (added by the admin API) instead of --peers. */
+  readonly join?: boolean;
   readonly respPort: number;
   readonly grpcPort: number;
   readonly dataDir: string;
@@ -63,7 +65,10 @@ export class TestCluster {
   }
 
   peers(): string {
-    return this.nodes.map((n) => `${n.id}=127.0.0.1:${n.grpcPort}`).join(',');
+    return this.nodes
+      .filter((n) => !n.join)
+      .map((n) => `${n.id}=127.0.0.1:${n.grpcPort}`)
+      .join(',');
   }
 
   spawn(n: NodeProcess): void {
@@ -74,7 +79,7 @@ export class TestCluster {
       '--resp-port', String(n.respPort),
       '--grpc-port', String(n.grpcPort),
       '--data-dir', n.dataDir,
-      '--peers', this.peers(),
+      ...(n.join ? ['--join'] : ['--peers', this.peers()]),
       ...this.extraArgs,
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -89,6 +94,15 @@ export class TestCluster {
       if (n.child === child) n.child = null;
     });
     n.child = child;
+  }
+
+  /** Starts a new, empty node with --join (the operator then adds it with admin add-node). */
+  async startJoiner(id: string): Promise<NodeProcess> {
+    const n: NodeProcess = { id, join: true, respPort: await freePort(), grpcPort: await freePort(), dataDir: join(this.dir, id), child: null, output: [] };
+    this.nodes.push(n);
+    this.spawn(n);
+    await this.waitForPort(n.respPort);
+    return n;
   }
 
   /** kill -9. */

@@ -1,0 +1,163 @@
+import { ConfChangeType, ProposalDroppedError, StateType } from '../raft/index.js';
+import { QuorumError } from '../util/errors.js';
+import type { RaftGroup } from './raft_group.js';
+
+/**
+ * Membership operations of the admin API, run on the leader (a node that is not the leader
+ * passes the call on to it, see `viaLeader`):
+ *
+ *   add-node ID ADDR   ─▶ AddLearner(ID, ADDR) ─▶ (caught up) ─▶ AddVoter(ID)   by the promoter
+ *   remove-node ID     ─▶ ID leads? transfer leadership away first ─▶ RemoveNode(ID)
+ *   transfer-leader ID ─▶ TimeoutNow to ID once it is up to date
+ *
+ * One change at a time (the core refuses a second while one is pending), ids never reused.
+ */
+export class MembershipError extends QuorumError {
+  constructor(code: string, message: string) {
+    super(code, message, 'fail');
+    this.name = 'MembershipError';
+  }
+}
+
+export interface MembershipOptions {
+  readonly group: RaftGroup;
+  /** The gRPC address of a member, from the address book. */
+  readonly addressOf: (nodeId: string) => string | undefined;
+  /** Runs the same admin call on the leader (when this node is not it). */
+  readonly onLeader: (leaderAddress: string, call: LeaderCall) => Promise<string>;
+  readonly sleep: (ms: number) => Promise<void>;
+  /** How long transfers and hand-offs may take. */
+  readonly waitMs: number;
+}
+
+export type LeaderCall =
+  | { readonly kind: 'add-node'; readonly nodeId: string; readonly address: string }
+  | { readonly kind: 'remove-node'; readonly nodeId: string }
+  | { readonly kind: 'transfer-leader'; readonly to: string };
+
+const idPattern = /^[a-z0-9-]{1,64}$/;
+const addressPattern = /^[^\s:]+:\d{1,5}$/;
+
+export class Membership {
+  constructor(private readonly options: MembershipOptions) {}
+
+  run(call: LeaderCall): Promise<string> {
+    switch (call.kind) {
+      case 'add-node':
+        return this.addNode(call.nodeId, call.address);
+      case 'remove-node':
+        return this.removeNode(call.nodeId);
+      case 'transfer-leader':
+        return this.transferLeader(call.to);
+    }
+  }
+
+  async addNode(nodeId: string, address: string): Promise<string> {
+    if (!idPattern.test(nodeId)) throw new MembershipError('BAD_NODE_ID', `node id '${nodeId}' must match [a-z0-9-]{1,64}`);
+    if (!addressPattern.test(address)) throw new MembershipError('BAD_ADDRESS', `--grpc '${address}' is not HOST:PORT`);
+    const forwarded = await this.viaLeader({ kind: 'add-node', nodeId, address });
+    if (forwarded !== null) return forwarded;
+    const { group } = this.options;
+    if (group.everMembers.has(nodeId)) {
+      const { voters, learners } = group.confState();
+      const now = voters.includes(nodeId) ? 'a voter' : learners.includes(nodeId) ? 'a learner' : 'removed';
+      throw new MembershipError('NODE_ID_USED', `node id '${nodeId}' was used already (it is ${now}); ids are never reused`);
+    }
+    await this.propose(() => group.proposeConfChange({ type: ConfChangeType.AddLearner, nodeId, context: address }));
+    return `added ${nodeId} (${address}) as a learner; it becomes a voter once caught up`;
+  }
+
+  async removeNode(nodeId: string): Promise<string> {
+    const forwarded = await this.viaLeader({ kind: 'remove-node', nodeId });
+    if (forwarded !== null) return forwarded;
+    const { group } = this.options;
+    const { voters, learners } = group.confState();
+    if (!voters.includes(nodeId) && !learners.includes(nodeId)) throw new MembershipError('NOT_A_MEMBER', `${nodeId} is not a member`);
+    if (voters.length === 1 && voters[0] === nodeId) throw new MembershipError('LAST_VOTER', `${nodeId} is the last voter`);
+    if (nodeId === group.nodeId) {
+      // The leader hands off leadership first, then the new leader removes it.
+      const successor = this.bestSuccessor(nodeId);
+      if (!successor) throw new MembershipError('NO_SUCCESSOR', 'no other voter to hand leadership to');
+      await this.transferLeader(successor);
+      const again = await this.viaLeader({ kind: 'remove-node', nodeId });
+      if (again !== null) return `${nodeId} handed leadership to ${successor}; ${again}`;
+      throw new MembershipError('TRANSFER_FAILED', `leadership did not move away from ${nodeId}`);
+    }
+    await this.propose(() => group.proposeConfChange({ type: ConfChangeType.RemoveNode, nodeId }));
+    return `removed ${nodeId}`;
+  }
+
+  async transferLeader(to: string): Promise<string> {
+    const forwarded = await this.viaLeader({ kind: 'transfer-leader', to });
+    if (forwarded !== null) return forwarded;
+    const { group, waitMs, sleep } = this.options;
+    if (to === group.nodeId) return `${to} is already the leader`;
+    if (!group.confState().voters.includes(to)) throw new MembershipError('NOT_A_VOTER', `${to} is not a voter`);
+    group.raw.transferLeader(to);
+    group.tick(); // let the loop send the catch-up MsgApp or TimeoutNow now
+    const deadline = Date.now() + waitMs;
+    while (Date.now() < deadline) {
+      if (group.leaderId() === to) return `leadership moved to ${to} (term ${group.term()})`;
+      await sleep(20);
+      if (group.raw.raft.state === StateType.Leader && group.raw.raft.leadTransferee === '') group.raw.transferLeader(to);
+    }
+    throw new MembershipError('TRANSFER_TIMEOUT', `leadership did not move to ${to} within ${waitMs} ms`);
+  }
+
+  /**
+   * The promoter, called periodically on every node (it acts only on the leader): a learner
+   * whose log has reached the commit index becomes a voter. One change at a time.
+   */
+  async promoteCaughtUpLearners(): Promise<void> {
+    const { group } = this.options;
+    if (!group.isLeader()) return;
+    const raft = group.raw.raft;
+    for (const id of raft.tracker.learners) {
+      const pr = raft.tracker.progress.get(id);
+      if (!pr || pr.matchIndex < raft.raftLog.committed) continue;
+      const address = this.options.addressOf(id);
+      try {
+        await group.proposeConfChange({ type: ConfChangeType.AddVoter, nodeId: id, ...(address ? { context: address } : {}) });
+      } catch {
+        // Another change pending, or leadership moved: the next round tries again.
+      }
+      return;
+    }
+  }
+
+  /** The voter (other than `except`) with the most of the log. */
+  private bestSuccessor(except: string): string | undefined {
+    const raft = this.options.group.raw.raft;
+    let best: string | undefined;
+    let bestMatch = -1;
+    for (const id of raft.tracker.voters) {
+      if (id === except) continue;
+      const match = raft.tracker.progress.get(id)?.matchIndex ?? 0;
+      if (match > bestMatch) {
+        best = id;
+        bestMatch = match;
+      }
+    }
+    return best;
+  }
+
+  /** Null when this node leads (run here); otherwise the leader's answer. */
+  private async viaLeader(call: LeaderCall): Promise<string | null> {
+    const { group } = this.options;
+    if (group.isLeader()) return null;
+    const leader = group.leaderId();
+    if (leader === '') throw new MembershipError('NO_LEADER', 'no leader right now; try again');
+    const address = this.options.addressOf(leader);
+    if (!address) throw new MembershipError('NO_LEADER_ADDRESS', `the leader is ${leader}, but its address is unknown here`);
+    return this.options.onLeader(address, call);
+  }
+
+  private async propose(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (err instanceof ProposalDroppedError) throw new MembershipError('CHANGE_REFUSED', err.message.replace(/^proposal dropped: /, ''));
+      throw err;
+    }
+  }
+}
