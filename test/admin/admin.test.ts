@@ -135,16 +135,16 @@ describe('admin methods for later issues', () => {
     const client = new grpc.Client(address, grpc.credentials.createInsecure());
     resources.track(async () => client.close());
     const service = adminServiceDefinition();
-    const call = (name: string): Promise<grpc.ServiceError | null> => {
+    const callUnary = (name: string): Promise<grpc.ServiceError | null> => {
       const method = service[name];
       return new Promise((resolve) => client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, {}, (e) => resolve(e)));
     };
-    const snapshot = await call('Snapshot');
+    const snapshot = await callUnary('Snapshot');
     expect(snapshot?.code).toBe(grpc.status.UNIMPLEMENTED);
     expect(snapshot?.details).toMatch(/^Snapshot is not implemented yet: .+ issue$/);
     // A server registered without a membership provider says so.
     for (const name of ['AddNode', 'RemoveNode', 'TransferLeader']) {
-      const err = await call(name);
+      const err = await callUnary(name);
       expect(err?.code, name).toBe(grpc.status.UNIMPLEMENTED);
       expect(err?.details).toBe('this node offers no membership changes');
     }
