@@ -4,6 +4,7 @@ import { HistoryBuilder, operations, type Json, type Operation, type Outcome } f
 import { checkRegister } from './linearizable.js';
 import { formatSlice } from './result.js';
 import { SearchBudget } from './search.js';
+import { checkZones, type ZoneOperation } from './zones.js';
 import {
   generateRegisterHistory,
   generateRegisterOps,
@@ -15,10 +16,10 @@ import {
 const seed = Number(process.env.QKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`linearizable: seed=${seed} (replay with QKV_SEED=${seed})`);
 
-function check(build: (h: HistoryBuilder) => void, precheck = true) {
+function check(build: (h: HistoryBuilder) => void) {
   const builder = new HistoryBuilder();
   build(builder);
-  return checkRegister(operations(builder.build()), { precheck });
+  return checkRegister(operations(builder.build()));
 }
 
 describe('register histories known to be bad', () => {
@@ -30,12 +31,29 @@ describe('register histories known to be bad', () => {
     });
     expect(result.valid).toBe(false);
     expect(result.anomalies.map((a) => a.kind)).toEqual(['not-linearizable']);
+    // Porcupine-style: where the longest partial linearization got stuck.
+    expect(result.anomalies[0]!.message).toContain('#2 returned before it could be linearized: it saw "a" but the register held "b"');
+    // The smallest slice: the stuck read and the write that overwrote the value it saw, which
+    // are not linearizable on their own.
     const slice = result.smallestFailingSlice!;
     expect(slice.key).toBe('x');
-    // The stuck read and the write that overwrote the value it saw.
     expect(slice.ops.map((op) => op.id)).toEqual([0, 1, 2]);
-    expect(slice.lines[0]).toContain('#2 returned before it could be linearized: it saw "a" but the register held "b"');
+    expect(slice.lines[0]).toBe(
+      'key "x": not linearizable; these 3 operations alone are not: "a" must hold from 10 to 40, but of the ' +
+        'operations on "b" one was invoked at 20 and one had returned at 30, so they fit neither before nor after',
+    );
     console.log(formatSlice(slice));
+    const searchAlone = checkRegister(result.anomalies[0]!.ops, { zoneCheck: false });
+    expect(formatSlice(searchAlone.smallestFailingSlice!)).toBe(
+      [
+        'key "x": not linearizable; the longest partial linearization orders 2 of 3 operations, then #2 returned ' +
+          'before it could be linearized: it saw "a" but the register held "b"',
+        '  register after the partial linearization: "b"',
+        '  linearized 1: #0 p1 write x "a" -> ok "OK"  [0, 10]',
+        '  linearized 2: #1 p1 write x "b" -> ok "OK"  [20, 30]',
+        '  cannot linearize: #2 p2 read x -> ok "a"  [40, 50]',
+      ].join('\n'),
+    );
   });
 
   it('a lost write: an acknowledged write is not seen by a read that began after it', () => {
@@ -44,7 +62,8 @@ describe('register histories known to be bad', () => {
       h.read(2, 'x', null, [11, 12]);
     });
     expect(result.valid).toBe(false);
-    expect(result.smallestFailingSlice!.lines[0]).toContain('it saw null but the register held "a"');
+    expect(result.anomalies[0]!.message).toContain('it saw null but the register held "a"');
+    expect(result.smallestFailingSlice!.lines[0]).toContain('null must hold from the start to 11');
   });
 
   it('a read of a value never written', () => {
@@ -192,17 +211,25 @@ describe('the search budget', () => {
   const history = generateRegisterHistory(7, { processes: 8, operations: 3000 });
 
   it('reports unknown with the reason when steps run out', () => {
-    const result = checkRegister(operations(history), { budget: new SearchBudget({ maxSteps: 100 }) });
+    const result = checkRegister(operations(history), { budget: new SearchBudget({ maxSteps: 100 }), zoneCheck: false });
     expect(result.valid).toBe('unknown');
-    expect(result.unknownReasons[0]).toMatch(/^key "k0": step budget of 100 exhausted after \d+ steps on \d+ operations/);
+    expect(result.unknownReasons[0]).toMatch(
+      /^key "k0": step budget of 100 exhausted after \d+ steps on \d+ operations; the longest partial linearization had \d+ \(the zone check does not apply: turned off\)$/,
+    );
   });
 
   it('reports unknown when time runs out', () => {
     let clock = 0;
     const now = (): number => (clock += 1000);
-    const result = checkRegister(operations(history), { budget: new SearchBudget({ timeMs: 5000, now }) });
+    const result = checkRegister(operations(history), { budget: new SearchBudget({ timeMs: 5000, now }), zoneCheck: false });
     expect(result.valid).toBe('unknown');
     expect(result.unknownReasons[0]).toContain('time budget of 5000 ms exhausted');
+  });
+
+  it('lets the zone check decide a key the search could not', () => {
+    const result = checkRegister(operations(history), { budget: new SearchBudget({ maxSteps: 100 }) });
+    expect(result.valid).toBe(true);
+    expect(result.stats.decidedByZones).toBe(1);
   });
 
   it('an invalid key stays invalid when another key runs out of budget', () => {
@@ -213,7 +240,7 @@ describe('the search budget', () => {
       h.read(2, 'x', 'a', [40, 50]);
     });
     const staleOps = stale.anomalies[0]!.ops.map((op, i) => ({ ...op, id: ops.length + i }));
-    const result = checkRegister([...staleOps, ...ops], { budget: new SearchBudget({ maxSteps: 5000 }) });
+    const result = checkRegister([...staleOps, ...ops], { budget: new SearchBudget({ maxSteps: 5000 }), zoneCheck: false });
     expect(result.valid).toBe(false);
     expect(result.stats.keyVerdicts).toEqual({ x: false, big: 'unknown' });
   });
@@ -276,22 +303,37 @@ function toOperations(specs: readonly SmallOp[]): Operation[] {
   }));
 }
 
+/** A complete operation for the zone check alone: values as clusters, null as -1. */
+function zoneOperation(op: Operation): ZoneOperation {
+  const value = op.f === 'write' ? op.args : op.result;
+  return {
+    invokeTime: op.invokeTime,
+    returnTime: op.completeTime,
+    cluster: value === null ? -1 : Number(String(value).slice(1)),
+    isWrite: op.f === 'write',
+  };
+}
+
 describe('agrees with a brute-force reference on small histories', () => {
   it('on arbitrary histories of up to 8 operations', () => {
+    const runs = Number(process.env.QKV_REFERENCE_RUNS ?? 3000);
     let invalid = 0;
     fc.assert(
       fc.property(fc.array(smallOp, { minLength: 1, maxLength: 8 }), (specs) => {
         const ops = toOperations(specs);
         const expected = referenceLinearizable(ops);
         if (!expected) invalid++;
+        // A disagreement between the search and the zone check would answer unknown.
         expect(checkRegister(ops).valid).toBe(expected);
-        expect(checkRegister(ops, { precheck: false }).valid).toBe(expected);
+        expect(checkRegister(ops, { precheck: false, zoneCheck: false }).valid).toBe(expected);
+        const zones = checkZones(ops.filter((op) => op.outcome === 'ok').map(zoneOperation), -1);
+        if (ops.every((op) => op.outcome === 'ok')) expect(zones.kind === 'linearizable').toBe(expected);
       }),
-      { seed, numRuns: 3000 },
+      { seed, numRuns: runs },
     );
     // The property means little unless both answers occur often.
-    expect(invalid).toBeGreaterThan(300);
-    expect(invalid).toBeLessThan(2700);
+    expect(invalid / runs).toBeGreaterThan(0.1);
+    expect(invalid / runs).toBeLessThan(0.9);
   });
 });
 
@@ -322,7 +364,7 @@ describe('histories from a sequential execution with random concurrent timing', 
       fc.property(shape, fc.nat(), fc.boolean(), (s, pick, precheck) => {
         const ops = generateRegisterOps(s.seed, s);
         fc.pre(mutateToPhantomRead(ops, pick));
-        const result = checkRegister(operations(toHistory(ops)), { precheck });
+        const result = checkRegister(operations(toHistory(ops)), { precheck, zoneCheck: precheck });
         expect(result.valid).toBe(false);
         expect(result.anomalies.some((a) => a.kind === 'not-linearizable')).toBe(true);
       }),

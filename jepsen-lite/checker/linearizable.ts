@@ -17,18 +17,28 @@
  *     satisfies that constraint; making it explicit turns an op that would stay a candidate to
  *     the end into an ordinary one. (etcd's robustness tests patch Porcupine histories the same
  *     way.) When a value was written more than once the write keeps its infinite return time.
+ * - Every value no read observed is the same state, `UNOBSERVED`: reads only compare the state
+ *   with what they saw, so such values are indistinguishable, and merging them lets memoization
+ *   treat configurations that differ only in which unread write came last as one.
  * - A read of a value no write could have produced (never written, written only by failed writes,
  *   or written only after the read completed) is reported directly, with its writer. The search
  *   would find it too, less legibly.
  *
- * On failure the search reports its longest partial linearization, Porcupine-style: the operation
- * that returned before it could be linearized, the state the register held, and the operations
- * pending around it. That window is the printed failing slice.
+ * Beside the search runs the zone check (`zones.ts`), exact for unique values in O(n log n). The
+ * search decides; the zones cross-check it (a disagreement is a checker bug, reported as unknown),
+ * decide a key the search ran out of budget on, and name a witness of a few operations.
+ *
+ * On failure the anomaly carries the search's longest partial linearization, Porcupine-style: the
+ * operation that returned before it could be linearized, the value the register held, and the
+ * operations pending around it. The failing slice is the smaller of that window and the zone
+ * witness, which is used only once the search confirms those operations alone are not
+ * linearizable.
  */
 import { EventType, Fn, byKey, countOutcomes, formatOperation, type Json, type Operation, type OutcomeCounts } from '../history.js';
-import { ILLEGAL, SearchBudget, searchLinearization, type SearchOutcome, type PartialLinearization } from './search.js';
-import { show, smallestSlice, unsupportedFunction, validityOf, valueKey, type Anomaly, type FailingSlice, type WorkloadCheck } from './result.js';
+import { ILLEGAL, SearchBudget, searchLinearization, type PartialLinearization, type SearchOutcome } from './search.js';
+import { show, smallestSlice, unsupportedFunction, validityOf, valueKey, type Anomaly, type FailingSlice, type Validity, type WorkloadCheck } from './result.js';
 import { WriterIndex } from './writers.js';
+import { checkZones, type ZoneConflict, type ZoneSpan, type ZoneVerdict } from './zones.js';
 
 export interface RegisterOptions {
   /** Shared by every key's search; one is made from the defaults when absent. */
@@ -40,6 +50,11 @@ export interface RegisterOptions {
    * to exercise the search alone.
    */
   readonly precheck?: boolean;
+  /**
+   * Run the zone check beside the search (a cross-check, a decision when the search runs out of
+   * budget, and a minimal witness). Default true; tests turn it off to exercise the search alone.
+   */
+  readonly zoneCheck?: boolean;
   /** Clock for `elapsedMs`; `performance.now` by default. */
   readonly now?: () => number;
 }
@@ -51,6 +66,8 @@ export interface RegisterStats {
   readonly searched: number;
   readonly droppedInfoReads: number;
   readonly droppedUnobservedInfoWrites: number;
+  /** Keys the zone check decided after the search ran out of budget. */
+  readonly decidedByZones: number;
   /** `info` writes whose return time was set to the first completion of a read that saw them. */
   readonly pinnedInfoWrites: number;
   /** Values written by more than one operation (the workload should write unique values). */
@@ -63,17 +80,22 @@ export interface RegisterStats {
   readonly keyVerdicts: Readonly<Record<string, false | 'unknown'>>;
 }
 
-/** The register's sequential specification over interned values; state 0 is null (no value). */
+/** The register's sequential specification over interned values (see NULL_STATE, UNOBSERVED). */
 interface RegisterOp {
   readonly op: Operation;
   readonly invokeTime: number;
   readonly returnTime: number;
-  /** For a write, the value id it stores; for a read, the value id it must see. */
+  /** For a write, the state it sets; for a read, the state it must see. */
   readonly value: number;
+  /** The value's own id, even for a write merged into UNOBSERVED: its cluster for the zone check. */
+  readonly cluster: number;
   readonly isWrite: boolean;
 }
 
+/** No value: the initial state, and what a read of a missing key saw. */
 const NULL_STATE = 0;
+/** Any value that no ok read saw. */
+const UNOBSERVED = 1;
 
 export function checkRegister(ops: readonly Operation[], options: RegisterOptions = {}): WorkloadCheck<RegisterStats> {
   const now = options.now ?? (() => performance.now());
@@ -89,6 +111,7 @@ export function checkRegister(ops: readonly Operation[], options: RegisterOption
     droppedUnobservedInfoWrites: 0,
     pinnedInfoWrites: 0,
     duplicatedValues: 0,
+    decidedByZones: 0,
     steps: 0,
     cacheEntries: 0,
     backtracks: 0,
@@ -103,7 +126,6 @@ export function checkRegister(ops: readonly Operation[], options: RegisterOption
       continue;
     }
     const prepared = prepareKey(keyOps, options.precheck ?? true);
-    anomalies.push(...prepared.anomalies);
     totals.searched += prepared.registerOps.length;
     totals.droppedInfoReads += prepared.droppedInfoReads;
     totals.droppedUnobservedInfoWrites += prepared.droppedUnobservedInfoWrites;
@@ -114,21 +136,22 @@ export function checkRegister(ops: readonly Operation[], options: RegisterOption
     totals.steps += outcome.stats.steps;
     totals.cacheEntries += outcome.stats.cacheEntries;
     totals.backtracks += outcome.stats.backtracks;
-    if (outcome.kind === 'not-linearizable') {
-      const slice = failingSlice(key, prepared, outcome.deepest, options.sliceContext ?? 3);
-      slices.push(slice);
-      anomalies.push({ kind: 'not-linearizable', key, message: slice.lines[0]!, ops: slice.ops });
-      keyVerdicts[key] = false;
-    } else if (outcome.kind === 'unknown') {
-      const depth = outcome.deepest ? `; the longest partial linearization had ${outcome.deepest.order.length}` : '';
-      unknownReasons.push(
-        `key ${show(key)}: ${outcome.reason} after ${outcome.stats.steps} steps on ${prepared.registerOps.length} operations${depth}`,
-      );
-      keyVerdicts[key] = prepared.anomalies.length > 0 ? false : 'unknown';
-    } else if (prepared.anomalies.length > 0) {
-      // Only possible with inconsistent input (a value written twice); the direct anomaly stands.
-      keyVerdicts[key] = false;
+    const zones: ZoneVerdict =
+      (options.zoneCheck ?? true) ? checkZones(prepared.registerOps, NULL_STATE) : { kind: 'not-applicable', reason: 'turned off' };
+    const witness = zones.kind === 'not-linearizable' ? witnessSlice(key, prepared, zones) : undefined;
+
+    const verdict = combine(key, prepared, outcome, zones, witness !== undefined);
+    if (verdict.unknownReason !== undefined) unknownReasons.push(verdict.unknownReason);
+    if (verdict.decidedByZones) totals.decidedByZones++;
+    anomalies.push(...prepared.anomalies);
+    if (verdict.valid === false) {
+      const partial = outcome.kind === 'not-linearizable' ? failingSlice(key, prepared, outcome.deepest, options.sliceContext ?? 3) : undefined;
+      const shown = partial ?? witness!;
+      anomalies.push({ kind: 'not-linearizable', key, message: shown.lines[0]!, ops: shown.ops });
+      slices.push(smallestSlice([witness, partial].filter((slice) => slice !== undefined))!);
     }
+    const keyValid = prepared.anomalies.length > 0 ? false : verdict.valid;
+    if (keyValid !== true) keyVerdicts[key] = keyValid;
   }
 
   const smallest = smallestSlice(slices);
@@ -144,6 +167,39 @@ export function checkRegister(ops: readonly Operation[], options: RegisterOption
     anomalies,
     unknownReasons,
     ...(smallest ? { smallestFailingSlice: smallest } : {}),
+  };
+}
+
+/**
+ * One key's verdict from the search and the zone check. The search decides; the zones decide
+ * only where the search ran out of budget, and a disagreement (a bug in one of them) is reported
+ * as unknown rather than trusted either way.
+ */
+function combine(
+  key: string,
+  prepared: PreparedKey,
+  outcome: SearchOutcome,
+  zones: ZoneVerdict,
+  witnessConfirmed: boolean,
+): { valid: Validity; unknownReason?: string; decidedByZones?: boolean } {
+  const searchSays = outcome.kind === 'linearizable' ? true : outcome.kind === 'not-linearizable' ? false : undefined;
+  const zonesSay = zones.kind === 'linearizable' ? true : zones.kind === 'not-linearizable' && witnessConfirmed ? false : undefined;
+  if (searchSays !== undefined && zones.kind !== 'not-applicable' && searchSays !== (zones.kind === 'linearizable')) {
+    return {
+      valid: 'unknown',
+      unknownReason:
+        `key ${show(key)}: the search says ${searchSays ? '' : 'not '}linearizable but the zone check disagrees; ` +
+        'this is a checker bug, please keep the history',
+    };
+  }
+  if (searchSays !== undefined) return { valid: searchSays };
+  if (zonesSay !== undefined) return { valid: zonesSay, decidedByZones: true };
+  if (outcome.kind !== 'unknown') throw new Error('unreachable: the search decided');
+  const depth = outcome.deepest ? `; the longest partial linearization had ${outcome.deepest.order.length}` : '';
+  const why = zones.kind === 'not-applicable' ? ` (the zone check does not apply: ${zones.reason})` : '';
+  return {
+    valid: 'unknown',
+    unknownReason: `key ${show(key)}: ${outcome.reason} after ${outcome.stats.steps} steps on ${prepared.registerOps.length} operations${depth}${why}`,
   };
 }
 
@@ -166,7 +222,7 @@ function prepareKey(keyOps: readonly Operation[], precheck: boolean): PreparedKe
   const anomalies: Anomaly[] = [];
 
   const valueIds = new Map<string, number>([[valueKey(null), NULL_STATE]]);
-  const values: Json[] = [null];
+  const values: Json[] = [null, null]; // UNOBSERVED's slot; `describeState` names it
   const idOf = (value: Json): number => {
     const k = valueKey(value);
     let id = valueIds.get(k);
@@ -196,14 +252,16 @@ function prepareKey(keyOps: readonly Operation[], precheck: boolean): PreparedKe
     if (op.outcome === EventType.fail) continue;
     if (op.f === Fn.read) {
       if (op.outcome === EventType.ok) {
-        registerOps.push({ op, invokeTime: op.invokeTime, returnTime: op.completeTime, value: idOf(op.result), isWrite: false });
+        const value = idOf(op.result);
+        registerOps.push({ op, invokeTime: op.invokeTime, returnTime: op.completeTime, value, cluster: value, isWrite: false });
       }
       continue;
     }
-    const value = idOf(op.args);
+    const observed = idOf(op.args);
+    const seen = firstSeen.get(observed);
+    const value = seen === undefined ? UNOBSERVED : observed;
     let returnTime = op.completeTime;
     if (op.outcome === EventType.info) {
-      const seen = firstSeen.get(value);
       if (seen === undefined) {
         droppedUnobservedInfoWrites++;
         continue;
@@ -215,7 +273,7 @@ function prepareKey(keyOps: readonly Operation[], precheck: boolean): PreparedKe
         returnTime = Infinity;
       }
     }
-    registerOps.push({ op, invokeTime: op.invokeTime, returnTime, value, isWrite: true });
+    registerOps.push({ op, invokeTime: op.invokeTime, returnTime, value, cluster: observed, isWrite: true });
   }
 
   return {
@@ -254,7 +312,9 @@ function failingSlice(key: string, prepared: PreparedKey, deepest: PartialLinear
   const { registerOps, values } = prepared;
   const total = registerOps.length;
   const stuck = registerOps[deepest.stuck]!;
-  const held = show(values[deepest.state]!);
+  // The last write linearized names the value held, even one merged into UNOBSERVED.
+  const lastWrite = deepest.order.map((i) => registerOps[i]!).findLast((r) => r.isWrite);
+  const held = lastWrite ? show(lastWrite.op.args) : 'null';
   const recent = deepest.order.slice(Math.max(0, deepest.order.length - context)).map((i) => registerOps[i]!);
   const others = deepest.pending.filter((i) => i !== deepest.stuck).map((i) => registerOps[i]!);
 
@@ -271,4 +331,42 @@ function failingSlice(key: string, prepared: PreparedKey, deepest: PartialLinear
   ];
   const ops = [...recent, stuck, ...others].map((r) => r.op).sort((a, b) => a.invokeTime - b.invokeTime || a.id - b.id);
   return { key, lines, ops };
+}
+
+/**
+ * The zone check's witness as a slice, once the search confirms that those few operations alone
+ * are not linearizable (so a bug in the zone check cannot produce a false slice).
+ */
+function witnessSlice(key: string, prepared: PreparedKey, zones: Extract<ZoneVerdict, { kind: 'not-linearizable' }>): FailingSlice | undefined {
+  const witness = zones.witness.map((i) => prepared.registerOps[i]!);
+  if (searchKey(witness, new SearchBudget()).kind !== 'not-linearizable') return undefined;
+  const ops = witness.map((r) => r.op).sort((a, b) => a.invokeTime - b.invokeTime || a.id - b.id);
+  const lines = [
+    `key ${show(key)}: not linearizable; these ${ops.length} operations alone are not: ${explainConflict(zones.conflict, prepared)}`,
+    ...ops.map((op) => `  ${formatOperation(op)}`),
+  ];
+  return { key, lines, ops };
+}
+
+function explainConflict(conflict: ZoneConflict, prepared: PreparedKey): string {
+  const { registerOps, values } = prepared;
+  const value = (cluster: number): string => show(values[cluster]!);
+  const when = (t: number): string => (t === -Infinity ? 'the start' : String(t));
+  const holds = (zone: ZoneSpan): string => `${value(zone.cluster)} must hold from ${when(zone.from)} to ${zone.to}`;
+  switch (conflict.kind) {
+    case 'unwritten':
+      return `read #${registerOps[conflict.read]!.op.id} saw ${value(registerOps[conflict.read]!.cluster)}, which nothing wrote`;
+    case 'read-before-write': {
+      const read = registerOps[conflict.read]!;
+      const write = registerOps[conflict.write]!;
+      return `read #${read.op.id} returned at ${read.returnTime}, before #${write.op.id} wrote its value (invoked at ${write.invokeTime})`;
+    }
+    case 'overlapping':
+      return `${holds(conflict.first)}, and ${holds(conflict.second)}: both cannot`;
+    case 'inside':
+      return (
+        `${holds(conflict.outer)}, but of the operations on ${value(conflict.inner.cluster)} one was invoked at ` +
+        `${conflict.inner.from} and one had returned at ${conflict.inner.to}, so they fit neither before nor after`
+      );
+  }
 }

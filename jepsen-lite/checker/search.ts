@@ -100,6 +100,11 @@ export class SearchBudget {
   get stepsUsed(): number {
     return this.maxSteps - Math.max(0, this.stepsLeft);
   }
+
+  /** How many steps a search takes between calls to `spend`: small budgets are honoured exactly. */
+  get batchSize(): number {
+    return Math.max(1, Math.min(BATCH, this.maxSteps));
+  }
 }
 
 export interface SearchBudgetOptions {
@@ -229,13 +234,14 @@ export function searchLinearization(problem: SearchProblem, budget: SearchBudget
   };
   const stats = (): SearchStats => ({ steps, cacheEntries: cache.size, backtracks });
 
+  const batchSize = budget.batchSize;
   let entry = NIL;
   let atNewConfiguration = true;
   while (next[head] !== NIL) {
     steps++;
-    if (++sinceBudget === BATCH) {
+    if (++sinceBudget === batchSize) {
       sinceBudget = 0;
-      if (!budget.spend(BATCH)) {
+      if (!budget.spend(batchSize)) {
         return { kind: 'unknown', reason: budget.exhausted!, deepest, stats: stats() };
       }
     }
