@@ -43,6 +43,20 @@ export class DedupTable {
     }
   }
 
+  /**
+   * Discards all state, then loads `records` as `records()` produced them (a snapshot's), in that
+   * order and without pruning, so that the table is exactly the one the snapshot was taken of.
+   */
+  restore(records: Iterable<{ id: string; timeMs: number; reply: Reply }>): void {
+    this.replies.clear();
+    this.order.length = 0;
+    this.head = 0;
+    for (const { id, timeMs, reply } of records) {
+      this.replies.set(id, reply);
+      this.order.push({ id, timeMs });
+    }
+  }
+
   /** For snapshots (the snapshots issue): the live records in insertion order. */
   *records(): IterableIterator<{ id: string; timeMs: number; reply: Reply }> {
     for (let i = this.head; i < this.order.length; i++) {
