@@ -1,0 +1,146 @@
+import type { Reply } from '../resp/reply.js';
+import type { KeyRecord } from '../state/keyspace.js';
+import { decodeReply, encodeReply } from '../transport/reply_codec.js';
+import { SnapshotCorruptError } from './snapshot_errors.js';
+import { FieldReader, SnapshotFormatError, asBuffer } from './snapshot_format.js';
+
+/**
+ * The key-value state machine's image as snapshot records: what a group's snapshot holds besides
+ * its descriptor. The store and backup files treat records as opaque bytes; this module alone
+ * knows what is inside them. (It sits in src/storage because it was built with the store; it
+ * depends on the state machine's types and on the reply codec, and can move next to
+ * KvStateMachine when the node wires it in.)
+ *
+ *   key record     kind u8 = 1 | flags u8 | [expireAt f64] | keyLength u32 | key | valueType u8 | value
+ *                  flags bit 0: has an expiry (absolute Unix ms; f64 holds any JS number exactly)
+ *                  valueType 0: string (the rest of the record is its bytes)
+ *   dedup record   kind u8 = 2 | timeMs f64 | requestId str16 | reply (reply_codec.ts, the rest)
+ *
+ * Taking an image (the caller's part, at one instant, between two applies):
+ *
+ *   const keys = keyspace.snapshot();                 // values shared (immutable); synchronous
+ *   const dedup = Array.from(stateMachine.dedup.records());  // records() is live: copy it now
+ *   await store.write(descriptor, stateImageRecords(keys, dedup));
+ *
+ * Loading one (never into the live state: into fresh containers, swapped in only on success):
+ *
+ *   const fresh = new Keyspace(); const dedup: DedupRecord[] = [];
+ *   await decodeStateImage(reader.records(), { key: (r) => fresh.set(r.key, r.value, r.expireAt ?? NO_EXPIRY), dedup: (r) => dedup.push(r) });
+ *   // only now: swap `fresh` in, dedupTable.restore(dedup)
+ */
+
+/** One remembered reply of the dedup table, as DedupTable.records() yields it. */
+export interface DedupRecord {
+  readonly id: string;
+  readonly timeMs: number;
+  readonly reply: Reply;
+}
+
+export const ImageRecordKind = {
+  Key: 1,
+  Dedup: 2,
+} as const;
+
+const ValueType = {
+  string: 0,
+} as const;
+
+const hasExpiryFlag = 1;
+
+export function encodeKeyRecord(record: KeyRecord): Buffer {
+  const { key, value, expireAt } = record;
+  const expirySize = expireAt === null ? 0 : 8;
+  const buf = Buffer.allocUnsafe(2 + expirySize + 4 + key.length + 1 + value.value.length);
+  buf[0] = ImageRecordKind.Key;
+  buf[1] = expireAt === null ? 0 : hasExpiryFlag;
+  let pos = 2;
+  if (expireAt !== null) pos = buf.writeDoubleLE(expireAt, pos);
+  pos = buf.writeUInt32LE(key.length, pos);
+  pos += key.copy(buf, pos);
+  buf[pos++] = ValueType[value.type];
+  value.value.copy(buf, pos);
+  return buf;
+}
+
+export function encodeDedupRecord(record: DedupRecord): Buffer {
+  const id = Buffer.from(record.id, 'utf8');
+  if (id.length > 0xffff) throw new RangeError(`request id of ${id.length} bytes does not fit a u16 length`);
+  const head = Buffer.allocUnsafe(1 + 8 + 2);
+  head[0] = ImageRecordKind.Dedup;
+  head.writeDoubleLE(record.timeMs, 1);
+  head.writeUInt16LE(id.length, 9);
+  return Buffer.concat([head, id, encodeReply(record.reply)]);
+}
+
+/** The records of an image, encoded lazily in order: every key, then the dedup table. */
+export function* stateImageRecords(keys: Iterable<KeyRecord>, dedup: Iterable<DedupRecord>): Generator<Buffer> {
+  for (const record of keys) yield encodeKeyRecord(record);
+  for (const record of dedup) yield encodeDedupRecord(record);
+}
+
+export type ImageRecord = { readonly kind: 'key'; readonly record: KeyRecord } | { readonly kind: 'dedup'; readonly record: DedupRecord };
+
+/**
+ * Decodes one record. Keys and values are copied out, so the result does not pin the chunk the
+ * record came from (a Keyspace keeps value buffers for as long as the key lives).
+ * A record that does not parse is a SnapshotCorruptError.
+ */
+export function decodeImageRecord(bytes: Uint8Array): ImageRecord {
+  const buf = asBuffer(bytes);
+  try {
+    const r = new FieldReader(buf);
+    const kind = r.u8();
+    if (kind === ImageRecordKind.Key) {
+      const flags = r.u8();
+      const expireAt = (flags & hasExpiryFlag) !== 0 ? r.f64() : null;
+      const keyLength = r.u32();
+      const rest = r.rest();
+      if (rest.length < keyLength + 1) throw new SnapshotFormatError(`key of ${keyLength} bytes overruns its record`);
+      const key = Buffer.from(rest.subarray(0, keyLength));
+      const valueType = rest[keyLength];
+      if (valueType !== ValueType.string) throw new SnapshotFormatError(`unknown value type ${valueType}`);
+      const value = Buffer.from(rest.subarray(keyLength + 1));
+      return { kind: 'key', record: { key, value: { type: 'string', value }, expireAt } };
+    }
+    if (kind === ImageRecordKind.Dedup) {
+      const timeMs = r.f64();
+      const id = r.str16();
+      const reply = decodeReply(r.rest());
+      return { kind: 'dedup', record: { id, timeMs, reply } };
+    }
+    throw new SnapshotFormatError(`unknown record kind ${kind}`);
+  } catch (err) {
+    if (err instanceof SnapshotCorruptError) throw err;
+    throw new SnapshotCorruptError(`malformed state image record: ${(err as Error).message}`, err);
+  }
+}
+
+/** Where decodeStateImage delivers records: fresh containers that the caller swaps in on success. */
+export interface StateImageSink {
+  key(record: KeyRecord): void;
+  dedup(record: DedupRecord): void;
+}
+
+/**
+ * Feeds every record of a verified stream (SnapshotReader.records(), VerifiedBackup.records())
+ * to `sink`, and resolves with the counts only once the stream has ended and verified. If it
+ * rejects (a corrupt snapshot, a malformed record), what the sink received must be discarded.
+ */
+export async function decodeStateImage(
+  records: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  sink: StateImageSink,
+): Promise<{ keys: number; dedup: number }> {
+  let keys = 0;
+  let dedup = 0;
+  for await (const bytes of records) {
+    const decoded = decodeImageRecord(bytes);
+    if (decoded.kind === 'key') {
+      sink.key(decoded.record);
+      keys++;
+    } else {
+      sink.dedup(decoded.record);
+      dedup++;
+    }
+  }
+  return { keys, dedup };
+}
