@@ -1,6 +1,7 @@
 import { open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import {
   BackupCorruptError,
@@ -17,6 +18,7 @@ import {
   chunkHeaderBytes,
   defaultChunkBytes,
   descriptorOf,
+  feedRecords,
   maxChunkBytes,
   openChunk,
   readDescriptor,
@@ -24,6 +26,7 @@ import {
   totalsMismatch,
   writeDescriptor,
   writeTotals,
+  yieldEveryBytes,
 } from './snapshot_format.js';
 import type { SnapshotDescriptor, SnapshotInfo } from './snapshot_format.js';
 import type { SnapshotStore, SnapshotWriter } from './snapshot_store.js';
@@ -104,6 +107,7 @@ export async function writeBackup(
   const file = await open(tmp, 'w');
   const out = new CheckedOutput(file);
   let fileChecksum = 0;
+  let closed = false;
   try {
     const described = writeDescriptor(new FieldWriter(), descriptorOf(descriptor)).toBuffer();
     const fixed = Buffer.allocUnsafe(fixedHeaderBytes);
@@ -116,30 +120,34 @@ export async function writeBackup(
     const writeChunks = async (): Promise<void> => {
       const frames: Buffer[] = [];
       for (const chunk of packer.take()) frames.push(Buffer.from([chunkTag]), u32(chunk.length), chunk);
-      await out.write(frames);
+      if (frames.length > 0) await out.write(frames);
     };
-    const each = async (record: Uint8Array): Promise<void> => {
+    let sinceYield = 0;
+    const add = (record: Uint8Array): boolean => {
       packer.add(record);
-      if (packer.pendingBytes > 0) await writeChunks();
+      sinceYield += record.length + 4;
+      return sinceYield >= yieldEveryBytes || packer.pendingBytes > 0;
     };
-    if (Symbol.asyncIterator in records) {
-      for await (const record of records) await each(record);
-    } else {
-      for (const record of records) await each(record);
-    }
+    const pause = async (): Promise<void> => {
+      sinceYield = 0;
+      if (packer.pendingBytes > 0) await writeChunks();
+      else await nextMacrotask();
+    };
+    await feedRecords(records, add, pause);
     packer.finish();
     await writeChunks();
     await out.write([Buffer.from([trailerTag]), writeTotals(new FieldWriter(), packer.totals.totals()).toBuffer()]);
     fileChecksum = out.crc;
     await out.write([u32(fileChecksum)]);
     await file.sync();
+    closed = true;
     await file.close();
+    await rename(tmp, path);
   } catch (err) {
-    await file.close().catch(() => undefined);
+    if (!closed) await file.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  await rename(tmp, path);
   await syncDirectory(dirname(path));
   return { path, info: { ...descriptorOf(descriptor), ...packer.totals.totals() }, chunkBytes, fileBytes: out.offset, fileChecksum };
 }
@@ -189,6 +197,7 @@ async function syncDirectory(dir: string): Promise<void> {
 
 type BackupEvent =
   | { readonly kind: 'header'; readonly descriptor: SnapshotDescriptor; readonly chunkBytes: number }
+  /** `records`: those the chunk completes, when the parse was asked for them (otherwise only counted). */
   | { readonly kind: 'chunk'; readonly chunk: Buffer; readonly records: Buffer[] }
   | { readonly kind: 'end'; readonly summary: BackupSummary };
 
@@ -259,7 +268,7 @@ class CheckedInput {
  * passed their checks; `end` comes only after the whole file has (file checksum, totals, nothing
  * after the trailer). Any failure is a BackupCorruptError or BackupTruncatedError.
  */
-async function* parseBackup(path: string): AsyncGenerator<BackupEvent, void, undefined> {
+async function* parseBackup(path: string, options: { records: boolean }): AsyncGenerator<BackupEvent, void, undefined> {
   const file = await open(path, 'r');
   try {
     const input = new CheckedInput(file, path, (await file.stat()).size);
@@ -309,9 +318,10 @@ async function* parseBackup(path: string): AsyncGenerator<BackupEvent, void, und
         }
         if (payload.length < chunkBytes) shortChunkAt = frameAt;
         totals.addChunk(chunk);
-        let records: Buffer[];
+        let records: Buffer[] = [];
         try {
-          records = [...unpacker.push(payload)];
+          if (options.records) records = [...unpacker.push(payload)];
+          else unpacker.skip(payload);
         } catch (err) {
           throw input.corrupt(frameAt + 5, (err as Error).message, err);
         }
@@ -343,7 +353,7 @@ async function* parseBackup(path: string): AsyncGenerator<BackupEvent, void, und
 
 /** Checks a whole backup file; resolves with what it holds, or throws saying what is wrong. */
 export async function verifyBackup(path: string): Promise<BackupSummary> {
-  for await (const event of parseBackup(path)) {
+  for await (const event of parseBackup(path, { records: false })) {
     if (event.kind === 'end') return event.summary;
   }
   throw new BackupCorruptError({ path, offset: 0, reason: 'the parser stopped without a verdict' }); // unreachable
@@ -356,7 +366,7 @@ export async function verifyBackup(path: string): Promise<BackupSummary> {
 export async function readBackup(path: string): Promise<VerifiedBackup> {
   const summary = await verifyBackup(path);
   async function* records(): AsyncGenerator<Buffer, void, undefined> {
-    for await (const event of parseBackup(path)) {
+    for await (const event of parseBackup(path, { records: true })) {
       if (event.kind === 'chunk') yield* event.records;
       else if (event.kind === 'end' && (event.summary.fileChecksum !== summary.fileChecksum || event.summary.fileBytes !== summary.fileBytes)) {
         throw new BackupCorruptError({ path, offset: 0, reason: 'the file changed after it was verified' });
@@ -374,7 +384,7 @@ export async function readBackup(path: string): Promise<VerifiedBackup> {
 export async function restoreBackupToStore(backupPath: string, store: SnapshotStore): Promise<SnapshotInfo> {
   let writer: SnapshotWriter | null = null;
   try {
-    for await (const event of parseBackup(backupPath)) {
+    for await (const event of parseBackup(backupPath, { records: false })) {
       if (event.kind === 'header') {
         if (event.descriptor.groupId !== store.groupId) {
           throw new SnapshotGroupMismatchError(store.groupId, event.descriptor.groupId, `backup file ${backupPath}`);

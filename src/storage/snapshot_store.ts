@@ -24,12 +24,14 @@ import {
   checkChunkBytes,
   defaultChunkBytes,
   descriptorOf,
+  feedRecords,
   openChunk,
   readDescriptor,
   readTotals,
   totalsMismatch,
   writeDescriptor,
   writeTotals,
+  yieldEveryBytes,
 } from './snapshot_format.js';
 import type { SnapshotDescriptor, SnapshotInfo, SnapshotTotals } from './snapshot_format.js';
 
@@ -109,11 +111,6 @@ export interface SnapshotStoreOptions {
 }
 
 export const defaultBatchBytes = 1024 * 1024;
-/**
- * Record bytes a writer packs between two event-loop turns: about 1-2 ms of work (measured by
- * test/bench/snapshot-bench.ts), so that a node keeps serving while a large snapshot is written.
- */
-const yieldEveryBytes = 64 * 1024;
 
 /** Where a write is when a hook runs: before LevelDB batch number `batch` (from 0) of snapshot `snapshotId`. */
 export interface BatchPoint {
@@ -527,11 +524,7 @@ class StoreWriter implements SnapshotWriter {
         if (this.packer.pendingBytes >= this.host.batchBytes) await this.flush(this.packer.take());
         else await nextMacrotask();
       };
-      if (Symbol.asyncIterator in records) {
-        for await (const record of records) if (add(record)) await pause();
-      } else {
-        for (const record of records) if (add(record)) await pause();
-      }
+      await feedRecords(records, add, pause);
     });
   }
 
@@ -601,10 +594,16 @@ class StoreWriter implements SnapshotWriter {
   }
 
   async abort(): Promise<void> {
-    if (this.state === 'published' || this.state === 'aborted') return;
+    if (this.is('published') || this.is('aborted')) return;
+    if (this.is('publishing')) {
+      // Too late: the publishing batch is on its way, and its outcome is the snapshot's.
+      await this.current.catch(() => undefined);
+      return;
+    }
     this.state = 'aborted';
+    // The call under way stops at its next batch boundary; only then may another writer begin.
+    await this.current.catch(() => undefined);
     this.host.done(this);
-    await this.current.catch(() => undefined); // a batch under way lands before the staging is cleared
     if (this.publishAttempted) return; // the publishing batch may have landed: only a reopen can tell
     try {
       await this.host.db.clear(snapshotRange(this.snapshotId));
