@@ -143,10 +143,14 @@ export class Membership {
 
   /** Null when this node leads (run here); otherwise the leader's answer. */
   private async viaLeader(call: LeaderCall): Promise<string | null> {
-    const { group } = this.options;
+    const { group, sleep, waitMs } = this.options;
+    if (group.isLeader()) return null;
+    // During a failover there is briefly no leader: wait for one, as client commands do.
+    const deadline = Date.now() + waitMs;
+    while (group.leaderId() === '' && Date.now() < deadline) await sleep(50);
     if (group.isLeader()) return null;
     const leader = group.leaderId();
-    if (leader === '') throw new MembershipError('NO_LEADER', 'no leader right now; try again');
+    if (leader === '') throw new MembershipError('NO_LEADER', `no leader within ${waitMs} ms; try again`);
     const address = this.options.addressOf(leader);
     if (!address) throw new MembershipError('NO_LEADER_ADDRESS', `the leader is ${leader}, but its address is unknown here`);
     return this.options.onLeader(address, call);

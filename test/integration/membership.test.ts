@@ -109,7 +109,9 @@ describe('membership through quorumkv admin', () => {
     await new Promise((r) => setTimeout(r, 500));
     await c.kill(n1);
     const n5 = await c.startJoiner('n5');
-    expect((await admin(n2, 'add-node', '--id', 'n5', '--grpc', `127.0.0.1:${n5.grpcPort}`)).code).toBe(0);
+    const add = await admin(n2, 'add-node', '--id', 'n5', '--grpc', `127.0.0.1:${n5.grpcPort}`);
+    expect(add.stderr).toBe('');
+    expect(add.code).toBe(0);
     await until('n5 promoted', async () => (await c.raftInfo(n5)).raft_voters.split(',').includes('n5') && (await c.raftInfo(n5)).raft_role !== 'learner');
     const removed = await admin(n3, 'remove-node', '--id', 'n1');
     expect(removed.stderr).toBe('');
