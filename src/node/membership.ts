@@ -144,24 +144,49 @@ export class Membership {
   /** Null when this node leads (run here); otherwise the leader's answer. */
   private async viaLeader(call: LeaderCall): Promise<string | null> {
     const { group, sleep, waitMs } = this.options;
-    if (group.isLeader()) return null;
-    // During a failover there is briefly no leader: wait for one, as client commands do.
+    // During a failover there is briefly no leader, or one that just died and that this node
+    // still believes in: wait and retry, as client commands do. Only a leader that could not be
+    // reached at all is retried (the call certainly did not run there).
     const deadline = Date.now() + waitMs;
-    while (group.leaderId() === '' && Date.now() < deadline) await sleep(50);
-    if (group.isLeader()) return null;
-    const leader = group.leaderId();
-    if (leader === '') throw new MembershipError('NO_LEADER', `no leader within ${waitMs} ms; try again`);
-    const address = this.options.addressOf(leader);
-    if (!address) throw new MembershipError('NO_LEADER_ADDRESS', `the leader is ${leader}, but its address is unknown here`);
-    return this.options.onLeader(address, call);
+    for (;;) {
+      if (group.isLeader()) return null;
+      const leader = group.leaderId();
+      const address = leader === '' ? undefined : this.options.addressOf(leader);
+      if (address) {
+        try {
+          return await this.options.onLeader(address, call);
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'ADMIN_UNREACHABLE' || Date.now() >= deadline) throw err;
+        }
+      }
+      if (Date.now() >= deadline) {
+        if (leader === '') throw new MembershipError('NO_LEADER', `no leader within ${waitMs} ms; try again`);
+        throw new MembershipError('NO_LEADER_ADDRESS', `the leader is ${leader}, but its address is unknown here`);
+      }
+      await sleep(100);
+    }
   }
 
+  /**
+   * Proposes a change. A new leader refuses changes until it has applied its whole log (the fix
+   * for the single-server-change bug): that wait is transient, so it is waited out. A change
+   * refused because another one really is in the log is refused to the operator.
+   */
   private async propose(fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (err) {
-      if (err instanceof ProposalDroppedError) throw new MembershipError('CHANGE_REFUSED', err.message.replace(/^proposal dropped: /, ''));
-      throw err;
+    const { group, sleep, waitMs } = this.options;
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      try {
+        await fn();
+        return;
+      } catch (err) {
+        if (!(err instanceof ProposalDroppedError)) throw err;
+        const transient = /in progress/.test(err.message) && !group.hasUnappliedConfChange() && group.isLeader();
+        if (!transient || Date.now() >= deadline) {
+          throw new MembershipError('CHANGE_REFUSED', err.message.replace(/^proposal dropped: /, ''));
+        }
+      }
+      await sleep(50);
     }
   }
 }

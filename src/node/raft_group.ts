@@ -256,6 +256,15 @@ export class RaftGroup {
     return deferred.promise;
   }
 
+  /** Whether a membership change is in the log but not yet applied here. */
+  hasUnappliedConfChange(): boolean {
+    const log = this.raw.raft.raftLog;
+    const lo = Math.max(this.appliedIndex + 1, log.firstIndex());
+    const hi = log.lastIndex() + 1;
+    if (lo >= hi) return false;
+    return log.slice(lo, hi, Number.POSITIVE_INFINITY).some((e) => e.type === EntryType.ConfChange);
+  }
+
   /**
    * Proposes a membership change (this node must be the leader); resolves once it is applied
    * here. Rejects with ProposalDroppedError when the core refuses it (not leader, another change
