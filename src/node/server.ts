@@ -192,10 +192,13 @@ export class QuorumServer {
 
       // Until the log is replayed, a restarted node must not serve an empty or stale state.
       let replayed = false;
-      void group.ready().then(() => {
-        replayed = true;
-        logger.info({ component: 'node', applied: group!.applied }, 'log replayed; serving');
-      });
+      void group.ready().then(
+        () => {
+          replayed = true;
+          logger.info({ component: 'node', applied: group!.applied }, 'log replayed; serving');
+        },
+        (err: Error) => logger.error({ component: 'node', error: err.message }, 'the group failed before its log was replayed'),
+      );
       const loadingReply = error('LOADING Redis is loading the dataset in memory');
       const serverContext = makeServerContext(() => server!, catalog);
       const resp = new RespServer({
