@@ -48,6 +48,12 @@ export interface RaftGroupOptions {
   /** Overrides of the core's tuning (ticks, batch sizes). */
   readonly raft?: Partial<Omit<RaftConfig, 'id' | 'random' | 'applied' | 'logger'>>;
   readonly logger?: RaftLogger;
+  /**
+   * Called once if the group fails (its log could not be written). The process should stop: a
+   * node that cannot persist must not keep taking part (a leader would go on heartbeating, and
+   * its followers would never elect a working one). A restart recovers from what is on disk.
+   */
+  readonly onFatal?: (error: Error) => void;
   /** Called when this node learns of a new leader (or loses it: ''). */
   readonly onSoftState?: (state: SoftState, term: number) => void;
 }
@@ -480,5 +486,7 @@ export class RaftGroup {
     this.logger.warn('raft group failed; it serves nothing until restarted', { group: this.groupId, error: error.message });
     this.failAll(new OutcomeUnknownError(`group failed: ${error.message}`, { cause: error }));
     this.caughtUp.reject(error);
+    this.stopped = true;
+    this.options.onFatal?.(error);
   }
 }

@@ -148,6 +148,11 @@ export class QuorumServer {
         random,
         raft: { electionTick: config.electionTicks, heartbeatTick: config.heartbeatTicks },
         logger: raftLogger(logger, dataGroupId),
+        onFatal: (err) => {
+          // Crash-stop, as etcd does on a WAL error: the disk decides what survived.
+          logger.fatal({ component: 'node', error: err.message }, 'the Raft log failed; stopping the process');
+          setTimeout(() => process.exit(1), 50);
+        },
         onSoftState: (ss, term) => logger.info({ component: 'raft', group: dataGroupId, role: ss.state, leader: ss.lead, term }, 'role changed'),
       });
 
