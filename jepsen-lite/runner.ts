@@ -1,0 +1,227 @@
+/**
+ * One jepsen-lite run: a 3-node cluster, concurrent clients running a workload, nemeses
+ * alternating inject / heal on a seeded schedule, then heal everything, settle, final reads,
+ * check the history, and write the history (JSON Lines) and a report into
+ * `jepsen-lite/runs/<timestamp>-<workload>/`.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { SeededRandom } from '../src/util/random.js';
+import { checkHistory, type CheckResult, type Workload } from './checker/index.js';
+import { Cluster, repoRoot, type ClusterNode } from './cluster.js';
+import { HistoryBuilder, countOutcomes, historyToJsonLines, operations, type OutcomeCounts } from './history.js';
+import { makeNemesis, type FaultRecord, type Nemesis } from './nemesis.js';
+import { makeWorkload, type OpContext, type WorkloadDef } from './workloads.js';
+
+export interface RunOptions {
+  readonly workload: string;
+  readonly nemeses: readonly string[];
+  readonly timeSeconds: number;
+  readonly seed: number;
+  readonly clients?: number;
+  readonly nodes?: number;
+  /** How long a fault lasts and how long the quiet between faults, ms. Default 2500 / 1500. */
+  readonly faultMs?: number;
+  readonly quietMs?: number;
+  /** Where runs go; default `jepsen-lite/runs`. `null`: write nothing. */
+  readonly runsDir?: string | null;
+  readonly log?: (line: string) => void;
+}
+
+export interface RunResult {
+  readonly valid: CheckResult['valid'];
+  readonly verdict: string;
+  readonly check: CheckResult;
+  readonly outcomes: OutcomeCounts;
+  readonly faults: readonly FaultRecord[];
+  readonly injected: number;
+  readonly dir: string | null;
+  readonly seed: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** One client process: a connection to one node, moved to a live node when its node is down. */
+class ClientSlot {
+  private node: ClusterNode;
+  private client: Redis;
+  private errors = 0;
+
+  constructor(private readonly cluster: Cluster, start: ClusterNode) {
+    this.node = start;
+    this.client = this.connect(start);
+  }
+
+  private connect(n: ClusterNode): Redis {
+    return this.cluster.client(n, { commandTimeout: 1_500, connectTimeout: 1_000, enableOfflineQueue: true });
+  }
+
+  /** The client to use now: moves when the node is down, or after repeated errors. */
+  current(rng: SeededRandom): Redis {
+    if (!this.cluster.isUp(this.node) || this.errors >= 3) {
+      const up = this.cluster.upNodes().filter((n) => n !== this.node);
+      if (up.length > 0) {
+        this.client.disconnect();
+        this.node = up[rng.intBelow(up.length)]!;
+        this.client = this.connect(this.node);
+      }
+      this.errors = 0;
+    }
+    return this.client;
+  }
+
+  noteResult(ok: boolean): void {
+    this.errors = ok ? 0 : this.errors + 1;
+  }
+
+  close(): void {
+    this.client.disconnect();
+  }
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, '-');
+}
+
+export async function run(options: RunOptions): Promise<RunResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const workload: WorkloadDef = makeWorkload(options.workload);
+  const nemeses: Nemesis[] = options.nemeses.filter((n) => n !== '' && n !== 'none').map(makeNemesis);
+  const rng = new SeededRandom(options.seed);
+  const faultMs = options.faultMs ?? 2_500;
+  const quietMs = options.quietMs ?? 1_500;
+  const clientCount = options.clients ?? 6;
+  const history = new HistoryBuilder('ms');
+  const faults: FaultRecord[] = [];
+  const startedAt = new Date();
+
+  log(`jepsen-lite: workload ${workload.name}, nemeses ${nemeses.map((n) => n.name).join(',') || 'none'}, ${options.timeSeconds} s, seed ${options.seed}, ${clientCount} clients`);
+  const cluster = await Cluster.start({ nodes: options.nodes ?? 3 });
+  const t0 = performance.now();
+  const now = (): number => Math.round((performance.now() - t0) * 1000) / 1000;
+  let nextUnique = 1;
+  const unique = (): number => nextUnique++;
+  const slots: ClientSlot[] = [];
+  let setupError: unknown;
+  let check: CheckResult | undefined;
+  let settleProblem: string | null = null;
+  try {
+    // Clients.
+    let running = true;
+    const clientLoops = Array.from({ length: clientCount }, async (_, p) => {
+      const slot = new ClientSlot(cluster, cluster.nodes[p % cluster.nodes.length]!);
+      slots.push(slot);
+      const ctx: OpContext = { history, now, process: p, rng: new SeededRandom(options.seed * 1_000 + p + 1), unique };
+      while (running) {
+        const client = slot.current(ctx.rng);
+        const result = await workload.step(client, ctx);
+        slot.noteResult(result === 'ok');
+        await sleep(result === 'ok' ? 2 : 50);
+      }
+    });
+
+    // Nemesis schedule.
+    const endAt = options.timeSeconds * 1000;
+    const record = (nemesis: string, action: 'inject' | 'heal', detail: string, error?: string): void => {
+      const fault: FaultRecord = { nemesis, action, time: now(), detail, ...(error !== undefined ? { error } : {}) };
+      faults.push(fault);
+      log(`  ${(fault.time / 1000).toFixed(2)}s ${nemesis} ${action}: ${detail}${error ? ` (error: ${error})` : ''}`);
+    };
+    const act = async (nemesis: Nemesis, action: 'inject' | 'heal'): Promise<void> => {
+      try {
+        const detail = action === 'inject' ? await nemesis.inject(cluster, rng) : await nemesis.heal(cluster);
+        record(nemesis.name, action, detail);
+      } catch (err) {
+        record(nemesis.name, action, 'failed', err instanceof Error ? err.message : String(err));
+      }
+    };
+    await sleep(Math.min(1_000, endAt / 4));
+    while (nemeses.length > 0 && now() + faultMs < endAt) {
+      const ready = nemeses.filter((n) => n.available(cluster));
+      if (ready.length > 0) {
+        const nemesis = ready[rng.intBelow(ready.length)]!;
+        await act(nemesis, 'inject');
+        await sleep(faultMs);
+        await act(nemesis, 'heal');
+      }
+      await sleep(Math.max(0, Math.min(quietMs, endAt - now())));
+    }
+    await sleep(Math.max(0, endAt - now()));
+
+    // Heal everything and let the clients finish.
+    for (const nemesis of nemeses) await act(nemesis, 'heal');
+    cluster.healNetwork();
+    for (const n of cluster.nodes) cluster.resume(n);
+    for (const n of cluster.nodes) if (!n.child) await cluster.restart(n);
+    running = false;
+    await Promise.all(clientLoops);
+    settleProblem = await cluster.waitHealthy(30_000);
+    if (settleProblem) log(`  cluster not healthy after healing: ${settleProblem}`);
+    await sleep(500);
+
+    // Final reads: each key until one succeeds (failed attempts are recorded as fail).
+    const finalProcess = clientCount;
+    const finalCtx: OpContext = { history, now, process: finalProcess, rng: new SeededRandom(options.seed + 7), unique };
+    for (const key of workload.keys) {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const n = cluster.nodes[attempt % cluster.nodes.length]!;
+        const client = cluster.client(n, { commandTimeout: 3_000, connectTimeout: 1_000, enableOfflineQueue: true });
+        try {
+          if ((await workload.read(client, finalCtx, key)) === 'ok') break;
+        } finally {
+          client.disconnect();
+        }
+        await sleep(250);
+      }
+    }
+    check = checkHistory(workload.name as Workload, history.build());
+  } catch (err) {
+    setupError = err;
+  } finally {
+    for (const s of slots) s.close();
+    await cluster.stop();
+  }
+  if (setupError !== undefined || !check) throw setupError ?? new Error('the run ended without a check');
+
+  const built = history.build();
+  const outcomes = countOutcomes(operations(built));
+  const injected = faults.filter((f) => f.action === 'inject' && f.error === undefined).length;
+  let dir: string | null = null;
+  if (options.runsDir !== null) {
+    dir = join(options.runsDir ?? join(repoRoot, 'jepsen-lite', 'runs'), `${timestamp()}-${workload.name}`);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'history.jsonl'), historyToJsonLines(built));
+    const report = {
+      workload: workload.name,
+      nemeses: nemeses.map((n) => n.name),
+      seed: options.seed,
+      timeSeconds: options.timeSeconds,
+      clients: clientCount,
+      startedAt: startedAt.toISOString(),
+      operations: outcomes,
+      faults,
+      faultsInjected: injected,
+      settled: settleProblem === null ? true : settleProblem,
+      valid: check.valid,
+      anomalyCount: check.anomalyCount,
+      anomalies: check.anomalies.slice(0, 20),
+      unknownReasons: check.unknownReasons,
+      smallestFailingSlice: check.smallestFailingSlice ?? null,
+      stats: check.stats,
+      verdict: check.verdict,
+    };
+    await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+    const lines = [
+      `jepsen-lite run: ${workload.name}, nemeses ${report.nemeses.join(',') || 'none'}, seed ${options.seed}, ${options.timeSeconds} s, ${clientCount} clients`,
+      `operations: ${outcomes.total} (${outcomes.ok} ok, ${outcomes.fail} fail, ${outcomes.info} info)`,
+      `faults (${injected} injected):`,
+      ...faults.map((f) => `  ${(f.time / 1000).toFixed(2)}s ${f.nemesis} ${f.action}: ${f.detail}${f.error ? ` (error: ${f.error})` : ''}`),
+      `settled: ${settleProblem ?? 'yes'}`,
+      `verdict: ${check.verdict}`,
+    ];
+    await writeFile(join(dir, 'report.txt'), lines.join('\n') + '\n');
+  }
+  log(`  operations: ${outcomes.total} (${outcomes.ok} ok, ${outcomes.fail} fail, ${outcomes.info} info); faults injected: ${injected}${dir ? `; report in ${dir}` : ''}`);
+  return { valid: check.valid, verdict: check.verdict, check, outcomes, faults, injected, dir, seed: options.seed };
+}
