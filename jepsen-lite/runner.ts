@@ -128,9 +128,16 @@ export async function run(options: RunOptions): Promise<RunResult> {
       faults.push(fault);
       log(`  ${(fault.time / 1000).toFixed(2)}s ${nemesis} ${action}: ${detail}${error ? ` (error: ${error})` : ''}`);
     };
-    const act = async (nemesis: Nemesis, action: 'inject' | 'heal'): Promise<void> => {
+    const act = async (nemesis: Nemesis, action: 'inject' | 'heal', final = false): Promise<void> => {
       try {
-        const detail = action === 'inject' ? await nemesis.inject(cluster, rng) : await nemesis.heal(cluster);
+        let detail = action === 'inject' ? await nemesis.inject(cluster, rng) : await nemesis.heal(cluster);
+        if (final && /^(nothing to heal|healed 0 )/.test(detail)) return;
+        if (action === 'heal' && !final) {
+          // Health after the heal: every node up, one leader, writes through every node.
+          const healStart = now();
+          const problem = await cluster.waitHealthy(10_000);
+          detail += problem === null ? ` (healthy after ${Math.round(now() - healStart)} ms)` : ` (not healthy after 10 s: ${problem})`;
+        }
         record(nemesis.name, action, detail);
       } catch (err) {
         record(nemesis.name, action, 'failed', err instanceof Error ? err.message : String(err));
@@ -150,7 +157,7 @@ export async function run(options: RunOptions): Promise<RunResult> {
     await sleep(Math.max(0, endAt - now()));
 
     // Heal everything and let the clients finish.
-    for (const nemesis of nemeses) await act(nemesis, 'heal');
+    for (const nemesis of nemeses) await act(nemesis, 'heal', true);
     cluster.healNetwork();
     for (const n of cluster.nodes) cluster.resume(n);
     for (const n of cluster.nodes) if (!n.child) await cluster.restart(n);
