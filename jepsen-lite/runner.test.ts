@@ -44,6 +44,7 @@ describe('jepsen-lite short runs', () => {
       const history = historyFromJsonLines(await readFile(join(result.dir!, 'history.jsonl'), 'utf8'));
       expect(history.events.length).toBe(result.outcomes.total * 2 - countOpen(history.events));
       expect(existsSync(join(result.dir!, 'report.txt'))).toBe(true);
+      expect(existsSync(join(result.dir!, 'latency.html'))).toBe(true);
       const report = JSON.parse(await readFile(join(result.dir!, 'report.json'), 'utf8')) as { verdict: string; seed: number };
       expect(report.verdict).toBe(result.verdict);
       expect(report.seed).toBe(seed);

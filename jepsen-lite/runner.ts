@@ -13,6 +13,7 @@ import { Cluster, repoRoot, type ClusterNode } from './cluster.js';
 import { HistoryBuilder, countOutcomes, historyToJsonLines, operations, type OutcomeCounts } from './history.js';
 import { makeNemesis, type FaultRecord, type Nemesis } from './nemesis.js';
 import { makeWorkload, type OpContext, type WorkloadDef } from './workloads.js';
+import { latencyHtml } from './plot.js';
 
 export interface RunOptions {
   readonly workload: string;
@@ -148,6 +149,8 @@ export async function run(options: RunOptions): Promise<RunResult> {
       const ready = nemeses.filter((n) => n.available(cluster));
       if (ready.length > 0) {
         const nemesis = ready[rng.intBelow(ready.length)]!;
+        const problem = await cluster.waitHealthy(10_000);
+        if (problem !== null) record('harness', 'inject', 'health check before the next fault', `not healthy: ${problem}`);
         await act(nemesis, 'inject');
         await sleep(faultMs);
         await act(nemesis, 'heal');
@@ -192,7 +195,8 @@ export async function run(options: RunOptions): Promise<RunResult> {
   if (setupError !== undefined || !check) throw setupError ?? new Error('the run ended without a check');
 
   const built = history.build();
-  const outcomes = countOutcomes(operations(built));
+  const ops = operations(built);
+  const outcomes = countOutcomes(ops);
   const injected = faults.filter((f) => f.action === 'inject' && f.error === undefined).length;
   let dir: string | null = null;
   if (options.runsDir !== null) {
@@ -228,6 +232,8 @@ export async function run(options: RunOptions): Promise<RunResult> {
       `verdict: ${check.verdict}`,
     ];
     await writeFile(join(dir, 'report.txt'), lines.join('\n') + '\n');
+    const title = `jepsen-lite: ${workload.name}, ${report.nemeses.join(',') || 'no nemesis'}, seed ${options.seed}`;
+    await writeFile(join(dir, 'latency.html'), latencyHtml(title, ops, faults, check.verdict));
   }
   log(`  operations: ${outcomes.total} (${outcomes.ok} ok, ${outcomes.fail} fail, ${outcomes.info} info); faults injected: ${injected}${dir ? `; report in ${dir}` : ''}`);
   return { valid: check.valid, verdict: check.verdict, check, outcomes, faults, injected, dir, seed: options.seed };
