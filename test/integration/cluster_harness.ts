@@ -4,25 +4,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort, raftInfo, waitForPort } from '../../jepsen-lite/node_probe.js';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 export const binPath = join(repoRoot, 'bin/quorumkv.js');
 
-/** A port that was free a moment ago (listen on 0, read it, close). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
+export { freePort };
 
 export interface NodeProcess {
   readonly id: string;
@@ -127,37 +117,13 @@ export class TestCluster {
     return c;
   }
 
-  async waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const ok = await new Promise<boolean>((r) => {
-        const s = net.connect(port, '127.0.0.1', () => {
-          s.destroy();
-          r(true);
-        });
-        s.on('error', () => r(false));
-      });
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error(`port ${port} not listening after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+    return waitForPort(port, timeoutMs);
   }
 
   /** The INFO raft fields of one node. */
-  async raftInfo(n: NodeProcess): Promise<Record<string, string>> {
-    const c = new Redis({ port: n.respPort, host: '127.0.0.1', maxRetriesPerRequest: 0, connectTimeout: 1000 });
-    c.on('error', () => {});
-    try {
-      const text = await c.info('raft');
-      const fields: Record<string, string> = {};
-      for (const line of text.split('\r\n')) {
-        const i = line.indexOf(':');
-        if (i > 0) fields[line.slice(0, i)] = line.slice(i + 1);
-      }
-      return fields;
-    } finally {
-      c.disconnect();
-    }
+  raftInfo(n: NodeProcess): Promise<Record<string, string>> {
+    return raftInfo(n.respPort);
   }
 
   async leader(): Promise<NodeProcess | undefined> {
