@@ -171,23 +171,35 @@ export class Gateway {
   async writeRun(items: readonly { spec: WriteCommandSpec; args: readonly Buffer[] }[]): Promise<Reply[]> {
     const { group, leaderWaitMs, clock } = this.options;
     const replies: Reply[] = new Array(items.length);
-    let pending: { index: number; spec: WriteCommandSpec; args: readonly Buffer[]; requestId: string }[] = [];
+    let pending: {
+      index: number;
+      spec: WriteCommandSpec;
+      args: readonly Buffer[];
+      requestId: string;
+      /** The prepared form, reused by a first attempt made here as leader in this same turn. */
+      prepared: readonly Buffer[] | null;
+    }[] = [];
     const now = clock();
     items.forEach(({ spec, args }, index) => {
       const prepared = spec.prepare(args, now);
       if (!Array.isArray(prepared)) replies[index] = prepared as Reply;
-      else pending.push({ index, spec, args, requestId: this.newRequestId() });
+      else pending.push({ index, spec, args, requestId: this.newRequestId(), prepared: prepared as readonly Buffer[] });
     });
     const deadline = now + leaderWaitMs;
     let uncertain = false;
-    while (pending.length > 0) {
+    for (let attempt = 0; pending.length > 0; attempt++) {
       const leader = group.leaderId();
       let results: readonly ForwardResult[] | null = null;
       const attemptDeadline = clock() + (this.options.commitWaitMs ?? 30_000);
       try {
         if (leader === group.nodeId) {
           // Proposed in order, in this turn: one MsgProp, the run's order in the log.
-          results = await Promise.all(pending.map((p) => this.proposeLocally(p.spec, p.args, p.requestId, attemptDeadline)));
+          // The first attempt runs in the turn that prepared the run (no await in between), so
+          // `now` is still the leader's time: no need to prepare again.
+          const firstTurn = attempt === 0;
+          results = await Promise.all(
+            pending.map((p) => this.proposeLocally(p.spec, p.args, p.requestId, attemptDeadline, firstTurn && p.prepared ? { args: p.prepared, timeMs: now } : undefined)),
+          );
         } else if (leader !== '') {
           results = await this.options.forwarder.forward(
             leader,
@@ -226,11 +238,17 @@ export class Gateway {
    * clock (the leader stamps time, design invariant 3) and waits for it to apply. The proposal
    * is made synchronously, before the first await, so callers keep their order in the log.
    */
-  async proposeLocally(spec: WriteCommandSpec, args: readonly Buffer[], requestId: string, deadlineMs: number): Promise<ForwardResult> {
+  async proposeLocally(
+    spec: WriteCommandSpec,
+    args: readonly Buffer[],
+    requestId: string,
+    deadlineMs: number,
+    alreadyPrepared?: { readonly args: readonly Buffer[]; readonly timeMs: number },
+  ): Promise<ForwardResult> {
     const { group, clock } = this.options;
     if (!group.isLeader()) return { status: 'not-leader' };
-    const now = clock();
-    const prepared = spec.prepare(args, now);
+    const now = alreadyPrepared ? alreadyPrepared.timeMs : clock();
+    const prepared = alreadyPrepared ? alreadyPrepared.args : spec.prepare(args, now);
     if (!Array.isArray(prepared)) return { status: 'ok', reply: prepared as Reply };
     const payload = encodeWriteEntry({ flags: WriteFlags.dedup, timeMs: now, args: prepared as readonly Buffer[] });
     try {
