@@ -5,7 +5,7 @@ import { error, type Reply } from '../resp/reply.js';
 import type { Keyspace } from '../state/keyspace.js';
 import { NoLeaderError, NotReadyError, OutcomeUnknownError } from '../util/errors.js';
 import type { RaftGroup } from './raft_group.js';
-import { WriteFlags, encodeWriteEntry } from './write_entry.js';
+import { WriteFlags, writeEntryWriter } from './write_entry.js';
 
 /** What one forwarded write came back as. */
 export type ForwardStatus = 'ok' | 'not-leader' | 'unknown';
@@ -250,7 +250,7 @@ export class Gateway {
     const now = alreadyPrepared ? alreadyPrepared.timeMs : clock();
     const prepared = alreadyPrepared ? alreadyPrepared.args : spec.prepare(args, now);
     if (!Array.isArray(prepared)) return { status: 'ok', reply: prepared as Reply };
-    const payload = encodeWriteEntry({ flags: WriteFlags.dedup, timeMs: now, args: prepared as readonly Buffer[] });
+    const payload = writeEntryWriter({ flags: WriteFlags.dedup, timeMs: now, args: prepared as readonly Buffer[] });
     try {
       const reply = (await withDeadline(group.propose(payload, requestId), deadlineMs - clock())) as Reply;
       return { status: 'ok', reply };

@@ -71,15 +71,26 @@ const textDecoder = new TextDecoder();
  *   │ u8 = 1  │ u8     │ utf-8        │ ...     │
  *   └─────────┴────────┴──────────────┴─────────┘
  */
-export function encodeProposal(requestId: string, payload: Uint8Array): Uint8Array {
+export function encodeProposal(requestId: string, payload: Uint8Array | PayloadWriter): Uint8Array {
   const id = textEncoder.encode(requestId);
   if (id.length > 255) throw new RangeError('request id longer than 255 bytes');
-  const out = new Uint8Array(2 + id.length + payload.length);
+  const size = payload instanceof Uint8Array ? payload.length : payload.size;
+  const out = Buffer.allocUnsafe(2 + id.length + size);
   out[0] = envelopeVersion;
   out[1] = id.length;
   out.set(id, 2);
-  out.set(payload, 2 + id.length);
+  if (payload instanceof Uint8Array) out.set(payload, 2 + id.length);
+  else payload.writeTo(out, 2 + id.length);
   return out;
+}
+
+/**
+ * A payload that writes itself into the envelope's buffer, so that a proposal's bytes (a value of
+ * up to 512 MB) are copied once, not once into the payload and again into the envelope.
+ */
+export interface PayloadWriter {
+  readonly size: number;
+  writeTo(buf: Buffer, offset: number): void;
 }
 
 export function decodeProposal(data: Uint8Array): { requestId: string; payload: Uint8Array } {
@@ -245,7 +256,7 @@ export class RaftGroup {
    * applied on this node. Rejects with a `fail` outcome when it certainly did not enter the log,
    * `unknown` when it may still commit.
    */
-  propose(payload: Uint8Array, requestId?: string): Promise<unknown> {
+  propose(payload: Uint8Array | PayloadWriter, requestId?: string): Promise<unknown> {
     const unavailable = this.unavailable();
     if (unavailable) return Promise.reject(unavailable);
     if (requestId !== undefined) {

@@ -27,7 +27,7 @@ import { Membership } from './membership.js';
 import { RaftGroup } from './raft_group.js';
 import { RespServer } from './resp_server.js';
 import { ServerStats } from './server_stats.js';
-import { WriteFlags, encodeWriteEntry } from './write_entry.js';
+import { WriteFlags, writeEntryWriter } from './write_entry.js';
 
 /** The command table as the server needs it (built from src/commands in catalog.ts). */
 export interface CommandCatalog {
@@ -235,7 +235,7 @@ export class QuorumServer {
         isExpired: (key, now) => catalog.isExpired(keyspace, key, now),
         proposeExpire: async (keys) => {
           const now = clock();
-          const payload = encodeWriteEntry({ flags: WriteFlags.dedup, timeMs: now, args: [Buffer.from(catalog.expireKeysCommand), ...keys] });
+          const payload = writeEntryWriter({ flags: WriteFlags.dedup, timeMs: now, args: [Buffer.from(catalog.expireKeysCommand), ...keys] });
           const reply = (await group!.propose(payload, gateway.newRequestId())) as Reply;
           return reply.kind === 'integer' ? Number(reply.value) : 0;
         },
