@@ -106,8 +106,11 @@ import {
   defaultRaftConfig,
   emptyHardState,
 } from '../../../src/raft/index.js';
-import type { ConfChange, Entry, HardState, Message, Ready, Snapshot, StateType as Role } from '../../../src/raft/index.js';
+import type { ConfChange, Entry, Message, Ready, Snapshot, StateType as Role } from '../../../src/raft/index.js';
 import { SeededRandom } from '../../../src/util/random.js';
+import { SafetyViolation, hashString, type Disk } from '../sim/cluster.js';
+
+export { SafetyViolation };
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -117,14 +120,6 @@ export class ScenarioError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'ScenarioError';
-  }
-}
-
-/** One of the Raft safety properties (or a host rule) does not hold. */
-export class SafetyViolation extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SafetyViolation';
   }
 }
 
@@ -275,11 +270,6 @@ function byNodeId(a: string, b: string): number {
 // ------------------------------------------------------------------ the group
 
 /** What survives a crash: exactly what a Ready's persist step wrote. */
-interface Disk {
-  hardState: HardState;
-  snapshot: Snapshot | null;
-  entries: Entry[];
-}
 
 interface ScenarioNode {
   readonly id: string;
@@ -1099,11 +1089,3 @@ export class ScenarioInterpreter {
   }
 }
 
-function hashString(s: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 16777619);
-  }
-  return h >>> 0;
-}

@@ -31,7 +31,7 @@ export class SafetyViolation extends Error {
 }
 
 /** What survives a crash: exactly what a Ready's persist step wrote. */
-interface Disk {
+export interface Disk {
   hardState: HardState;
   snapshot: Snapshot | null;
   entries: Entry[];
@@ -633,7 +633,8 @@ export class SimCluster {
   }
 }
 
-function hashString(s: string): number {
+/** FNV-1a: a stable per-node seed from a name. */
+export function hashString(s: string): number {
   let h = 2166136261;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
