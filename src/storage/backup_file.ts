@@ -1,3 +1,4 @@
+import { fsyncDirectory } from './fs_sync.js';
 import { open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -148,7 +149,7 @@ export async function writeBackup(
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  await syncDirectory(dirname(path));
+  await fsyncDirectory(dirname(path));
   return { path, info: { ...descriptorOf(descriptor), ...packer.totals.totals() }, chunkBytes, fileBytes: out.offset, fileChecksum };
 }
 
@@ -183,14 +184,6 @@ class CheckedOutput {
   }
 }
 
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 // -------------------------------------------------------------------------------------------------
 // Reading

@@ -1,3 +1,4 @@
+import { fsyncDirectory } from './fs_sync.js';
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -468,11 +469,3 @@ async function writeFully(handle: FileHandle, buf: Buffer, position: number): Pr
   }
 }
 
-async function fsyncDirectory(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
