@@ -1,3 +1,4 @@
+import { FieldReader } from './field_reader.js';
 import { crc32 } from 'node:zlib';
 import type { Entry, EntryType, HardState, SnapshotMetadata } from '../raft/types.js';
 
@@ -249,39 +250,9 @@ export function decodeSegmentHeader(buf: Buffer, start: number, end: number): Se
   return { groupId, prevIndex, hardState: { term, vote, commit }, snapshot };
 }
 
-class PayloadReader {
-  constructor(
-    private readonly buf: Buffer,
-    private pos: number,
-    private readonly end: number,
-  ) {}
-
-  private take(size: number): number {
-    if (this.pos + size > this.end) throw new MalformedRecordError('record payload ends early');
-    const at = this.pos;
-    this.pos += size;
-    return at;
-  }
-
-  u8(): number {
-    return this.buf[this.take(1)]!;
-  }
-
-  u48(): number {
-    return this.buf.readUIntLE(this.take(6), 6);
-  }
-
-  str16(): string {
-    const length = this.buf.readUInt16LE(this.take(2));
-    const at = this.take(length);
-    return this.buf.toString('utf8', at, at + length);
-  }
-
-  list16(): string[] {
-    const count = this.buf.readUInt16LE(this.take(2));
-    const values: string[] = [];
-    for (let i = 0; i < count; i++) values.push(this.str16());
-    return values;
+class PayloadReader extends FieldReader {
+  constructor(buf: Buffer, pos: number, end: number) {
+    super(buf, pos, end, (message) => new MalformedRecordError(`record payload ${message}`));
   }
 
   snapshot(): SnapshotMetadata {
@@ -290,9 +261,5 @@ class PayloadReader {
     const voters = this.list16();
     const learners = this.list16();
     return { index, term, confState: { voters, learners } };
-  }
-
-  expectEnd(what: string): void {
-    if (this.pos !== this.end) throw new MalformedRecordError(`${what} has ${this.end - this.pos} trailing bytes`);
   }
 }

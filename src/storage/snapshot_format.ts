@@ -1,3 +1,4 @@
+import { FieldReader as BaseFieldReader } from './field_reader.js';
 import { crc32 } from 'node:zlib';
 import type { SnapshotMetadata } from '../raft/types.js';
 
@@ -131,57 +132,9 @@ export class FieldWriter {
 }
 
 /** Reads fields with bounds checks; every overrun is a SnapshotFormatError. */
-export class FieldReader {
-  constructor(
-    private readonly buf: Buffer,
-    private pos = 0,
-    private readonly end = buf.length,
-  ) {}
-
-  private take(size: number): number {
-    if (this.pos + size > this.end) throw new SnapshotFormatError(`ends ${this.pos + size - this.end} bytes early`);
-    const at = this.pos;
-    this.pos += size;
-    return at;
-  }
-
-  u8(): number {
-    return this.buf[this.take(1)]!;
-  }
-
-  u32(): number {
-    return this.buf.readUInt32LE(this.take(4));
-  }
-
-  u48(): number {
-    return this.buf.readUIntLE(this.take(6), 6);
-  }
-
-  f64(): number {
-    return this.buf.readDoubleLE(this.take(8));
-  }
-
-  str16(): string {
-    const length = this.buf.readUInt16LE(this.take(2));
-    const at = this.take(length);
-    return this.buf.toString('utf8', at, at + length);
-  }
-
-  list16(): string[] {
-    const count = this.buf.readUInt16LE(this.take(2));
-    const values: string[] = [];
-    for (let i = 0; i < count; i++) values.push(this.str16());
-    return values;
-  }
-
-  /** The unread bytes (a view, not a copy). */
-  rest(): Buffer {
-    const at = this.take(this.end - this.pos);
-    return this.buf.subarray(at, this.end);
-  }
-
-  expectEnd(what: string): void {
-    if (this.pos !== this.end) throw new SnapshotFormatError(`${what} has ${this.end - this.pos} trailing bytes`);
+export class FieldReader extends BaseFieldReader {
+  constructor(buf: Buffer, pos = 0, end = buf.length) {
+    super(buf, pos, end, (message) => new SnapshotFormatError(message));
   }
 }
 
