@@ -22,6 +22,10 @@ export class FieldReader {
     return this.buf[this.take(1)]!;
   }
 
+  u16(): number {
+    return this.buf.readUInt16LE(this.take(2));
+  }
+
   u32(): number {
     return this.buf.readUInt32LE(this.take(4));
   }

@@ -81,6 +81,13 @@ export class FieldWriter {
     return this;
   }
 
+  u16(value: number): this {
+    const b = Buffer.allocUnsafe(2);
+    b.writeUInt16LE(value);
+    this.parts.push(b);
+    return this;
+  }
+
   u32(value: number): this {
     const b = Buffer.allocUnsafe(4);
     b.writeUInt32LE(value);

@@ -2,7 +2,7 @@ import type { Reply } from '../resp/reply.js';
 import type { KeyRecord } from '../state/keyspace.js';
 import { decodeReply, encodeReply } from '../transport/reply_codec.js';
 import { SnapshotCorruptError } from './snapshot_errors.js';
-import { FieldReader, SnapshotFormatError, asBuffer } from './snapshot_format.js';
+import { FieldReader, FieldWriter, SnapshotFormatError, asBuffer } from './snapshot_format.js';
 
 /**
  * The key-value state machine's image as snapshot records: what a group's snapshot holds besides
@@ -15,6 +15,11 @@ import { FieldReader, SnapshotFormatError, asBuffer } from './snapshot_format.js
  *                  flags bit 0: has an expiry (absolute Unix ms; f64 holds any JS number exactly)
  *                  valueType 0: string (the rest of the record is its bytes)
  *   dedup record   kind u8 = 2 | timeMs f64 | requestId str16 | reply (reply_codec.ts, the rest)
+ *   members record kind u8 = 3 | addresses: count u16, (nodeId str16, grpcAddress str16) ×count
+ *                  | everMembers list16
+ *                  The group's address book and every node id it ever had (ids are never reused):
+ *                  what the descriptor's voter and learner lists do not say. At most one per
+ *                  image, first; `quorumkv restore` rewrites it for the new cluster.
  *
  * Taking an image (the caller's part, at one instant, between two applies):
  *
@@ -36,9 +41,18 @@ export interface DedupRecord {
   readonly reply: Reply;
 }
 
+/** The address book and id history of a group, as of the snapshot's index. */
+export interface MembersRecord {
+  /** Node id → gRPC address of every current member. */
+  readonly addresses: ReadonlyMap<string, string>;
+  /** Every node id ever added to the group (ids are never reused). */
+  readonly everMembers: readonly string[];
+}
+
 export const ImageRecordKind = {
   Key: 1,
   Dedup: 2,
+  Members: 3,
 } as const;
 
 const ValueType = {
@@ -72,13 +86,26 @@ export function encodeDedupRecord(record: DedupRecord): Buffer {
   return Buffer.concat([head, id, encodeReply(record.reply)]);
 }
 
-/** The records of an image, encoded lazily in order: every key, then the dedup table. */
-export function* stateImageRecords(keys: Iterable<KeyRecord>, dedup: Iterable<DedupRecord>): Generator<Buffer> {
+export function encodeMembersRecord(record: MembersRecord): Buffer {
+  const w = new FieldWriter().u8(ImageRecordKind.Members).u16(record.addresses.size);
+  for (const [id, address] of record.addresses) w.str16(id).str16(address);
+  return w.list16(record.everMembers).toBuffer();
+}
+
+/**
+ * The records of an image, encoded lazily in order: the members record (if given), every key,
+ * then the dedup table.
+ */
+export function* stateImageRecords(keys: Iterable<KeyRecord>, dedup: Iterable<DedupRecord>, members?: MembersRecord): Generator<Buffer> {
+  if (members) yield encodeMembersRecord(members);
   for (const record of keys) yield encodeKeyRecord(record);
   for (const record of dedup) yield encodeDedupRecord(record);
 }
 
-export type ImageRecord = { readonly kind: 'key'; readonly record: KeyRecord } | { readonly kind: 'dedup'; readonly record: DedupRecord };
+export type ImageRecord =
+  | { readonly kind: 'key'; readonly record: KeyRecord }
+  | { readonly kind: 'dedup'; readonly record: DedupRecord }
+  | { readonly kind: 'members'; readonly record: MembersRecord };
 
 /**
  * Decodes one record. Keys and values are copied out, so the result does not pin the chunk the
@@ -108,6 +135,17 @@ export function decodeImageRecord(bytes: Uint8Array): ImageRecord {
       const reply = decodeReply(r.rest());
       return { kind: 'dedup', record: { id, timeMs, reply } };
     }
+    if (kind === ImageRecordKind.Members) {
+      const count = r.u16();
+      const addresses = new Map<string, string>();
+      for (let i = 0; i < count; i++) {
+        const id = r.str16();
+        addresses.set(id, r.str16());
+      }
+      const everMembers = r.list16();
+      r.expectEnd('members record');
+      return { kind: 'members', record: { addresses, everMembers } };
+    }
     throw new SnapshotFormatError(`unknown record kind ${kind}`);
   } catch (err) {
     if (err instanceof SnapshotCorruptError) throw err;
@@ -119,6 +157,7 @@ export function decodeImageRecord(bytes: Uint8Array): ImageRecord {
 export interface StateImageSink {
   key(record: KeyRecord): void;
   dedup(record: DedupRecord): void;
+  members?(record: MembersRecord): void;
 }
 
 /**
@@ -137,9 +176,11 @@ export async function decodeStateImage(
     if (decoded.kind === 'key') {
       sink.key(decoded.record);
       keys++;
-    } else {
+    } else if (decoded.kind === 'dedup') {
       sink.dedup(decoded.record);
       dedup++;
+    } else {
+      sink.members?.(decoded.record);
     }
   }
   return { keys, dedup };

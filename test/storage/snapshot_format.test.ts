@@ -18,7 +18,7 @@ import {
   readDescriptor,
   writeDescriptor,
 } from '../../src/storage/snapshot_format.js';
-import { decodeImageRecord, encodeDedupRecord, encodeKeyRecord } from '../../src/storage/snapshot_image.js';
+import { decodeImageRecord, encodeDedupRecord, encodeKeyRecord, encodeMembersRecord } from '../../src/storage/snapshot_image.js';
 import { dedupRecordArb, descriptor, keyRecordArb } from './snapshot_support.js';
 import { propertyParameters } from './support.js';
 
@@ -167,6 +167,19 @@ describe('state image records', () => {
         expect(decodeImageRecord(encodeDedupRecord(record))).toEqual({ kind: 'dedup', record });
       }),
       propertyParameters('snapshot image dedup records', 300),
+    );
+  });
+
+  it('members records round-trip exactly, and a truncated one is corrupt', () => {
+    const idArb = fc.stringMatching(/^[a-z0-9-]{1,12}$/);
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(idArb, fc.string()), { selector: ([id]) => id, maxLength: 7 }), fc.array(idArb, { maxLength: 9 }), (pairs, ever) => {
+        const record = { addresses: new Map(pairs), everMembers: ever };
+        const bytes = encodeMembersRecord(record);
+        expect(decodeImageRecord(bytes)).toEqual({ kind: 'members', record });
+        expect(() => decodeImageRecord(bytes.subarray(0, bytes.length - 1))).toThrow(SnapshotCorruptError);
+      }),
+      propertyParameters('snapshot image members records', 200),
     );
   });
 
