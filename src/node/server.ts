@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { adminChange } from '../admin/admin_client.js';
@@ -28,6 +26,7 @@ import { RaftGroup } from './raft_group.js';
 import { RespServer } from './resp_server.js';
 import { ServerStats } from './server_stats.js';
 import { WriteFlags, writeEntryWriter } from './write_entry.js';
+import { ServerStartError, dataGroupId, groupLogDir, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
 
 /** The command table as the server needs it (built from src/commands in catalog.ts). */
 export interface CommandCatalog {
@@ -47,24 +46,11 @@ export interface CommandCatalog {
   usedMemoryBytes(ks: Keyspace): number;
 }
 
-export class ServerStartError extends Error {
-  readonly code = 'SERVER_START';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ServerStartError';
-  }
-}
+export { ServerStartError };
 
-const dataGroupId = 'g0';
 export const quorumkvVersion = '0.1.0';
 /** What clients see as the Redis version they talk to (INFO, HELLO). */
 export const compatibleRedisVersion = '7.0.0';
-
-interface NodeMeta {
-  readonly id: string;
-  /** The address book: node id → gRPC address (from --peers at bootstrap). */
-  readonly peers: Record<string, string>;
-}
 
 /**
  * One quorumkv node: its data group, the gRPC server (Raft peers, Forward, Admin), the RESP
@@ -101,7 +87,7 @@ export class QuorumServer {
       const meta = await loadOrCreateMeta(config, logger);
       const random = new SeededRandom(randomBytes(4).readUInt32LE(0));
       const log = new FileLog({
-        dir: join(config.dataDir, 'groups', dataGroupId),
+        dir: groupLogDir(config.dataDir, dataGroupId),
         groupId: dataGroupId,
         logger: logger.child({ component: 'storage', group: dataGroupId }),
       });
@@ -131,7 +117,7 @@ export class QuorumServer {
         logger.info({ component: 'membership', change: { ...change, type: ['add-voter', 'add-learner', 'remove'][change.type] } }, 'membership change applied');
         const snapshot = { id: config.id, peers: Object.fromEntries(addressBook) };
         metaWrites = metaWrites
-          .then(() => saveMeta(config, snapshot))
+          .then(() => saveMeta(config.dataDir, snapshot))
           .catch((err: Error) => logger.warn({ component: 'node', error: err.message }, 'could not save the address book'));
       };
       const keyspace = catalog.newKeyspace();
@@ -335,81 +321,4 @@ function makeServerContext(server: () => QuorumServer, catalog: CommandCatalog):
     redisVersion: compatibleRedisVersion,
     role: () => (server().group.isLeader() ? 'master' : 'replica'),
   };
-}
-
-/** Creates the data dir, checks it is writable, and takes its lock. Returns the lock's path. */
-async function prepareDataDir(config: ServerConfig): Promise<string> {
-  const dir = config.dataDir;
-  try {
-    await mkdir(dir, { recursive: true });
-    await access(dir, fsConstants.W_OK | fsConstants.R_OK);
-  } catch (err) {
-    throw new ServerStartError(`data dir ${dir} is unusable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const lockPath = join(dir, 'LOCK');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await open(lockPath, 'wx');
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      return lockPath;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new ServerStartError(`data dir ${dir} is unusable: cannot create ${lockPath} (${(err as NodeJS.ErrnoException).code})`);
-      }
-      const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
-        throw new ServerStartError(`data dir ${dir} is in use by process ${holder}`);
-      }
-      // A stale lock from a process that was killed: take it over.
-      await rm(lockPath, { force: true });
-    }
-  }
-  throw new ServerStartError(`data dir ${dir}: could not take its lock`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * `node.json` in the data dir: which node this dir belongs to and the address book from the
- * first start. Once it exists, --peers is ignored (with a log line), as etcd ignores
- * --initial-cluster once its data dir holds state.
- */
-async function loadOrCreateMeta(config: ServerConfig, logger: Logger): Promise<NodeMeta> {
-  const path = join(config.dataDir, 'node.json');
-  let text: string | null = null;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ServerStartError(`cannot read ${path}: ${(err as Error).message}`);
-  }
-  if (text !== null) {
-    let meta: NodeMeta;
-    try {
-      meta = JSON.parse(text) as NodeMeta;
-    } catch {
-      throw new ServerStartError(`${path} is not valid JSON: the data dir is damaged`);
-    }
-    if (meta.id !== config.id) throw new ServerStartError(`data dir ${config.dataDir} belongs to node '${meta.id}', not '${config.id}'`);
-    if (config.peers.size > 0) logger.info({ component: 'node' }, '--peers ignored: the data dir already holds state');
-    return meta;
-  }
-  const meta: NodeMeta = { id: config.id, peers: Object.fromEntries(config.peers) };
-  await saveMeta(config, meta);
-  return meta;
-}
-
-/** Replaces node.json atomically (write a temp file, rename). */
-async function saveMeta(config: ServerConfig, meta: NodeMeta): Promise<void> {
-  const path = join(config.dataDir, 'node.json');
-  const tmp = `${path}.tmp`;
-  await writeFile(tmp, JSON.stringify(meta, null, 2));
-  await rename(tmp, path);
 }

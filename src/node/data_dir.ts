@@ -1,0 +1,122 @@
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { ServerConfig } from '../config/config.js';
+
+/**
+ * What a node keeps in its data dir, and where:
+ *
+ *   <data-dir>/LOCK                    pid of the process using the dir
+ *   <data-dir>/node.json               this node's id and the address book (NodeMeta)
+ *   <data-dir>/groups/<group>/         the group's Raft log (FileLog)
+ *   <data-dir>/snapshots/<group>/      the group's snapshots (SnapshotStore, LevelDB)
+ *
+ * `quorumkv restore` writes node.json and a snapshot; the server does the rest on its first start.
+ */
+
+export class ServerStartError extends Error {
+  readonly code = 'SERVER_START';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ServerStartError';
+  }
+}
+
+/** The one data group until shard groups arrive. */
+export const dataGroupId = 'g0';
+
+export interface NodeMeta {
+  readonly id: string;
+  /** The address book: node id → gRPC address (from --peers at bootstrap). */
+  readonly peers: Record<string, string>;
+}
+
+export function nodeMetaPath(dataDir: string): string {
+  return join(dataDir, 'node.json');
+}
+
+export function groupLogDir(dataDir: string, groupId: string): string {
+  return join(dataDir, 'groups', groupId);
+}
+
+export function groupSnapshotDir(dataDir: string, groupId: string): string {
+  return join(dataDir, 'snapshots', groupId);
+}
+
+/** Creates the data dir, checks it is writable, and takes its lock. Returns the lock's path. */
+export async function prepareDataDir(config: ServerConfig): Promise<string> {
+  const dir = config.dataDir;
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, fsConstants.W_OK | fsConstants.R_OK);
+  } catch (err) {
+    throw new ServerStartError(`data dir ${dir} is unusable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const lockPath = join(dir, 'LOCK');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(lockPath, 'wx');
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return lockPath;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new ServerStartError(`data dir ${dir} is unusable: cannot create ${lockPath} (${(err as NodeJS.ErrnoException).code})`);
+      }
+      const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+        throw new ServerStartError(`data dir ${dir} is in use by process ${holder}`);
+      }
+      // A stale lock from a process that was killed: take it over.
+      await rm(lockPath, { force: true });
+    }
+  }
+  throw new ServerStartError(`data dir ${dir}: could not take its lock`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * `node.json` in the data dir: which node this dir belongs to and the address book from the
+ * first start. Once it exists, --peers is ignored (with a log line), as etcd ignores
+ * --initial-cluster once its data dir holds state.
+ */
+export async function loadOrCreateMeta(config: ServerConfig, logger: Logger): Promise<NodeMeta> {
+  const path = nodeMetaPath(config.dataDir);
+  let text: string | null = null;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ServerStartError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  if (text !== null) {
+    let meta: NodeMeta;
+    try {
+      meta = JSON.parse(text) as NodeMeta;
+    } catch {
+      throw new ServerStartError(`${path} is not valid JSON: the data dir is damaged`);
+    }
+    if (meta.id !== config.id) throw new ServerStartError(`data dir ${config.dataDir} belongs to node '${meta.id}', not '${config.id}'`);
+    if (config.peers.size > 0) logger.info({ component: 'node' }, '--peers ignored: the data dir already holds state');
+    return meta;
+  }
+  const meta: NodeMeta = { id: config.id, peers: Object.fromEntries(config.peers) };
+  await saveMeta(config.dataDir, meta);
+  return meta;
+}
+
+/** Replaces node.json atomically (write a temp file, rename). */
+export async function saveMeta(dataDir: string, meta: NodeMeta): Promise<void> {
+  const path = nodeMetaPath(dataDir);
+  const tmp = `${path}.tmp`;
+  await writeFile(tmp, JSON.stringify(meta, null, 2));
+  await rename(tmp, path);
+}
