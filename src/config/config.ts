@@ -24,6 +24,15 @@ export interface ServerConfig {
   readonly logLevel: string;
   /** Human-readable logs instead of JSON (what `dev` uses). */
   readonly prettyLogs: boolean;
+  /** Take a snapshot once this many entries were applied since the last one. */
+  readonly snapshotEntries: number;
+  /** ... or once the entries applied since the last one hold this many bytes. */
+  readonly snapshotBytes: number;
+  /**
+   * Entries kept in the log behind a snapshot, so that a follower a little behind catches up from
+   * the log instead of needing the whole snapshot (etcd's SnapshotCatchUpEntries).
+   */
+  readonly snapshotCatchupEntries: number;
 }
 
 export class ConfigError extends Error {
@@ -44,6 +53,9 @@ export const serverDefaults = {
   maxClients: 10_000,
   leaderWaitMs: 5_000,
   logLevel: 'info',
+  snapshotEntries: 100_000,
+  snapshotBytes: 256 * 1024 * 1024,
+  snapshotCatchupEntries: 5_000,
 } as const;
 
 const idPattern = /^[a-z0-9-]{1,64}$/;
@@ -64,6 +76,9 @@ const flagOptions = {
   'leader-wait-ms': { type: 'string' },
   'log-level': { type: 'string' },
   pretty: { type: 'boolean' },
+  'snapshot-entries': { type: 'string' },
+  'snapshot-bytes': { type: 'string' },
+  'snapshot-catchup-entries': { type: 'string' },
 } as const;
 
 type Raw = Record<string, string | boolean | number | undefined>;
@@ -111,6 +126,9 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     leaderWaitMs: intOf('leader-wait-ms', pick('leader-wait-ms'), serverDefaults.leaderWaitMs, 0, 600_000),
     logLevel: stringOf('log-level', pick('log-level'), serverDefaults.logLevel),
     prettyLogs: pick('pretty') === true,
+    snapshotEntries: intOf('snapshot-entries', pick('snapshot-entries'), serverDefaults.snapshotEntries, 1, 1_000_000_000),
+    snapshotBytes: intOf('snapshot-bytes', pick('snapshot-bytes'), serverDefaults.snapshotBytes, 1, Number.MAX_SAFE_INTEGER),
+    snapshotCatchupEntries: intOf('snapshot-catchup-entries', pick('snapshot-catchup-entries'), serverDefaults.snapshotCatchupEntries, 0, 1_000_000_000),
   });
 }
 
