@@ -9,7 +9,7 @@ import {
   defaultRaftConfig,
   silentLogger,
 } from '../raft/index.js';
-import type { ConfChange, ConfState, Entry, Message, RaftConfig, RaftLogger, Ready, SoftState } from '../raft/index.js';
+import type { ConfChange, ConfState, Entry, HardState, Message, RaftConfig, RaftLogger, Ready, SnapshotMetadata, SoftState } from '../raft/index.js';
 import type { DurableLog } from '../storage/durable_log.js';
 import { Deferred } from '../util/deferred.js';
 import { NoLeaderError, NotReadyError, OutcomeUnknownError, QuorumError } from '../util/errors.js';
@@ -25,6 +25,19 @@ export interface GroupStateMachine {
    * is the proposer's id for it (the same on every replica), for deduplicating retries.
    */
   apply(index: number, payload: Uint8Array, requestId: string): unknown;
+}
+
+/**
+ * Where the group's snapshots live (the snapshot store and the state machine's image). The group
+ * only ever handles snapshot metadata: the image is written, shipped and loaded by the host.
+ */
+export interface GroupSnapshots {
+  /**
+   * Prepares the state machine to jump to the snapshot at `metadata.index` (installed from the
+   * leader, already in the store): loads and verifies it into fresh containers, and returns the
+   * swap, which the group calls synchronously when it sets its applied index.
+   */
+  install(metadata: SnapshotMetadata): Promise<() => void>;
 }
 
 /** Delivers Raft messages to peers; batched per Ready, never awaited (Raft tolerates loss). */
@@ -56,6 +69,20 @@ export interface RaftGroupOptions {
   readonly onFatal?: (error: Error) => void;
   /** Called when this node learns of a new leader (or loses it: ''). */
   readonly onSoftState?: (state: SoftState, term: number) => void;
+  /**
+   * The snapshot the state machine was loaded from before the group opened (the newest in the
+   * store), or none. The log is made to continue from it (see open()).
+   */
+  readonly initialSnapshot?: SnapshotMetadata;
+  /** Needed to install snapshots from a leader. */
+  readonly snapshots?: GroupSnapshots;
+}
+
+/** A log compaction the host asked for; run by the loop between two Readies. */
+interface CompactionRequest {
+  readonly snapshot: SnapshotMetadata;
+  readonly keepEntries: number;
+  readonly deferred: Deferred<void>;
 }
 
 const envelopeVersion = 1;
@@ -149,6 +176,7 @@ export class RaftGroup {
   /** Resolves once the log is replayed up to the commit index known at start. */
   private readonly caughtUp = new Deferred<void>();
   private replayTarget: number;
+  private compaction: CompactionRequest | null = null;
   /** Counters for INFO and benchmarks. */
   readonly stats = { fsyncs: 0, readies: 0, entriesPersisted: 0, applied: 0 };
 
@@ -179,13 +207,33 @@ export class RaftGroup {
     this.caughtUp.promise.catch(() => {});
   }
 
-  /** Loads the durable log (bootstrapping a new group if it is empty) and starts the group. */
+  /**
+   * Loads the durable log (bootstrapping a new group if it is empty and has no snapshot) and
+   * starts the group.
+   *
+   * With an initial snapshot (the newest in the store, already loaded into the state machine),
+   * the log is made to continue from it. The store is written before the log (a snapshot is
+   * published, then the log is compacted or reset to it), so after a crash the store may be
+   * ahead of the log's own marker, never behind it. Log entries after the snapshot are kept when
+   * the log holds the snapshot's own entry with its term (Log Matching says the rest follows);
+   * otherwise (the log ends before it, or disagrees) the log is reset to start after it.
+   * Snapshots only ever hold committed state, so the commit index is raised to it.
+   */
   static async open(options: RaftGroupOptions): Promise<RaftGroup> {
     const persisted = await options.log.load();
     const storage = new MemoryStorage();
     let hardState = persisted.hardState;
     let entries = persisted.entries;
-    const empty = persisted.snapshot === null && entries.length === 0 && hardState.term === 0;
+    const initial = options.initialSnapshot ?? null;
+    const logSnapshot = persisted.snapshot;
+    if (logSnapshot !== null && (initial === null || initial.index < logSnapshot.index)) {
+      throw new QuorumError(
+        'SNAPSHOT_MISSING',
+        `the log of group ${options.groupId} starts after index ${logSnapshot.index}, but the newest snapshot is ${initial === null ? 'missing' : `at ${initial.index}`}`,
+        'fail',
+      );
+    }
+    const empty = initial === null && entries.length === 0 && hardState.term === 0;
     if (empty && options.bootstrapVoters && options.bootstrapVoters.length > 0) {
       const boot = bootstrapLog(options.bootstrapVoters, (id) => options.bootstrapAddresses?.get(id));
       await options.log.save({ hardState: boot.hardState, entries: boot.entries });
@@ -193,10 +241,19 @@ export class RaftGroup {
       entries = boot.entries;
     }
     let applied = 0;
-    if (persisted.snapshot) {
-      // Snapshot data lives with the state machine (snapshots issue); the log keeps its metadata.
-      storage.applySnapshot({ metadata: persisted.snapshot, data: new Uint8Array(0) });
-      applied = persisted.snapshot.index;
+    if (initial !== null) {
+      hardState = hardStateAtLeast(hardState, initial);
+      const at = entries.length > 0 ? initial.index - entries[0].index : -1;
+      const onLogMarker = logSnapshot !== null && logSnapshot.index === initial.index && logSnapshot.term === initial.term;
+      if (at >= 0 && at < entries.length && entries[at].term === initial.term) {
+        entries = entries.slice(at + 1);
+      } else if (!onLogMarker || (entries.length > 0 && entries[0].index !== initial.index + 1)) {
+        // The log ends before the snapshot or disagrees with it: it starts after the snapshot now.
+        await options.log.save({ hardState, snapshot: initial });
+        entries = [];
+      }
+      storage.applySnapshot({ metadata: initial, data: new Uint8Array(0) });
+      applied = initial.index;
     }
     storage.setHardState(hardState);
     storage.append(entries);
@@ -230,6 +287,45 @@ export class RaftGroup {
 
   get applied(): number {
     return this.appliedIndex;
+  }
+
+  /** The term of a log entry still in the log (or of the snapshot's index). */
+  termOf(index: number): number {
+    return this.raw.raft.raftLog.term(index);
+  }
+
+  /** The snapshot the in-memory log starts after (what a leader ships to a follower too far behind). */
+  snapshotMetadata(): SnapshotMetadata {
+    return this.storage.snapshot().metadata;
+  }
+
+  /** Index of the first entry still in the log. */
+  firstIndex(): number {
+    return this.storage.firstIndex();
+  }
+
+  /** The host finished (or failed) shipping a snapshot to `peerId`. */
+  reportSnapshot(peerId: string, failed: boolean): void {
+    if (this.stopped) return;
+    this.raw.reportSnapshot(peerId, failed);
+    this.schedule();
+  }
+
+  /**
+   * After the host published a snapshot at `snapshot.index` (an index this node has applied):
+   * makes it the snapshot the log starts after, and drops log entries up to `keepEntries` before
+   * it, in the durable log and in memory. Runs in the Ready loop between two Readies (the
+   * durable log takes one call at a time). Resolves when done, or at once when there is nothing
+   * to do; a later request replaces one not yet started.
+   */
+  compactLog(snapshot: SnapshotMetadata, keepEntries: number): Promise<void> {
+    const unavailable = this.unavailable();
+    if (unavailable) return Promise.reject(unavailable);
+    this.compaction?.deferred.resolve();
+    const deferred = new Deferred<void>();
+    this.compaction = { snapshot, keepEntries, deferred };
+    this.schedule();
+    return deferred.promise;
   }
 
   /** Advances the core's clock by one tick (the host's timer calls this). */
@@ -364,6 +460,7 @@ export class RaftGroup {
     try {
       for (;;) {
         if (this.stopped) break;
+        if (this.compaction !== null) await this.runCompaction(this.compaction);
         this.flushProposals();
         if (!this.raw.hasReady()) break;
         await this.handleReady(this.raw.ready());
@@ -373,7 +470,27 @@ export class RaftGroup {
     } finally {
       this.loopRunning = false;
     }
-    if (!this.stopped && (this.queuedProposals.length > 0 || this.raw.hasReady())) this.schedule();
+    if (!this.stopped && (this.queuedProposals.length > 0 || this.compaction !== null || this.raw.hasReady())) this.schedule();
+  }
+
+  private async runCompaction(request: CompactionRequest): Promise<void> {
+    this.compaction = null;
+    try {
+      const { snapshot } = request;
+      // Only a snapshot of what is applied here, and of entries already durable here.
+      if (snapshot.index > this.appliedIndex || snapshot.index > this.storage.lastIndex()) return;
+      if (snapshot.index > this.storage.snapshot().metadata.index) {
+        this.storage.createSnapshot(snapshot.index, snapshot.confState, new Uint8Array(0));
+      }
+      const compactIndex = Math.max(0, snapshot.index - request.keepEntries);
+      if (compactIndex < this.storage.firstIndex()) return;
+      const marker: SnapshotMetadata =
+        compactIndex === snapshot.index ? snapshot : { index: compactIndex, term: this.storage.term(compactIndex), confState: snapshot.confState };
+      await this.options.log.compact(marker);
+      this.storage.compact(compactIndex);
+    } finally {
+      request.deferred.resolve();
+    }
   }
 
   private async handleReady(rd: Ready): Promise<void> {
@@ -401,13 +518,31 @@ export class RaftGroup {
     }
     if (rd.hardState) this.storage.setHardState(rd.hardState);
     if (this.stopped) return;
+    if (rd.snapshot) await this.installSnapshot(rd.snapshot.metadata);
+    if (this.stopped) return;
     if (rd.persistedMessages.length > 0) this.options.transport.send(rd.persistedMessages);
-    if (rd.snapshot) {
-      throw new QuorumError('SNAPSHOT_UNSUPPORTED', 'installing snapshots needs the snapshot store (not built yet)', 'fail');
-    }
     if (!applyEarly) this.applyReady(rd);
     this.raw.advance(rd);
     if (this.appliedIndex >= this.replayTarget) this.caughtUp.resolve();
+  }
+
+  /**
+   * A snapshot from the leader replaced the log: the state machine jumps to it. Proposals made
+   * here may be inside it or not: their outcome is unknown. Reads wait for the applied index as
+   * always, so a read released before is not served from the older state.
+   */
+  private async installSnapshot(metadata: SnapshotMetadata): Promise<void> {
+    if (!this.options.snapshots) throw new QuorumError('SNAPSHOT_UNSUPPORTED', 'this group cannot install snapshots', 'fail');
+    const swap = await this.options.snapshots.install(metadata);
+    if (this.stopped) return;
+    swap();
+    this.appliedIndex = metadata.index;
+    const unknown = new OutcomeUnknownError(`a snapshot at index ${metadata.index} replaced the log`);
+    for (const w of this.proposalWaiters.values()) w.reject(unknown);
+    this.proposalWaiters.clear();
+    for (const w of this.confChangeWaiters.values()) w.deferred.reject(unknown);
+    this.confChangeWaiters.clear();
+    this.logger.info('installed snapshot', { group: this.groupId, index: metadata.index, term: metadata.term });
   }
 
   private applyReady(rd: Ready): void {
@@ -500,4 +635,10 @@ export class RaftGroup {
     this.stopped = true;
     this.options.onFatal?.(error);
   }
+}
+
+/** A hard state whose term and commit reach the snapshot's (a snapshot holds only committed state). */
+function hardStateAtLeast(hs: HardState, snapshot: SnapshotMetadata): HardState {
+  const term = Math.max(hs.term, snapshot.term);
+  return { term, vote: term === hs.term ? hs.vote : '', commit: Math.max(hs.commit, snapshot.index) };
 }

@@ -1,0 +1,44 @@
+/**
+ * Crash points for the crash tests (as etcd's gofail): `QKV_FAILPOINTS=name[@n],...` in the
+ * environment makes the process kill itself with SIGKILL the n-th time (default: the first) it
+ * reaches the named point, exactly as `kill -9` at that instant would. Unset (production), a
+ * failpoint costs one Map lookup on paths that run a few times per snapshot.
+ *
+ * Points: see `FailpointName`.
+ */
+
+export type FailpointName =
+  /** Before each LevelDB batch of a snapshot this node writes from its own state. */
+  | 'snapshot-write-batch'
+  /** After a snapshot is published in the store, before the log is compacted to it. */
+  | 'snapshot-after-publish'
+  /** On each chunk of a snapshot received from the leader, before it is written. */
+  | 'install-chunk'
+  /** After a received snapshot is published in the store, before the Raft core sees it. */
+  | 'install-after-publish'
+  /** While the state machine loads an installed snapshot (the log already starts after it). */
+  | 'install-load';
+
+const armed = parse(process.env.QKV_FAILPOINTS ?? '');
+const reached = new Map<string, number>();
+
+/** Kills the process here if the point is armed and this is the n-th time it is reached. */
+export function failpoint(name: FailpointName): void {
+  const at = armed.get(name);
+  if (at === undefined) return;
+  const count = (reached.get(name) ?? 0) + 1;
+  reached.set(name, count);
+  if (count === at) {
+    process.stderr.write(`failpoint ${name}@${at}: SIGKILL\n`);
+    process.kill(process.pid, 'SIGKILL');
+  }
+}
+
+function parse(spec: string): Map<string, number> {
+  const points = new Map<string, number>();
+  for (const part of spec.split(',')) {
+    const m = /^\s*([a-z-]+)(?:@(\d+))?\s*$/.exec(part);
+    if (m) points.set(m[1]!, Number(m[2] ?? 1));
+  }
+  return points;
+}
