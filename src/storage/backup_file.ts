@@ -7,6 +7,8 @@ import { crc32 } from 'node:zlib';
 import {
   BackupCorruptError,
   BackupTruncatedError,
+  SnapshotError,
+  SnapshotErrorCode,
   SnapshotGroupMismatchError,
 } from './snapshot_errors.js';
 import {
@@ -16,6 +18,7 @@ import {
   RecordUnpacker,
   SnapshotFormatError,
   TotalsAccumulator,
+  checkChunkBytes,
   chunkHeaderBytes,
   defaultChunkBytes,
   descriptorOf,
@@ -43,6 +46,8 @@ import type { SnapshotStore, SnapshotWriter } from './snapshot_store.js';
  *   for await (const record of backup.records())   //   a second pass, checked again as it goes
  *   await restoreBackupToStore(path, store)        // seeds a SnapshotStore; publishes only after
  *                                                  //   the trailer verified
+ *   await writeBackupFromChunks(path, info, chunkBytes, chunks)  // a store's chunks as they are
+ *                                                  //   (admin backup), checked against info
  *
  * A damaged file is refused with BackupTruncatedError (it ends before its trailer) or
  * BackupCorruptError (anything else: a checksum, a length, a count, bytes after the trailer), each
@@ -395,4 +400,120 @@ export async function restoreBackupToStore(backupPath: string, store: SnapshotSt
     if (err instanceof SnapshotFormatError) throw new BackupCorruptError({ path: backupPath, offset: 0, reason: err.message }, err);
     throw err;
   }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Writing from chunks that are already packed (`quorumkv admin backup`)
+
+/**
+ * A chunk stream that does not add up to the snapshot it was announced as: a chunk that fails its
+ * checksum or sequence number, a wrong size, chunks beyond the announced count, or a stream that
+ * ended early (code BACKUP_TRUNCATED; everything else BACKUP_CORRUPT). Nothing was kept.
+ */
+export class BackupStreamError extends SnapshotError {
+  override readonly name = 'BackupStreamError';
+
+  constructor(
+    readonly path: string,
+    readonly truncated: boolean,
+    reason: string,
+    cause?: unknown,
+  ) {
+    super(
+      truncated ? SnapshotErrorCode.BackupTruncated : SnapshotErrorCode.BackupCorrupt,
+      `backup stream for ${path} ${truncated ? 'ended early' : 'is corrupt'}: ${reason}; nothing written`,
+      cause === undefined ? {} : { cause },
+    );
+  }
+}
+
+/**
+ * Writes a backup file from a snapshot's chunks as the store (or an InstallSnapshot stream) hands
+ * them out, with the same bytes writeBackup would have written for the same records and
+ * chunkBytes. `info` is what the chunks were announced as; every chunk is checked as it arrives
+ * (checksum, sequence, size, record framing) and the totals are compared with `info` before the
+ * trailer is written. Streamed to `path.tmp`, fsynced, renamed over `path`, directory fsynced; on
+ * any failure (a BackupStreamError, the iterable throwing, an I/O error) the temporary file is
+ * removed and `path` is untouched. Holds one chunk at a time.
+ */
+export async function writeBackupFromChunks(
+  path: string,
+  info: SnapshotInfo,
+  chunkBytes: number,
+  chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+): Promise<BackupSummary> {
+  const refuse = (reason: string, cause?: unknown): BackupStreamError => new BackupStreamError(path, false, reason, cause);
+  try {
+    checkChunkBytes(chunkBytes);
+  } catch (err) {
+    throw refuse((err as Error).message, err);
+  }
+  const tmp = `${path}.tmp`;
+  const file = await open(tmp, 'w');
+  const out = new CheckedOutput(file);
+  let closed = false;
+  try {
+    await out.write(backupHeader(info, chunkBytes));
+    await out.write([u32(out.crc)]);
+    const totals = new TotalsAccumulator();
+    const unpacker = new RecordUnpacker(info.payloadBytes);
+    let shortChunkSeq = -1;
+    const check = async (bytes: Uint8Array): Promise<void> => {
+      const seq = totals.chunkCount;
+      if (seq >= info.chunkCount) throw refuse(`chunk ${seq} arrived after the ${info.chunkCount} announced`);
+      if (shortChunkSeq >= 0) throw refuse(`chunk ${seq} follows chunk ${shortChunkSeq}, which is shorter than the chunk size`);
+      const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      let payload: Buffer;
+      try {
+        payload = openChunk(chunk, seq);
+        if (payload.length > chunkBytes) throw new SnapshotFormatError(`chunk ${seq} holds ${payload.length} payload bytes, more than the chunk size ${chunkBytes}`);
+        unpacker.skip(payload);
+      } catch (err) {
+        throw refuse((err as Error).message, err);
+      }
+      if (payload.length < chunkBytes) shortChunkSeq = seq;
+      totals.addChunk(chunk);
+      await out.write([Buffer.from([chunkTag]), u32(chunk.length), chunk]);
+    };
+    if (Symbol.asyncIterator in chunks) {
+      for await (const chunk of chunks) await check(chunk);
+    } else {
+      for (const chunk of chunks) await check(chunk);
+    }
+    if (totals.chunkCount < info.chunkCount) {
+      throw new BackupStreamError(path, true, `${totals.chunkCount} of the ${info.chunkCount} announced chunks arrived`);
+    }
+    try {
+      unpacker.end();
+    } catch (err) {
+      throw refuse((err as Error).message, err);
+    }
+    totals.recordCount = unpacker.recordCount;
+    const mismatch = totalsMismatch(info, totals.totals());
+    if (mismatch !== null) throw refuse(`the chunks do not match the announced snapshot: ${mismatch}`);
+    await out.write([Buffer.from([trailerTag]), writeTotals(new FieldWriter(), totals.totals()).toBuffer()]);
+    const fileChecksum = out.crc;
+    await out.write([u32(fileChecksum)]);
+    await file.sync();
+    closed = true;
+    await file.close();
+    await rename(tmp, path);
+    await fsyncDirectory(dirname(path));
+    return { path, info: { ...descriptorOf(info), ...totals.totals() }, chunkBytes, fileBytes: out.offset, fileChecksum };
+  } catch (err) {
+    if (!closed) await file.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The header's bytes before its crc32: magic, version, chunkBytes, descriptor (see the layout above). */
+function backupHeader(descriptor: SnapshotDescriptor, chunkBytes: number): Buffer[] {
+  const described = writeDescriptor(new FieldWriter(), descriptorOf(descriptor)).toBuffer();
+  const fixed = Buffer.allocUnsafe(fixedHeaderBytes);
+  backupMagic.copy(fixed, 0);
+  fixed.writeUInt16LE(backupVersion, 8);
+  fixed.writeUInt32LE(chunkBytes, 10);
+  fixed.writeUInt32LE(described.length, 14);
+  return [fixed, described];
 }
