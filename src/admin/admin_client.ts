@@ -1,8 +1,15 @@
 import type { LeaderCall } from '../node/membership.js';
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
+import { writeBackupFromChunks } from '../storage/backup_file.js';
+import type { BackupSummary } from '../storage/backup_file.js';
+import { chunkHeaderBytes, maxChunkBytes } from '../storage/snapshot_format.js';
+import type { SnapshotInfo } from '../storage/snapshot_format.js';
 import { loadProto, serviceDefinition } from '../transport/proto_files.js';
 import { QuorumError } from '../util/errors.js';
+import { leaderGrpcMetadataKey } from './admin_service.js';
+import { snapshotInfoFromWire } from './snapshot_wire.js';
+import type { BackupChunkWire, SnapshotReplyWire } from './snapshot_wire.js';
 import { statusFromWire } from './status.js';
 import type { NodeStatus, StatusReplyWire } from './status.js';
 
@@ -22,6 +29,7 @@ export const defaultAdminTimeoutMs = 5_000;
  * | `ADMIN_TIMEOUT`        | no answer within the deadline                       |
  * | `ADMIN_UNIMPLEMENTED`  | the node does not offer this call (yet)             |
  * | `ADMIN_FAILED`         | the node answered with an error                     |
+ * | `ADMIN_NOT_LEADER`     | a backup asked of a follower, still so after the one redirect |
  *
  * Status changes nothing, so every outcome is `fail`; calls that change the cluster will report a
  * timeout as `unknown`.
@@ -42,10 +50,22 @@ export async function adminStatus(address: string, options: AdminCallOptions = {
   return statusFromWire(reply);
 }
 
+/** Promotes a learner to voter now (`quorumkv admin promote --id ID`). */
+export interface PromoteCall {
+  readonly kind: 'promote';
+  readonly nodeId: string;
+}
+
+/** Every membership call the admin API offers. */
+export type MembershipCall = LeaderCall | PromoteCall;
+
 /** Runs a membership change at the node at `address` (it passes it on to the leader); one line back. */
-export async function adminChange(address: string, call: LeaderCall, options: AdminCallOptions = { timeoutMs: defaultAdminTimeoutMs }): Promise<string> {
+export async function adminChange(address: string, call: MembershipCall, options: AdminCallOptions = { timeoutMs: defaultAdminTimeoutMs }): Promise<string> {
   let reply: { message: string };
   switch (call.kind) {
+    case 'promote':
+      reply = await unaryCall(address, 'PromoteNode', { nodeId: call.nodeId }, options);
+      break;
     case 'add-node':
       reply = await unaryCall(address, 'AddNode', { nodeId: call.nodeId, grpcAddress: call.address }, options);
       break;
@@ -57,6 +77,123 @@ export async function adminChange(address: string, call: LeaderCall, options: Ad
       break;
   }
   return reply.message;
+}
+
+/** Takes a snapshot of every group of the node at `address` now; the newest snapshot of each. */
+export async function adminSnapshot(address: string, options: AdminCallOptions = { timeoutMs: defaultAdminTimeoutMs }): Promise<SnapshotInfo[]> {
+  const reply = await unaryCall<Record<string, never>, SnapshotReplyWire>(address, 'Snapshot', {}, options);
+  return reply.snapshots.map(snapshotInfoFromWire);
+}
+
+export interface BackupResult extends BackupSummary {
+  /** The node the backup came from: `address`, or the leader it redirected to. */
+  readonly from: string;
+}
+
+/**
+ * Writes a backup of the data group to `path` (`quorumkv admin backup --out FILE`), streamed from
+ * the group's leader: a node that is not the leader answers with the leader's address, which is
+ * tried once. The file is written by writeBackupFromChunks: checked chunk by chunk against the
+ * announced totals, and only renamed into place once complete, so a stream that breaks off or
+ * does not add up leaves neither `path` nor `path.tmp` behind.
+ *
+ * `options.timeoutMs` bounds each wait for the next message (the first included), not the
+ * whole transfer, so a large backup is not cut off as long as it keeps moving.
+ */
+export async function adminBackup(address: string, path: string, options: AdminCallOptions = { timeoutMs: defaultAdminTimeoutMs }): Promise<BackupResult> {
+  try {
+    return { ...(await backupFrom(address, path, options)), from: address };
+  } catch (err) {
+    if (!(err instanceof AdminNotLeaderError) || err.leaderGrpcAddress === null || err.leaderGrpcAddress === address) throw err;
+    const leader = err.leaderGrpcAddress;
+    try {
+      return { ...(await backupFrom(leader, path, options)), from: leader };
+    } catch (again) {
+      if (again instanceof AdminNotLeaderError) {
+        throw new AdminError('ADMIN_NOT_LEADER', `${address} sent the backup to ${leader}, which does not lead either: ${again.details}`, again.grpcCode, { cause: again });
+      }
+      throw again;
+    }
+  }
+}
+
+/** FAILED_PRECONDITION from Backup: the node does not lead; where the leader is, if it knows. */
+class AdminNotLeaderError extends AdminError {
+  constructor(
+    message: string,
+    readonly details: string,
+    readonly leaderGrpcAddress: string | null,
+    options: { cause?: unknown },
+  ) {
+    super('ADMIN_NOT_LEADER', message, grpc.status.FAILED_PRECONDITION, options);
+    this.name = 'AdminNotLeaderError';
+  }
+}
+
+/** One Backup call into `path`; no redirect. */
+async function backupFrom(address: string, path: string, options: AdminCallOptions): Promise<BackupSummary> {
+  const method = adminMethod<Record<string, never>, BackupChunkWire>('Backup');
+  const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': maxChunkBytes + chunkHeaderBytes + 1024,
+  });
+  const call = client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, {});
+  // An idle deadline: reset by every message, it cancels the call when the node goes quiet.
+  let idle = false;
+  let timer: NodeJS.Timeout | undefined;
+  const armTimer = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      idle = true;
+      call.cancel();
+    }, options.timeoutMs);
+  };
+  const messages = call[Symbol.asyncIterator]() as AsyncIterator<BackupChunkWire>;
+  const next = async (): Promise<IteratorResult<BackupChunkWire>> => {
+    armTimer();
+    try {
+      return await messages.next();
+    } catch (err) {
+      throw backupError(address, err, idle, options.timeoutMs);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  try {
+    const first = await next();
+    if (first.done || !('header' in first.value) || !first.value.header) {
+      throw new AdminError('ADMIN_FAILED', `Backup at ${address} failed: the stream did not start with a header`, grpc.status.INTERNAL);
+    }
+    const { info, chunkBytes } = first.value.header;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      for (;;) {
+        const message = await next();
+        if (message.done) return;
+        if (!('chunk' in message.value) || !message.value.chunk) {
+          throw new AdminError('ADMIN_FAILED', `Backup at ${address} failed: a second header arrived`, grpc.status.INTERNAL);
+        }
+        yield message.value.chunk;
+      }
+    }
+    return await writeBackupFromChunks(path, snapshotInfoFromWire(info), chunkBytes, chunks());
+  } finally {
+    clearTimeout(timer);
+    // A no-op once the call has ended; stops the node streaming when the file was refused. The
+    // CANCELLED status it causes is expected, not an error to report.
+    call.on('error', () => undefined);
+    call.cancel();
+    client.close();
+  }
+}
+
+function backupError(address: string, err: unknown, idle: boolean, timeoutMs: number): AdminError {
+  const serviceError = err as grpc.ServiceError;
+  if (idle) return new AdminError('ADMIN_TIMEOUT', `no data from ${address} for ${timeoutMs} ms (Backup)`, grpc.status.DEADLINE_EXCEEDED, { cause: err });
+  if (serviceError.code === grpc.status.FAILED_PRECONDITION) {
+    const details = tidy(serviceError.details || serviceError.message);
+    const leader = serviceError.metadata?.get(leaderGrpcMetadataKey)[0];
+    return new AdminNotLeaderError(`Backup at ${address} failed: ${details}`, details, typeof leader === 'string' && leader !== '' ? leader : null, { cause: err });
+  }
+  return adminError(address, 'Backup', serviceError, timeoutMs);
 }
 
 function adminMethod<Req, Res>(name: string): MethodDefinition<Req, Res> {

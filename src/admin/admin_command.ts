@@ -1,22 +1,33 @@
 import { parseArgs } from 'node:util';
-import { adminChange, adminStatus, defaultAdminTimeoutMs } from './admin_client.js';
-import type { LeaderCall } from '../node/membership.js';
+import { adminBackup, adminChange, adminSnapshot, adminStatus, defaultAdminTimeoutMs } from './admin_client.js';
+import type { MembershipCall } from './admin_client.js';
+import type { SnapshotInfo } from '../storage/snapshot_format.js';
 
 export interface CommandOutput {
   stdout(text: string): void;
   stderr(text: string): void;
 }
 
-/** Subcommands of the contract that the server does not offer yet, and the issue that brings them. */
-const comingLater: Readonly<Record<string, string>> = {
-  snapshot: 'the snapshots issue',
-  backup: 'the backup issue',
-};
-
 const usage =
-  'quorumkv admin --addr HOST:PORT [--timeout-ms N] [--json] (status | add-node --id ID --grpc HOST:PORT | remove-node --id ID | transfer-leader --to ID)';
+  'quorumkv admin --addr HOST:PORT [--timeout-ms N] [--json] (status | add-node --id ID --grpc HOST:PORT | remove-node --id ID | promote --id ID | transfer-leader --to ID | snapshot | backup --out FILE)';
 
-const changes = ['add-node', 'remove-node', 'transfer-leader'] as const;
+const changes = ['add-node', 'remove-node', 'promote', 'transfer-leader'] as const;
+const subcommands = ['status', ...changes, 'snapshot', 'backup'] as const;
+type Subcommand = (typeof subcommands)[number];
+
+/**
+ * Default deadlines: membership changes may wait for a catch-up or a hand-off; a snapshot writes
+ * the whole state machine; a backup's deadline is per message (see adminBackup).
+ */
+const defaultTimeoutMs = {
+  status: defaultAdminTimeoutMs,
+  'add-node': 30_000,
+  'remove-node': 30_000,
+  promote: 30_000,
+  'transfer-leader': 30_000,
+  snapshot: 120_000,
+  backup: 30_000,
+} as const satisfies Record<Subcommand, number>;
 
 /**
  * `quorumkv admin --addr HOST:PORT <subcommand>` (see shared/contract.md). Returns the exit code:
@@ -34,57 +45,78 @@ export async function runAdminCommand(args: readonly string[], out: CommandOutpu
         id: { type: 'string' },
         grpc: { type: 'string' },
         to: { type: 'string' },
+        out: { type: 'string' },
       },
       allowPositionals: true,
       strict: true,
     });
   } catch (err) {
-    out.stderr(`quorumkv admin: ${(err as Error).message} (usage: ${usage})\n`);
-    return 2;
+    return usageError(out, (err as Error).message);
   }
-  const { addr, 'timeout-ms': timeoutText } = parsed.values;
+  const { addr, 'timeout-ms': timeoutText, json, id, grpc, to } = parsed.values;
   const [subcommand, ...extra] = parsed.positionals;
   const timeoutMs = timeoutText === undefined ? defaultAdminTimeoutMs : Number(timeoutText);
   const problem = usageProblem(addr, timeoutText, timeoutMs, subcommand, extra);
-  if (problem !== null) {
-    out.stderr(`quorumkv admin: ${problem} (usage: ${usage})\n`);
-    return 2;
-  }
-  if ((changes as readonly string[]).includes(subcommand!)) {
-    const { id, grpc, to, json } = parsed.values;
-    let call: LeaderCall;
-    if (subcommand === 'add-node') {
+  if (problem !== null) return usageError(out, problem);
+  const command = subcommand as Subcommand;
+  const options = { timeoutMs: timeoutText === undefined ? defaultTimeoutMs[command] : timeoutMs };
+  const print = (line: string, asJson: unknown): void => out.stdout(json ? `${JSON.stringify(asJson)}\n` : `${line}\n`);
+
+  let call: MembershipCall | null = null;
+  switch (command) {
+    case 'add-node':
       if (!id || !grpc) return usageError(out, 'add-node needs --id ID and --grpc HOST:PORT');
       call = { kind: 'add-node', nodeId: id, address: grpc };
-    } else if (subcommand === 'remove-node') {
+      break;
+    case 'remove-node':
       if (!id) return usageError(out, 'remove-node needs --id ID');
       call = { kind: 'remove-node', nodeId: id };
-    } else {
+      break;
+    case 'promote':
+      if (!id) return usageError(out, 'promote needs --id ID');
+      call = { kind: 'promote', nodeId: id };
+      break;
+    case 'transfer-leader':
       if (!to) return usageError(out, 'transfer-leader needs --to ID');
       call = { kind: 'transfer-leader', to };
-    }
-    try {
-      // Membership changes may wait for a catch-up or a hand-off: a longer default deadline.
-      const message = await adminChange(addr!, call, { timeoutMs: timeoutText === undefined ? 30_000 : timeoutMs });
-      out.stdout(json ? `${JSON.stringify({ ok: true, message })}\n` : `${message}\n`);
-      return 0;
-    } catch (err) {
-      out.stderr(`quorumkv admin: ${(err as Error).message}\n`);
-      return 1;
-    }
-  }
-  if (subcommand !== 'status') {
-    out.stderr(`quorumkv admin: ${subcommand} is not implemented yet (${comingLater[subcommand!]})\n`);
-    return 1;
+      break;
+    case 'backup':
+      if (!parsed.values.out) return usageError(out, 'backup needs --out FILE');
+      break;
   }
   try {
-    const status = await adminStatus(addr!, { timeoutMs });
-    out.stdout(`${JSON.stringify(status, null, 2)}\n`);
+    if (call !== null) {
+      const message = await adminChange(addr!, call, options);
+      print(message, { ok: true, message });
+    } else if (command === 'status') {
+      out.stdout(`${JSON.stringify(await adminStatus(addr!, options), null, 2)}\n`);
+    } else if (command === 'snapshot') {
+      const snapshots = await adminSnapshot(addr!, options);
+      if (json) out.stdout(`${JSON.stringify({ ok: true, snapshots })}\n`);
+      else for (const info of snapshots) out.stdout(`${describeSnapshot(info)}\n`);
+    } else {
+      const result = await adminBackup(addr!, parsed.values.out!, options);
+      const line = `backed up ${describeSnapshot(result.info)} from ${result.from} to ${result.path} (${result.fileBytes} bytes, crc32 ${hex(result.fileChecksum)})`;
+      print(line, { ok: true, from: result.from, path: result.path, fileBytes: result.fileBytes, fileChecksum: result.fileChecksum, chunkBytes: result.chunkBytes, info: result.info });
+    }
     return 0;
   } catch (err) {
-    out.stderr(`quorumkv admin: ${(err as Error).message}\n`);
+    out.stderr(`quorumkv admin: ${oneLine(err)}\n`);
     return 1;
   }
+}
+
+/** `g0: index 1234, term 7, 100100 records, 2345678 bytes in 9 chunks` */
+export function describeSnapshot(info: SnapshotInfo): string {
+  return `${info.groupId}: index ${info.index}, term ${info.term}, ${info.recordCount} records, ${info.payloadBytes} bytes in ${info.chunkCount} chunks`;
+}
+
+function hex(n: number): string {
+  return (n >>> 0).toString(16).padStart(8, '0');
+}
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
 }
 
 function usageProblem(
@@ -97,14 +129,12 @@ function usageProblem(
   if (addr === undefined || !/^[^\s]+:\d{1,5}$/.test(addr)) return '--addr HOST:PORT is required';
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) return `--timeout-ms must be a positive integer, not ${timeoutText}`;
   if (subcommand === undefined) return 'a subcommand is required';
-  if (subcommand !== 'status' && !(subcommand in comingLater) && !(changes as readonly string[]).includes(subcommand)) {
-    return `unknown subcommand ${subcommand}`;
-  }
+  if (!(subcommands as readonly string[]).includes(subcommand)) return `unknown subcommand ${subcommand}`;
   if (extra.length > 0) return `unexpected argument ${extra[0]}`;
   return null;
 }
 
 function usageError(out: CommandOutput, problem: string): number {
-  out.stderr(`quorumkv admin: ${problem} (usage: ${usage})\n`);
+  out.stderr(`quorumkv admin: ${problem.split('\n')[0]} (usage: ${usage})\n`);
   return 2;
 }

@@ -1,6 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { serviceDefinition, loadProto } from '../transport/proto_files.js';
 import { QuorumError } from '../util/errors.js';
+import type { SnapshotInfo } from '../storage/snapshot_format.js';
+import { snapshotInfoToWire } from './snapshot_wire.js';
+import type { BackupChunkWire, SnapshotReplyWire } from './snapshot_wire.js';
 import { statusToWire } from './status.js';
 import type { StatusProvider, StatusReplyWire } from './status.js';
 import type { LeaderCall } from '../node/membership.js';
@@ -10,29 +13,67 @@ export function adminServiceDefinition(): grpc.ServiceDefinition {
   return serviceDefinition(loadProto('admin.proto'), 'quorumkv.admin.v1.Admin') as unknown as grpc.ServiceDefinition;
 }
 
-/** Methods declared for later issues, with the reason the server gives until then. */
-const notYet = {
-  Snapshot: 'snapshots arrive with the snapshots issue',
-  Backup: 'backups arrive with the backup issue',
-} as const;
+/** Trailing metadata of a Backup refused by a follower: the leader's gRPC address (host:port). */
+export const leaderGrpcMetadataKey = 'quorumkv-leader-grpc';
+
+/** What the node does for the membership calls (src/node/membership.ts). */
+export interface MembershipProvider {
+  change(call: LeaderCall): Promise<string>;
+  /**
+   * Promotes learner `nodeId` to voter now (on the leader; a follower passes it on, as `change`
+   * does). Resolves with one line for the operator; rejects with the reason (a QuorumError's code
+   * is shown). Absent: PromoteNode answers UNIMPLEMENTED.
+   */
+  promote?(nodeId: string): Promise<string>;
+}
+
+/** What the node does for Snapshot and Backup. */
+export interface SnapshotProvider {
+  /** Takes a snapshot of every group on this node now; resolves with the newest SnapshotInfo of each. */
+  snapshotNow(): Promise<SnapshotInfo[]>;
+  /**
+   * A consistent backup of the data group: its newest snapshot, as the store's chunks (at most
+   * chunkBytes + 8 bytes each, in order, `info.chunkCount` of them). Pulled one chunk at a time,
+   * as the client takes them; the iterator's `return()` is called when the client goes away, so a
+   * reader it holds can be released. Rejects with BackupNotLeaderError when this node is not the
+   * data group's leader.
+   */
+  backup(): Promise<{ info: SnapshotInfo; chunkBytes: number; chunks: AsyncIterable<Buffer> }>;
+}
+
+/**
+ * A backup asked of a node that does not lead the data group. `leaderGrpcAddress`: where the
+ * leader's admin API is, or null when no leader is known; the client retries there once.
+ */
+export class BackupNotLeaderError extends QuorumError {
+  constructor(
+    readonly leaderGrpcAddress: string | null,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'NOT_LEADER',
+      leaderGrpcAddress === null
+        ? 'this node does not lead the data group and knows no leader; try again'
+        : `this node does not lead the data group; its leader is at ${leaderGrpcAddress}`,
+      'fail',
+      options,
+    );
+    this.name = 'BackupNotLeaderError';
+  }
+}
 
 /**
  * Adds the Admin service to `server` (the node's, shared with peer traffic). Status asks
  * `provider`; a provider that throws gives the client INTERNAL with the error's message (and its
- * code, for a QuorumError). The other methods answer UNIMPLEMENTED with the reason.
+ * code, for a QuorumError). Without `membership`, the membership calls answer UNIMPLEMENTED;
+ * without `snapshots`, Snapshot and Backup do.
  */
-export function registerAdminService(server: grpc.Server, provider: StatusProvider, membership?: MembershipProvider): void {
-  const unimplemented = (method: keyof typeof notYet): grpc.ServiceError => {
-    const error = new Error(`${method} is not implemented yet: ${notYet[method]}`) as grpc.ServiceError;
-    error.code = grpc.status.UNIMPLEMENTED;
-    error.details = error.message;
-    return error;
-  };
-  const unary =
-    (method: keyof typeof notYet) =>
-    (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void =>
-      callback(unimplemented(method));
-
+export function registerAdminService(
+  server: grpc.Server,
+  provider: StatusProvider,
+  membership?: MembershipProvider,
+  snapshots?: SnapshotProvider,
+): void {
   server.addService(adminServiceDefinition(), {
     Status: (_call: grpc.ServerUnaryCall<unknown, StatusReplyWire>, callback: grpc.sendUnaryData<StatusReplyWire>) => {
       answerStatus(provider).then(
@@ -43,14 +84,34 @@ export function registerAdminService(server: grpc.Server, provider: StatusProvid
     AddNode: change(membership, (r: { nodeId: string; grpcAddress: string }) => ({ kind: 'add-node', nodeId: r.nodeId, address: r.grpcAddress })),
     RemoveNode: change(membership, (r: { nodeId: string }) => ({ kind: 'remove-node', nodeId: r.nodeId })),
     TransferLeader: change(membership, (r: { toNodeId: string }) => ({ kind: 'transfer-leader', to: r.toNodeId })),
-    Snapshot: unary('Snapshot'),
-    Backup: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', unimplemented('Backup')),
+    PromoteNode: (call: grpc.ServerUnaryCall<{ nodeId: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      if (!membership?.promote) {
+        callback({ code: grpc.status.UNIMPLEMENTED, details: 'this node offers no promotion of learners' });
+        return;
+      }
+      membership.promote(call.request.nodeId).then(
+        (message) => callback(null, { message }),
+        (err: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: describe(err) }),
+      );
+    },
+    Snapshot: (_call: grpc.ServerUnaryCall<unknown, SnapshotReplyWire>, callback: grpc.sendUnaryData<SnapshotReplyWire>) => {
+      if (!snapshots) {
+        callback({ code: grpc.status.UNIMPLEMENTED, details: 'this node offers no snapshots' });
+        return;
+      }
+      snapshots.snapshotNow().then(
+        (infos) => callback(null, { snapshots: infos.map(snapshotInfoToWire) }),
+        (err: unknown) => callback({ code: grpc.status.INTERNAL, details: `snapshot failed: ${describe(err)}` }),
+      );
+    },
+    Backup: (call: grpc.ServerWritableStream<unknown, BackupChunkWire>) => {
+      if (!snapshots) {
+        call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'this node offers no backups' });
+        return;
+      }
+      void streamBackup(call, snapshots);
+    },
   });
-}
-
-/** What the node does for the membership calls (src/node/membership.ts). */
-export interface MembershipProvider {
-  change(call: LeaderCall): Promise<string>;
 }
 
 /** A membership call: one line back, or FAILED_PRECONDITION with the reason (and its code). */
@@ -69,6 +130,61 @@ function change<Req>(membership: MembershipProvider | undefined, toCall: (reques
 
 async function answerStatus(provider: StatusProvider): Promise<StatusReplyWire> {
   return statusToWire(await provider.status());
+}
+
+/**
+ * Streams a backup: the header, then the provider's chunks one by one. When the call's buffer is
+ * full (`write()` returns false) the next chunk is not pulled until 'drain', so the node holds a
+ * bounded number of chunks whatever the snapshot's size. A client that goes away stops the loop,
+ * which returns the provider's iterator.
+ *
+ *   backup() ──rejects──▶ status (FAILED_PRECONDITION + leader address, or INTERNAL)
+ *      │
+ *      ▼
+ *   header ─▶ chunk ─▶ chunk ─▶ ... ─▶ OK
+ *               └── the iterator throws ──▶ INTERNAL "backup failed: ..." (the client drops the file)
+ */
+async function streamBackup(call: grpc.ServerWritableStream<unknown, BackupChunkWire>, snapshots: SnapshotProvider): Promise<void> {
+  let gone = false;
+  const stop = new Promise<void>((resolve) => {
+    const onGone = (): void => {
+      gone = true;
+      resolve();
+    };
+    call.once('cancelled', onGone);
+    call.once('close', onGone);
+    call.once('error', onGone);
+  });
+  const send = async (message: BackupChunkWire): Promise<void> => {
+    if (!call.write(message)) await Promise.race([new Promise<void>((resolve) => call.once('drain', () => resolve())), stop]);
+  };
+  let started = false;
+  try {
+    const backup = await snapshots.backup();
+    if (gone) {
+      await backup.chunks[Symbol.asyncIterator]().return?.();
+      return;
+    }
+    started = true;
+    await send({ header: { info: snapshotInfoToWire(backup.info), chunkBytes: backup.chunkBytes } });
+    for await (const chunk of backup.chunks) {
+      await send({ chunk });
+      if (gone) break;
+    }
+    if (!gone) call.end();
+  } catch (err) {
+    if (gone) return;
+    call.emit('error', backupFailure(err, started));
+  }
+}
+
+function backupFailure(err: unknown, started: boolean): Partial<grpc.StatusObject> {
+  if (err instanceof BackupNotLeaderError && !started) {
+    const metadata = new grpc.Metadata();
+    if (err.leaderGrpcAddress !== null) metadata.set(leaderGrpcMetadataKey, err.leaderGrpcAddress);
+    return { code: grpc.status.FAILED_PRECONDITION, details: describe(err), metadata };
+  }
+  return { code: grpc.status.INTERNAL, details: `backup failed: ${describe(err)}` };
 }
 
 /** One line: the message, with a QuorumError's stable code in front. */

@@ -1,6 +1,6 @@
 /**
- * The admin API over real gRPC: Status round trip, errors as one clear line, the methods declared
- * for later issues, the CLI entry, and the status of real Raft groups.
+ * The admin API over real gRPC: Status round trip, errors as one clear line, the methods a node
+ * registered without their provider, the CLI entry, and the status of real Raft groups.
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -129,7 +129,7 @@ describe('admin Status', () => {
   });
 });
 
-describe('admin methods for later issues', () => {
+describe('admin methods without their provider', () => {
   it('answer UNIMPLEMENTED with the reason', async () => {
     const address = await adminServer({ status: () => sample });
     const client = new grpc.Client(address, grpc.credentials.createInsecure());
@@ -141,18 +141,19 @@ describe('admin methods for later issues', () => {
     };
     const snapshot = await callUnary('Snapshot');
     expect(snapshot?.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(snapshot?.details).toMatch(/^Snapshot is not implemented yet: .+ issue$/);
+    expect(snapshot?.details).toBe('this node offers no snapshots');
     // A server registered without a membership provider says so.
     for (const name of ['AddNode', 'RemoveNode', 'TransferLeader']) {
       const err = await callUnary(name);
       expect(err?.code, name).toBe(grpc.status.UNIMPLEMENTED);
       expect(err?.details).toBe('this node offers no membership changes');
     }
+    expect((await callUnary('PromoteNode'))?.details).toBe('this node offers no promotion of learners');
     const backup = service.Backup;
     const call = client.makeServerStreamRequest(backup.path, backup.requestSerialize, backup.responseDeserialize, {});
     const err = await new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
     expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(err.details).toMatch(/^Backup is not implemented yet/);
+    expect(err.details).toBe('this node offers no backups');
   });
 });
 
@@ -190,10 +191,10 @@ describe('quorumkv admin (runAdminCommand)', () => {
     expect(io.stderr[0].trimEnd()).not.toMatch(/\n/);
   });
 
-  it('says which issue brings a subcommand not built yet', async () => {
+  it('asks backup for --out', async () => {
     const io = capture();
-    expect(await runAdminCommand(['--addr', '127.0.0.1:1', 'snapshot'], io.out)).toBe(1);
-    expect(io.stderr).toEqual(['quorumkv admin: snapshot is not implemented yet (the snapshots issue)\n']);
+    expect(await runAdminCommand(['--addr', '127.0.0.1:1', 'backup'], io.out)).toBe(2);
+    expect(io.stderr[0]).toMatch(/^quorumkv admin: backup needs --out FILE \(usage: /);
   });
 });
 
