@@ -1,4 +1,7 @@
+import { CopyOnWriteImage, KeyspaceImageError, KeyspaceImageErrorCode, type ImageEntry, type KeyspaceImage } from './keyspace_image.js';
 import { ScanTable, type ScanEntry } from './scan_table.js';
+
+export type { KeyspaceImage } from './keyspace_image.js';
 
 /**
  * The keyspace of one group's state machine: Redis's `db->dict` and `db->expires`.
@@ -18,8 +21,13 @@ import { ScanTable, type ScanEntry } from './scan_table.js';
  *
  * Ownership: a value `Buffer` handed to `set`/`overwrite` becomes the keyspace's and must not be
  * mutated afterwards; the keyspace never mutates a stored value either (APPEND and SETRANGE store
- * a new buffer). That is what makes `snapshot()` a consistent point-in-time copy at the cost of
- * pointer copies only.
+ * a new buffer). That is what lets `snapshot()` and `beginSnapshot()` share values instead of
+ * copying them.
+ *
+ * Snapshots (hashicorp/raft's FSM contract: "Snapshot returns quickly"): `beginSnapshot()` is
+ * O(1) and returns a copy-on-write image read lazily while applies go on (keyspace_image.ts);
+ * `snapshot()` is the synchronous full copy, for tests and small keyspaces. `adopt()` swaps in a
+ * keyspace loaded from a received snapshot once it has verified.
  */
 
 /** A string value. Later value types (list, hash, set, zset) join the `Value` union. */
@@ -58,7 +66,7 @@ const PER_TTL_OVERHEAD_BYTES = 8;
 /** How many random keys `randomKey` tries before it falls back to a linear search. */
 const RANDOM_KEY_TRIES = 100;
 
-interface Entry extends ScanEntry {
+interface Entry extends ScanEntry, ImageEntry {
   value: Value;
   /** Absolute ms, or NO_EXPIRY. */
   expireAt: number;
@@ -67,15 +75,22 @@ interface Entry extends ScanEntry {
 }
 
 export class Keyspace {
-  private readonly entries = new Map<string, Entry>();
+  private entries = new Map<string, Entry>();
   /** The scan index over the same entries: stable SCAN cursors and random keys. */
-  private readonly table = new ScanTable<Entry>();
+  private table = new ScanTable<Entry>();
   /**
    * Keys with a TTL, as Redis's `expires` dict: an array for O(1) uniform sampling by the
    * leader's active-expiry cycle, with each entry's index in `ttlSlot` (swap-remove on delete).
    */
   private withTtl: Entry[] = [];
   private memoryBytes = 0;
+  /**
+   * The image that tracks writes, or null (the only cost of snapshots on the write path: every
+   * in-place write and removal checks this field). See keyspace_image.ts.
+   */
+  private image: CopyOnWriteImage<Entry> | null = null;
+  /** The generation of the last image begun; entries' stamps never exceed it. */
+  private imageGeneration = 0;
 
   /** Number of keys, including expired keys not yet deleted (as Redis's DBSIZE). */
   get size(): number {
@@ -150,6 +165,7 @@ export class Keyspace {
       this.insert(name, value, expireAt);
       return;
     }
+    if (this.image !== null) this.image.preserve(entry);
     this.memoryBytes += valueBytes(value) - valueBytes(entry.value);
     entry.value = value;
     this.changeExpiry(entry, expireAt);
@@ -167,6 +183,7 @@ export class Keyspace {
       this.insert(name, value, NO_EXPIRY);
       return;
     }
+    if (this.image !== null) this.image.preserve(entry);
     this.memoryBytes += valueBytes(value) - valueBytes(entry.value);
     entry.value = value;
   }
@@ -175,6 +192,7 @@ export class Keyspace {
   setExpireAt(key: Buffer, expireAt: number): boolean {
     const entry = this.entries.get(key.toString('latin1'));
     if (entry === undefined) return false;
+    if (this.image !== null) this.image.preserve(entry);
     this.changeExpiry(entry, expireAt);
     return true;
   }
@@ -214,12 +232,63 @@ export class Keyspace {
     this.set(to, value, expireAt);
   }
 
-  /** Removes every key (FLUSHALL / FLUSHDB, and the first step of `restore`). */
+  /**
+   * Removes every key (FLUSHALL / FLUSHDB, and the first step of `restore`). O(1) for a tracking
+   * image: it keeps the old structures and is detached (see keyspace_image.ts).
+   */
   clear(): void {
-    this.entries.clear();
-    this.table.clear();
+    this.detachImage();
+    this.entries = new Map();
+    this.table = new ScanTable();
     this.withTtl = [];
     this.memoryBytes = 0;
+  }
+
+  /**
+   * Replaces this keyspace's whole state with `other`'s by swapping structures (O(1)): a node
+   * decodes a received snapshot into a fresh Keyspace and adopts it only once it has verified.
+   * `other` is left empty and must not be used afterwards. Read statistics (readHits, readMisses)
+   * are this replica's and stay.
+   *
+   * An image begun on this keyspace is detached, not invalidated: it keeps the pre-adopt
+   * structures, which nothing writes any more, and still yields the state it was begun on (so a
+   * snapshot being written when a newer one is installed completes correctly, or can be
+   * released); the old state stays in memory until it is iterated or released. A new image may
+   * be begun at once. `other` must not have an image (its entries would be written untracked).
+   */
+  adopt(other: Keyspace): void {
+    if (other === this) return;
+    if (other.image !== null) {
+      throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'cannot adopt a keyspace that has an active snapshot image');
+    }
+    this.detachImage();
+    this.entries = other.entries;
+    this.table = other.table;
+    this.withTtl = other.withTtl;
+    this.memoryBytes = other.memoryBytes;
+    // Adopted entries carry stamps of `other`'s images: the next image here must be above them.
+    this.imageGeneration = Math.max(this.imageGeneration, other.imageGeneration);
+    other.entries = new Map();
+    other.table = new ScanTable();
+    other.withTtl = [];
+    other.memoryBytes = 0;
+  }
+
+  /**
+   * Begins a point-in-time image of every key (expired ones included: they are state until a
+   * replicated delete removes them), to be iterated lazily while writes go on. O(1); memory grows
+   * only with the keys written before the iteration reaches them. One image at a time: release
+   * it (or iterate it to the end) before the next. Must be called between two applies.
+   */
+  beginSnapshot(): KeyspaceImage {
+    if (this.image !== null) {
+      throw new KeyspaceImageError(KeyspaceImageErrorCode.Active, 'a snapshot image of this keyspace is already active; release it first');
+    }
+    const image = new CopyOnWriteImage<Entry>(++this.imageGeneration, this.entries, recordOf, (released) => {
+      if (this.image === released) this.image = null;
+    });
+    this.image = image;
+    return image;
   }
 
   /**
@@ -298,18 +367,13 @@ export class Keyspace {
   }
 
   /**
-   * A point-in-time copy of every key (expired ones included: they are state until a replicated
-   * delete removes them). Cheap: values are shared, never mutated (see the ownership note).
+   * A point-in-time copy of every key (expired ones included), made synchronously: values are
+   * shared, but it allocates a record per key and blocks ~1.5 s per million keys. For tests and
+   * small keyspaces; a node takes `beginSnapshot()`. Works whether or not an image is active.
    */
   snapshot(): KeyRecord[] {
     const records: KeyRecord[] = [];
-    for (const [name, entry] of this.entries) {
-      records.push({
-        key: Buffer.from(name, 'latin1'),
-        value: entry.value,
-        expireAt: entry.expireAt === NO_EXPIRY ? null : entry.expireAt,
-      });
-    }
+    for (const entry of this.entries.values()) records.push(recordOf(entry));
     return records;
   }
 
@@ -322,7 +386,9 @@ export class Keyspace {
   }
 
   private insert(name: string, value: Value, expireAt: number): void {
-    const entry: Entry = { name, hash: 0, prev: undefined, next: undefined, value, expireAt: NO_EXPIRY, ttlSlot: -1 };
+    // Born stamped while an image tracks: its walk must not yield a key it did not start with.
+    const imageStamp = this.image === null ? 0 : this.image.generation;
+    const entry: Entry = { name, hash: 0, prev: undefined, next: undefined, value, expireAt: NO_EXPIRY, ttlSlot: -1, imageStamp };
     this.entries.set(name, entry);
     this.table.add(entry);
     this.memoryBytes += PER_KEY_OVERHEAD_BYTES + name.length + valueBytes(value);
@@ -330,10 +396,18 @@ export class Keyspace {
   }
 
   private remove(name: string, entry: Entry): void {
+    if (this.image !== null) this.image.preserve(entry);
     this.changeExpiry(entry, NO_EXPIRY);
     this.entries.delete(name);
     this.table.remove(entry);
     this.memoryBytes -= PER_KEY_OVERHEAD_BYTES + name.length + valueBytes(entry.value);
+  }
+
+  /** The tracking image keeps the structures it walks; the keyspace stops writing them. */
+  private detachImage(): void {
+    if (this.image === null) return;
+    this.image.detach();
+    this.image = null;
   }
 
   private changeExpiry(entry: Entry, expireAt: number): void {
@@ -354,6 +428,14 @@ export class Keyspace {
     }
     entry.expireAt = expireAt;
   }
+}
+
+function recordOf(entry: Entry): KeyRecord {
+  return {
+    key: Buffer.from(entry.name, 'latin1'),
+    value: entry.value,
+    expireAt: entry.expireAt === NO_EXPIRY ? null : entry.expireAt,
+  };
 }
 
 function valueBytes(value: Value): number {

@@ -1,0 +1,170 @@
+import { QuorumError } from '../util/errors.js';
+import type { KeyRecord } from './keyspace.js';
+
+/**
+ * A point-in-time image of a keyspace that is read lazily while the keyspace keeps changing:
+ * what `Keyspace.beginSnapshot()` returns. Yields every key of the keyspace as it was when the
+ * image was begun (expired-but-not-deleted keys and TTLs included), each exactly once, in no
+ * particular order, however many event-loop turns the caller takes and whatever is applied
+ * meanwhile. One pass: it can be iterated once.
+ */
+export interface KeyspaceImage extends Iterable<KeyRecord> {
+  /** Keys in the image (known up front: the keyspace's size when it was begun). */
+  readonly size: number;
+  /**
+   * Stops tracking and drops what the image holds. Idempotent; called automatically when the
+   * iteration finishes or is broken off (`return()`). Iterating a released image throws.
+   */
+  release(): void;
+}
+
+/**
+ * Copy-on-write without copying the keyspace (the scheme of Redis's fork, by hand): the image
+ * walks the live Map and, for the few keys written before the walk reached them, remembers
+ * their value as it was (a pre-image). Every keyspace entry carries `imageStamp`; an entry whose
+ * stamp is the image's generation is one the walk must not yield:
+ *
+ *   entry of the image's start state, not stamped ── walk reaches it ──► yielded, stamped
+ *        │
+ *        └── first write (in-place set/overwrite/expiry change, or removal) ──► pre-image
+ *            recorded, entry stamped; the pre-image is yielded after the walk
+ *   entry inserted while the image tracks ──► stamped at birth (a new key, or a key recreated
+ *            after a delete: its start value is a pre-image already, or was yielded already)
+ *
+ * So each key of the start state is yielded once, by the walk or as a pre-image; the walk finds
+ * every unstamped entry because an entry that was never written was never removed either, so it
+ * keeps its place in the Map's insertion order (JS Map iteration visits entries in that order
+ * and tolerates deletes and inserts during it). Memory: one record per key written before the
+ * walk reached it, not per key of the keyspace.
+ *
+ * Detaching: `clear()` and `adopt()` replace the keyspace's Map instead of emptying it. The
+ * image keeps walking the old Map, which nothing writes any more, so it needs no more tracking:
+ * the keyspace drops it (`detach`) and the image stays a correct image of the state it was begun
+ * on until it is iterated or released.
+ *
+ *   tracking ──clear()/adopt()──► detached ──┐
+ *      │                                     ├── iteration ends / release() ──► released
+ *      └─────────────────────────────────────┘
+ */
+
+/** What the image needs of a keyspace entry. */
+export interface ImageEntry {
+  /** The key, latin1. */
+  readonly name: string;
+  /** The generation of the image that must not yield this entry from its walk (0: none). */
+  imageStamp: number;
+}
+
+export const KeyspaceImageErrorCode = {
+  /** beginSnapshot() while another image is still tracking the same keyspace. */
+  Active: 'KEYSPACE_IMAGE_ACTIVE',
+  /** An image iterated twice, or after it was released; `adopt` of a keyspace with an image. */
+  InvalidState: 'KEYSPACE_IMAGE_INVALID_STATE',
+} as const;
+export type KeyspaceImageErrorCode = (typeof KeyspaceImageErrorCode)[keyof typeof KeyspaceImageErrorCode];
+
+/** A misuse of a keyspace image: a programming error of the caller, nothing was changed. */
+export class KeyspaceImageError extends QuorumError {
+  override readonly name = 'KeyspaceImageError';
+  declare readonly code: KeyspaceImageErrorCode;
+
+  constructor(code: KeyspaceImageErrorCode, message: string) {
+    super(code, message, 'fail');
+  }
+}
+
+/**
+ * The image as the keyspace drives it: `preserve(entry)` before the first write to an entry,
+ * `generation` as the stamp of entries inserted while it tracks, `detach()` when the keyspace
+ * stops writing the walked Map.
+ */
+export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
+  readonly size: number;
+  private walked: Map<string, E> | null;
+  private preImages: KeyRecord[] = [];
+  private iterated = false;
+  private released = false;
+
+  /**
+   * @param generation  above every stamp any entry of `walked` carries
+   * @param walked      the keyspace's live Map; entries are never stamped with `generation` yet
+   * @param recordOf    an entry as a record (called at yield time, or at preserve time)
+   * @param stopTracking called once, on release, if the keyspace still tracks this image
+   */
+  constructor(
+    readonly generation: number,
+    walked: Map<string, E>,
+    private readonly recordOf: (entry: E) => KeyRecord,
+    private stopTracking: ((image: CopyOnWriteImage<E>) => void) | null,
+  ) {
+    this.size = walked.size;
+    this.walked = walked;
+  }
+
+  /** Before every write to `entry` (in place or a removal) while this image tracks the keyspace. */
+  preserve(entry: E): void {
+    if (entry.imageStamp === this.generation) return;
+    entry.imageStamp = this.generation;
+    this.preImages.push(this.recordOf(entry));
+  }
+
+  /** The keyspace no longer writes the walked Map (it was replaced by clear/adopt). */
+  detach(): void {
+    this.stopTracking = null;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.walked = null;
+    this.preImages = [];
+    const stop = this.stopTracking;
+    this.stopTracking = null;
+    stop?.(this);
+  }
+
+  [Symbol.iterator](): Iterator<KeyRecord> {
+    if (this.released) throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'keyspace image iterated after it was released');
+    if (this.iterated) throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'a keyspace image can be iterated only once');
+    this.iterated = true;
+    // A plain iterator rather than a generator: `return()` must release even before the first
+    // `next()` (a generator not yet started skips its `finally`).
+    const walk = this.walked!.values();
+    const generation = this.generation;
+    let walking = true;
+    let preImageIndex = 0;
+    let finished = false;
+    const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
+    return {
+      next: (): IteratorResult<KeyRecord> => {
+        if (finished) return done;
+        this.checkNotReleased();
+        while (walking) {
+          const step = walk.next();
+          if (step.done) {
+            walking = false;
+            break;
+          }
+          const entry = step.value;
+          if (entry.imageStamp === generation) continue;
+          entry.imageStamp = generation;
+          return { done: false, value: this.recordOf(entry) };
+        }
+        // Every entry of the walked Map is stamped now, so no pre-image is added any more.
+        if (preImageIndex < this.preImages.length) return { done: false, value: this.preImages[preImageIndex++]! };
+        finished = true;
+        this.release();
+        return done;
+      },
+      return: (): IteratorResult<KeyRecord> => {
+        finished = true;
+        this.release();
+        return done;
+      },
+    };
+  }
+
+  private checkNotReleased(): void {
+    if (this.released) throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'keyspace image released during its iteration');
+  }
+}
