@@ -1,25 +1,41 @@
 /**
  * A real cluster of quorumkv processes for the fault harness: free ports, a temp data dir,
- * start / stop / kill -9 / restart / SIGSTOP / SIGCONT per node, and a TCP proxy per directed
- * peer link so that partitions need no root.
+ * start / stop / kill -9 / restart / SIGSTOP / SIGCONT per node, members replaced while it runs,
+ * and every directed peer link through a harness proxy so that partitions need no root.
  *
  * ```
- *   n1 ──▶ proxy(n1→n2) ──▶ n2's gRPC port        n1's --peers: n1=<own port>,
- *   n1 ──▶ proxy(n1→n3) ──▶ n3's gRPC port                      n2=<proxy n1→n2>, n3=<proxy n1→n3>
+ *   n1 ──(grpc_proxy)──▶ egress proxy of n1 ──CONNECT 127.0.0.1:<n2's gRPC port>──▶ n2
+ *                        │ link n1→n2: cut? refuse the CONNECT and drop its open tunnels
+ *                        └ link n1→n3 ...
  * ```
  *
- * Each node's `--peers` points at its own outgoing proxies from the first start, so its log's
- * bootstrap entries and node.json carry the proxy addresses: every Raft message and every
- * forwarded write from `a` to `b` goes through proxy(a→b). Cutting a link destroys the proxy's
- * open connections and refuses new ones until it is healed. `stop()` ends every process and
- * proxy, also after a failure.
+ * Each node is started with `grpc_proxy=http://127.0.0.1:<its egress proxy>`, which grpc-js
+ * honours for every channel it opens (Raft streams, forwarded writes, admin calls passed on to
+ * the leader), so every byte from `a` to `b` goes through a tunnel that a's egress proxy opened
+ * for the link a→b. The address a node gives its peers (`--peers`, `add-node --grpc`, the
+ * identity on its streams) is its real gRPC address, the same for everybody.
+ *
+ * Why not one plain TCP proxy per link, with each node's `--peers` pointing at its own outgoing
+ * proxies (the first design)? A membership change carries ONE address for the new node, which
+ * lands in every node's address book; and a `--join` node takes the other members' addresses
+ * from the ConfChange entries it replays (the bootstrap entries hold the leader's --peers: its
+ * own real port, and the leader's outgoing proxies for the others) plus the identity its peers
+ * advertise (their real ports). So a replacement would dial through the leader's links or
+ * around the proxies, and no per-link proxy could be given to it. With a per-source egress
+ * proxy the link is known from who dials (the proxy) and whom (the CONNECT target).
+ *
+ * The node list is dynamic: `replaceMember` style callers `retire()` a removed node and `addNode()`
+ * a fresh one; partitions and every nemesis work on `nodes`, the current members. `stop()`
+ * ends every process and proxy, also after a failure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { adminStatus } from '../src/admin/admin_client.js';
 import { freePort, raftInfo, waitForPort } from './node_probe.js';
 
 /** The repository root, from either `jepsen-lite/` (vitest) or `dist/jepsen-lite/` (compiled). */
@@ -30,45 +46,23 @@ export { freePort } from './node_probe.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** A TCP proxy for one directed link; `cut()` drops and refuses connections until `heal()`. */
-export class LinkProxy {
-  private server: net.Server | null = null;
+/** One directed peer link `from→to`: while cut, its tunnels are dropped and new ones refused. */
+export class Link {
   private readonly sockets = new Set<net.Socket>();
   private blocked = false;
 
-  constructor(readonly from: string, readonly to: string, readonly port: number, private readonly targetPort: number) {}
+  constructor(readonly from: string, readonly to: string) {}
 
   get isCut(): boolean {
     return this.blocked;
   }
 
-  async start(): Promise<void> {
-    const server = net.createServer((inbound) => {
-      if (this.blocked) {
-        inbound.destroy();
-        return;
-      }
-      const outbound = net.connect(this.targetPort, '127.0.0.1');
-      this.sockets.add(inbound);
-      this.sockets.add(outbound);
-      const close = (): void => {
-        inbound.destroy();
-        outbound.destroy();
-        this.sockets.delete(inbound);
-        this.sockets.delete(outbound);
-      };
-      inbound.on('error', close);
-      outbound.on('error', close);
-      inbound.on('close', close);
-      outbound.on('close', close);
-      inbound.pipe(outbound);
-      outbound.pipe(inbound);
-    });
-    await new Promise<void>((r, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => r());
-    });
-    this.server = server;
+  /** Keeps a tunnel's sockets, to drop them on `cut()`. */
+  track(...sockets: net.Socket[]): void {
+    for (const s of sockets) {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    }
   }
 
   cut(): void {
@@ -80,9 +74,62 @@ export class LinkProxy {
   heal(): void {
     this.blocked = false;
   }
+}
+
+/**
+ * The HTTP CONNECT proxy every outgoing gRPC connection of one node goes through. A CONNECT to
+ * a member's gRPC port opens a tunnel on the link `node→member` unless that link is cut; a
+ * CONNECT anywhere else (a removed node, a typo) is refused.
+ */
+export class EgressProxy {
+  private server: http.Server | null = null;
+  private readonly open = new Set<net.Socket>();
+
+  constructor(readonly nodeId: string, readonly port: number, private readonly linkTo: (targetPort: number) => Link | undefined) {}
+
+  async start(): Promise<void> {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(405).end();
+    });
+    server.on('connect', (req: http.IncomingMessage, inbound: net.Socket, head: Buffer) => {
+      this.open.add(inbound);
+      inbound.once('close', () => this.open.delete(inbound));
+      inbound.on('error', () => inbound.destroy());
+      const port = Number(/:(\d+)$/.exec(req.url ?? '')?.[1] ?? NaN);
+      const link = this.linkTo(port);
+      if (!link || link.isCut) {
+        inbound.end(`HTTP/1.1 ${link ? '503 link cut' : '502 not a member'}\r\n\r\n`);
+        return;
+      }
+      const outbound = net.connect(port, '127.0.0.1');
+      this.open.add(outbound);
+      link.track(inbound, outbound);
+      const close = (): void => {
+        inbound.destroy();
+        outbound.destroy();
+        this.open.delete(outbound);
+      };
+      outbound.on('error', close);
+      outbound.on('close', close);
+      inbound.on('close', close);
+      outbound.once('connect', () => {
+        if (link.isCut) return close();
+        inbound.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length > 0) outbound.write(head);
+        inbound.pipe(outbound);
+        outbound.pipe(inbound);
+      });
+    });
+    await new Promise<void>((r, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => r());
+    });
+    this.server = server;
+  }
 
   async stop(): Promise<void> {
-    this.cut();
+    for (const s of this.open) s.destroy();
+    this.open.clear();
     const server = this.server;
     this.server = null;
     if (server) await new Promise<void>((r) => server.close(() => r()));
@@ -94,6 +141,8 @@ export interface ClusterNode {
   readonly respPort: number;
   readonly grpcPort: number;
   readonly dataDir: string;
+  /** Started empty with `--join` (a replacement added by `admin add-node`). */
+  readonly joined: boolean;
   child: ChildProcess | null;
   paused: boolean;
   output: string[];
@@ -107,9 +156,14 @@ export interface ClusterOptions {
 }
 
 export class Cluster {
+  /** The current members, in the order they joined. */
   readonly nodes: ClusterNode[] = [];
-  /** `from→to` → its proxy. */
-  readonly links = new Map<string, LinkProxy>();
+  /** Removed members (stopped), kept for their logs. */
+  readonly retired: ClusterNode[] = [];
+  /** `from→to` → the link, for every ordered pair of current members. */
+  readonly links = new Map<string, Link>();
+  private readonly egress = new Map<string, EgressProxy>();
+  private nextNodeNumber = 1;
 
   private constructor(readonly dir: string, private readonly extraArgs: readonly string[]) {}
 
@@ -118,18 +172,7 @@ export class Cluster {
     const cluster = new Cluster(dir, options.extraArgs ?? []);
     try {
       const count = options.nodes ?? 3;
-      for (let i = 0; i < count; i++) {
-        const id = `n${i + 1}`;
-        cluster.nodes.push({ id, respPort: await freePort(), grpcPort: await freePort(), dataDir: join(dir, id), child: null, paused: false, output: [] });
-      }
-      for (const a of cluster.nodes) {
-        for (const b of cluster.nodes) {
-          if (a === b) continue;
-          const proxy = new LinkProxy(a.id, b.id, await freePort(), b.grpcPort);
-          await proxy.start();
-          cluster.links.set(`${a.id}→${b.id}`, proxy);
-        }
-      }
+      for (let i = 0; i < count; i++) await cluster.newNode(false);
       for (const n of cluster.nodes) cluster.spawn(n);
       for (const n of cluster.nodes) await cluster.waitForPort(n.respPort);
       await cluster.waitForLeader();
@@ -140,21 +183,72 @@ export class Cluster {
     return cluster;
   }
 
+  /** A new member (not started): fresh id and data dir, its egress proxy, links both ways with every member. */
+  private async newNode(joined: boolean): Promise<ClusterNode> {
+    const id = `n${this.nextNodeNumber++}`;
+    const n: ClusterNode = { id, respPort: await freePort(), grpcPort: await freePort(), dataDir: join(this.dir, id), joined, child: null, paused: false, output: [] };
+    const proxy = new EgressProxy(id, await freePort(), (port) => {
+      const target = this.nodes.find((m) => m.grpcPort === port);
+      return target ? this.links.get(`${id}→${target.id}`) : undefined;
+    });
+    await proxy.start();
+    this.egress.set(id, proxy);
+    for (const m of this.nodes) {
+      this.links.set(`${id}→${m.id}`, new Link(id, m.id));
+      this.links.set(`${m.id}→${id}`, new Link(m.id, id));
+    }
+    this.nodes.push(n);
+    return n;
+  }
+
+  /**
+   * Starts a replacement: a new id, an empty data dir, `--join`; waits until its RESP port
+   * listens. It is a member of the harness's model from now on; `admin add-node` with
+   * `grpcAddress(n)` makes it one of the cluster's.
+   */
+  async addNode(): Promise<ClusterNode> {
+    const n = await this.newNode(true);
+    this.spawn(n);
+    await this.waitForPort(n.respPort);
+    return n;
+  }
+
+  /** Stops a removed member (SIGTERM) and drops it, its links and its egress proxy from the model. */
+  async retire(n: ClusterNode): Promise<void> {
+    await this.stopProcess(n);
+    const i = this.nodes.indexOf(n);
+    if (i >= 0) this.nodes.splice(i, 1);
+    this.retired.push(n);
+    for (const [key, link] of this.links) {
+      if (link.from === n.id || link.to === n.id) {
+        link.cut();
+        this.links.delete(key);
+      }
+    }
+    await this.egress.get(n.id)?.stop();
+    this.egress.delete(n.id);
+  }
+
+  /** The address peers dial for `n` (through their egress proxies): its real gRPC address. */
+  grpcAddress(n: ClusterNode): string {
+    return `127.0.0.1:${n.grpcPort}`;
+  }
+
   node(id: string): ClusterNode {
     const n = this.nodes.find((x) => x.id === id);
     if (!n) throw new Error(`no node ${id}`);
     return n;
   }
 
-  link(from: string, to: string): LinkProxy {
+  link(from: string, to: string): Link {
     const l = this.links.get(`${from}→${to}`);
     if (!l) throw new Error(`no link ${from}→${to}`);
     return l;
   }
 
-  /** The --peers of node `n`: itself at its real port, every other node through n's proxy to it. */
-  peersOf(n: ClusterNode): string {
-    return this.nodes.map((m) => `${m.id}=127.0.0.1:${m === n ? m.grpcPort : this.link(n.id, m.id).port}`).join(',');
+  /** The --peers of the first members: every one at its gRPC address (the same list for all). */
+  initialPeers(): string {
+    return this.nodes.filter((m) => !m.joined).map((m) => `${m.id}=${this.grpcAddress(m)}`).join(',');
   }
 
   isUp(n: ClusterNode): boolean {
@@ -173,10 +267,15 @@ export class Cluster {
       '--resp-port', String(n.respPort),
       '--grpc-port', String(n.grpcPort),
       '--data-dir', n.dataDir,
-      '--peers', this.peersOf(n),
+      ...(n.joined ? ['--join'] : ['--peers', this.initialPeers()]),
       ...this.extraArgs,
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Every gRPC channel of the node goes through its egress proxy; no_grpc_proxy wins over a
+    // no_proxy of the environment that would exempt 127.0.0.1.
+    const proxy = this.egress.get(n.id);
+    if (!proxy) throw new Error(`${n.id} has no egress proxy`);
+    const env = { ...process.env, grpc_proxy: `http://127.0.0.1:${proxy.port}`, no_grpc_proxy: 'no-such-host.invalid' };
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     const keep = (chunk: Buffer): void => {
       n.output.push(chunk.toString());
       if (n.output.length > 200) n.output.shift();
@@ -285,8 +384,9 @@ export class Cluster {
   }
 
   /**
-   * Health: every node up, one leader that every node names, and a write through every node
-   * succeeds. Returns a reason when not healthy within the time.
+   * Health: every member up, one leader that every member names, the leader's voters exactly
+   * the current members, and a write through every member succeeds. Returns a reason when not
+   * healthy within the time.
    */
   async waitHealthy(timeoutMs = 20_000): Promise<string | null> {
     const deadline = Date.now() + timeoutMs;
@@ -299,19 +399,27 @@ export class Cluster {
     return reason;
   }
 
-  private async healthProblem(): Promise<string> {
+  /** '' when healthy now, else what is wrong (see `waitHealthy`). */
+  async healthProblem(): Promise<string> {
     const down = this.nodes.filter((n) => !this.isUp(n));
     if (down.length > 0) return `down: ${down.map((n) => n.id).join(',')}`;
     const leaders = new Set<string>();
+    const infos = new Map<string, Record<string, string>>();
     for (const n of this.nodes) {
       try {
         const info = await this.raftInfo(n);
+        infos.set(n.id, info);
         leaders.add(info.raft_leader_id ?? '');
       } catch (err) {
         return `${n.id}: ${(err as Error).message}`;
       }
     }
     if (leaders.size !== 1 || leaders.has('')) return `leaders disagree: ${[...leaders].join(',') || 'none'}`;
+    const [leaderId] = leaders;
+    const voters = (infos.get(leaderId!)?.raft_voters ?? '').split(',').filter((v) => v !== '').sort();
+    const members = this.nodes.map((n) => n.id).sort();
+    if (!infos.has(leaderId!)) return `leader ${leaderId} is not a member`;
+    if (voters.join(',') !== members.join(',')) return `voters ${voters.join(',')} instead of ${members.join(',')}`;
     for (const n of this.nodes) {
       const c = this.client(n, { commandTimeout: 2_000, connectTimeout: 1_000, enableOfflineQueue: true });
       try {
@@ -325,24 +433,38 @@ export class Cluster {
     return '';
   }
 
+  /** The members of the data group as the leader's admin API reports them (role, lag). */
+  async memberStatus(timeoutMs = 2_000): Promise<{ leader: ClusterNode; commitIndex: number; members: readonly { nodeId: string; role: string; lag?: number }[] } | undefined> {
+    const leader = await this.leader();
+    if (!leader) return undefined;
+    const status = await adminStatus(this.grpcAddress(leader), { timeoutMs });
+    const group = status.groups[0];
+    if (!group) return undefined;
+    return { leader, commitIndex: group.commitIndex, members: group.members };
+  }
+
   logs(): string {
-    return this.nodes.map((n) => `--- ${n.id}\n${n.output.join('').slice(-3000)}`).join('\n');
+    return [...this.nodes, ...this.retired].map((n) => `--- ${n.id}${this.retired.includes(n) ? ' (removed)' : ''}\n${n.output.join('').slice(-3000)}`).join('\n');
+  }
+
+  /** SIGTERM (SIGKILL after 5 s); resolves once the process is gone. */
+  private async stopProcess(n: ClusterNode): Promise<void> {
+    const child = n.child;
+    if (!child) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    if (n.paused) child.kill('SIGCONT');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+    n.child = null;
+    n.paused = false;
   }
 
   async stop(): Promise<void> {
-    await Promise.all(
-      this.nodes.map(async (n) => {
-        const child = n.child;
-        if (!child) return;
-        const exited = new Promise<void>((r) => child.once('exit', () => r()));
-        if (n.paused) child.kill('SIGCONT');
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
-    await Promise.all([...this.links.values()].map((l) => l.stop()));
+    await Promise.all([...this.nodes, ...this.retired].map((n) => this.stopProcess(n)));
+    for (const l of this.links.values()) l.cut();
+    await Promise.all([...this.egress.values()].map((p) => p.stop()));
     await rm(this.dir, { recursive: true, force: true });
   }
 }
