@@ -1,5 +1,5 @@
 /**
- * `npm run jepsen -- --workload W --nemesis N1,N2 --time SECONDS --seed N [--clients 6]`
+ * `npm run jepsen -- --workload W --nemesis N1,N2 --time SECONDS --seed N [--clients 6] [--schedule random|each]`
  *
  * Exits 0 when the history is valid, 1 when it is not (or the checker could not decide), 2 on bad
  * flags; the verdict is the last line printed.
@@ -17,6 +17,7 @@ async function main(): Promise<number> {
         time: { type: 'string', default: '30' },
         seed: { type: 'string' },
         clients: { type: 'string', default: '6' },
+        schedule: { type: 'string', default: 'random' },
       },
       strict: true,
     }) as { values: Record<string, string | undefined> });
@@ -30,6 +31,7 @@ async function main(): Promise<number> {
   if (!Number.isFinite(time) || time <= 0) return usage(`--time must be a positive number of seconds`);
   if (!Number.isInteger(clients) || clients < 1) return usage(`--clients must be a positive integer`);
   if (!Number.isInteger(seed)) return usage(`--seed must be an integer`);
+  if (values.schedule !== 'random' && values.schedule !== 'each') return usage(`--schedule must be random or each`);
   try {
     const result = await run({
       workload: values.workload!,
@@ -37,6 +39,7 @@ async function main(): Promise<number> {
       timeSeconds: time,
       seed,
       clients,
+      schedule: values.schedule,
     });
     console.log(result.verdict);
     return result.valid === true ? 0 : 1;

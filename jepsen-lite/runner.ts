@@ -25,6 +25,12 @@ export interface RunOptions {
   /** How long a fault lasts and how long the quiet between faults, ms. Default 2500 / 1500. */
   readonly faultMs?: number;
   readonly quietMs?: number;
+  /**
+   * How the next nemesis is chosen: `random` (default) picks among the available ones with the
+   * run's seeded RNG; `each` goes round the list in a seeded order, and the run lasts until
+   * every nemesis has had its turn (at most twice `timeSeconds`), so a short run covers them all.
+   */
+  readonly schedule?: 'random' | 'each';
   /** Where runs go; default `jepsen-lite/runs`. `null`: write nothing. */
   readonly runsDir?: string | null;
   readonly log?: (line: string) => void;
@@ -81,6 +87,15 @@ class ClientSlot {
   }
 }
 
+function shuffle<T>(rng: SeededRandom, items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = rng.intBelow(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-');
 }
@@ -97,7 +112,7 @@ export async function run(options: RunOptions): Promise<RunResult> {
   const faults: FaultRecord[] = [];
   const startedAt = new Date();
 
-  log(`jepsen-lite: workload ${workload.name}, nemeses ${nemeses.map((n) => n.name).join(',') || 'none'}, ${options.timeSeconds} s, seed ${options.seed}, ${clientCount} clients`);
+  log(`jepsen-lite: workload ${workload.name}, nemeses ${nemeses.map((n) => n.name).join(',') || 'none'}${options.schedule === 'each' ? ' (each in turn)' : ''}, ${options.timeSeconds} s, seed ${options.seed}, ${clientCount} clients`);
   const cluster = await Cluster.start({ nodes: options.nodes ?? 3 });
   const t0 = performance.now();
   const now = (): number => Math.round((performance.now() - t0) * 1000) / 1000;
@@ -145,10 +160,18 @@ export async function run(options: RunOptions): Promise<RunResult> {
       }
     };
     await sleep(Math.min(1_000, endAt / 4));
-    while (nemeses.length > 0 && now() + faultMs < endAt) {
-      const ready = nemeses.filter((n) => n.available(cluster));
+    const rotation = options.schedule === 'each' ? shuffle(rng, nemeses) : [];
+    const hadTurn = new Set<Nemesis>();
+    const moreTurns = (): boolean =>
+      now() + faultMs < endAt || (options.schedule === 'each' && hadTurn.size < nemeses.length && now() < 2 * endAt);
+    while (nemeses.length > 0 && moreTurns()) {
+      const ready: Nemesis[] = [];
+      for (const n of options.schedule === 'each' ? rotation : nemeses) if (await n.available(cluster)) ready.push(n);
       if (ready.length > 0) {
-        const nemesis = ready[rng.intBelow(ready.length)]!;
+        // Round the rotation: the first available one that has not had its turn yet, else the next one.
+        const nemesis = options.schedule === 'each' ? (ready.find((n) => !hadTurn.has(n)) ?? ready[0]!) : ready[rng.intBelow(ready.length)]!;
+        if (options.schedule === 'each') rotation.push(...rotation.splice(rotation.indexOf(nemesis), 1));
+        hadTurn.add(nemesis);
         const problem = await cluster.waitHealthy(10_000);
         if (problem !== null) record('harness', 'inject', 'health check before the next fault', `not healthy: ${problem}`);
         await act(nemesis, 'inject');
@@ -206,6 +229,7 @@ export async function run(options: RunOptions): Promise<RunResult> {
     const report = {
       workload: workload.name,
       nemeses: nemeses.map((n) => n.name),
+      schedule: options.schedule ?? 'random',
       seed: options.seed,
       timeSeconds: options.timeSeconds,
       clients: clientCount,
