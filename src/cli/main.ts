@@ -4,6 +4,7 @@
  */
 import { runAdminCommand } from '../admin/admin_command.js';
 import { runDev } from './dev.js';
+import { runRestore } from './restore.js';
 import { runServer } from './server.js';
 
 const usage = `usage: quorumkv <command> [flags]
@@ -11,8 +12,13 @@ const usage = `usage: quorumkv <command> [flags]
   dev [--nodes 3] [--resp-port 6379] [--grpc-port 7379] [--data-dir ./data]
                                        a local cluster
   admin --addr HOST:GRPCPORT <subcommand>
-                                       the admin API (status)
+                                       the admin API (status, add-node, remove-node, promote,
+                                       transfer-leader, snapshot, backup --out FILE)
+  restore --from FILE --data-dir DIR --id ID --peers ID=HOST:PORT,...
+                                       seeds a new node's data dir from a backup
 `;
+
+const terminal = { stdout: (s: string) => process.stdout.write(s), stderr: (s: string) => process.stderr.write(s) };
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -22,7 +28,9 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'dev':
       return runDev(rest);
     case 'admin':
-      return runAdminCommand(rest, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });
+      return runAdminCommand(rest, terminal);
+    case 'restore':
+      return runRestore(rest, terminal);
     case '--help':
     case '-h':
     case 'help':
