@@ -14,7 +14,7 @@ import { runAdminCommand } from '../../src/admin/admin_command.js';
 import { BackupNotLeaderError, adminServiceDefinition, registerAdminService } from '../../src/admin/admin_service.js';
 import type { MembershipProvider, SnapshotProvider } from '../../src/admin/admin_service.js';
 import type { NodeStatus } from '../../src/admin/status.js';
-import { verifyBackup, writeBackup } from '../../src/storage/backup_file.js';
+import { BackupStreamError, verifyBackup, writeBackup, writeBackupFromChunks } from '../../src/storage/backup_file.js';
 import { ChunkPacker, chunkHeaderBytes } from '../../src/storage/snapshot_format.js';
 import type { SnapshotDescriptor, SnapshotInfo } from '../../src/storage/snapshot_format.js';
 import { crc32 } from 'node:zlib';
@@ -214,11 +214,36 @@ describe('admin backup', () => {
     call.pause();
     await new Promise((r) => setTimeout(r, 500));
     // HTTP/2 windows and a few stream buffers, not the snapshot.
+    console.log(`[flow control] chunks pulled while the client paused: ${pulled} of ${total}`);
     expect(pulled).toBeLessThan(200);
     call.on('error', () => undefined); // CANCELLED, as asked
     call.cancel();
     await expect.poll(() => released).toBe(true);
     expect(pulled).toBeLessThan(total);
+  });
+});
+
+/** `chunk` with sequence number `seq` and a checksum that matches (a well-formed chunk in the wrong place). */
+function resealed(chunk: Buffer, seq: number): Buffer {
+  const copy = Buffer.from(chunk);
+  copy.writeUInt32LE(seq, 4);
+  copy.writeUInt32LE(crc32(copy.subarray(4)), 0);
+  return copy;
+}
+
+describe('writeBackupFromChunks', () => {
+  it.each([
+    ['a flipped byte', (c: Buffer[]) => c.map((chunk, i) => (i === 7 ? Buffer.from(chunk).fill(0x55, 100, 101) : chunk)), /chunk 7 fails its checksum/],
+    ['two chunks swapped', (c: Buffer[]) => [c[0], c[2], c[1], ...c.slice(3)], /chunk 2 arrived where chunk 1 was expected/],
+    ['a chunk missing at the end', (c: Buffer[]) => c.slice(0, -1), /ended early: \d+ of the \d+ announced chunks arrived/],
+    ['a short chunk before the last', (c: Buffer[]) => [c[0], resealed(c[1].subarray(0, chunkHeaderBytes + 100), 1), ...c.slice(2)], /chunk 2 follows chunk 1, which is shorter than the chunk size/],
+  ] as const)('refuses %s and leaves nothing behind', async (_name, damage, message) => {
+    const { info, chunks } = packed();
+    const out = join(dir, 'g0.backup');
+    const err = await writeBackupFromChunks(out, info, chunkBytes, damage(chunks)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackupStreamError);
+    expect((err as Error).message).toMatch(message);
+    expect(await readdir(dir)).toEqual([]);
   });
 });
 
