@@ -1,30 +1,45 @@
 /**
  * The DR drill (issue 5, "DR drill"; the "Disaster Recovery Testing" runbook in
- * ../shared/seed-operations-notes.md), automated against a real local 3-node cluster:
+ * ../shared/seed-operations-notes.md), automated against a real local cluster of 3 or 5 nodes:
  *
  * 1. baseline: load N keys (every 10th with a long TTL), 100 sample operations (all must
  *    succeed), then the key count (DBSIZE on the leader) and a content digest (sha256 over the
  *    sorted `key=value|ttl-kind` lines, read with SCAN + MGET + PTTL);
- * 2. failure: kill -9 the leader; RTO = from the kill until a SET through a surviving node
- *    succeeds (one attempt every ~20 ms, alternating between the survivors);
+ * 2. failure: kill -9 the leader (3 nodes), or a majority of the leader's zone (5 nodes, see
+ *    `zoneLayout`: 2 of the primary zone's 3, the leader among them, all at once); RTO = from
+ *    the kill until a SET through a surviving node succeeds (one attempt every ~20 ms,
+ *    alternating between the survivors);
  * 3. validation: RPO, by count and by content, against what the drill wrote (it tracks every
  *    key); then 1,000 SET/GET/INCR operations through the survivors, expecting 100% success;
- * 4. fail back: restart the killed node, wait until the leader's admin status shows every
- *    member with lag 0 and the restarted node's applied index reaches the leader's commit
- *    index, and check that the restarted node serves the same count and digest;
+ * 4. fail back: restart the killed nodes, wait until the leader's admin status shows every
+ *    member with lag 0 and each restarted node's applied index reaches the leader's commit
+ *    index, and check that each restarted node serves the same count and digest;
  * 5. a PASS/FAIL table; exit 0 only when every line passes. The cluster is stopped in any case.
  *
  * ```
- * npm run drill [-- --keys 2000 --ops 1000]
+ * npm run drill [-- --nodes 5] [-- --keys 2000 --ops 1000]
  * ```
+ *
+ * The 5-node layout follows the runbook's primary and DR regions as two zones:
+ *
+ * ```
+ *   zone primary: n1 n2 n3   ◀─ the leader is moved here first (admin transfer-leader)
+ *   zone dr:      n4 n5
+ *   failure: kill -9 the leader and one more primary node ─▶ 3 of 5 voters left: a quorum
+ * ```
+ *
+ * (Losing the whole primary zone would leave 2 of 5, no quorum: Raft then refuses writes
+ * rather than lose any, and no RTO exists to measure.)
  */
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { Redis } from 'ioredis';
-import { adminStatus } from '../src/admin/admin_client.js';
+import { adminChange, adminStatus } from '../src/admin/admin_client.js';
 import { Cluster, type ClusterNode } from './cluster.js';
 
 export interface DrillOptions {
+  /** Cluster size: 3 (kill the leader) or 5 (kill a majority of the leader's zone). Default 3. */
+  readonly nodes?: 3 | 5;
   /** Keys loaded for the baseline (default 2,000). */
   readonly keys?: number;
   /** Operations of the validation step (default 1,000). */
@@ -43,6 +58,9 @@ export interface DrillLine {
 
 export interface DrillResult {
   readonly pass: boolean;
+  readonly nodes: number;
+  /** The nodes killed, the leader first. */
+  readonly killed: readonly string[];
   readonly lines: readonly DrillLine[];
   readonly rtoMs: number | null;
   /** Set when a step threw; the lines of the steps not reached are FAIL. */
@@ -50,6 +68,9 @@ export interface DrillResult {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The zones of the 5-node layout (node ids as `Cluster` names them). */
+export const zoneLayout = { primary: ['n1', 'n2', 'n3'], dr: ['n4', 'n5'] } as const;
 
 const RTO_LIMIT_MS = 60_000;
 const RTO_AIM_MS = 5_000;
@@ -155,8 +176,8 @@ async function mixedOps(clients: readonly Redis[], expected: Expected, prefix: s
   return { ok, failures };
 }
 
-/** Waits for every member's lag 0 on the leader and the node's applied index ≥ the leader's commit index. */
-async function waitCaughtUp(cluster: Cluster, restarted: ClusterNode, timeoutMs: number): Promise<{ ok: boolean; detail: string; ms: number }> {
+/** Waits for every member's lag 0 on the leader and each restarted node's applied index ≥ the leader's commit index. */
+async function waitCaughtUp(cluster: Cluster, restarted: readonly ClusterNode[], timeoutMs: number): Promise<{ ok: boolean; detail: string; ms: number }> {
   const start = performance.now();
   const deadline = start + timeoutMs;
   let detail = 'not checked';
@@ -169,11 +190,10 @@ async function waitCaughtUp(cluster: Cluster, restarted: ClusterNode, timeoutMs:
         const status = await adminStatus(`127.0.0.1:${leader.grpcPort}`, { timeoutMs: 1_000 });
         const group = status.groups[0];
         const lags = group?.members.map((m) => `${m.nodeId}:${m.lag ?? '?'}`) ?? [];
-        const info = await cluster.raftInfo(restarted);
-        const applied = Number(info.raft_applied_index ?? -1);
+        const applied = await Promise.all(restarted.map(async (n) => Number((await cluster.raftInfo(n)).raft_applied_index ?? -1)));
         const allZero = group !== undefined && group.members.length === cluster.nodes.length && group.members.every((m) => m.lag === 0);
-        detail = `lags ${lags.join(' ')}; ${restarted.id} applied ${applied} / leader commit ${group?.commitIndex ?? '?'}`;
-        if (allZero && group !== undefined && applied >= group.commitIndex) return { ok: true, detail, ms: performance.now() - start };
+        detail = `lags ${lags.join(' ')}; ${restarted.map((n, i) => `${n.id} applied ${applied[i]}`).join(', ')} / leader commit ${group?.commitIndex ?? '?'}`;
+        if (allZero && group !== undefined && applied.every((a) => a >= group.commitIndex)) return { ok: true, detail, ms: performance.now() - start };
       }
     } catch (err) {
       detail = (err as Error).message;
@@ -187,6 +207,7 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillResult>
   const keyCount = options.keys ?? 2_000;
   const opCount = options.ops ?? 1_000;
   const sampleCount = options.samples ?? 100;
+  const nodeCount = options.nodes ?? 3;
   const log = options.log ?? (() => {});
   const lines: DrillLine[] = [];
   const line = (check: string, target: string, measured: string, pass: boolean): void => {
@@ -198,10 +219,30 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillResult>
   let rtoMs: number | null = null;
   let error: string | undefined;
   let cluster: Cluster | undefined;
+  let victims: ClusterNode[] = [];
+  const rtoCheck = nodeCount === 5 ? "RTO (kill -9 2 of the leader's zone's 3 → first write)" : 'RTO (kill -9 leader → first write)';
   try {
-    cluster = await Cluster.start();
-    const leader = await cluster.waitForLeader();
-    log(`cluster up, leader ${leader.id}`);
+    cluster = await Cluster.start({ nodes: nodeCount });
+    let leader = await cluster.waitForLeader();
+    log(`cluster up (${nodeCount} nodes), leader ${leader.id}`);
+    if (nodeCount === 5) {
+      // The leader in the primary zone, so that the zone's failure takes it down.
+      const primary: readonly string[] = zoneLayout.primary;
+      if (!primary.includes(leader.id)) {
+        const reply = await adminChange(cluster.grpcAddress(leader), { kind: 'transfer-leader', to: primary[0]! }, { timeoutMs: 10_000 });
+        log(`leader ${leader.id} is in zone dr: ${reply}`);
+        const deadline = performance.now() + 10_000;
+        while (!primary.includes(leader.id) && performance.now() < deadline) {
+          await sleep(100);
+          leader = (await cluster.leader()) ?? leader;
+        }
+        if (!primary.includes(leader.id)) throw new Error(`leadership did not move into zone primary (leader ${leader.id})`);
+      }
+      const second = primary.filter((id) => id !== leader.id)[0]!;
+      victims = [leader, cluster.node(second)];
+    } else {
+      victims = [leader];
+    }
 
     // 1. Baseline.
     const lc = drillClient(cluster, leader);
@@ -225,14 +266,14 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillResult>
     log(`baseline: ${baseline.count} keys, digest ${baseline.digest.slice(0, 16)}`);
     line('baseline matches written keys', `${want0.count} keys, digest =`, `${baseline.count} keys, digest ${baseline.digest === want0.digest ? '=' : '≠'}`, baseline.count === want0.count && baseline.digest === want0.digest);
 
-    // 2. Failure: kill -9 the leader, then retry a SET through the survivors every ~20 ms.
-    const survivors = cluster.nodes.filter((n) => n !== leader);
+    // 2. Failure: kill -9 the victims, then retry a SET through the survivors every ~20 ms.
+    const survivors = cluster.nodes.filter((n) => !victims.includes(n));
     const survivorClients = survivors.map((n) => drillClient(cluster!, n, 1_000));
     clients.push(...survivorClients);
     await Promise.all(survivorClients.map((c) => c.ping()));
     const killedAt = performance.now();
-    await cluster.kill(leader);
-    log(`killed leader ${leader.id}`);
+    await Promise.all(victims.map((n) => cluster!.kill(n)));
+    log(`killed ${victims.map((n) => n.id).join(', ')} (leader ${leader.id})`);
     let recoveredAt: number | null = null;
     let attempts = 0;
     const pending = new Set<Promise<void>>();
@@ -254,7 +295,7 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillResult>
     const newLeader = await cluster.waitForLeader();
     log(`new leader ${newLeader.id}; RTO ${rtoMs === null ? 'none' : `${rtoMs.toFixed(0)} ms`} after ${attempts} attempts`);
     line(
-      'RTO (kill -9 leader → first write)',
+      rtoCheck,
       `< 60 s (aim < 5 s)`,
       rtoMs === null ? `no write within 60 s (${attempts} attempts)` : `${(rtoMs / 1000).toFixed(2)} s${rtoMs < RTO_AIM_MS ? '' : ' (over the 5 s aim)'}`,
       rtoMs !== null && rtoMs < RTO_LIMIT_MS,
@@ -269,20 +310,24 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillResult>
     const validation = await mixedOps(survivorClients, expected, 'drill:op', opCount, 8);
     line(`${opCount} ops through survivors`, '100%', `${((100 * validation.ok) / opCount).toFixed(1)}% (${validation.ok}/${opCount})${validation.failures.length ? `; ${validation.failures[0]}` : ''}`, validation.ok === opCount);
 
-    // 4. Fail back: restart, rejoin, lag 0, and the restarted node serves the same data.
-    await cluster.restart(leader);
-    log(`restarted ${leader.id}`);
-    const caughtUp = await waitCaughtUp(cluster, leader, 30_000);
+    // 4. Fail back: restart, rejoin, lag 0, and each restarted node serves the same data.
+    for (const n of victims) await cluster.restart(n);
+    log(`restarted ${victims.map((n) => n.id).join(', ')}`);
+    const caughtUp = await waitCaughtUp(cluster, victims, 30_000);
     line('fail-back replication lag 0', 'every member lag 0', `${caughtUp.ok ? `after ${(caughtUp.ms / 1000).toFixed(2)} s` : 'not reached in 30 s'}: ${caughtUp.detail}`, caughtUp.ok);
-    const rc = drillClient(cluster, leader);
-    clients.push(rc);
     const want2 = expectedSnapshot(expected);
-    const restarted = await snapshot(rc);
+    const restarted = await Promise.all(
+      victims.map(async (n) => {
+        const rc = drillClient(cluster!, n);
+        clients.push(rc);
+        return snapshot(rc);
+      }),
+    );
     line(
-      `restarted ${leader.id} consistent`,
+      `restarted ${victims.map((n) => n.id).join(',')} consistent`,
       `${want2.count} keys, ${want2.digest.slice(0, 12)}`,
-      `${restarted.count} keys, ${restarted.digest.slice(0, 12)}`,
-      restarted.count === want2.count && restarted.digest === want2.digest,
+      restarted.map((r) => `${r.count} keys, ${r.digest.slice(0, 12)}`).join('; '),
+      restarted.every((r) => r.count === want2.count && r.digest === want2.digest),
     );
   } catch (err) {
     error = (err as Error).stack ?? String(err);
@@ -295,7 +340,7 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillResult>
   const all = [
     'baseline sample ops',
     'baseline matches written keys',
-    'RTO (kill -9 leader → first write)',
+    rtoCheck,
     'RPO = 0 by count (DBSIZE)',
     'RPO = 0 by content (sha256)',
     `${opCount} ops through survivors`,
@@ -303,7 +348,14 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillResult>
   ];
   for (const check of all) if (!lines.some((l) => l.check === check)) lines.push({ check, target: '', measured: 'not reached', pass: false });
   if (!lines.some((l) => l.check.startsWith('restarted '))) lines.push({ check: 'restarted node consistent', target: '', measured: 'not reached', pass: false });
-  return { pass: error === undefined && lines.every((l) => l.pass), lines, rtoMs, ...(error === undefined ? {} : { error }) };
+  return {
+    pass: error === undefined && lines.every((l) => l.pass),
+    nodes: nodeCount,
+    killed: victims.map((n) => n.id),
+    lines,
+    rtoMs,
+    ...(error === undefined ? {} : { error }),
+  };
 }
 
 export function formatTable(result: DrillResult): string {
@@ -311,7 +363,8 @@ export function formatTable(result: DrillResult): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const fmt = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   const sep = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`;
-  return [fmt(rows[0]), sep, ...rows.slice(1).map(fmt), '', `DR drill: ${result.pass ? 'PASS' : 'FAIL'}`].join('\n');
+  const what = `${result.nodes} nodes, killed ${result.killed.join(',') || 'none'}`;
+  return [fmt(rows[0]), sep, ...rows.slice(1).map(fmt), '', `DR drill (${what}): ${result.pass ? 'PASS' : 'FAIL'}`].join('\n');
 }
 
 function flag(args: readonly string[], name: string): number | undefined {
@@ -327,7 +380,12 @@ function flag(args: readonly string[], name: string): number | undefined {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const args = process.argv.slice(2);
-  const result = await runDrill({ keys: flag(args, '--keys'), ops: flag(args, '--ops'), log: (l) => console.log(l) });
+  const nodes = flag(args, '--nodes') ?? 3;
+  if (nodes !== 3 && nodes !== 5) {
+    console.error('--nodes must be 3 or 5');
+    process.exit(2);
+  }
+  const result = await runDrill({ nodes, keys: flag(args, '--keys'), ops: flag(args, '--ops'), log: (l) => console.log(l) });
   console.log(`\n${formatTable(result)}`);
   process.exit(result.pass ? 0 : 1);
 }
