@@ -145,12 +145,39 @@ export function estimateWireSize(m: Message): number {
   return size;
 }
 
+/**
+ * A SnapshotChunk as the sender writes it: the head's fields (groupId, message, info), only data,
+ * or only the end marker (see proto/raft.proto and snapshot_transfer.ts).
+ */
+export interface SnapshotChunkWireIn {
+  readonly groupId?: string;
+  readonly message?: RaftMessageWireIn;
+  readonly info?: Uint8Array;
+  readonly data?: Uint8Array;
+  readonly end?: boolean;
+}
+
+/** A decoded SnapshotChunk: with defaults, absent fields are '', null, an empty Buffer or false. */
+export interface SnapshotChunkWireOut {
+  readonly groupId: string;
+  readonly message: RaftMessageWireOut | null;
+  readonly info: Buffer;
+  readonly data: Buffer;
+  readonly end: boolean;
+}
+
+export interface SnapshotAckWire {
+  readonly chunksReceived: number;
+  readonly bytesReceived: number;
+}
+
 type StreamMethod = MethodDefinition<MessageBatchWire<RaftMessageWireIn>, StreamAckWire, MessageBatchWire<RaftMessageWireOut>, StreamAckWire>;
+type InstallSnapshotMethod = MethodDefinition<SnapshotChunkWireIn, SnapshotAckWire, SnapshotChunkWireOut, SnapshotAckWire>;
 
 /** The RaftPeer service as proto-loader builds it from proto/raft.proto. */
 export interface RaftPeerServiceDefinition {
   readonly Stream: StreamMethod;
-  readonly InstallSnapshot: MethodDefinition<unknown, unknown>;
+  readonly InstallSnapshot: InstallSnapshotMethod;
 }
 
 let raftPeerServiceCache: RaftPeerServiceDefinition | null = null;
