@@ -160,6 +160,27 @@ export class PeerStream {
     this.client = null;
   }
 
+  /**
+   * The channel to this peer (created if need be, without connecting) for the other calls to it,
+   * such as InstallSnapshot: they share its connection but are HTTP/2 streams of their own, so
+   * neither waits behind the other's flow control. Null once closed.
+   */
+  channel(): grpc.Client | null {
+    if (this.stats.state === 'closed') return null;
+    this.client ??= new grpc.Client(this.address, grpc.credentials.createInsecure(), this.options.channelOptions);
+    return this.client;
+  }
+
+  /** The metadata every call to this peer carries: who we are and where we listen, if configured. */
+  callMetadata(): grpc.Metadata {
+    const metadata = new grpc.Metadata();
+    if (this.options.identity) {
+      metadata.set(identityHeaders.nodeId, this.options.identity.nodeId);
+      metadata.set(identityHeaders.address, this.options.identity.address);
+    }
+    return metadata;
+  }
+
   // ------------------------------------------------------------------ connection
 
   /**
@@ -169,8 +190,7 @@ export class PeerStream {
    */
   private connect(): void {
     this.stats.state = 'connecting';
-    this.client ??= new grpc.Client(this.address, grpc.credentials.createInsecure(), this.options.channelOptions);
-    const client = this.client;
+    const client = this.channel()!;
     const channel = client.getChannel();
     const deadline = Date.now() + this.options.connectTimeoutMs;
     const watch = (seen: grpc.connectivityState): void => {
@@ -190,16 +210,11 @@ export class PeerStream {
 
   private openStream(client: grpc.Client): void {
     const method = raftPeerService().Stream;
-    const metadata = new grpc.Metadata();
-    if (this.options.identity) {
-      metadata.set(identityHeaders.nodeId, this.options.identity.nodeId);
-      metadata.set(identityHeaders.address, this.options.identity.address);
-    }
     const call = client.makeClientStreamRequest<Buffer, StreamAckWire>(
       method.path,
       passEncoded,
       method.responseDeserialize,
-      metadata,
+      this.callMetadata(),
       (err) => this.onStreamEnded(call, err),
     );
     // Failures arrive through the callback above; an 'error' event must not crash the process.
