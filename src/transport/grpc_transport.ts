@@ -5,7 +5,9 @@ import type { Message } from '../raft/types.js';
 import { PeerStream, identityHeaders } from './peer_stream.js';
 import type { PeerStreamLimits, PeerStreamStats } from './peer_stream.js';
 import { encodeBatch, estimateWireSize, messageFromWire, messageToWire, raftPeerService } from './raft_wire.js';
-import type { GroupMessageWire, MessageBatchWire, RaftMessageWireIn, RaftMessageWireOut, StreamAckWire } from './raft_wire.js';
+import type { GroupMessageWire, MessageBatchWire, RaftMessageWireIn, RaftMessageWireOut, SnapshotAckWire, StreamAckWire } from './raft_wire.js';
+import { InboundSnapshot, SnapshotTransferError, SnapshotTransferErrorCode, sendSnapshotCall } from './snapshot_transfer.js';
+import type { IncomingSnapshot, OutgoingSnapshot, SnapshotSendOptions, SnapshotServerCall } from './snapshot_transfer.js';
 
 /** What RaftGroup needs from a transport (structurally src/node/raft_group.ts GroupTransport). */
 export interface GroupTransport {
@@ -72,6 +74,12 @@ export interface GrpcPeerTransportOptions {
    */
   readonly onUnreachable?: (peerId: string) => void;
   /**
+   * A snapshot arriving from a peer (InstallSnapshot; see snapshot_transfer.ts). Resolving answers
+   * the sender that the snapshot was taken in; rejecting answers it with the error's message.
+   * Without it, InstallSnapshot calls are answered UNIMPLEMENTED.
+   */
+  readonly onSnapshot?: (incoming: IncomingSnapshot) => Promise<void>;
+  /**
    * This node's gRPC address as peers should dial it. Sent when a stream opens; a receiver that
    * has no address for the sender learns it (how a node started with --join, knowing nobody,
    * answers the leader that added it).
@@ -110,6 +118,12 @@ interface InboundStream {
 
 type Outbound = GroupMessageWire<RaftMessageWireIn>;
 
+/** A snapshot being sent: cancelled when its peer is moved or removed, or the transport closes. */
+interface OutboundSnapshot {
+  readonly peerId: string;
+  readonly abort: AbortController;
+}
+
 /**
  * Raft peer traffic over gRPC.
  *
@@ -120,6 +134,9 @@ type Outbound = GroupMessageWire<RaftMessageWireIn>;
  * destination and writes one batch per destination (split only past maxBatchBytes) to that peer's
  * PeerStream: one channel and one long-lived client stream per peer, opened on first use, with a
  * bounded queue and reconnect backoff (see peer_stream.ts). send() never throws and never waits.
+ *
+ * Snapshots: `sendSnapshot(peerId, transfer)` streams one on an InstallSnapshot call of its own on
+ * the peer's channel; a receiver hands each to `onSnapshot` (snapshot_transfer.ts).
  */
 export class GrpcPeerTransport {
   readonly nodeId: string;
@@ -141,6 +158,8 @@ export class GrpcPeerTransport {
     batchesDropped: 0,
   };
   private readonly inbound = new Set<InboundStream>();
+  private readonly outboundSnapshots = new Set<OutboundSnapshot>();
+  private readonly inboundSnapshots = new Set<InboundSnapshot>();
   private readonly lastUnreachable = new Map<string, number>();
   private readonly pendingCloses = new Set<Promise<void>>();
   private closed = false;
@@ -240,6 +259,36 @@ export class GrpcPeerTransport {
     stream.enqueue({ buffer, messages: batch.length });
   }
 
+  /**
+   * Streams a snapshot to `peerId` on an InstallSnapshot call of its own (its Raft stream goes on
+   * meanwhile) and resolves once the peer answers that it took it in. Rejects with a
+   * SnapshotTransferError (or the error the iteration of `transfer.chunks` threw): unknown peer,
+   * refused, failed, idle for idleTimeoutMs, or aborted because the peer was moved or removed or
+   * the transport closed. The node reports the result to Raft as MsgSnapStatus.
+   */
+  sendSnapshot(peerId: string, transfer: OutgoingSnapshot, options: SnapshotSendOptions = {}): Promise<void> {
+    if (this.closed) {
+      return Promise.reject(new SnapshotTransferError(SnapshotTransferErrorCode.Closed, `snapshot to ${peerId}: the transport of ${this.nodeId} is closed`));
+    }
+    const stream = this.streamFor(peerId);
+    const client = stream?.channel();
+    if (!stream || !client) {
+      return Promise.reject(new SnapshotTransferError(SnapshotTransferErrorCode.UnknownPeer, `snapshot to ${peerId}: no address for peer ${peerId}`));
+    }
+    const outbound: OutboundSnapshot = { peerId, abort: new AbortController() };
+    const signal = options.signal ? AbortSignal.any([outbound.abort.signal, options.signal]) : outbound.abort.signal;
+    this.outboundSnapshots.add(outbound);
+    return sendSnapshotCall(client, stream.callMetadata(), peerId, transfer, { ...options, signal }).finally(() => this.outboundSnapshots.delete(outbound));
+  }
+
+  private abortSnapshotsTo(peerId: string | null, why: string): void {
+    for (const outbound of this.outboundSnapshots) {
+      if (peerId !== null && outbound.peerId !== peerId) continue;
+      this.outboundSnapshots.delete(outbound);
+      outbound.abort.abort(new SnapshotTransferError(SnapshotTransferErrorCode.Closed, `snapshot to ${outbound.peerId}: ${why}`));
+    }
+  }
+
   private streamFor(peerId: string): PeerStream | null {
     if (this.closed) return null;
     const existing = this.streams.get(peerId);
@@ -260,6 +309,7 @@ export class GrpcPeerTransport {
   }
 
   private retireStream(peerId: string): void {
+    this.abortSnapshotsTo(peerId, `peer ${peerId} was moved or removed`);
     const stream = this.streams.get(peerId);
     if (!stream) return;
     this.streams.delete(peerId);
@@ -317,13 +367,29 @@ export class GrpcPeerTransport {
         call: grpc.ServerReadableStream<MessageBatchWire<RaftMessageWireOut>, StreamAckWire>,
         callback: grpc.sendUnaryData<StreamAckWire>,
       ) => this.acceptStream(call, callback),
-      InstallSnapshot: (_call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        callback({
-          code: grpc.status.UNIMPLEMENTED,
-          details: 'InstallSnapshot is not implemented yet: snapshots travel out of band once the snapshots issue lands',
-        });
-      },
+      InstallSnapshot: (call: SnapshotServerCall, callback: grpc.sendUnaryData<SnapshotAckWire>) => this.acceptSnapshot(call, callback),
     });
+  }
+
+  private acceptSnapshot(call: SnapshotServerCall, callback: grpc.sendUnaryData<SnapshotAckWire>): void {
+    const onSnapshot = this.options.onSnapshot;
+    if (!onSnapshot) {
+      callback({ code: grpc.status.UNIMPLEMENTED, details: `node ${this.nodeId} takes no snapshots (no onSnapshot handler)` });
+      return;
+    }
+    if (this.closed) {
+      callback({ code: grpc.status.UNAVAILABLE, details: `node ${this.nodeId} is shutting down` });
+      return;
+    }
+    this.learnSender(call.metadata);
+    const inbound = new InboundSnapshot(call, callback, {
+      nodeId: this.nodeId,
+      onSnapshot,
+      onRefused: () => this.counters.messagesRejected++,
+      logger: this.logger,
+    });
+    this.inboundSnapshots.add(inbound);
+    void inbound.done.finally(() => this.inboundSnapshots.delete(inbound));
   }
 
   private acceptStream(
@@ -415,11 +481,17 @@ export class GrpcPeerTransport {
   /**
    * Closes every outbound stream and channel and answers every inbound stream, so that the node's
    * server.tryShutdown() is not held up by peers' long-lived streams. Sends after close are dropped.
+   * Snapshot transfers both ways are broken off: outgoing ones reject, incoming ones' chunk
+   * iterations throw and their senders are answered UNAVAILABLE.
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const inbound of [...this.inbound]) this.answer(inbound);
+    this.abortSnapshotsTo(null, `the transport of ${this.nodeId} closed`);
+    for (const inbound of this.inboundSnapshots) {
+      inbound.abort(new SnapshotTransferError(SnapshotTransferErrorCode.Closed, `node ${this.nodeId} is shutting down`));
+    }
     const streams = [...this.streams.keys()];
     for (const peerId of streams) this.retireStream(peerId);
     await Promise.all(this.pendingCloses);

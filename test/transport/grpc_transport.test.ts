@@ -217,7 +217,7 @@ describe('GrpcPeerTransport', () => {
     expect(n2.transport.stats()).toMatchObject({ messagesReceived: 3, messagesRejected: 3 });
   });
 
-  it('answers InstallSnapshot with UNIMPLEMENTED and a reason', async () => {
+  it('answers InstallSnapshot with UNIMPLEMENTED and a reason without an onSnapshot handler', async () => {
     const n2 = await resources.peer('n2');
     const client = new grpc.Client(n2.address, grpc.credentials.createInsecure());
     resources.track(async () => client.close());
@@ -227,7 +227,7 @@ describe('GrpcPeerTransport', () => {
       call.end();
     });
     expect(err?.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(err?.details).toMatch(/InstallSnapshot is not implemented yet/);
+    expect(err?.details).toMatch(/node n2 takes no snapshots/);
   });
 
   it('close() answers inbound streams, so the server shuts down gracefully at once', async () => {
