@@ -3,6 +3,7 @@ import type { ServerConfig } from '../config/config.js';
 import { StateType } from '../raft/types.js';
 import type { Keyspace } from '../state/keyspace.js';
 import type { RaftGroup } from './raft_group.js';
+import type { SnapshotManager } from './snapshot_manager.js';
 import type { CommandCatalog } from './server.js';
 import type { ServerStats } from './server_stats.js';
 
@@ -15,6 +16,7 @@ export interface InfoSources {
   readonly stats: ServerStats;
   readonly clients: number;
   readonly group: RaftGroup;
+  readonly snapshots: SnapshotManager;
   readonly keyspace: Keyspace;
   readonly catalog: CommandCatalog;
   readonly version: string;
@@ -82,7 +84,7 @@ export function infoSection(name: string, s: InfoSources): string[] {
       return [`role:${leader ? 'master' : 'slave'}`, `connected_slaves:${leader ? Math.max(0, s.group.confState().voters.length - 1) : 0}`];
     }
     case 'raft':
-      return raftSection(s.group);
+      return raftSection(s.group, s.snapshots);
     case 'keyspace': {
       const keys = s.keyspace.size;
       if (keys === 0) return [];
@@ -94,7 +96,7 @@ export function infoSection(name: string, s: InfoSources): string[] {
 }
 
 /** The contract's `# Raft` fields, then each member's progress as the leader sees it. */
-function raftSection(group: RaftGroup): string[] {
+function raftSection(group: RaftGroup, snapshots: SnapshotManager): string[] {
   const raft = group.raw.raft;
   const { voters, learners } = raft.tracker.confState();
   const role = learners.includes(group.nodeId) ? 'learner' : raft.state === StateType.PreCandidate ? 'candidate' : raft.state;
@@ -111,6 +113,12 @@ function raftSection(group: RaftGroup): string[] {
     `raft_voters:${voters.join(',')}`,
     `raft_learners:${learners.join(',')}`,
     `raft_fsyncs:${group.stats.fsyncs}`,
+    `raft_snapshot_index:${snapshots.latestInfo?.index ?? 0}`,
+    `raft_snapshots_taken:${snapshots.stats.taken}`,
+    `raft_snapshots_sent:${snapshots.stats.shipped}`,
+    `raft_snapshots_installed:${snapshots.stats.installed}`,
+    `raft_snapshot_in_progress:${snapshots.inProgress ? 1 : 0}`,
+    `raft_last_snapshot_ms:${Math.round(snapshots.stats.lastDurationMs)}`,
   ];
   if (raft.state === StateType.Leader) {
     const last = raft.raftLog.lastIndex();

@@ -7,6 +7,7 @@ import type { RaftGroup } from './raft_group.js';
  * passes the call on to it, see `viaLeader`):
  *
  *   add-node ID ADDR   ─▶ AddLearner(ID, ADDR) ─▶ (caught up) ─▶ AddVoter(ID)   by the promoter
+ *   promote ID         ─▶ AddVoter(ID) now, caught up or not (the operator's call)
  *   remove-node ID     ─▶ ID leads? transfer leadership away first ─▶ RemoveNode(ID)
  *   transfer-leader ID ─▶ TimeoutNow to ID once it is up to date
  *
@@ -33,7 +34,8 @@ export interface MembershipOptions {
 export type LeaderCall =
   | { readonly kind: 'add-node'; readonly nodeId: string; readonly address: string }
   | { readonly kind: 'remove-node'; readonly nodeId: string }
-  | { readonly kind: 'transfer-leader'; readonly to: string };
+  | { readonly kind: 'transfer-leader'; readonly to: string }
+  | { readonly kind: 'promote'; readonly nodeId: string };
 
 const idPattern = /^[a-z0-9-]{1,64}$/;
 const addressPattern = /^[^\s:]+:\d{1,5}$/;
@@ -49,7 +51,21 @@ export class Membership {
         return this.removeNode(call.nodeId);
       case 'transfer-leader':
         return this.transferLeader(call.to);
+      case 'promote':
+        return this.promote(call.nodeId);
     }
+  }
+
+  async promote(nodeId: string): Promise<string> {
+    const forwarded = await this.viaLeader({ kind: 'promote', nodeId });
+    if (forwarded !== null) return forwarded;
+    const { group } = this.options;
+    const { voters, learners } = group.confState();
+    if (voters.includes(nodeId)) return `${nodeId} is already a voter`;
+    if (!learners.includes(nodeId)) throw new MembershipError('NOT_A_LEARNER', `${nodeId} is not a learner`);
+    const address = this.options.addressOf(nodeId);
+    await this.propose(() => group.proposeConfChange({ type: ConfChangeType.AddVoter, nodeId, ...(address ? { context: address } : {}) }));
+    return `promoted ${nodeId} to voter`;
   }
 
   async addNode(nodeId: string, address: string): Promise<string> {

@@ -3,17 +3,19 @@ import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { adminChange } from '../admin/admin_client.js';
-import { registerAdminService } from '../admin/admin_service.js';
+import { BackupNotLeaderError, registerAdminService, type SnapshotProvider } from '../admin/admin_service.js';
 import { groupStatus } from '../admin/group_status.js';
 import type { NodeStatus } from '../admin/status.js';
 import type { CommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
 import type { ClientState, ServerContext } from '../commands/connection_context.js';
 import type { ServerConfig } from '../config/config.js';
 import { raftLogger } from '../observability/logger.js';
-import { ConfChangeType, type ConfChange } from '../raft/index.js';
+import { ConfChangeType, MessageType, type ConfChange, type Message } from '../raft/index.js';
 import { error, type Reply } from '../resp/reply.js';
 import type { Keyspace } from '../state/keyspace.js';
 import { FileLog } from '../storage/file_log.js';
+import type { MembersRecord } from '../storage/snapshot_image.js';
+import { SnapshotStore } from '../storage/snapshot_store.js';
 import { GrpcForwarder, registerForwardService } from '../transport/forward.js';
 import { GrpcPeerTransport, peerServerOptions } from '../transport/grpc_transport.js';
 import { SeededRandom } from '../util/random.js';
@@ -26,7 +28,8 @@ import { RaftGroup } from './raft_group.js';
 import { RespServer } from './resp_server.js';
 import { ServerStats } from './server_stats.js';
 import { WriteFlags, writeEntryWriter } from './write_entry.js';
-import { ServerStartError, dataGroupId, groupLogDir, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
+import { ServerStartError, dataGroupId, groupLogDir, groupSnapshotDir, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
+import { SnapshotManager } from './snapshot_manager.js';
 
 /** The command table as the server needs it (built from src/commands in catalog.ts). */
 export interface CommandCatalog {
@@ -77,6 +80,8 @@ export class QuorumServer {
     private readonly lockPath: string,
     private readonly startedAtMs: number,
     readonly stats: ServerStats,
+    readonly snapshots: SnapshotManager,
+    private readonly snapshotStore: SnapshotStore,
   ) {}
 
   static async start(config: ServerConfig, logger: Logger, catalog: CommandCatalog): Promise<QuorumServer> {
@@ -93,19 +98,32 @@ export class QuorumServer {
       });
 
       let group: RaftGroup | null = null;
+      let snapshots: SnapshotManager | null = null;
       const transport = new GrpcPeerTransport({
         nodeId: config.id,
         peers: Object.entries(meta.peers).filter(([id]) => id !== config.id),
         onMessage: (groupId, message) => {
-          if (groupId === dataGroupId) group?.step(message);
+          // A snapshot travels only by InstallSnapshot, image and all: one without its image on
+          // the message stream would make the core adopt state this node does not have.
+          if (groupId === dataGroupId && message.type !== MessageType.MsgSnap) group?.step(message);
         },
         onUnreachable: (peerId) => group?.raw.reportUnreachable(peerId),
+        onSnapshot: (incoming) => {
+          if (!snapshots || !group) return Promise.reject(new Error('this node is still starting'));
+          return snapshots.receive(incoming);
+        },
         advertiseAddress: `${config.host}:${config.grpcPort}`,
         logger: raftLogger(logger, 'transport'),
       });
       const addressBook = new Map(Object.entries(meta.peers));
       // node.json writes one after the other (a replay applies many changes in one turn).
       let metaWrites = Promise.resolve();
+      const saveAddressBook = (): void => {
+        const snapshot = { id: config.id, peers: Object.fromEntries(addressBook) };
+        metaWrites = metaWrites
+          .then(() => saveMeta(config.dataDir, snapshot))
+          .catch((err: Error) => logger.warn({ component: 'node', error: err.message }, 'could not save the address book'));
+      };
       const onConfChange = (change: ConfChange): void => {
         if (change.type === ConfChangeType.RemoveNode) {
           addressBook.delete(change.nodeId);
@@ -115,21 +133,81 @@ export class QuorumServer {
           if (change.nodeId !== config.id) transport.setPeer(change.nodeId, change.context);
         }
         logger.info({ component: 'membership', change: { ...change, type: ['add-voter', 'add-learner', 'remove'][change.type] } }, 'membership change applied');
-        const snapshot = { id: config.id, peers: Object.fromEntries(addressBook) };
-        metaWrites = metaWrites
-          .then(() => saveMeta(config.dataDir, snapshot))
-          .catch((err: Error) => logger.warn({ component: 'node', error: err.message }, 'could not save the address book'));
+        saveAddressBook();
+      };
+      const everMembers = new Set<string>();
+      const restoreMembers = (record: MembersRecord): void => {
+        for (const id of [...addressBook.keys()]) {
+          if (!record.addresses.has(id) && id !== config.id) transport.removePeer(id);
+        }
+        addressBook.clear();
+        for (const [id, address] of record.addresses) {
+          addressBook.set(id, address);
+          if (id !== config.id) transport.setPeer(id, address);
+        }
+        everMembers.clear();
+        for (const id of record.everMembers) everMembers.add(id);
+        if (group) {
+          group.everMembers.clear();
+          for (const id of record.everMembers) group.everMembers.add(id);
+        }
+        saveAddressBook();
       };
       const keyspace = catalog.newKeyspace();
       const stateMachine = new KvStateMachine(keyspace, (name) => catalog.resolveWrite(name));
+      const snapshotStore = await SnapshotStore.open({
+        dir: groupSnapshotDir(config.dataDir, dataGroupId),
+        groupId: dataGroupId,
+        logger: logger.child({ component: 'snapshot-store', group: dataGroupId }),
+      }).catch((err: Error) => {
+        throw new ServerStartError(`snapshot store of group ${dataGroupId} is unusable: ${err.message}`, { cause: err });
+      });
+      snapshots = new SnapshotManager({
+        groupId: dataGroupId,
+        store: snapshotStore,
+        state: {
+          keyspace,
+          newKeyspace: () => catalog.newKeyspace(),
+          dedupRecords: () => Array.from(stateMachine.dedup.records()),
+          restoreDedup: (records) => stateMachine.dedup.restore(records),
+          members: () => ({ addresses: new Map(addressBook), everMembers: [...(group?.everMembers ?? everMembers)] }),
+          restoreMembers,
+        },
+        policy: { entries: config.snapshotEntries, bytes: config.snapshotBytes, catchupEntries: config.snapshotCatchupEntries },
+        sendSnapshot: (peerId, snapshot) => transport.sendSnapshot(peerId, snapshot),
+        clock,
+        logger,
+      });
+      const loadStarted = performance.now();
+      const initial = await snapshots.loadLatest();
+      if (initial !== null) {
+        logger.info({ component: 'snapshot', index: initial.index, keys: keyspace.size, ms: Math.round(performance.now() - loadStarted) }, 'loaded the newest snapshot');
+      }
+      const sendMessages = transport.sendFor(dataGroupId);
       const bootstrapVoters = config.join ? undefined : Object.keys(meta.peers).length > 0 ? Object.keys(meta.peers) : [config.id];
       group = await RaftGroup.open({
         groupId: dataGroupId,
         nodeId: config.id,
         log,
-        stateMachine,
-        transport: transport.sendFor(dataGroupId),
+        stateMachine: {
+          apply: (index, payload, requestId) => {
+            snapshots!.noteApplied(payload.length);
+            return stateMachine.apply(index, payload, requestId);
+          },
+        },
+        transport: {
+          send: (messages: readonly Message[]) => {
+            let regular = messages;
+            if (messages.some((m) => m.type === MessageType.MsgSnap)) {
+              regular = messages.filter((m) => m.type !== MessageType.MsgSnap);
+              for (const m of messages) if (m.type === MessageType.MsgSnap) snapshots!.ship(m);
+            }
+            if (regular.length > 0) sendMessages.send(regular);
+          },
+        },
         ...(bootstrapVoters ? { bootstrapVoters, bootstrapAddresses: addressBook } : {}),
+        ...(initial !== null ? { initialSnapshot: { index: initial.index, term: initial.term, confState: initial.confState } } : {}),
+        snapshots,
         onConfChange,
         random,
         raft: { electionTick: config.electionTicks, heartbeatTick: config.heartbeatTicks },
@@ -141,6 +219,8 @@ export class QuorumServer {
         },
         onSoftState: (ss, term) => logger.info({ component: 'raft', group: dataGroupId, role: ss.state, leader: ss.lead, term }, 'role changed'),
       });
+      for (const id of everMembers) group.everMembers.add(id);
+      snapshots.attach(group);
 
       const forwarder = new GrpcForwarder(dataGroupId, (id) => transport.peers().get(id), clock);
       const requestIdPrefix = `${config.id}.${randomBytes(6).toString('base64url')}.`;
@@ -174,7 +254,12 @@ export class QuorumServer {
         sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
         waitMs: 10_000,
       });
-      registerAdminService(grpcServer, { status: () => server!.status() }, { change: (call) => membership.run(call) });
+      registerAdminService(
+        grpcServer,
+        { status: () => server!.status() },
+        { change: (call) => membership.run(call), promote: (nodeId) => membership.run({ kind: 'promote', nodeId }) },
+        snapshotProvider(group, snapshots, (id) => addressBook.get(id) ?? transport.peers().get(id)),
+      );
       const grpcPort = await new Promise<number>((resolve, reject) => {
         grpcServer.bindAsync(`${config.host}:${config.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
           err ? reject(new ServerStartError(`cannot listen for gRPC on ${config.host}:${config.grpcPort}: ${err.message}`)) : resolve(port),
@@ -232,7 +317,7 @@ export class QuorumServer {
       });
 
       const promoter = setInterval(() => void membership.promoteCaughtUpLearners(), 500);
-      server = new QuorumServer(config, logger, catalog, group, stateMachine, transport, forwarder, grpcServer, resp, expiry, lockPath, startedAtMs, stats);
+      server = new QuorumServer(config, logger, catalog, group, stateMachine, transport, forwarder, grpcServer, resp, expiry, lockPath, startedAtMs, stats, snapshots, snapshotStore);
       server.respPort = respPort;
       server.grpcPort = grpcPort;
       server.startTimers(clock);
@@ -284,6 +369,8 @@ export class QuorumServer {
     this.expiry.stop();
     await this.resp.close();
     await this.group.stop();
+    await this.snapshots.stop();
+    await this.snapshotStore.close();
     this.forwarder.close();
     await this.transport.close();
     await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
@@ -303,6 +390,7 @@ function makeServerContext(server: () => QuorumServer, catalog: CommandCatalog):
       stats: s.stats,
       clients: s.respServer.clients().length,
       group: s.group,
+      snapshots: s.snapshots,
       keyspace: s.stateMachine.keyspace,
       catalog,
       version: quorumkvVersion,
@@ -320,5 +408,33 @@ function makeServerContext(server: () => QuorumServer, catalog: CommandCatalog):
     serverName: 'redis',
     redisVersion: compatibleRedisVersion,
     role: () => (server().group.isLeader() ? 'master' : 'replica'),
+  };
+}
+
+/**
+ * Snapshot and Backup of the admin API. A backup is the leader's: it first confirms it still
+ * leads and has applied everything committed (a read barrier, as a linearizable read), then
+ * snapshots that state, so the backup holds every write acknowledged before it was asked for.
+ */
+function snapshotProvider(group: RaftGroup, snapshots: SnapshotManager, addressOf: (id: string) => string | undefined): SnapshotProvider {
+  return {
+    snapshotNow: async () => [await snapshots.snapshotNow()],
+    backup: async () => {
+      if (!group.isLeader()) {
+        const leader = group.leaderId();
+        throw new BackupNotLeaderError(leader === '' ? null : (addressOf(leader) ?? null));
+      }
+      await group.readBarrier();
+      await snapshots.snapshotNow();
+      const reader = await snapshots.openLatest();
+      async function* chunks(): AsyncGenerator<Buffer> {
+        try {
+          yield* reader.chunks();
+        } finally {
+          await reader.close();
+        }
+      }
+      return { info: reader.info, chunkBytes: snapshots.chunkBytes, chunks: chunks() };
+    },
   };
 }

@@ -1,0 +1,318 @@
+import type { Logger } from 'pino';
+import { MessageType } from '../raft/index.js';
+import type { Message, SnapshotMetadata } from '../raft/index.js';
+import type { Keyspace } from '../state/keyspace.js';
+import { descriptorOf } from '../storage/snapshot_format.js';
+import type { SnapshotInfo } from '../storage/snapshot_format.js';
+import { decodeStateImage, stateImageRecords } from '../storage/snapshot_image.js';
+import type { DedupRecord, MembersRecord } from '../storage/snapshot_image.js';
+import type { SnapshotReader, SnapshotStore } from '../storage/snapshot_store.js';
+import { failpoint } from './failpoints.js';
+import type { GroupSnapshots, RaftGroup } from './raft_group.js';
+
+/** When to take a snapshot, and how much log to keep behind it. */
+export interface SnapshotPolicy {
+  /** Entries applied since the last snapshot. */
+  readonly entries: number;
+  /** Payload bytes applied since the last snapshot. */
+  readonly bytes: number;
+  /** Entries kept in the log behind a snapshot, for followers a little behind. */
+  readonly catchupEntries: number;
+}
+
+/** The state a snapshot holds besides the keys: kept by the host, restored with the image. */
+export interface SnapshotStateParts {
+  readonly keyspace: Keyspace;
+  readonly newKeyspace: () => Keyspace;
+  dedupRecords(): DedupRecord[];
+  restoreDedup(records: readonly DedupRecord[]): void;
+  /** The address book and every id the group ever had, now. */
+  members(): MembersRecord;
+  restoreMembers(record: MembersRecord): void;
+}
+
+/** A snapshot on its way to a follower (the transport streams it with flow control). */
+export interface OutgoingSnapshot {
+  readonly groupId: string;
+  readonly message: Message;
+  readonly info: SnapshotInfo;
+  readonly chunks: AsyncIterable<Buffer>;
+}
+
+/** A snapshot arriving from the leader. */
+export interface IncomingSnapshot extends OutgoingSnapshot {
+  readonly from: string;
+}
+
+export interface SnapshotManagerOptions {
+  readonly groupId: string;
+  readonly store: SnapshotStore;
+  readonly state: SnapshotStateParts;
+  readonly policy: SnapshotPolicy;
+  readonly sendSnapshot: (peerId: string, snapshot: OutgoingSnapshot) => Promise<void>;
+  /** Wall-clock time, only to stamp snapshots (informational). */
+  readonly clock: () => number;
+  readonly logger: Logger;
+}
+
+/**
+ * The snapshots of one group: takes them (by policy or on request) without stopping the world,
+ * compacts the log behind them, ships them to followers too far behind, receives and installs
+ * them, and loads the newest one at start-up.
+ *
+ * Order that makes crashes safe (see also SnapshotStore and RaftGroup.open): the store is
+ * written first and the log only after it (compacted to, or reset to, the snapshot), so the store
+ * is never behind the log; a snapshot received from the leader is published in the store before
+ * the Raft core sees the MsgSnap.
+ *
+ * Taking one: the keyspace image is captured between two applies (copy-on-write: O(1) now,
+ * mutations afterwards keep a pre-image of what they change) with the dedup table and members,
+ * and written in batches that yield to the event loop.
+ */
+export class SnapshotManager implements GroupSnapshots {
+  private group: RaftGroup | null = null;
+  private readonly options: SnapshotManagerOptions;
+  private appliedEntries = 0;
+  private appliedBytes = 0;
+  /** One store write at a time: a snapshot of our own or one received from the leader. */
+  private storeBusy: Promise<unknown> = Promise.resolve();
+  private taking: Promise<SnapshotInfo> | null = null;
+  private triggered = false;
+  private readonly shipping = new Set<string>();
+  private stopped = false;
+  /** Counters for INFO and tests. */
+  readonly stats = { taken: 0, failed: 0, shipped: 0, installed: 0, lastDurationMs: 0 };
+
+  constructor(options: SnapshotManagerOptions) {
+    this.options = options;
+  }
+
+  /**
+   * Loads the newest snapshot in the store into the state (at start-up, before the group opens).
+   * Returns its metadata for RaftGroup.open, or null when the store is empty.
+   */
+  async loadLatest(): Promise<SnapshotInfo | null> {
+    const info = this.options.store.latestInfo;
+    if (info === null) return null;
+    const swap = await this.load(info.index);
+    swap();
+    return info;
+  }
+
+  /** Called once the group is open. */
+  attach(group: RaftGroup): void {
+    this.group = group;
+  }
+
+  /** Whether a snapshot of our own is being written now. */
+  get inProgress(): boolean {
+    return this.taking !== null;
+  }
+
+  /** Payload bytes per chunk of the store (what backups and InstallSnapshot carry). */
+  get chunkBytes(): number {
+    return this.options.store.chunkBytes;
+  }
+
+  /** A reader of the newest snapshot (for backups); the caller closes it. */
+  async openLatest(): Promise<SnapshotReader> {
+    const reader = await this.options.store.latest();
+    if (reader === null) throw new Error(`group ${this.options.groupId} has no snapshot`);
+    return reader;
+  }
+
+  get latestInfo(): SnapshotInfo | null {
+    return this.options.store.latestInfo;
+  }
+
+  /** Counts an applied entry toward the policy; takes a snapshot once it says so. */
+  noteApplied(payloadBytes: number): void {
+    this.appliedEntries++;
+    this.appliedBytes += payloadBytes;
+    if (this.triggered || this.taking !== null || this.stopped) return;
+    if (this.appliedEntries < this.options.policy.entries && this.appliedBytes < this.options.policy.bytes) return;
+    this.triggered = true;
+    // Not from inside apply: the image is captured between two applies, on a turn of its own.
+    setImmediate(() => {
+      this.triggered = false;
+      this.snapshotNow().catch(() => {});
+    });
+  }
+
+  /**
+   * Takes a snapshot of what is applied now (or joins the one under way) and compacts the log
+   * behind it. Resolves with the newest snapshot's info.
+   */
+  snapshotNow(): Promise<SnapshotInfo> {
+    if (this.taking === null) {
+      this.taking = this.take().finally(() => {
+        this.taking = null;
+      });
+    }
+    return this.taking;
+  }
+
+  private async take(): Promise<SnapshotInfo> {
+    const group = this.requireGroup();
+    await this.storeBusy.catch(() => {});
+    const started = performance.now();
+    const index = group.applied;
+    const latest = this.options.store.latestInfo;
+    if (latest !== null && latest.index >= index) return latest;
+    if (index === 0) throw new Error(`group ${this.options.groupId} has applied nothing yet`);
+    // The capture: synchronous, between two applies (this is one macrotask).
+    const metadata: SnapshotMetadata = { index, term: group.termOf(index), confState: group.confState() };
+    const image = this.options.state.keyspace.beginSnapshot();
+    const dedup = this.options.state.dedupRecords();
+    const members = this.options.state.members();
+    this.appliedEntries = 0;
+    this.appliedBytes = 0;
+    const write = this.options.store.write(
+      { groupId: this.options.groupId, ...metadata, createdAtMs: this.options.clock() },
+      this.failingAt('snapshot-write-batch', stateImageRecords(image, dedup, members)),
+    );
+    this.storeBusy = write;
+    let info: SnapshotInfo;
+    try {
+      info = await write;
+    } catch (err) {
+      this.stats.failed++;
+      this.options.logger.warn({ component: 'snapshot', group: this.options.groupId, index, error: (err as Error).message }, 'snapshot failed');
+      throw err;
+    } finally {
+      image.release();
+    }
+    failpoint('snapshot-after-publish');
+    this.stats.taken++;
+    this.stats.lastDurationMs = performance.now() - started;
+    this.options.logger.info(
+      { component: 'snapshot', group: this.options.groupId, index, keys: info.recordCount, bytes: info.payloadBytes, ms: Math.round(this.stats.lastDurationMs) },
+      'snapshot taken',
+    );
+    if (!this.stopped) await group.compactLog(metadata, this.options.policy.catchupEntries).catch(() => {});
+    return info;
+  }
+
+  /**
+   * Sends the newest snapshot to a follower the leader's log no longer reaches (the core asked
+   * with a MsgSnap, which carries only metadata). One transfer per follower at a time; the core
+   * hears how it ended (reportSnapshot) and probes again.
+   */
+  ship(message: Message): void {
+    if (message.type !== MessageType.MsgSnap || this.shipping.has(message.to) || this.stopped) return;
+    const group = this.requireGroup();
+    this.shipping.add(message.to);
+    void (async () => {
+      let failed = true;
+      const reader = await this.options.store.latest().catch(() => null);
+      try {
+        if (reader === null) throw new Error('no snapshot in the store');
+        const { info } = reader;
+        // The newest snapshot may be newer than the one the core named: ship what the store has.
+        const snapshotMessage: Message = {
+          ...message,
+          snapshot: { metadata: { index: info.index, term: info.term, confState: info.confState }, data: new Uint8Array(0) },
+        };
+        await this.options.sendSnapshot(message.to, { groupId: this.options.groupId, message: snapshotMessage, info, chunks: reader.chunks() });
+        failed = false;
+        this.stats.shipped++;
+        this.options.logger.info({ component: 'snapshot', group: this.options.groupId, to: message.to, index: info.index }, 'snapshot sent');
+      } catch (err) {
+        this.options.logger.warn({ component: 'snapshot', group: this.options.groupId, to: message.to, error: (err as Error).message }, 'sending a snapshot failed');
+      } finally {
+        await reader?.close().catch(() => {});
+        this.shipping.delete(message.to);
+        group.reportSnapshot(message.to, failed);
+      }
+    })();
+  }
+
+  /**
+   * A snapshot from the leader: written to the store as it arrives (each chunk checked), published
+   * once complete, and only then handed to the core. Rejects (the leader retries later) if it is
+   * malformed, cut short, or not newer than what the store holds.
+   */
+  async receive(incoming: IncomingSnapshot): Promise<void> {
+    const group = this.requireGroup();
+    const meta = incoming.message.snapshot?.metadata;
+    if (incoming.groupId !== this.options.groupId || incoming.message.type !== MessageType.MsgSnap || !meta) {
+      throw new Error(`not a snapshot of group ${this.options.groupId}`);
+    }
+    if (meta.index !== incoming.info.index || meta.term !== incoming.info.term) {
+      throw new Error(`snapshot message (index ${meta.index}) and image (index ${incoming.info.index}) disagree`);
+    }
+    const write = this.storeBusy.catch(() => {}).then(async () => {
+      const latest = this.options.store.latestInfo;
+      if (latest !== null && latest.index >= incoming.info.index) return; // already have it (or newer)
+      const writer = this.options.store.begin(descriptorOf(incoming.info));
+      try {
+        for await (const chunk of incoming.chunks) {
+          failpoint('install-chunk');
+          await writer.writeChunk(chunk);
+        }
+        await writer.finish(incoming.info);
+      } catch (err) {
+        await writer.abort();
+        throw err;
+      }
+    });
+    this.storeBusy = write;
+    await write;
+    failpoint('install-after-publish');
+    group.step(incoming.message);
+  }
+
+  /** GroupSnapshots: the core adopted a snapshot from the leader; load it from the store. */
+  install(metadata: SnapshotMetadata): Promise<() => void> {
+    this.stats.installed++;
+    this.appliedEntries = 0;
+    this.appliedBytes = 0;
+    return this.load(metadata.index);
+  }
+
+  /** Decodes the stored snapshot at `index` into fresh containers; the swap puts them in place. */
+  private async load(index: number): Promise<() => void> {
+    const reader = await this.options.store.openReader(index);
+    const keyspace = this.options.state.newKeyspace();
+    const dedup: DedupRecord[] = [];
+    let members: MembersRecord | null = null;
+    try {
+      await decodeStateImage(this.failingAt('install-load', reader.records()), {
+        key: (r) => keyspace.set(r.key, r.value, r.expireAt ?? -1),
+        dedup: (r) => dedup.push(r),
+        members: (r) => {
+          members = r;
+        },
+      });
+    } finally {
+      await reader.close().catch(() => {});
+    }
+    return () => {
+      this.options.state.keyspace.adopt(keyspace);
+      this.options.state.restoreDedup(dedup);
+      if (members !== null) this.options.state.restoreMembers(members);
+    };
+  }
+
+  stop(): Promise<unknown> {
+    this.stopped = true;
+    return this.storeBusy.catch(() => {});
+  }
+
+  private requireGroup(): RaftGroup {
+    if (this.group === null) throw new Error('snapshot manager used before its group opened');
+    return this.group;
+  }
+
+  /** Passes records through, hitting the failpoint every so often (for the crash tests). */
+  private failingAt<T>(name: 'snapshot-write-batch' | 'install-load', records: Iterable<T> | AsyncIterable<T>): AsyncIterable<T> | Iterable<T> {
+    if (!process.env.QKV_FAILPOINTS) return records;
+    return (async function* () {
+      let n = 0;
+      for await (const r of records) {
+        if (n++ % 1000 === 0) failpoint(name);
+        yield r;
+      }
+    })();
+  }
+}
