@@ -23,6 +23,10 @@ export interface NodeProcess {
   readonly dataDir: string;
   child: ChildProcess | null;
   output: string[];
+  /** Extra environment for the next spawn (QKV_FAILPOINTS for the crash tests). */
+  env?: Record<string, string>;
+  /** How the last process exited. */
+  lastExit?: { code: number | null; signal: NodeJS.Signals | null };
 }
 
 export interface ClusterOptions {
@@ -72,7 +76,7 @@ export class TestCluster {
       ...(n.join ? ['--join'] : ['--peers', this.peers()]),
       ...this.extraArgs,
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...n.env } });
     n.output = [];
     const keep = (chunk: Buffer): void => {
       n.output.push(chunk.toString());
@@ -80,19 +84,31 @@ export class TestCluster {
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
-    child.on('exit', () => {
+    n.lastExit = undefined;
+    child.on('exit', (code, signal) => {
+      n.lastExit = { code, signal };
       if (n.child === child) n.child = null;
     });
     n.child = child;
   }
 
   /** Starts a new, empty node with --join (the operator then adds it with admin add-node). */
-  async startJoiner(id: string): Promise<NodeProcess> {
-    const n: NodeProcess = { id, join: true, respPort: await freePort(), grpcPort: await freePort(), dataDir: join(this.dir, id), child: null, output: [] };
+  async startJoiner(id: string, env?: Record<string, string>): Promise<NodeProcess> {
+    const n: NodeProcess = { id, join: true, respPort: await freePort(), grpcPort: await freePort(), dataDir: join(this.dir, id), child: null, output: [], ...(env ? { env } : {}) };
     this.nodes.push(n);
     this.spawn(n);
     await this.waitForPort(n.respPort);
     return n;
+  }
+
+  /** Resolves with how `n` exited, once it has (it exits on its own: a failpoint, a fatal error). */
+  async waitForExit(n: NodeProcess, timeoutMs = 60_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const deadline = Date.now() + timeoutMs;
+    while (n.child !== null) {
+      if (Date.now() > deadline) throw new Error(`${n.id} still running after ${timeoutMs} ms\n${this.logs()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return n.lastExit ?? { code: null, signal: null };
   }
 
   /** kill -9. */
@@ -107,7 +123,9 @@ export class TestCluster {
 
   async restart(n: NodeProcess): Promise<void> {
     this.spawn(n);
-    await this.waitForPort(n.respPort);
+    await this.waitForPort(n.respPort).catch((err: Error) => {
+      throw new Error(`${err.message}\n--- ${n.id}\n${n.output.join('').slice(-4000)}`);
+    });
   }
 
   client(n: NodeProcess, options: Record<string, unknown> = {}): Redis {
@@ -167,5 +185,32 @@ export class TestCluster {
       }),
     );
     await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs `quorumkv admin --addr <node's gRPC> ...args` as a real process. */
+export function admin(node: NodeProcess, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [binPath, 'admin', '--addr', `127.0.0.1:${node.grpcPort}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Polls `fn` every 100 ms until it returns something truthy. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }

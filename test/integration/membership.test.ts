@@ -4,40 +4,14 @@
  * transferred to it; it is removed (handing leadership off first); its id is never reused; and a
  * dead node is replaced under write load without losing an acknowledged write.
  */
-import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestCluster, binPath, type NodeProcess } from './cluster_harness.js';
+import { TestCluster, admin, until } from './cluster_harness.js';
 
 let cluster: TestCluster | null = null;
 afterEach(async () => {
   await cluster?.stop();
   cluster = null;
 });
-
-function admin(node: NodeProcess, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [binPath, 'admin', '--addr', `127.0.0.1:${node.grpcPort}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('membership through quorumkv admin', () => {
   it('adds a --join node as a learner, promotes it, moves leadership to it, removes it, and never reuses its id', async () => {
