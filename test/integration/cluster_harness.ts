@@ -32,6 +32,8 @@ export interface NodeProcess {
 export interface ClusterOptions {
   readonly nodes?: number;
   readonly extraArgs?: readonly string[];
+  /** Runs once ports and data dirs are chosen, before any node starts (to seed data dirs). */
+  readonly beforeSpawn?: (cluster: TestCluster) => Promise<void>;
 }
 
 export class TestCluster {
@@ -49,6 +51,7 @@ export class TestCluster {
       cluster.nodes.push({ id, respPort: await freePort(), grpcPort: await freePort(), dataDir: join(dir, id), child: null, output: [] });
     }
     try {
+      await options.beforeSpawn?.(cluster);
       for (const n of cluster.nodes) cluster.spawn(n);
       await cluster.waitForLeader();
     } catch (err) {
@@ -190,8 +193,13 @@ export class TestCluster {
 
 /** Runs `quorumkv admin --addr <node's gRPC> ...args` as a real process. */
 export function admin(node: NodeProcess, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return quorumkv('admin', '--addr', `127.0.0.1:${node.grpcPort}`, ...args);
+}
+
+/** Runs `quorumkv ...args` as a real process. */
+export function quorumkv(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [binPath, 'admin', '--addr', `127.0.0.1:${node.grpcPort}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [binPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
