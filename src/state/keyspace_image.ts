@@ -12,6 +12,11 @@ export interface KeyspaceImage extends Iterable<KeyRecord> {
   /** Keys in the image (known up front: the keyspace's size when it was begun). */
   readonly size: number;
   /**
+   * Keys whose start value the image had to copy because they were written before the iteration
+   * reached them (Redis's `current_cow_size`, in keys): the memory it holds beyond the keyspace's.
+   */
+  readonly copiedKeys: number;
+  /**
    * Stops tracking and drops what the image holds. Idempotent; called automatically when the
    * iteration finishes or is broken off (`return()`). Iterating a released image throws.
    */
@@ -82,6 +87,7 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
   readonly size: number;
   private walked: Map<string, E> | null;
   private preImages: KeyRecord[] = [];
+  private copied = 0;
   private iterated = false;
   private released = false;
 
@@ -106,6 +112,11 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
     if (entry.imageStamp === this.generation) return;
     entry.imageStamp = this.generation;
     this.preImages.push(this.recordOf(entry));
+    this.copied++;
+  }
+
+  get copiedKeys(): number {
+    return this.copied;
   }
 
   /** The keyspace no longer writes the walked Map (it was replaced by clear/adopt). */

@@ -21,17 +21,19 @@ import { FieldReader, FieldWriter, SnapshotFormatError, asBuffer } from './snaps
  *                  what the descriptor's voter and learner lists do not say. At most one per
  *                  image, first; `quorumkv restore` rewrites it for the new cluster.
  *
- * Taking an image (the caller's part, at one instant, between two applies):
+ * Taking an image (the caller's part: both calls at one instant, between two applies; the write
+ * then runs across many event-loop turns while applies go on):
  *
- *   const keys = keyspace.snapshot();                 // values shared (immutable); synchronous
+ *   const keys = keyspace.beginSnapshot();            // O(1) copy-on-write image (keyspace_image.ts)
  *   const dedup = Array.from(stateMachine.dedup.records());  // records() is live: copy it now
- *   await store.write(descriptor, stateImageRecords(keys, dedup));
+ *   try { await store.write(descriptor, stateImageRecords(keys, dedup)); }
+ *   finally { keys.release(); }                       // stops tracking if the write broke off
  *
  * Loading one (never into the live state: into fresh containers, swapped in only on success):
  *
  *   const fresh = new Keyspace(); const dedup: DedupRecord[] = [];
  *   await decodeStateImage(reader.records(), { key: (r) => fresh.set(r.key, r.value, r.expireAt ?? NO_EXPIRY), dedup: (r) => dedup.push(r) });
- *   // only now: swap `fresh` in, dedupTable.restore(dedup)
+ *   // only now: keyspace.adopt(fresh), dedupTable.restore(dedup)
  */
 
 /** One remembered reply of the dedup table, as DedupTable.records() yields it. */

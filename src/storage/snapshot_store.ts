@@ -43,9 +43,10 @@ import type { SnapshotDescriptor, SnapshotInfo, SnapshotTotals } from './snapsho
  *   const store = await SnapshotStore.open({ dir, groupId });     // cleans up unfinished writes
  *   store.latestInfo                                              // SnapshotInfo | null, no I/O
  *
- *   // Taking a snapshot: the caller captures a point-in-time iterable first (Keyspace.snapshot()
- *   // shares the values but is synchronous, ~1-2 s per million keys as measured by
- *   // test/bench/snapshot-bench.ts), then the store writes it in batches, yielding between them.
+ *   // Taking a snapshot: the caller begins a point-in-time iterable first (Keyspace.beginSnapshot(),
+ *   // O(1), a copy-on-write image that stays consistent while applies go on; the synchronous
+ *   // Keyspace.snapshot() blocks ~1.5-1.8 s per million keys, see test/bench/snapshot-bench.ts),
+ *   // then the store writes it in batches, yielding between them.
  *   const info = await store.write(descriptor, records);          // Iterable | AsyncIterable<Uint8Array>
  *
  *   // Loading: stream, verify, and only then use (see snapshot_image.ts for the keyspace side).
@@ -87,7 +88,8 @@ import type { SnapshotDescriptor, SnapshotInfo, SnapshotTotals } from './snapsho
  *
  * Not stopping the world. A writer packs at most 64 KiB of records between two event-loop turns
  * and hands LevelDB one batch per ~1 MiB (its work runs off the main thread). The capture is the
- * caller's: it must be a point-in-time iterable taken between two applies.
+ * caller's: it must be a point-in-time iterable taken between two applies (a KeyspaceImage is one
+ * however long the write takes).
  *
  * What the host must keep in order (the wiring's part of crash safety):
  *   - publish here first, then record the snapshot in the Raft log (compact / install marker), and
