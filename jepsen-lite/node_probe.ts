@@ -2,20 +2,51 @@
  * Probes of a running quorumkv node from the outside, shared by the fault harness and the
  * integration tests' launcher: a free port, waiting for a listener, and a node's INFO raft fields.
  */
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** A port that was free a moment ago (listen on 0, read it, close). */
+/**
+ * A port that was free a moment ago, for a process we start with an explicit port.
+ *
+ * Not one from listen(0): those come from the kernel's ephemeral range, the same range every
+ * outgoing connection on the machine takes its local port from. Between our check and the
+ * node's bind, or while a node killed by a test is down before its restart, any client
+ * connection could take that port, and the node could not listen again (seen as rare flaky
+ * restarts). So: a random port below the ephemeral range, checked by listening on it.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
+  const below = ephemeralLow();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (below - 10_000));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port found in 10000..${below - 1}`);
+}
+
+let ephemeralLowCache: number | null = null;
+
+function ephemeralLow(): number {
+  if (ephemeralLowCache === null) {
+    let low = 32_768;
+    try {
+      const [first] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/);
+      if (Number(first) > 11_000) low = Number(first);
+    } catch {
+      // not Linux: IANA's dynamic range starts at 49152, Linux's default at 32768; stay below both
+    }
+    ephemeralLowCache = low;
+  }
+  return ephemeralLowCache;
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolvePort) => {
     const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolvePort(port));
-    });
+    srv.once('error', () => resolvePort(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolvePort(true)));
   });
 }
 

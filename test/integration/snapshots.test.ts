@@ -163,7 +163,7 @@ describe('kill -9 while a snapshot is written or installed', () => {
       for (const n of c.nodes) await until(`a snapshot on ${n.id}`, async () => Number((await info(c, n)).raft_snapshots_taken) >= 1);
       const joiner = await c.startJoiner('n4', { QKV_FAILPOINTS: point });
       const add = await admin(n1, 'add-node', '--id', 'n4', '--grpc', `127.0.0.1:${joiner.grpcPort}`);
-      expect(add.stderr).toBe('');
+      expect(add.stderr, c.logs()).toBe('');
       const exit = await c.waitForExit(joiner);
       expect(exit.signal).toBe('SIGKILL');
       joiner.env = {};
