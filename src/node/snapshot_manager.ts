@@ -263,11 +263,14 @@ export class SnapshotManager implements GroupSnapshots {
   }
 
   /** GroupSnapshots: the core adopted a snapshot from the leader; load it from the store. */
-  install(metadata: SnapshotMetadata): Promise<() => void> {
-    this.stats.installed++;
-    this.appliedEntries = 0;
-    this.appliedBytes = 0;
-    return this.load(metadata.index);
+  async install(metadata: SnapshotMetadata): Promise<() => void> {
+    const swap = await this.load(metadata.index);
+    return () => {
+      swap();
+      this.appliedEntries = 0;
+      this.appliedBytes = 0;
+      this.stats.installed++;
+    };
   }
 
   /** Decodes the stored snapshot at `index` into fresh containers; the swap puts them in place. */

@@ -53,15 +53,17 @@ async function main(): Promise<void> {
     const rows: LatencyRow[] = [];
     rows.push(await probe(cluster, leader, 'no snapshot', () => sleep(seconds * 1000)));
     let snapshotMs = 0;
-    rows.push(
-      await probe(cluster, leader, 'all 3 nodes writing a snapshot', async () => {
-        const started = performance.now();
-        const results = await Promise.all(cluster.nodes.map((n) => admin(n, 'snapshot')));
-        snapshotMs = Math.round(performance.now() - started);
-        for (const r of results) if (r.code !== 0) throw new Error(`admin snapshot failed: ${r.stderr}`);
-      }),
-    );
-    progress(`snapshot of ${keyCount} keys on every node: ${snapshotMs} ms`);
+    const snapshotOn = (nodes: NodeProcess[]) => async (): Promise<void> => {
+      const started = performance.now();
+      const results = await Promise.all(nodes.map((n) => admin(n, 'snapshot')));
+      snapshotMs = Math.round(performance.now() - started);
+      for (const r of results) if (r.code !== 0) throw new Error(`admin snapshot failed: ${r.stderr}`);
+    };
+    rows.push(await probe(cluster, leader, 'the leader writing a snapshot', snapshotOn([leader])));
+    const leaderSnapshotMs = snapshotMs;
+    rows.push(await probe(cluster, leader, 'one follower writing a snapshot', snapshotOn([follower])));
+    rows.push(await probe(cluster, leader, 'all 3 nodes writing a snapshot', snapshotOn(cluster.nodes)));
+    progress(`snapshot of ${keyCount} keys: ${leaderSnapshotMs} ms on the leader alone, ${snapshotMs} ms on all 3 at once`);
 
     const restartFromSnapshot = await restartTime(cluster, follower);
     progress(`restart from the snapshot: ${restartFromSnapshot} ms`);
@@ -79,11 +81,12 @@ async function main(): Promise<void> {
     console.log(`| measure | value |`);
     console.log(`| --- | ---: |`);
     console.log(`| load (pipelined SET) | ${Math.round(keyCount / loadSeconds)} keys/s |`);
+    console.log(`| snapshot, leader alone | ${leaderSnapshotMs} ms |`);
     console.log(`| snapshot, all 3 nodes at once | ${snapshotMs} ms |`);
     console.log(`| restart, log replay only | ${restartFromLog} ms |`);
     console.log(`| restart, from the snapshot | ${restartFromSnapshot} ms |`);
     console.log(`| new node caught up (InstallSnapshot) | ${catchUp} ms |`);
-    console.log(JSON.stringify({ keyCount, loadKeysPerSec: Math.round(keyCount / loadSeconds), snapshotMs, restartFromLog, restartFromSnapshot, catchUp, rows }));
+    console.log(JSON.stringify({ keyCount, loadKeysPerSec: Math.round(keyCount / loadSeconds), leaderSnapshotMs, snapshotMs, restartFromLog, restartFromSnapshot, catchUp, rows }));
   } finally {
     await cluster.stop();
   }
@@ -174,6 +177,7 @@ async function restartTime(cluster: TestCluster, node: NodeProcess): Promise<num
 
 async function catchUpTime(cluster: TestCluster, leader: NodeProcess): Promise<number> {
   const joiner = await cluster.startJoiner('n9');
+  const target = Number((await cluster.raftInfo(leader)).raft_commit_index);
   const started = performance.now();
   const added = await admin(leader, 'add-node', '--id', 'n9', '--grpc', `127.0.0.1:${joiner.grpcPort}`);
   if (added.code !== 0) throw new Error(`add-node failed: ${added.stderr}`);
@@ -181,7 +185,7 @@ async function catchUpTime(cluster: TestCluster, leader: NodeProcess): Promise<n
     'n9 promoted with every key',
     async () => {
       const info = await cluster.raftInfo(joiner);
-      return info.raft_role === 'follower' && Number(info.raft_snapshots_installed) >= 1;
+      return info.raft_role === 'follower' && Number(info.raft_snapshots_installed) >= 1 && Number(info.raft_applied_index) >= target;
     },
     600_000,
   );

@@ -5,11 +5,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, raftInfo, waitForPort } from '../../jepsen-lite/node_probe.js';
 
-export const repoRoot = resolve(import.meta.dirname, '../..');
+// From test/integration, or from dist/test/integration when a compiled benchmark uses it.
+export const repoRoot = resolve(import.meta.dirname, import.meta.dirname.split(sep).includes('dist') ? '../../..' : '../..');
 export const binPath = join(repoRoot, 'bin/quorumkv.js');
 
 export { freePort };
