@@ -104,9 +104,15 @@ async function load(cluster: TestCluster, leader: NodeProcess): Promise<void> {
         const from = next;
         if (from >= keyCount) return;
         next += batch;
-        const pipeline = client.pipeline();
-        for (let i = from; i < Math.min(keyCount, from + batch); i++) pipeline.set(keyOf(i), value);
-        for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
+        // SET is idempotent: a batch that met a leader change (-UNKNOWN, -CLUSTERDOWN) is sent again.
+        for (let attempt = 1; ; attempt++) {
+          const pipeline = client.pipeline();
+          for (let i = from; i < Math.min(keyCount, from + batch); i++) pipeline.set(keyOf(i), value);
+          const failed = ((await pipeline.exec()) ?? []).find(([err]) => err)?.[0];
+          if (!failed) break;
+          if (attempt === 5) throw failed;
+          progress(`  batch at ${from} failed (${failed.message}); again`);
+        }
         if (next - lastReport >= 100_000) {
           lastReport = next;
           progress(`  loaded ${Math.min(next, keyCount)}`);
