@@ -1,0 +1,100 @@
+/**
+ * Membership (src/node/membership.ts) over real RaftGroups on an in-process network, ticked by
+ * hand: concurrent changes are refused with a clear error (one server at a time, no joint
+ * consensus), ids are never reused, and promote turns a learner into a voter.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Membership, MembershipError } from '../../src/node/membership.js';
+import { RaftGroup } from '../../src/node/raft_group.js';
+import { MemoryLog } from '../../src/storage/memory_log.js';
+import { LocalNetwork } from '../../src/transport/local_transport.js';
+import { SeededRandom } from '../../src/util/random.js';
+
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+let groups: RaftGroup[] = [];
+afterEach(async () => {
+  for (const g of groups) await g.stop();
+  groups = [];
+});
+
+async function tickUntil(done: () => boolean, maxTicks = 500): Promise<void> {
+  for (let t = 0; t < maxTicks && !done(); t++) {
+    for (const g of groups) g.tick();
+    for (let i = 0; i < 5; i++) await turn();
+  }
+  if (!done()) throw new Error('condition not reached');
+}
+
+async function settle<T>(p: Promise<T>): Promise<PromiseSettledResult<T>> {
+  let done = false;
+  const tracked = p.then(
+    (value) => ({ status: 'fulfilled' as const, value }),
+    (reason: unknown) => ({ status: 'rejected' as const, reason }),
+  );
+  void tracked.finally(() => {
+    done = true;
+  });
+  await tickUntil(() => done);
+  return tracked;
+}
+
+async function leaderMembership(): Promise<{ leader: RaftGroup; membership: Membership }> {
+  const network = new LocalNetwork();
+  const ids = ['n1', 'n2', 'n3'];
+  for (const id of ids) {
+    const group = await RaftGroup.open({
+      groupId: 'g0',
+      nodeId: id,
+      log: new MemoryLog('g0'),
+      stateMachine: { apply: () => null },
+      transport: network.transportFor(id),
+      bootstrapVoters: ids,
+      random: new SeededRandom(id.charCodeAt(1) * 31),
+    });
+    network.register(id, group);
+    groups.push(group);
+  }
+  await tickUntil(() => groups.some((g) => g.isLeader()));
+  const leader = groups.find((g) => g.isLeader())!;
+  // A new leader accepts changes once it has applied its own no-op.
+  await tickUntil(() => !leader.hasUnappliedConfChange() && leader.applied === leader.raw.raft.raftLog.committed && leader.applied >= 4);
+  const membership = new Membership({
+    group: leader,
+    addressOf: () => '127.0.0.1:1',
+    onLeader: () => Promise.reject(new Error('never called: this is the leader')),
+    sleep: () => turn(),
+    waitMs: 2_000,
+  });
+  return { leader, membership };
+}
+
+describe('membership changes', () => {
+  it('refuses a second change while the first is in the log and not yet applied', async () => {
+    const { leader, membership } = await leaderMembership();
+    const first = membership.addNode('n4', '127.0.0.1:7004');
+    const second = membership.addNode('n5', '127.0.0.1:7005');
+    const [a, b] = await Promise.all([settle(first), settle(second)]);
+    expect(a.status).toBe('fulfilled');
+    expect(b.status).toBe('rejected');
+    const reason = (b as PromiseRejectedResult).reason as MembershipError;
+    expect(reason).toBeInstanceOf(MembershipError);
+    expect(reason.code).toBe('CHANGE_REFUSED');
+    expect(reason.message).toMatch(/in progress/);
+    expect(leader.confState().learners).toEqual(['n4']);
+  });
+
+  it('never reuses an id, and promotes a learner on request', async () => {
+    const { leader, membership } = await leaderMembership();
+    expect((await settle(membership.addNode('n4', '127.0.0.1:7004'))).status).toBe('fulfilled');
+    const promoted = await settle(membership.promote('n4'));
+    expect(promoted).toEqual({ status: 'fulfilled', value: 'promoted n4 to voter' });
+    expect(leader.confState().voters).toContain('n4');
+    expect((await settle(membership.removeNode('n4'))).status).toBe('fulfilled');
+    const again = await settle(membership.addNode('n4', '127.0.0.1:7004'));
+    expect(again.status).toBe('rejected');
+    expect(((again as PromiseRejectedResult).reason as Error).message).toMatch(/never reused/);
+    const notLearner = await settle(membership.promote('n9'));
+    expect(((notLearner as PromiseRejectedResult).reason as MembershipError).code).toBe('NOT_A_LEARNER');
+  });
+});
