@@ -161,6 +161,37 @@ export class RawNode {
     return rd;
   }
 
+  /**
+   * For a host that keeps working while a Ready's fsync is in flight: the committed entries that
+   * are already durable here (persisted by earlier Readies) and that no Ready has handed out,
+   * marked applied. Acknowledgements arriving during an fsync often commit entries of the
+   * previous batch; applying them now instead of after the fsync answers their clients one
+   * fsync sooner. The host must apply them at once, in order, and only once the in-flight
+   * Ready's own committedEntries are applied (these come after them).
+   */
+  takeDurableCommitted(): readonly Entry[] {
+    const r = this.raft;
+    const log = r.raftLog;
+    if (log.unstable.snapshot) return [];
+    const lo = Math.max(log.applying, log.firstIndex() - 1) + 1;
+    const hi = Math.min(log.committed, log.stableLastIndex());
+    if (lo > hi) return [];
+    const entries = log.slice(lo, hi + 1, Number.POSITIVE_INFINITY);
+    const last = entries[entries.length - 1]!.index;
+    log.acceptApplying(last);
+    r.appliedTo(last);
+    return entries;
+  }
+
+  /** Reads released since the last Ready (see takeDurableCommitted for why a host takes them early). */
+  takeReadStates(): readonly ReadState[] {
+    const r = this.raft;
+    if (r.readStates.length === 0) return [];
+    const states = r.readStates;
+    r.readStates = [];
+    return states;
+  }
+
   /** The host has done everything `rd` asked for. */
   advance(rd: Ready): void {
     if (!this.readyInFlight) throw new RaftInvariantError('advance() without ready()');
@@ -175,6 +206,10 @@ export class RawNode {
       r.raftLog.stableTo(last.index, last.term);
       r.onPersisted(last.index);
     }
-    if (rd.committedEntries.length > 0) r.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
+    if (rd.committedEntries.length > 0) {
+      const last = rd.committedEntries[rd.committedEntries.length - 1].index;
+      // Entries taken with takeDurableCommitted may already have moved applied past these.
+      if (last > r.raftLog.applied) r.appliedTo(last);
+    }
   }
 }
