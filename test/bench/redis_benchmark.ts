@@ -39,8 +39,8 @@ const columns = {
 
 /** Parses redis-benchmark `--csv` output (columns found by name, so a reordering still parses). */
 export function parseRedisBenchmarkCsv(output: string): RedisBenchmarkRow[] {
-  const lines = output.split(/\r?\n/).filter((l) => l.startsWith('"'));
-  const header = lines.findIndex((l) => splitCsvLine(l)[0] === 'test');
+  const lines = output.split(/\r\n|\r|\n/).filter((l) => l.startsWith('"'));
+  const header = lines.findIndex((l) => splitCsvLine(l).includes('test'));
   if (header < 0) throw new Error(`no redis-benchmark CSV header in: ${output.slice(0, 200)}`);
   const names = splitCsvLine(lines[header]!);
   const at = (name: string): number => {
