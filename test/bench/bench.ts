@@ -160,6 +160,9 @@ async function main(): Promise<void> {
   }
   if (o.phases.has('memory')) {
     memory = await runMemory(o.plan.memoryKeys, redisInstalled, running.memory);
+    notes.push(
+      `Memory: a fresh cluster and a fresh redis-server, ${o.plan.memoryKeys} keys written to each with pipelined SETs; RSS from /proc once every node applied them; restart = kill -9 of follower ${memory.restartNode}, from spawn until it answers GET of the last key and has applied every write (default snapshot settings).`,
+    );
     sample('after memory');
     await stopAll();
   }
