@@ -9,10 +9,20 @@ import type { Reply } from '../resp/reply.js';
  * replica keeps the same set. A retry is only ever made within a client's deadline (seconds), so
  * a window of `retentionMs` of entry time is plenty.
  */
+interface Remembered {
+  readonly id: string;
+  readonly timeMs: number;
+  readonly reply: Reply;
+}
+
 export class DedupTable {
   private readonly replies = new Map<string, Reply>();
-  /** Insertion order with entry times; entry times are near-monotonic (one leader at a time). */
-  private readonly order: { id: string; timeMs: number }[] = [];
+  /**
+   * Insertion order with entry times (near-monotonic: one leader at a time) and replies. Entries
+   * are never changed in place, and the array is only ever appended to or replaced (never
+   * spliced), so a range of it captured by `image()` stays what it was.
+   */
+  private order: Remembered[] = [];
   private head = 0;
 
   constructor(private readonly retentionMs = 60_000) {}
@@ -28,7 +38,7 @@ export class DedupTable {
   remember(requestId: string, reply: Reply, entryTimeMs: number): void {
     this.prune(entryTimeMs);
     this.replies.set(requestId, reply);
-    this.order.push({ id: requestId, timeMs: entryTimeMs });
+    this.order.push({ id: requestId, timeMs: entryTimeMs, reply });
   }
 
   private prune(nowMs: number): void {
@@ -38,7 +48,8 @@ export class DedupTable {
       this.head++;
     }
     if (this.head > 4096 && this.head * 2 > this.order.length) {
-      this.order.splice(0, this.head);
+      // A new array, not a splice: an image may still be reading the old one.
+      this.order = this.order.slice(this.head);
       this.head = 0;
     }
   }
@@ -49,20 +60,32 @@ export class DedupTable {
    */
   restore(records: Iterable<{ id: string; timeMs: number; reply: Reply }>): void {
     this.replies.clear();
-    this.order.length = 0;
+    this.order = [];
     this.head = 0;
     for (const { id, timeMs, reply } of records) {
       this.replies.set(id, reply);
-      this.order.push({ id, timeMs });
+      this.order.push({ id, timeMs, reply });
     }
   }
 
-  /** For snapshots (the snapshots issue): the live records in insertion order. */
+  /** The live records in insertion order, as they are now (live: see image()). */
   *records(): IterableIterator<{ id: string; timeMs: number; reply: Reply }> {
-    for (let i = this.head; i < this.order.length; i++) {
-      const { id, timeMs } = this.order[i];
-      const reply = this.replies.get(id);
-      if (reply) yield { id, timeMs, reply };
-    }
+    yield* this.image();
+  }
+
+  /**
+   * The table as it is now, read lazily, for a snapshot written while applies go on: O(1) to
+   * take. Later remembers append beyond the captured range and later pruning only moves `head`
+   * or replaces the array, so the captured range keeps its records.
+   */
+  image(): Iterable<{ id: string; timeMs: number; reply: Reply }> {
+    const order = this.order;
+    const from = this.head;
+    const to = order.length;
+    return {
+      *[Symbol.iterator]() {
+        for (let i = from; i < to; i++) yield order[i]!;
+      },
+    };
   }
 }
