@@ -1,7 +1,7 @@
-import { CopyOnWriteImage, KeyspaceImageError, KeyspaceImageErrorCode, type ImageEntry, type KeyspaceImage } from './keyspace_image.js';
+import { CopyOnWriteImage, KeyspaceImageError, KeyspaceImageErrorCode, type ImageEntry, type ImageKey, type KeyspaceImage } from './keyspace_image.js';
 import { ScanTable, type ScanEntry } from './scan_table.js';
 
-export type { KeyspaceImage } from './keyspace_image.js';
+export type { ImageKey, KeyspaceImage } from './keyspace_image.js';
 
 /**
  * The keyspace of one group's state machine: Redis's `db->dict` and `db->expires`.
@@ -159,7 +159,11 @@ export class Keyspace {
    * whatever was there, as Redis's setKey. `value` becomes the keyspace's.
    */
   set(key: Buffer, value: Value, expireAt: number = NO_EXPIRY): void {
-    const name = key.toString('latin1');
+    this.setByName(key.toString('latin1'), value, expireAt);
+  }
+
+  /** `set` of the key named `name` (latin1): what a snapshot load calls, without a key Buffer. */
+  setByName(name: string, value: Value, expireAt: number = NO_EXPIRY): void {
     const entry = this.entries.get(name);
     if (entry === undefined) {
       this.insert(name, value, expireAt);
@@ -430,11 +434,11 @@ export class Keyspace {
   }
 }
 
-function recordOf(entry: Entry): KeyRecord {
+function recordOf(key: ImageKey): KeyRecord {
   return {
-    key: Buffer.from(entry.name, 'latin1'),
-    value: entry.value,
-    expireAt: entry.expireAt === NO_EXPIRY ? null : entry.expireAt,
+    key: Buffer.from(key.name, 'latin1'),
+    value: key.value,
+    expireAt: key.expireAt === NO_EXPIRY ? null : key.expireAt,
   };
 }
 

@@ -1,5 +1,5 @@
 import { QuorumError } from '../util/errors.js';
-import type { KeyRecord } from './keyspace.js';
+import type { KeyRecord, Value } from './keyspace.js';
 
 /**
  * A point-in-time image of a keyspace that is read lazily while the keyspace keeps changing:
@@ -9,6 +9,14 @@ import type { KeyRecord } from './keyspace.js';
  * meanwhile. One pass: it can be iterated once.
  */
 export interface KeyspaceImage extends Iterable<KeyRecord> {
+  /**
+   * The next key of the same single pass, without allocating a record: the snapshot writer's way
+   * through a large image (iterating KeyRecords allocates a record and a key Buffer per key).
+   * The result is valid only until the keyspace is next written or `nextKey` is next called:
+   * encode it at once. undefined once every key was returned (the image is then released).
+   * Use either this or the iterator, not both.
+   */
+  nextKey(): ImageKey | undefined;
   /** Keys in the image (known up front: the keyspace's size when it was begun). */
   readonly size: number;
   /**
@@ -52,10 +60,17 @@ export interface KeyspaceImage extends Iterable<KeyRecord> {
  *      └─────────────────────────────────────┘
  */
 
-/** What the image needs of a keyspace entry. */
-export interface ImageEntry {
-  /** The key, latin1. */
+/** One key of an image: a keyspace entry as it is (no copy), or a pre-image. */
+export interface ImageKey {
+  /** The key, latin1 (one char per byte). */
   readonly name: string;
+  readonly value: Value;
+  /** Absolute Unix ms, or -1 (NO_EXPIRY) for none. */
+  readonly expireAt: number;
+}
+
+/** What the image needs of a keyspace entry. */
+export interface ImageEntry extends ImageKey {
   /** The generation of the image that must not yield this entry from its walk (0: none). */
   imageStamp: number;
 }
@@ -86,21 +101,26 @@ export class KeyspaceImageError extends QuorumError {
 export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
   readonly size: number;
   private walked: Map<string, E> | null;
-  private preImages: KeyRecord[] = [];
+  private preImages: ImageKey[] = [];
   private copied = 0;
-  private iterated = false;
   private released = false;
+  /** The single pass: null until it starts; `finished` once every key was returned. */
+  private walk: IterableIterator<E> | null = null;
+  private started = false;
+  private walking = true;
+  private preImageIndex = 0;
+  private finished = false;
 
   /**
    * @param generation  above every stamp any entry of `walked` carries
    * @param walked      the keyspace's live Map; entries are never stamped with `generation` yet
-   * @param recordOf    an entry as a record (called at yield time, or at preserve time)
+   * @param recordOf    a key as a record, for the iterator
    * @param stopTracking called once, on release, if the keyspace still tracks this image
    */
   constructor(
     readonly generation: number,
     walked: Map<string, E>,
-    private readonly recordOf: (entry: E) => KeyRecord,
+    private readonly recordOf: (key: ImageKey) => KeyRecord,
     private stopTracking: ((image: CopyOnWriteImage<E>) => void) | null,
   ) {
     this.size = walked.size;
@@ -111,7 +131,8 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
   preserve(entry: E): void {
     if (entry.imageStamp === this.generation) return;
     entry.imageStamp = this.generation;
-    this.preImages.push(this.recordOf(entry));
+    // Values are never mutated in place (keyspace.ts, ownership): sharing the Buffer is a copy.
+    this.preImages.push({ name: entry.name, value: entry.value, expireAt: entry.expireAt });
     this.copied++;
   }
 
@@ -128,51 +149,58 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
     if (this.released) return;
     this.released = true;
     this.walked = null;
+    this.walk = null;
     this.preImages = [];
     const stop = this.stopTracking;
     this.stopTracking = null;
     stop?.(this);
   }
 
+  nextKey(): ImageKey | undefined {
+    if (this.finished) return undefined;
+    if (!this.started) this.startPass();
+    this.checkNotReleased();
+    if (this.walking) {
+      const generation = this.generation;
+      const walk = this.walk!;
+      for (let step = walk.next(); !step.done; step = walk.next()) {
+        const entry = step.value;
+        if (entry.imageStamp === generation) continue;
+        entry.imageStamp = generation;
+        return entry;
+      }
+      this.walking = false;
+    }
+    // Every entry of the walked Map is stamped now, so no pre-image is added any more.
+    if (this.preImageIndex < this.preImages.length) return this.preImages[this.preImageIndex++]!;
+    this.finished = true;
+    this.release();
+    return undefined;
+  }
+
   [Symbol.iterator](): Iterator<KeyRecord> {
-    if (this.released) throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'keyspace image iterated after it was released');
-    if (this.iterated) throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'a keyspace image can be iterated only once');
-    this.iterated = true;
+    this.startPass();
     // A plain iterator rather than a generator: `return()` must release even before the first
     // `next()` (a generator not yet started skips its `finally`).
-    const walk = this.walked!.values();
-    const generation = this.generation;
-    let walking = true;
-    let preImageIndex = 0;
-    let finished = false;
     const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
     return {
       next: (): IteratorResult<KeyRecord> => {
-        if (finished) return done;
-        this.checkNotReleased();
-        while (walking) {
-          const step = walk.next();
-          if (step.done) {
-            walking = false;
-            break;
-          }
-          const entry = step.value;
-          if (entry.imageStamp === generation) continue;
-          entry.imageStamp = generation;
-          return { done: false, value: this.recordOf(entry) };
-        }
-        // Every entry of the walked Map is stamped now, so no pre-image is added any more.
-        if (preImageIndex < this.preImages.length) return { done: false, value: this.preImages[preImageIndex++]! };
-        finished = true;
-        this.release();
-        return done;
+        const key = this.nextKey();
+        return key === undefined ? done : { done: false, value: this.recordOf(key) };
       },
       return: (): IteratorResult<KeyRecord> => {
-        finished = true;
+        this.finished = true;
         this.release();
         return done;
       },
     };
+  }
+
+  private startPass(): void {
+    if (this.released) throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'keyspace image iterated after it was released');
+    if (this.started) throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'a keyspace image can be iterated only once');
+    this.started = true;
+    this.walk = this.walked!.values();
   }
 
   private checkNotReleased(): void {
