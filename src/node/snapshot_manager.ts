@@ -3,8 +3,8 @@ import { MessageType } from '../raft/index.js';
 import type { Message, SnapshotMetadata } from '../raft/index.js';
 import type { Keyspace } from '../state/keyspace.js';
 import { descriptorOf } from '../storage/snapshot_format.js';
-import type { SnapshotInfo } from '../storage/snapshot_format.js';
-import { decodeStateImage, stateImageRecords } from '../storage/snapshot_image.js';
+import type { PackableRecords, SnapshotInfo, VisitableRecords } from '../storage/snapshot_format.js';
+import { loadStateImage, packedStateImage } from '../storage/snapshot_image.js';
 import type { DedupRecord, MembersRecord } from '../storage/snapshot_image.js';
 import type { SnapshotReader, SnapshotStore } from '../storage/snapshot_store.js';
 import { failpoint } from './failpoints.js';
@@ -167,10 +167,8 @@ export class SnapshotManager implements GroupSnapshots {
     const members = this.options.state.members();
     this.appliedEntries = 0;
     this.appliedBytes = 0;
-    const write = this.options.store.write(
-      { groupId: this.options.groupId, ...metadata, createdAtMs: this.options.clock() },
-      this.failingAt('snapshot-write-batch', stateImageRecords(image, dedup, members)),
-    );
+    const records = this.failingAtPacks('snapshot-write-batch', packedStateImage(image, dedup, members));
+    const write = this.options.store.write({ groupId: this.options.groupId, ...metadata, createdAtMs: this.options.clock() }, records);
     this.storeBusy = write;
     let info: SnapshotInfo;
     try {
@@ -280,8 +278,8 @@ export class SnapshotManager implements GroupSnapshots {
     const dedup: DedupRecord[] = [];
     let members: MembersRecord | null = null;
     try {
-      await decodeStateImage(this.failingAt('install-load', reader.records()), {
-        key: (r) => keyspace.set(r.key, r.value, r.expireAt ?? -1),
+      await loadStateImage(this.failingAtVisits('install-load', reader), {
+        keyspace,
         dedup: (r) => dedup.push(r),
         members: (r) => {
           members = r;
@@ -307,15 +305,28 @@ export class SnapshotManager implements GroupSnapshots {
     return this.group;
   }
 
-  /** Passes records through, hitting the failpoint every so often (for the crash tests). */
-  private failingAt<T>(name: 'snapshot-write-batch' | 'install-load', records: Iterable<T> | AsyncIterable<T>): AsyncIterable<T> | Iterable<T> {
+  /** Passes visited records through, hitting the failpoint every so often (for the crash tests). */
+  private failingAtVisits(name: 'install-load', records: VisitableRecords): VisitableRecords {
     if (!process.env.QKV_FAILPOINTS) return records;
-    return (async function* () {
-      let n = 0;
-      for await (const r of records) {
-        if (n++ % 1000 === 0) failpoint(name);
-        yield r;
-      }
-    })();
+    return {
+      visitRecords: (visit) => {
+        let n = 0;
+        return records.visitRecords((bytes, start, end) => {
+          if (n++ % 1000 === 0) failpoint(name);
+          visit(bytes, start, end);
+        });
+      },
+    };
+  }
+
+  /** Passes packing slices through, hitting the failpoint before each (for the crash tests). */
+  private failingAtPacks(name: 'snapshot-write-batch', records: PackableRecords): PackableRecords {
+    if (!process.env.QKV_FAILPOINTS) return records;
+    return {
+      packInto: (packer, budgetBytes) => {
+        failpoint(name);
+        return records.packInto(packer, budgetBytes);
+      },
+    };
   }
 }

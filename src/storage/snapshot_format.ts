@@ -212,10 +212,25 @@ export class TotalsAccumulator {
 // Feeding records
 
 /**
- * Record bytes a writer packs between two event-loop turns: about 1 ms of work (see
- * test/bench/snapshot-bench.ts), so that a node keeps serving while a large snapshot is written.
+ * Record bytes a writer packs between two event-loop turns: see test/bench/snapshot-bench.ts
+ * (its "writer slice" line) for what one slice costs, so that a node keeps serving while a large
+ * snapshot is written.
  */
 export const yieldEveryBytes = 64 * 1024;
+
+/**
+ * Records a writer can pack straight into its chunks, without a Buffer per record (the state
+ * image: snapshot_image.ts). `packInto` adds records to `packer` until it has added at least
+ * `budgetBytes` of stream bytes or has none left, and says which; it does all its work
+ * synchronously, so what it reads stays consistent within one call.
+ */
+export interface PackableRecords {
+  packInto(packer: ChunkPacker, budgetBytes: number): 'more' | 'done';
+}
+
+export function isPackableRecords(records: unknown): records is PackableRecords {
+  return typeof (records as Partial<PackableRecords> | null)?.packInto === 'function';
+}
 
 /**
  * Feeds `records` to `add` and awaits `pause()` whenever `add` returns true. A plain iterable
@@ -231,6 +246,22 @@ export async function feedRecords(
   } else {
     for (const record of records) if (add(record)) await pause();
   }
+}
+
+/**
+ * Where a reader delivers records without a Buffer per record: the record is
+ * `bytes[start, end)`, valid only during the call (copy what you keep).
+ */
+export type RecordVisitor = (bytes: Buffer, start: number, end: number) => void;
+
+/**
+ * A verified record stream read chunk by chunk (SnapshotReader, VerifiedBackup): `visitRecords`
+ * calls `visit` for every record, synchronously for all the records of one chunk (one promise per
+ * chunk, not per record), and resolves only once the stream has ended and its totals verified.
+ * If it rejects, whatever `visit` built must be discarded.
+ */
+export interface VisitableRecords {
+  visitRecords(visit: RecordVisitor): Promise<void>;
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -253,6 +284,9 @@ export function openChunk(chunk: Uint8Array, expectedSeq: number): Buffer {
   return buf.subarray(chunkHeaderBytes);
 }
 
+/** Recycled chunks a packer keeps (a store batch's worth and a little more). */
+const maxSpareChunks = 8;
+
 export function checkChunkBytes(chunkBytes: number): void {
   if (!Number.isInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > maxChunkBytes) {
     throw new RangeError(`chunkBytes must be an integer in [1, ${maxChunkBytes}], not ${chunkBytes}`);
@@ -270,6 +304,7 @@ export class ChunkPacker {
   private chunk: Buffer;
   private fill = chunkHeaderBytes;
   private readonly lengthField = Buffer.allocUnsafe(recordHeaderBytes);
+  private readonly spare: Buffer[] = [];
 
   constructor(readonly chunkBytes: number = defaultChunkBytes) {
     checkChunkBytes(chunkBytes);
@@ -279,6 +314,37 @@ export class ChunkPacker {
   /** Bytes of sealed chunks not yet taken. */
   get pendingBytes(): number {
     return this.readyBytes;
+  }
+
+  /**
+   * The fast path of `add` for a record of `recordLength` bytes that the caller encodes itself:
+   * if it fits in the current chunk with room to spare, frames and counts it and returns where
+   * its bytes go in `chunkBuffer` (the caller writes all of them before any other call);
+   * otherwise returns -1 and changes nothing (the caller then builds the record and calls `add`).
+   */
+  reserve(recordLength: number): number {
+    const at = this.fill + recordHeaderBytes;
+    if (at + recordLength >= this.chunk.length) return -1;
+    this.chunk.writeUInt32LE(recordLength, this.fill);
+    this.fill = at + recordLength;
+    this.totals.recordCount++;
+    return at;
+  }
+
+  /** The chunk being filled: where `reserve` places records. */
+  get chunkBuffer(): Buffer {
+    return this.chunk;
+  }
+
+  /**
+   * Hands back chunks taken earlier once nothing reads them any more (their batch was written), to
+   * be filled again: a 1M-key snapshot then allocates a few chunks instead of ~500 (each a
+   * 256 KiB external allocation that pushes V8 towards a full GC).
+   */
+  recycle(chunks: readonly Buffer[]): void {
+    for (const chunk of chunks) {
+      if (chunk.length === chunkHeaderBytes + this.chunkBytes && this.spare.length < maxSpareChunks) this.spare.push(chunk);
+    }
   }
 
   add(record: Uint8Array): void {
@@ -318,7 +384,7 @@ export class ChunkPacker {
       offset += n;
       if (this.fill === this.chunk.length) {
         this.seal(this.chunk);
-        this.chunk = Buffer.allocUnsafe(chunkHeaderBytes + this.chunkBytes);
+        this.chunk = this.spare.pop() ?? Buffer.allocUnsafe(chunkHeaderBytes + this.chunkBytes);
         this.fill = chunkHeaderBytes;
       }
     }
@@ -352,31 +418,41 @@ export class RecordUnpacker {
   /** `maxRecordBytes`: a longer declared length is a SnapshotFormatError (a stream's payload size bounds it). */
   constructor(private readonly maxRecordBytes = Number.POSITIVE_INFINITY) {}
 
-  /** The records this payload completes, in order. */
+  /** The records this payload completes, in order (all checked before the first is returned). */
   *push(payload: Buffer): Generator<Buffer> {
-    yield* this.unpack(payload, true);
+    const records: Buffer[] = [];
+    this.visit(payload, (bytes, start, end) => records.push(bytes.subarray(start, end)));
+    yield* records;
   }
 
   /** Checks and counts the records of a payload without assembling them. */
   skip(payload: Buffer): void {
-    for (const _ of this.unpack(payload, false));
+    this.scan(payload, null);
   }
 
-  private *unpack(payload: Buffer, keep: boolean): Generator<Buffer> {
+  /**
+   * Calls `visit` for every record this payload completes, in order: a record inside the payload
+   * as a range of it, one that spans payloads assembled into a buffer of its own.
+   */
+  visit(payload: Buffer, visit: RecordVisitor): void {
+    this.scan(payload, visit);
+  }
+
+  private scan(payload: Buffer, visit: RecordVisitor | null): void {
     let pos = 0;
     while (pos < payload.length) {
       if (this.remaining >= 0) {
         const n = Math.min(payload.length - pos, this.remaining);
-        if (keep) this.pieces.push(payload.subarray(pos, pos + n));
+        if (visit !== null) this.pieces.push(payload.subarray(pos, pos + n));
         pos += n;
         this.remaining -= n;
         if (this.remaining > 0) continue;
         this.remaining = -1;
         this.recordCount++;
-        if (keep) {
+        if (visit !== null) {
           const record = Buffer.concat(this.pieces, this.recordLength);
           this.pieces = [];
-          yield record;
+          visit(record, 0, record.length);
         }
         continue;
       }
@@ -396,7 +472,7 @@ export class RecordUnpacker {
       if (length > this.maxRecordBytes) throw new SnapshotFormatError(`a record declares ${length} bytes, more than the ${this.maxRecordBytes} the stream can hold`);
       if (payload.length - pos >= length) {
         this.recordCount++;
-        if (keep) yield payload.subarray(pos, pos + length);
+        if (visit !== null) visit(payload, pos, pos + length);
         pos += length;
       } else {
         this.remaining = length;

@@ -1,8 +1,10 @@
 import type { Reply } from '../resp/reply.js';
-import type { KeyRecord } from '../state/keyspace.js';
+import { NO_EXPIRY } from '../state/keyspace.js';
+import type { ImageKey, KeyRecord, KeyspaceImage, Value } from '../state/keyspace.js';
 import { decodeReply, encodeReply } from '../transport/reply_codec.js';
 import { SnapshotCorruptError } from './snapshot_errors.js';
-import { FieldReader, FieldWriter, SnapshotFormatError, asBuffer } from './snapshot_format.js';
+import { FieldReader, FieldWriter, SnapshotFormatError, asBuffer, recordHeaderBytes } from './snapshot_format.js';
+import type { ChunkPacker, PackableRecords, VisitableRecords } from './snapshot_format.js';
 
 /**
  * The key-value state machine's image as snapshot records: what a group's snapshot holds besides
@@ -26,14 +28,27 @@ import { FieldReader, FieldWriter, SnapshotFormatError, asBuffer } from './snaps
  *
  *   const keys = keyspace.beginSnapshot();            // O(1) copy-on-write image (keyspace_image.ts)
  *   const dedup = Array.from(stateMachine.dedup.records());  // records() is live: copy it now
- *   try { await store.write(descriptor, stateImageRecords(keys, dedup)); }
+ *   try { await store.write(descriptor, packedStateImage(keys, dedup)); }
  *   finally { keys.release(); }                       // stops tracking if the write broke off
+ *
+ * packedStateImage encodes each key straight into the chunk being filled (no record object, key
+ * Buffer or record Buffer per key: at a million keys those allocations were most of a write's
+ * GC work); stateImageRecords yields the same records as Buffers, for tests and small images.
  *
  * Loading one (never into the live state: into fresh containers, swapped in only on success):
  *
  *   const fresh = new Keyspace(); const dedup: DedupRecord[] = [];
- *   await decodeStateImage(reader.records(), { key: (r) => fresh.set(r.key, r.value, r.expireAt ?? NO_EXPIRY), dedup: (r) => dedup.push(r) });
+ *   await loadStateImage(reader, { keyspace: fresh, dedup: (r) => dedup.push(r) });
  *   // only now: keyspace.adopt(fresh), dedupTable.restore(dedup)
+ *
+ * loadStateImage visits the records of a chunk synchronously (one promise per 256 KiB chunk, not
+ * per record) and inserts each key by its latin1 name, read straight from the chunk. The value is
+ * copied out (a keyspace keeps it as long as the key lives: it must not pin a 256 KiB chunk) into
+ * a buffer of its own, which Node carves from its shared 8 KiB allocation pool: one small JS
+ * object per value, and a later overwrite of a key can keep at most one 8 KiB pool slab alive,
+ * as any value a client SETs can. (A slab per chunk would save nothing per value, since each
+ * value needs its Buffer object anyway, and could keep 256 KiB alive for one surviving key.)
+ * decodeStateImage takes any record iterable and hands the sink KeyRecords.
  */
 
 /** One remembered reply of the dedup table, as DedupTable.records() yields it. */
@@ -92,6 +107,84 @@ export function encodeMembersRecord(record: MembersRecord): Buffer {
   const w = new FieldWriter().u8(ImageRecordKind.Members).u16(record.addresses.size);
   for (const [id, address] of record.addresses) w.str16(id).str16(address);
   return w.list16(record.everMembers).toBuffer();
+}
+
+/** Writes a key record into the packer's current chunk, or adds it the slow way if it does not fit there. Returns its stream bytes. */
+function packKey(packer: ChunkPacker, key: ImageKey): number {
+  const { name, expireAt } = key;
+  const value = key.value.value;
+  const hasExpiry = expireAt !== NO_EXPIRY;
+  const length = 2 + (hasExpiry ? 8 : 0) + 4 + name.length + 1 + value.length;
+  const at = packer.reserve(length);
+  if (at < 0) {
+    packer.add(encodeKeyRecord({ key: Buffer.from(name, 'latin1'), value: key.value, expireAt: hasExpiry ? expireAt : null }));
+    return recordHeaderBytes + length;
+  }
+  const buf = packer.chunkBuffer;
+  let pos = at;
+  buf[pos++] = ImageRecordKind.Key;
+  buf[pos++] = hasExpiry ? hasExpiryFlag : 0;
+  if (hasExpiry) pos = buf.writeDoubleLE(expireAt, pos);
+  pos = buf.writeUInt32LE(name.length, pos);
+  pos += buf.write(name, pos, 'latin1');
+  buf[pos++] = ValueType[key.value.type];
+  buf.set(value, pos);
+  return recordHeaderBytes + length;
+}
+
+function isKeyspaceImage(keys: Iterable<KeyRecord>): keys is KeyspaceImage {
+  return typeof (keys as Partial<KeyspaceImage>).nextKey === 'function';
+}
+
+/**
+ * The records of an image as stateImageRecords yields them, packed straight into the store's
+ * chunks (PackableRecords). With a KeyspaceImage, no object is allocated per key. One pass.
+ */
+export function packedStateImage(keys: KeyspaceImage | Iterable<KeyRecord>, dedup: Iterable<DedupRecord>, members?: MembersRecord): PackableRecords {
+  let stage: 'members' | 'keys' | 'dedup' | 'done' = members === undefined ? 'keys' : 'members';
+  const image = isKeyspaceImage(keys) ? keys : null;
+  const keyRecords = image === null ? keys[Symbol.iterator]() : null;
+  const dedupRecords = dedup[Symbol.iterator]();
+  return {
+    packInto(packer: ChunkPacker, budgetBytes: number): 'more' | 'done' {
+      let packed = 0;
+      while (packed < budgetBytes) {
+        if (stage === 'keys') {
+          if (image !== null) {
+            // The hot loop: no allocation per key.
+            for (let key = image.nextKey(); key !== undefined; key = image.nextKey()) {
+              packed += packKey(packer, key);
+              if (packed >= budgetBytes) return 'more';
+            }
+          } else {
+            for (let next = keyRecords!.next(); !next.done; next = keyRecords!.next()) {
+              const record = encodeKeyRecord(next.value);
+              packer.add(record);
+              packed += recordHeaderBytes + record.length;
+              if (packed >= budgetBytes) return 'more';
+            }
+          }
+          stage = 'dedup';
+        } else if (stage === 'members') {
+          const record = encodeMembersRecord(members!);
+          packer.add(record);
+          packed += recordHeaderBytes + record.length;
+          stage = 'keys';
+        } else if (stage === 'dedup') {
+          const next = dedupRecords.next();
+          if (next.done) stage = 'done';
+          else {
+            const record = encodeDedupRecord(next.value);
+            packer.add(record);
+            packed += recordHeaderBytes + record.length;
+          }
+        } else {
+          return 'done';
+        }
+      }
+      return stage === 'done' ? 'done' : 'more';
+    },
+  };
 }
 
 /**
@@ -186,4 +279,68 @@ export async function decodeStateImage(
     }
   }
   return { keys, dedup };
+}
+
+/** Where loadStateImage delivers records: fresh containers that the caller swaps in on success. */
+export interface StateImageTarget {
+  /** Takes every key by its latin1 name (Keyspace.setByName); expireAt is NO_EXPIRY for none. */
+  readonly keyspace: { setByName(name: string, value: Value, expireAt: number): void };
+  dedup(record: DedupRecord): void;
+  members?(record: MembersRecord): void;
+}
+
+/**
+ * decodeStateImage for a chunked, verified stream (SnapshotReader, VerifiedBackup), without a
+ * promise, record object or key Buffer per key (see the file comment). Resolves with the counts
+ * only once the stream has ended and verified; if it rejects, what the target received must be
+ * discarded.
+ */
+export async function loadStateImage(source: VisitableRecords, target: StateImageTarget): Promise<{ keys: number; dedup: number }> {
+  let keys = 0;
+  let dedup = 0;
+  const { keyspace } = target;
+  await source.visitRecords((bytes, start, end) => {
+    if (bytes[start] === ImageRecordKind.Key) {
+      loadKey(bytes, start, end, keyspace);
+      keys++;
+      return;
+    }
+    const decoded = decodeImageRecord(bytes.subarray(start, end));
+    if (decoded.kind === 'dedup') {
+      target.dedup(decoded.record);
+      dedup++;
+    } else if (decoded.kind === 'members') {
+      target.members?.(decoded.record);
+    } else {
+      throw new SnapshotCorruptError('malformed state image record: a key record that does not say so');
+    }
+  });
+  return { keys, dedup };
+}
+
+/** Decodes the key record at bytes[start, end) into `keyspace` (the layout of decodeImageRecord, with the same checks). */
+function loadKey(bytes: Buffer, start: number, end: number, keyspace: StateImageTarget['keyspace']): void {
+  let pos = start + 1;
+  if (end - pos < 1 + 4) throw malformedKey('its header');
+  const flags = bytes[pos++]!;
+  let expireAt = NO_EXPIRY;
+  if ((flags & hasExpiryFlag) !== 0) {
+    if (end - pos < 8 + 4) throw malformedKey('its expiry');
+    expireAt = bytes.readDoubleLE(pos);
+    pos += 8;
+  }
+  const keyLength = bytes.readUInt32LE(pos);
+  pos += 4;
+  if (end - pos < keyLength + 1) throw malformedKey(`a key of ${keyLength} bytes`);
+  const name = bytes.toString('latin1', pos, pos + keyLength);
+  pos += keyLength;
+  const valueType = bytes[pos++];
+  if (valueType !== ValueType.string) throw new SnapshotCorruptError(`malformed state image record: unknown value type ${valueType}`);
+  const value = Buffer.allocUnsafe(end - pos); // from Node's shared pool for small values (see the file comment)
+  bytes.copy(value, 0, pos, end);
+  keyspace.setByName(name, { type: 'string', value }, expireAt);
+}
+
+function malformedKey(what: string): SnapshotCorruptError {
+  return new SnapshotCorruptError(`malformed state image record: the key record ends inside ${what}`);
 }

@@ -25,6 +25,7 @@ import {
   defaultChunkBytes,
   descriptorOf,
   feedRecords,
+  isPackableRecords,
   openChunk,
   readDescriptor,
   readTotals,
@@ -33,7 +34,10 @@ import {
   writeTotals,
   yieldEveryBytes,
 } from './snapshot_format.js';
-import type { SnapshotDescriptor, SnapshotInfo, SnapshotTotals } from './snapshot_format.js';
+import type { PackableRecords, RecordVisitor, SnapshotDescriptor, SnapshotInfo, SnapshotTotals } from './snapshot_format.js';
+
+/** What a snapshot write takes: record Buffers, or records that pack themselves (packedStateImage). */
+export type SnapshotRecords = Iterable<Uint8Array> | AsyncIterable<Uint8Array> | PackableRecords;
 
 /**
  * The snapshots of one group, in a LevelDB database of their own (one directory per group).
@@ -47,12 +51,14 @@ import type { SnapshotDescriptor, SnapshotInfo, SnapshotTotals } from './snapsho
  *   // O(1), a copy-on-write image that stays consistent while applies go on; the synchronous
  *   // Keyspace.snapshot() blocks ~1.5-1.8 s per million keys, see test/bench/snapshot-bench.ts),
  *   // then the store writes it in batches, yielding between them.
- *   const info = await store.write(descriptor, records);          // Iterable | AsyncIterable<Uint8Array>
+ *   const info = await store.write(descriptor, records);          // Iterable | AsyncIterable<Uint8Array>,
+ *                                                                 // or PackableRecords (packedStateImage)
  *
  *   // Loading: stream, verify, and only then use (see snapshot_image.ts for the keyspace side).
  *   const reader = await store.latest();                          // SnapshotReader | null
  *   for await (const record of reader.records()) ...              // throws SnapshotCorruptError
  *                                                                 // before it ends if anything is off
+ *   await reader.visitRecords((bytes, start, end) => ...);        // the same, one promise per chunk
  *   // InstallSnapshot, leader side: the stored chunks, as they are, at most chunkBytes + 8 each.
  *   const reader = await store.openReader(index);                 // send reader.info first, then
  *   for await (const chunk of reader.chunks()) send(chunk);
@@ -86,8 +92,10 @@ import type { SnapshotDescriptor, SnapshotInfo, SnapshotTotals } from './snapsho
  * chunks are checked as they are read, and the totals at the end of the stream, so a corrupt
  * snapshot is a SnapshotCorruptError before a reader's iteration ends. Nothing here reads a clock.
  *
- * Not stopping the world. A writer packs at most 64 KiB of records between two event-loop turns
- * and hands LevelDB one batch per ~1 MiB (its work runs off the main thread). The capture is the
+ * Not stopping the world. A writer packs at most yieldEveryBytes of records between two event-loop
+ * turns and hands LevelDB one batch per ~1 MiB (its work runs off the main thread); the chunks of
+ * a written batch are filled again (ChunkPacker.recycle), so a write allocates a few chunks, not
+ * one per 256 KiB. The capture is the
  * caller's: it must be a point-in-time iterable taken between two applies (a KeyspaceImage is one
  * however long the write takes).
  *
@@ -142,6 +150,11 @@ export interface SnapshotReader {
   readonly info: SnapshotInfo;
   /** The records, in order. A record is a view into a chunk: copy what you keep. */
   records(): AsyncGenerator<Buffer, void, undefined>;
+  /**
+   * The records, in order, without a promise or a Buffer per record (VisitableRecords): the way
+   * to load a large snapshot. Resolves once the stream has ended and verified.
+   */
+  visitRecords(visit: RecordVisitor): Promise<void>;
   /** The stored chunks, as `SnapshotWriter.writeChunk` on another node takes them. */
   chunks(): AsyncGenerator<Buffer, void, undefined>;
   close(): Promise<void>;
@@ -155,7 +168,7 @@ export interface SnapshotReader {
 export interface SnapshotWriter {
   readonly descriptor: SnapshotDescriptor;
   /** Packs records into chunks and writes them in batches, yielding to the event loop as it goes. */
-  writeRecords(records: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void>;
+  writeRecords(records: SnapshotRecords): Promise<void>;
   /** Takes the next chunk of a stream made by `SnapshotReader.chunks()`; checks it first. */
   writeChunk(chunk: Uint8Array): Promise<void>;
   /**
@@ -398,7 +411,7 @@ export class SnapshotStore {
   }
 
   /** begin + writeRecords + finish; aborts on failure. */
-  async write(descriptor: SnapshotDescriptor, records: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<SnapshotInfo> {
+  async write(descriptor: SnapshotDescriptor, records: SnapshotRecords): Promise<SnapshotInfo> {
     const writer = this.begin(descriptor);
     try {
       await writer.writeRecords(records);
@@ -511,7 +524,7 @@ class StoreWriter implements SnapshotWriter {
     this.packer = new ChunkPacker(host.chunkBytes);
   }
 
-  async writeRecords(records: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
+  async writeRecords(records: SnapshotRecords): Promise<void> {
     await this.run('writeRecords', 'records', async () => {
       let sinceYield = 0;
       /** Adds a record; true when it is time to hand the event loop a turn (and a batch to LevelDB if one is ready). */
@@ -523,10 +536,20 @@ class StoreWriter implements SnapshotWriter {
       const pause = async (): Promise<void> => {
         this.stopIfAborted();
         sinceYield = 0;
-        if (this.packer.pendingBytes >= this.host.batchBytes) await this.flush(this.packer.take());
-        else await nextMacrotask();
+        if (this.packer.pendingBytes >= this.host.batchBytes) {
+          const chunks = this.packer.take();
+          await this.flush(chunks);
+          this.packer.recycle(chunks); // written: LevelDB holds its own copy
+        } else {
+          await nextMacrotask();
+        }
       };
-      await feedRecords(records, add, pause);
+      if (!isPackableRecords(records)) {
+        await feedRecords(records, add, pause);
+        return;
+      }
+      // Packed in place: one slice of about yieldEveryBytes per event-loop turn.
+      while (records.packInto(this.packer, yieldEveryBytes) === 'more') await pause();
     });
   }
 
@@ -689,18 +712,23 @@ class StoredSnapshotReader implements SnapshotReader {
   }
 
   records(): AsyncGenerator<Buffer, void, undefined> {
-    return this.stream(true);
+    return this.stream('records');
   }
 
   chunks(): AsyncGenerator<Buffer, void, undefined> {
-    return this.stream(false);
+    return this.stream('chunks');
+  }
+
+  async visitRecords(visit: RecordVisitor): Promise<void> {
+    for await (const _ of this.stream(visit));
   }
 
   async close(): Promise<void> {
     await this.iterator.close();
   }
 
-  private async *stream(yieldRecords: boolean): AsyncGenerator<Buffer, void, undefined> {
+  /** Yields the records, or the chunks, or (given a visitor) each chunk once its records were visited. */
+  private async *stream(mode: 'records' | 'chunks' | RecordVisitor): AsyncGenerator<Buffer, void, undefined> {
     if (this.started) throw new SnapshotStateError(`${this.what}: a reader can be read once`);
     this.started = true;
     const { id } = this.target;
@@ -723,13 +751,14 @@ class StoredSnapshotReader implements SnapshotReader {
         }
         totals.addChunk(chunk);
         try {
-          if (!yieldRecords) unpacker.skip(payload);
-          else for (const record of unpacker.push(payload)) yield record;
+          if (mode === 'chunks') unpacker.skip(payload);
+          else if (mode === 'records') for (const record of unpacker.push(payload)) yield record;
+          else unpacker.visit(payload, mode);
         } catch (err) {
           if (err instanceof SnapshotFormatError) throw new SnapshotCorruptError(`${this.what}: ${err.message}`, err);
           throw err;
         }
-        if (!yieldRecords) yield chunk;
+        if (mode !== 'records') yield chunk;
       }
       try {
         unpacker.end();

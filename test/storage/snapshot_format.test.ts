@@ -18,8 +18,20 @@ import {
   readDescriptor,
   writeDescriptor,
 } from '../../src/storage/snapshot_format.js';
-import { decodeImageRecord, encodeDedupRecord, encodeKeyRecord, encodeMembersRecord } from '../../src/storage/snapshot_image.js';
-import { dedupRecordArb, descriptor, keyRecordArb } from './snapshot_support.js';
+import { Keyspace, NO_EXPIRY } from '../../src/state/keyspace.js';
+import type { VisitableRecords } from '../../src/storage/snapshot_format.js';
+import {
+  decodeImageRecord,
+  encodeDedupRecord,
+  encodeKeyRecord,
+  encodeMembersRecord,
+  loadStateImage,
+  packedStateImage,
+  stateImageRecords,
+} from '../../src/storage/snapshot_image.js';
+import type { DedupRecord, MembersRecord } from '../../src/storage/snapshot_image.js';
+import { buildState, canonical, dedupRecordArb, descriptor, keyRecordArb, loadFresh } from './snapshot_support.js';
+import { DedupTable } from '../../src/node/dedup_table.js';
 import { propertyParameters } from './support.js';
 
 const recordsArb = fc.array(fc.oneof(fc.uint8Array({ maxLength: 20 }), fc.uint8Array({ maxLength: 700 })), { maxLength: 60 });
@@ -46,7 +58,64 @@ function unpack(chunks: readonly Buffer[]): Buffer[] {
   return out;
 }
 
+/** Chunks read back as SnapshotReader.visitRecords reads them (checked, one visit per record). */
+function visitable(chunks: readonly Buffer[]): VisitableRecords {
+  return {
+    async visitRecords(visit) {
+      const unpacker = new RecordUnpacker();
+      chunks.forEach((chunk, seq) => unpacker.visit(openChunk(chunk, seq), visit));
+      unpacker.end();
+    },
+  };
+}
+
 describe('chunks', () => {
+  it('visit() delivers what push() returns, at any split points', () => {
+    fc.assert(
+      fc.property(recordsArb, fc.array(fc.nat(), { maxLength: 20 }), (records, cutSeeds) => {
+        const stream = Buffer.concat(pack(records, 1 << 20).chunks.map((c) => c.subarray(chunkHeaderBytes)));
+        const cuts = [...new Set(cutSeeds.map((s) => (stream.length === 0 ? 0 : s % stream.length)))].sort((a, b) => a - b);
+        const unpacker = new RecordUnpacker();
+        const out: Buffer[] = [];
+        let from = 0;
+        for (const cut of [...cuts, stream.length]) {
+          unpacker.visit(stream.subarray(from, cut), (bytes, start, end) => out.push(Buffer.from(bytes.subarray(start, end))));
+          from = cut;
+        }
+        unpacker.end();
+        expect(out).toEqual(records.map((r) => Buffer.from(r)));
+        expect(unpacker.recordCount).toBe(records.length);
+      }),
+      propertyParameters('snapshot unpacker visit split points', 200),
+    );
+  });
+
+  it('reserve() frames a record as add() does, or refuses and changes nothing; recycled chunks give the same stream', () => {
+    fc.assert(
+      fc.property(recordsArb, fc.integer({ min: 1, max: 600 }), (records, chunkBytes) => {
+        const packer = new ChunkPacker(chunkBytes);
+        const chunks: Buffer[] = [];
+        const takeAndRecycle = (): void => {
+          const taken = packer.take();
+          chunks.push(...taken.map((c) => Buffer.from(c))); // copies: the originals are refilled
+          packer.recycle(taken);
+        };
+        for (const r of records) {
+          const at = packer.reserve(r.length);
+          if (at >= 0) packer.chunkBuffer.set(r, at);
+          else packer.add(r);
+          takeAndRecycle();
+        }
+        packer.finish();
+        takeAndRecycle();
+        const expected = pack(records, chunkBytes);
+        expect(chunks).toEqual(expected.chunks);
+        expect(packer.totals.totals()).toEqual(expected.packer.totals.totals());
+      }),
+      propertyParameters('snapshot packer reserve and recycle', 300),
+    );
+  });
+
   it('records framed into chunks come back the same, whatever the chunk size; every chunk but the last is full', () => {
     fc.assert(
       fc.property(recordsArb, fc.integer({ min: 1, max: 600 }), (records, chunkBytes) => {
@@ -200,5 +269,88 @@ describe('state image records', () => {
     expect(() => decodeImageRecord(badType)).toThrow(/unknown value type 7/);
     const dedup = encodeDedupRecord({ id: 'r1', timeMs: 1, reply: { kind: 'simple', value: 'OK' } });
     expect(() => decodeImageRecord(dedup.subarray(0, dedup.length - 1))).toThrow(SnapshotCorruptError);
+  });
+});
+
+describe('packed writes and visited loads of the state image', () => {
+  const membersArb: fc.Arbitrary<MembersRecord | undefined> = fc.option(
+    fc.record({ addresses: fc.constant(new Map([['n1', '127.0.0.1:1'], ['n2', '127.0.0.1:2']])), everMembers: fc.constant(['n1', 'n2', 'n0']) }),
+    { nil: undefined },
+  );
+
+  it('packedStateImage packs the very chunks stateImageRecords gives, from a keyspace image or from records, whatever the slice budget', () => {
+    fc.assert(
+      fc.property(
+        fc.array(keyRecordArb, { maxLength: 40 }),
+        fc.array(dedupRecordArb, { maxLength: 5 }),
+        membersArb,
+        fc.integer({ min: 1, max: 700 }),
+        fc.integer({ min: 1, max: 2000 }),
+        (keys, dedup, members, chunkBytes, budget) => {
+          const state = buildState(keys, dedup);
+          const dedupRecords = Array.from(state.dedup.records());
+          // Map order is the image's walk order while nothing writes the keyspace.
+          const expected = pack([...stateImageRecords(state.keyspace.snapshot(), dedupRecords, members)], chunkBytes);
+          for (const source of [state.keyspace.beginSnapshot(), state.keyspace.snapshot()]) {
+            const packer = new ChunkPacker(chunkBytes);
+            const records = packedStateImage(source, dedupRecords, members);
+            let slices = 0;
+            while (records.packInto(packer, budget) === 'more') slices++;
+            packer.finish();
+            expect(packer.take()).toEqual(expected.chunks);
+            expect(packer.totals.totals()).toEqual(expected.packer.totals.totals());
+            expect(slices).toBeLessThanOrEqual(expected.packer.totals.payloadBytes / budget + 1);
+          }
+        },
+      ),
+      propertyParameters('snapshot packed state image', 200),
+    );
+  });
+
+  it('loadStateImage builds what decodeStateImage builds', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(keyRecordArb, { maxLength: 40 }), fc.array(dedupRecordArb, { maxLength: 5 }), membersArb, fc.integer({ min: 1, max: 300 }), async (keys, dedup, members, chunkBytes) => {
+        const state = buildState(keys, dedup);
+        const { chunks } = pack([...stateImageRecords(state.keyspace.snapshot(), Array.from(state.dedup.records()), members)], chunkBytes);
+        const keyspace = new Keyspace();
+        const loadedDedup: DedupRecord[] = [];
+        let loadedMembers: MembersRecord | undefined;
+        const counts = await loadStateImage(visitable(chunks), {
+          keyspace,
+          dedup: (r) => loadedDedup.push(r),
+          members: (r) => {
+            loadedMembers = r;
+          },
+        });
+        const table = new DedupTable();
+        table.restore(loadedDedup);
+        expect(canonical({ keyspace, dedup: table })).toEqual(canonical(await loadFresh(stateImageRecords(state.keyspace.snapshot(), Array.from(state.dedup.records())))));
+        expect(counts).toEqual({ keys: state.keyspace.size, dedup: loadedDedup.length });
+        expect(loadedMembers).toEqual(members);
+      }),
+      propertyParameters('snapshot visited load', 150),
+    );
+  });
+
+  it('loaded values are copies, not views of the chunk', async () => {
+    const { chunks } = pack([encodeKeyRecord({ key: Buffer.from('k'), value: { type: 'string', value: Buffer.from('value') }, expireAt: 5 })], 1000);
+    const keyspace = new Keyspace();
+    const source = visitable(chunks);
+    await loadStateImage(source, { keyspace, dedup: () => undefined });
+    for (const chunk of chunks) chunk.fill(0);
+    expect(keyspace.get(Buffer.from('k'), 0)).toEqual({ type: 'string', value: Buffer.from('value') });
+    expect(keyspace.expireAtOf(Buffer.from('k'), 0)).toBe(5);
+  });
+
+  it('a key record that does not parse is a SnapshotCorruptError, at every truncation', async () => {
+    const good = encodeKeyRecord({ key: Buffer.from('key'), value: { type: 'string', value: Buffer.from('v') }, expireAt: 7 });
+    const load = (record: Buffer): Promise<unknown> => loadStateImage(visitable(pack([record], 1000).chunks), { keyspace: new Keyspace(), dedup: () => undefined });
+    // Cut before the value type byte: every shorter record is malformed (a shorter value is not).
+    for (let length = 1; length <= 2 + 8 + 4 + 3; length++) await expect(load(good.subarray(0, length))).rejects.toThrow(SnapshotCorruptError);
+    const badType = Buffer.from(good);
+    badType[2 + 8 + 4 + 3] = 7;
+    await expect(load(badType)).rejects.toThrow(/unknown value type 7/);
+    await expect(load(Buffer.from([9]))).rejects.toThrow(/unknown record kind 9/);
+    expect(NO_EXPIRY).toBe(-1); // the image's "no expiry" (ImageKey.expireAt) is the keyspace's
   });
 });

@@ -327,7 +327,11 @@ describe('damaged LevelDB values', () => {
       await expect(collect((await store.latest())!.records())).rejects.toThrow(SnapshotCorruptError);
       await expect(collect((await store.latest())!.chunks())).rejects.toThrow(message);
       await expect(loadFresh((await store.latest())!.records())).rejects.toThrow(SnapshotCorruptError);
+      await expect((await store.latest())!.visitRecords(() => undefined)).rejects.toThrow(message);
       // The older snapshot is intact.
+      const visited: Buffer[] = [];
+      await (await store.openReader(1)).visitRecords((bytes, start, end) => visited.push(Buffer.from(bytes.subarray(start, end))));
+      expect(visited).toEqual([...syntheticRecords(1, 40)]);
       expect(await collect((await store.openReader(1)).records())).toEqual([...syntheticRecords(1, 40)]);
     } finally {
       await store.close();
