@@ -13,10 +13,11 @@
  * stall a request could see. The pre-images the image had to record are printed too (memory
  * proportional to the keys written during the snapshot, not to the keyspace). For comparison,
  * the synchronous Keyspace.snapshot() (the old capture) is timed alone, and the load runs alone
- * for 5 s (the stalls it causes by itself: Map rehashes under churn, GC). The writer's slices
- * allocate (a key Buffer, a record, its encoding per key), so V8's incremental marking steps land
- * in them: on a machine whose cores are busy elsewhere the concurrent marker falls behind and the
- * main thread does its work, which shows as stalls no 'gc' entry reports.
+ * for 5 s (the stalls it causes by itself: Map rehashes under churn, GC). The writer packs keys
+ * straight into recycled chunks (packedStateImage: nothing allocated per key), so what allocates
+ * during a write is the load; the duration of the writer's slices (one per event-loop turn) is
+ * printed for the write without load. The load reads the image back as a node does at start-up
+ * (SnapshotReader.visitRecords + loadStateImage), and the process's RSS is printed after it.
  *
  * The write is measured twice. First right after the keyspace was built, when V8 may have a
  * major collection of the new ~600 MB heap due: its marking work lands in the event loop whatever
@@ -30,15 +31,16 @@
  */
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { resourceUsage } from 'node:process';
 import { join } from 'node:path';
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Keyspace, NO_EXPIRY } from '../../src/state/keyspace.js';
 import { restoreBackupToStore, verifyBackup, writeBackup } from '../../src/storage/backup_file.js';
-import { decodeStateImage, stateImageRecords } from '../../src/storage/snapshot_image.js';
-import type { SnapshotInfo } from '../../src/storage/snapshot_format.js';
-import { SnapshotStore } from '../../src/storage/snapshot_store.js';
+import { loadStateImage, packedStateImage } from '../../src/storage/snapshot_image.js';
+import type { PackableRecords, SnapshotInfo } from '../../src/storage/snapshot_format.js';
+import { SnapshotStore, type SnapshotReader } from '../../src/storage/snapshot_store.js';
 
 const keyCount = Number(process.env.QKV_BENCH_KEYS ?? 1_000_000);
 const keyBytes = 16;
@@ -176,6 +178,26 @@ interface ImageWrite {
   readonly load: ReturnType<Load['stop']>;
 }
 
+/** Duration of the writer's synchronous packing slices (PackableRecords.packInto calls) of the last write. */
+const writerSlices = { count: 0, totalMs: 0, maxMs: 0 };
+
+function timedSlices(records: PackableRecords): PackableRecords {
+  writerSlices.count = 0;
+  writerSlices.totalMs = 0;
+  writerSlices.maxMs = 0;
+  return {
+    packInto(packer, budgetBytes) {
+      const start = performance.now();
+      const more = records.packInto(packer, budgetBytes);
+      const ms = performance.now() - start;
+      writerSlices.count++;
+      writerSlices.totalMs += ms;
+      writerSlices.maxMs = Math.max(writerSlices.maxMs, ms);
+      return more;
+    },
+  };
+}
+
 /** beginSnapshot (timed), then the image written to the store while the load runs. */
 async function writeImage(store: SnapshotStore, keyspace: Keyspace, index: number, loadSeed: number | null): Promise<ImageWrite> {
   const start = performance.now();
@@ -184,7 +206,7 @@ async function writeImage(store: SnapshotStore, keyspace: Keyspace, index: numbe
   const load = loadSeed === null ? null : startLoad(keyspace, loadSeed);
   let info: SnapshotInfo;
   try {
-    info = await store.write({ ...descriptor, index }, stateImageRecords(image, []));
+    info = await store.write({ ...descriptor, index }, timedSlices(packedStateImage(image, [])));
     if (info.recordCount !== image.size) throw new Error(`the image yielded ${info.recordCount} records, expected ${image.size}`);
   } finally {
     image.release();
@@ -193,9 +215,10 @@ async function writeImage(store: SnapshotStore, keyspace: Keyspace, index: numbe
   return { info, beginMs, imageKeys: image.size, preImages: image.copiedKeys, load: seen };
 }
 
-async function loadInto(records: AsyncIterable<Uint8Array>): Promise<Keyspace> {
+/** As SnapshotManager loads a snapshot at start-up or on InstallSnapshot. */
+async function loadInto(reader: SnapshotReader): Promise<Keyspace> {
   const fresh = new Keyspace();
-  await decodeStateImage(records, { key: (r) => fresh.set(r.key, r.value, r.expireAt ?? NO_EXPIRY), dedup: () => undefined });
+  await loadStateImage(reader, { keyspace: fresh, dedup: () => undefined });
   return fresh;
 }
 
@@ -221,6 +244,7 @@ async function main(): Promise<void> {
     const info = write.result.info;
     collectGarbage();
     const quiet = await measured(() => writeImage(store, live, descriptor.index + 1, null));
+    const slices = { ...writerSlices };
     collectGarbage();
     // The load alone, no snapshot: the stalls the load itself causes (Map rehashes, GC).
     const baseline = await measured(async () => {
@@ -245,10 +269,13 @@ async function main(): Promise<void> {
     keyspace = null;
     collectGarbage();
     const readLoad = await measured(async () => {
-      const fresh = await loadInto((await reopened.latest())!.records());
+      const fresh = await loadInto((await reopened.latest())!);
       if ((await reopened.latest())!.info.index !== descriptor.index + 2) throw new Error('the latest snapshot is not the last written');
-      return { size: fresh.size, usedMemoryBytes: fresh.usedMemoryBytes };
+      return { size: fresh.size, usedMemoryBytes: fresh.usedMemoryBytes, keyspace: fresh };
     });
+    // What the loaded keyspace costs: the process holds nothing else big now (the built keyspace was dropped).
+    collectGarbage();
+    const afterLoad = process.memoryUsage();
     const same = readLoad.result.size === expected.size && readLoad.result.usedMemoryBytes === expected.usedMemoryBytes;
 
     const backupPath = join(root, 'g.backup');
@@ -300,6 +327,11 @@ async function main(): Promise<void> {
     console.log();
     console.log(`bytes on disk: store ${mb(storeBytes)} (two snapshots retained), backup file ${mb(backup.result.fileBytes)}`);
     console.log(`records read back: ${readRaw.result}; fresh keyspace matches the image's size and memory estimate: ${same}`);
+    console.log(
+      `after the load, with the loaded keyspace alive and a full GC: RSS ${mb(afterLoad.rss)}, heap used ${mb(afterLoad.heapUsed)}, array buffers ${mb(afterLoad.arrayBuffers)}` +
+        ` (process peak RSS ${mb(resourceUsage().maxRSS * 1024)})`,
+    );
+    console.log(`writer slices: ${slices.count} turns, ${(slices.totalMs / Math.max(1, slices.count)).toFixed(2)} ms mean, ${slices.maxMs.toFixed(1)} ms longest (the quiet write, no load)`);
     if (!same || readRaw.result !== expected.size) process.exitCode = 1;
   } finally {
     await rm(root, { recursive: true, force: true });
