@@ -5,7 +5,7 @@ import { error, type Reply } from '../resp/reply.js';
 import type { Keyspace } from '../state/keyspace.js';
 import { NoLeaderError, NotReadyError, OutcomeUnknownError } from '../util/errors.js';
 import type { RaftGroup } from './raft_group.js';
-import { WriteFlags, writeEntryWriter } from './write_entry.js';
+import { WriteFlags, writeBatchWriter, writeEntryWriter, type BatchedWrite } from './write_entry.js';
 
 /** What one forwarded write came back as. */
 export type ForwardStatus = 'ok' | 'not-leader' | 'unknown';
@@ -193,12 +193,14 @@ export class Gateway {
       const attemptDeadline = clock() + (this.options.commitWaitMs ?? 30_000);
       try {
         if (leader === group.nodeId) {
-          // Proposed in order, in this turn: one MsgProp, the run's order in the log.
+          // Proposed in order, in this turn: one entry for the whole run, the run's order in it.
           // The first attempt runs in the turn that prepared the run (no await in between), so
           // `now` is still the leader's time: no need to prepare again.
           const firstTurn = attempt === 0;
-          results = await Promise.all(
-            pending.map((p) => this.proposeLocally(p.spec, p.args, p.requestId, attemptDeadline, firstTurn && p.prepared ? { args: p.prepared, timeMs: now } : undefined)),
+          results = await this.proposeLocally(
+            pending.map((p) => ({ spec: p.spec, args: p.args, requestId: p.requestId, prepared: firstTurn ? p.prepared : null })),
+            attemptDeadline,
+            firstTurn ? now : null,
           );
         } else if (leader !== '') {
           results = await this.options.forwarder.forward(
@@ -234,47 +236,72 @@ export class Gateway {
   }
 
   /**
-   * Proposes a write on this node, which believes it is the leader: re-prepares with its own
-   * clock (the leader stamps time, design invariant 3) and waits for it to apply. The proposal
-   * is made synchronously, before the first await, so callers keep their order in the log.
+   * Proposes writes on this node, which believes it is the leader: prepares them with its own
+   * clock (the leader stamps time, design invariant 3) unless they were prepared in this same
+   * turn (`preparedAt`), and waits for them to apply. Several writes go into one batch entry
+   * (write_entry.ts), each with its own request id for the dedup table. The proposal is made
+   * synchronously, before the first await, so callers keep their order in the log.
    */
   async proposeLocally(
-    spec: WriteCommandSpec,
-    args: readonly Buffer[],
-    requestId: string,
+    items: readonly { spec: WriteCommandSpec; args: readonly Buffer[]; requestId: string; prepared: readonly Buffer[] | null }[],
     deadlineMs: number,
-    alreadyPrepared?: { readonly args: readonly Buffer[]; readonly timeMs: number },
-  ): Promise<ForwardResult> {
+    preparedAt: number | null,
+  ): Promise<ForwardResult[]> {
     const { group, clock } = this.options;
-    if (!group.isLeader()) return { status: 'not-leader' };
-    const now = alreadyPrepared ? alreadyPrepared.timeMs : clock();
-    const prepared = alreadyPrepared ? alreadyPrepared.args : spec.prepare(args, now);
-    if (!Array.isArray(prepared)) return { status: 'ok', reply: prepared as Reply };
-    const payload = writeEntryWriter({ flags: WriteFlags.dedup, timeMs: now, args: prepared as readonly Buffer[] });
+    if (!group.isLeader()) return items.map(() => ({ status: 'not-leader' as const }));
+    const now = preparedAt ?? clock();
+    const results: ForwardResult[] = new Array(items.length);
+    const writes: BatchedWrite[] = [];
+    const slots: number[] = [];
+    items.forEach((item, k) => {
+      const prepared = item.prepared ?? item.spec.prepare(item.args, now);
+      if (!Array.isArray(prepared)) results[k] = { status: 'ok', reply: prepared as Reply };
+      else {
+        writes.push({ requestId: item.requestId, args: prepared as readonly Buffer[] });
+        slots.push(k);
+      }
+    });
+    if (writes.length === 0) return results;
+    const single = writes.length === 1;
+    const payload = single
+      ? writeEntryWriter({ flags: WriteFlags.dedup, timeMs: now, args: writes[0]!.args })
+      : writeBatchWriter({ flags: WriteFlags.dedup, timeMs: now, writes });
+    let outcome: ForwardResult | null = null;
     try {
-      const reply = (await withDeadline(group.propose(payload, requestId), deadlineMs - clock())) as Reply;
-      return { status: 'ok', reply };
+      const applied = await withDeadline(single ? group.propose(payload, writes[0]!.requestId) : group.propose(payload), deadlineMs - clock());
+      const replies = single ? [applied as Reply] : (applied as Reply[]);
+      slots.forEach((k, j) => (results[k] = { status: 'ok', reply: replies[j]! }));
+      return results;
     } catch (err) {
-      if (err instanceof ProposalDroppedError || err instanceof NoLeaderError) return { status: 'not-leader' };
-      if (err instanceof OutcomeUnknownError || err instanceof DeadlineError) return { status: 'unknown' };
-      if (err instanceof NotReadyError) return { status: 'ok', reply: error(`ERR ${err.message}`) };
-      throw err;
+      if (err instanceof ProposalDroppedError || err instanceof NoLeaderError) outcome = { status: 'not-leader' };
+      else if (err instanceof OutcomeUnknownError || err instanceof DeadlineError) outcome = { status: 'unknown' };
+      else if (err instanceof NotReadyError) outcome = { status: 'ok', reply: error(`ERR ${err.message}`) };
+      else throw err;
     }
+    for (const k of slots) results[k] = outcome;
+    return results;
   }
 
-  /** The leader's side of Forward: runs, in order, the writes a follower received. */
+  /** The leader's side of Forward: runs, in order, the writes a follower received (one batch). */
   async handleForwarded(
     writes: readonly ForwardedWrite[],
     resolveWrite: (name: string) => WriteCommandSpec | undefined,
     deadlineMs: number,
   ): Promise<ForwardResult[]> {
-    return Promise.all(
-      writes.map(async (w) => {
-        const spec = resolveWrite(w.args[0].toString('latin1').toLowerCase());
-        if (!spec) return { status: 'ok' as const, reply: error('ERR unknown forwarded command') };
-        return this.proposeLocally(spec, w.args, w.requestId, deadlineMs);
-      }),
-    );
+    const results: ForwardResult[] = new Array(writes.length);
+    const items: { spec: WriteCommandSpec; args: readonly Buffer[]; requestId: string; prepared: null }[] = [];
+    const slots: number[] = [];
+    writes.forEach((w, k) => {
+      const spec = resolveWrite(w.args[0]!.toString('latin1').toLowerCase());
+      if (!spec) results[k] = { status: 'ok', reply: error('ERR unknown forwarded command') };
+      else {
+        items.push({ spec, args: w.args, requestId: w.requestId, prepared: null });
+        slots.push(k);
+      }
+    });
+    const proposed = await this.proposeLocally(items, deadlineMs, null);
+    slots.forEach((k, j) => (results[k] = proposed[j]!));
+    return results;
   }
 }
 

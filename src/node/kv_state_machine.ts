@@ -3,7 +3,7 @@ import { error, type Reply } from '../resp/reply.js';
 import type { Keyspace } from '../state/keyspace.js';
 import { DedupTable } from './dedup_table.js';
 import type { GroupStateMachine } from './raft_group.js';
-import { WriteFlags, decodeWriteEntry } from './write_entry.js';
+import { WriteFlags, decodeWrites } from './write_entry.js';
 
 /**
  * The replicated key-value state machine of one group: applies committed write entries to the
@@ -20,23 +20,29 @@ export class KvStateMachine implements GroupStateMachine {
     private readonly resolveWrite: (lowerCaseName: string) => WriteCommandSpec | undefined,
   ) {}
 
-  apply(_index: number, payload: Uint8Array, requestId: string): Reply {
-    let entry;
+  /** A single write's reply, or a batch's replies in order (see write_entry.ts). */
+  apply(_index: number, payload: Uint8Array, requestId: string): Reply | Reply[] {
+    let decoded;
     try {
-      entry = decodeWriteEntry(payload);
+      decoded = decodeWrites(payload);
     } catch (err) {
       return error(`ERR internal: undecodable log entry (${(err as Error).message})`);
     }
-    const retriable = (entry.flags & WriteFlags.dedup) !== 0;
+    const retriable = (decoded.flags & WriteFlags.dedup) !== 0;
+    if ((decoded.flags & WriteFlags.batch) === 0) return this.applyOne(decoded.writes[0]!.args, requestId, retriable, decoded.timeMs);
+    return decoded.writes.map((w) => this.applyOne(w.args, w.requestId!, retriable, decoded.timeMs));
+  }
+
+  private applyOne(args: readonly Buffer[], requestId: string, retriable: boolean, timeMs: number): Reply {
     if (retriable) {
       const seen = this.dedup.get(requestId);
       if (seen) return seen;
     }
-    const name = entry.args.length > 0 ? entry.args[0].toString('latin1').toLowerCase() : '';
+    const name = args.length > 0 ? args[0]!.toString('latin1').toLowerCase() : '';
     const spec = this.resolveWrite(name);
-    const reply = spec ? spec.apply(this.keyspace, entry.args, entry.timeMs) : error(`ERR internal: unknown replicated command '${name}'`);
+    const reply = spec ? spec.apply(this.keyspace, args, timeMs) : error(`ERR internal: unknown replicated command '${name}'`);
     this.appliedWrites++;
-    if (retriable) this.dedup.remember(requestId, reply, entry.timeMs);
+    if (retriable) this.dedup.remember(requestId, reply, timeMs);
     return reply;
   }
 }
