@@ -24,7 +24,7 @@ export class KvStateMachine implements GroupStateMachine {
   apply(_index: number, payload: Uint8Array, requestId: string): Reply | Reply[] {
     let decoded;
     try {
-      decoded = decodeWrites(payload);
+      decoded = decodeWrites(ownBytes(payload));
     } catch (err) {
       return error(`ERR internal: undecodable log entry (${(err as Error).message})`);
     }
@@ -45,4 +45,17 @@ export class KvStateMachine implements GroupStateMachine {
     if (retriable) this.dedup.remember(requestId, reply, timeMs);
     return reply;
   }
+}
+
+/**
+ * The keyspace keeps the argument buffers it is given (no copy per value), and those are views
+ * into the entry's payload. A payload received from the leader is itself a view into a whole
+ * gRPC batch of entries: one long-lived value would keep the batch alive. So a payload that is a
+ * small part of a larger buffer is copied once into its own; a value then pins at most its own
+ * entry (one write, or one connection's pipelined run), or a pool slab.
+ */
+function ownBytes(payload: Uint8Array): Uint8Array {
+  // 16 KiB: Node's 8 KiB pool slabs (where small buffers live anyway) are never worth a copy.
+  if (payload.buffer.byteLength <= Math.max(payload.byteLength * 2, 16 * 1024)) return payload;
+  return Buffer.from(payload);
 }
