@@ -239,23 +239,23 @@ async function main(): Promise<void> {
     const captureMs = performance.now() - start;
 
     const store = await SnapshotStore.open({ dir: join(root, 'store'), groupId });
-    const live = keyspace;
-    const write = await measured(() => writeImage(store, live, descriptor.index, 1));
+    let live: Keyspace | null = keyspace;
+    const write = await measured(() => writeImage(store, live!, descriptor.index, 1));
     const info = write.result.info;
     collectGarbage();
-    const quiet = await measured(() => writeImage(store, live, descriptor.index + 1, null));
+    const quiet = await measured(() => writeImage(store, live!, descriptor.index + 1, null));
     const slices = { ...writerSlices };
     collectGarbage();
     // The load alone, no snapshot: the stalls the load itself causes (Map rehashes, GC).
     const baseline = await measured(async () => {
-      const load = startLoad(live, 3);
+      const load = startLoad(live!, 3);
       await new Promise((done) => setTimeout(done, 5000));
       return load.stop();
     });
     collectGarbage();
     // The state the last image is of, for the read-back check below.
     const expected = { size: keyspace.size, usedMemoryBytes: keyspace.usedMemoryBytes };
-    const rewrite = await measured(() => writeImage(store, live, descriptor.index + 2, 2));
+    const rewrite = await measured(() => writeImage(store, live!, descriptor.index + 2, 2));
     await store.close();
     const storeBytes = await bytesOnDisk(join(root, 'store'));
 
@@ -266,7 +266,9 @@ async function main(): Promise<void> {
       for await (const _ of (await reopened.latest())!.records()) n++;
       return n;
     });
+    // As at a restart: the built keyspace is gone before the load (the closures above kept it alive through `live`).
     keyspace = null;
+    live = null;
     collectGarbage();
     const readLoad = await measured(async () => {
       const fresh = await loadInto((await reopened.latest())!);
