@@ -168,7 +168,7 @@ export class QuorumServer {
         state: {
           keyspace,
           newKeyspace: () => catalog.newKeyspace(),
-          dedupRecords: () => Array.from(stateMachine.dedup.records()),
+          dedupRecords: () => stateMachine.dedup.image(),
           restoreDedup: (records) => stateMachine.dedup.restore(records),
           members: () => ({ addresses: new Map(addressBook), everMembers: [...(group?.everMembers ?? everMembers)] }),
           restoreMembers,

@@ -24,7 +24,8 @@ export interface SnapshotPolicy {
 export interface SnapshotStateParts {
   readonly keyspace: Keyspace;
   readonly newKeyspace: () => Keyspace;
-  dedupRecords(): DedupRecord[];
+  /** The dedup table as it is now: a point-in-time view, read lazily while the snapshot is written. */
+  dedupRecords(): Iterable<DedupRecord>;
   restoreDedup(records: readonly DedupRecord[]): void;
   /** The address book and every id the group ever had, now. */
   members(): MembersRecord;
