@@ -33,6 +33,8 @@ export interface ServerConfig {
    * the log instead of needing the whole snapshot (etcd's SnapshotCatchUpEntries).
    */
   readonly snapshotCatchupEntries: number;
+  /** ... and at most this many bytes of them (a pipelined run is one entry, and can be large). */
+  readonly snapshotCatchupBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -56,6 +58,7 @@ export const serverDefaults = {
   snapshotEntries: 100_000,
   snapshotBytes: 256 * 1024 * 1024,
   snapshotCatchupEntries: 5_000,
+  snapshotCatchupBytes: 64 * 1024 * 1024,
 } as const;
 
 const idPattern = /^[a-z0-9-]{1,64}$/;
@@ -79,6 +82,7 @@ const flagOptions = {
   'snapshot-entries': { type: 'string' },
   'snapshot-bytes': { type: 'string' },
   'snapshot-catchup-entries': { type: 'string' },
+  'snapshot-catchup-bytes': { type: 'string' },
 } as const;
 
 type Raw = Record<string, string | boolean | number | undefined>;
@@ -129,6 +133,7 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     snapshotEntries: intOf('snapshot-entries', pick('snapshot-entries'), serverDefaults.snapshotEntries, 1, 1_000_000_000),
     snapshotBytes: intOf('snapshot-bytes', pick('snapshot-bytes'), serverDefaults.snapshotBytes, 1, Number.MAX_SAFE_INTEGER),
     snapshotCatchupEntries: intOf('snapshot-catchup-entries', pick('snapshot-catchup-entries'), serverDefaults.snapshotCatchupEntries, 0, 1_000_000_000),
+    snapshotCatchupBytes: intOf('snapshot-catchup-bytes', pick('snapshot-catchup-bytes'), serverDefaults.snapshotCatchupBytes, 0, Number.MAX_SAFE_INTEGER),
   });
 }
 

@@ -6,6 +6,7 @@ import {
   StateType,
   bootstrapLog,
   decodeConfChange,
+  entrySize,
   defaultRaftConfig,
   silentLogger,
 } from '../raft/index.js';
@@ -82,6 +83,7 @@ export interface RaftGroupOptions {
 interface CompactionRequest {
   readonly snapshot: SnapshotMetadata;
   readonly keepEntries: number;
+  readonly keepBytes: number;
   readonly deferred: Deferred<void>;
 }
 
@@ -318,17 +320,18 @@ export class RaftGroup {
 
   /**
    * After the host published a snapshot at `snapshot.index` (an index this node has applied):
-   * makes it the snapshot the log starts after, and drops log entries up to `keepEntries` before
-   * it, in the durable log and in memory. Runs in the Ready loop between two Readies (the
+   * makes it the snapshot the log starts after, and drops the log entries before it except the
+   * last `keepEntries` of them holding at most `keepBytes` (a restart reads what is kept), in the
+   * durable log and in memory. Runs in the Ready loop between two Readies (the
    * durable log takes one call at a time). Resolves when done, or at once when there is nothing
    * to do; a later request replaces one not yet started.
    */
-  compactLog(snapshot: SnapshotMetadata, keepEntries: number): Promise<void> {
+  compactLog(snapshot: SnapshotMetadata, keepEntries: number, keepBytes = Number.POSITIVE_INFINITY): Promise<void> {
     const unavailable = this.unavailable();
     if (unavailable) return Promise.reject(unavailable);
     this.compaction?.deferred.resolve();
     const deferred = new Deferred<void>();
-    this.compaction = { snapshot, keepEntries, deferred };
+    this.compaction = { snapshot, keepEntries, keepBytes, deferred };
     this.schedule();
     return deferred.promise;
   }
@@ -501,7 +504,17 @@ export class RaftGroup {
       if (snapshot.index > this.storage.snapshot().metadata.index) {
         this.storage.createSnapshot(snapshot.index, snapshot.confState, new Uint8Array(0));
       }
-      const compactIndex = Math.max(0, snapshot.index - request.keepEntries);
+      let compactIndex = Math.max(0, snapshot.index - request.keepEntries);
+      if (compactIndex < this.storage.firstIndex()) compactIndex = this.storage.firstIndex() - 1;
+      // Keep fewer when the kept entries would hold more than keepBytes.
+      let kept = 0;
+      for (let i = snapshot.index; i > compactIndex; i--) {
+        kept += entrySize(this.storage.entries(i, i + 1, Number.POSITIVE_INFINITY)[0]!);
+        if (kept > request.keepBytes) {
+          compactIndex = i;
+          break;
+        }
+      }
       if (compactIndex < this.storage.firstIndex()) return;
       const marker: SnapshotMetadata =
         compactIndex === snapshot.index ? snapshot : { index: compactIndex, term: this.storage.term(compactIndex), confState: snapshot.confState };

@@ -173,7 +173,7 @@ export class QuorumServer {
           members: () => ({ addresses: new Map(addressBook), everMembers: [...(group?.everMembers ?? everMembers)] }),
           restoreMembers,
         },
-        policy: { entries: config.snapshotEntries, bytes: config.snapshotBytes, catchupEntries: config.snapshotCatchupEntries },
+        policy: { entries: config.snapshotEntries, bytes: config.snapshotBytes, catchupEntries: config.snapshotCatchupEntries, catchupBytes: config.snapshotCatchupBytes },
         sendSnapshot: (peerId, snapshot) => transport.sendSnapshot(peerId, snapshot),
         clock,
         logger,

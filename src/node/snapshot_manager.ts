@@ -18,6 +18,8 @@ export interface SnapshotPolicy {
   readonly bytes: number;
   /** Entries kept in the log behind a snapshot, for followers a little behind. */
   readonly catchupEntries: number;
+  /** ... and at most this many bytes of them. */
+  readonly catchupBytes: number;
 }
 
 /** The state a snapshot holds besides the keys: kept by the host, restored with the image. */
@@ -188,7 +190,7 @@ export class SnapshotManager implements GroupSnapshots {
       { component: 'snapshot', group: this.options.groupId, index, keys: info.recordCount, bytes: info.payloadBytes, ms: Math.round(this.stats.lastDurationMs) },
       'snapshot taken',
     );
-    if (!this.stopped) await group.compactLog(metadata, this.options.policy.catchupEntries).catch(() => {});
+    if (!this.stopped) await group.compactLog(metadata, this.options.policy.catchupEntries, this.options.policy.catchupBytes).catch(() => {});
     return info;
   }
 

@@ -101,11 +101,11 @@ class SnapshotCluster {
   }
 
   /** What the node's SnapshotManager does: capture at the applied index, publish, compact. */
-  async takeSnapshot(member: Member, keepEntries: number, compact = true): Promise<SnapshotMetadata> {
+  async takeSnapshot(member: Member, keepEntries: number, compact = true, keepBytes?: number): Promise<SnapshotMetadata> {
     const g = member.group;
     const meta: SnapshotMetadata = { index: g.applied, term: g.termOf(g.applied), confState: g.confState() };
     this.stores.set(member.id, { meta, state: [...member.applied] });
-    if (compact) await this.settle(g.compactLog(meta, keepEntries));
+    if (compact) await this.settle(g.compactLog(meta, keepEntries, keepBytes));
     return meta;
   }
 
@@ -190,6 +190,18 @@ describe('RaftGroup snapshots', () => {
     // Replication goes on after compaction.
     await c.propose(['after']);
     expect(leader.applied.at(-1)).toBe('after');
+  });
+
+  it('keeps fewer catch-up entries when they would hold more than the byte bound', async () => {
+    const c = await started();
+    await c.propose(Array.from({ length: 40 }, (_, i) => `${i}`.padEnd(100, 'x')));
+    const leader = c.leader()!;
+    const meta = await c.takeSnapshot(leader, 30, true, 1_000);
+    const first = leader.group.firstIndex();
+    expect(first).toBeGreaterThan(meta.index - 30 + 1);
+    const kept = leader.group.raw.raft.raftLog.slice(first, meta.index + 1, Number.POSITIVE_INFINITY);
+    expect(kept.reduce((n, e) => n + e.data.length, 0)).toBeLessThanOrEqual(1_000);
+    expect(kept.length).toBeGreaterThanOrEqual(5);
   });
 
   it('catches up a follower the log no longer reaches with a snapshot, then with the log', async () => {
