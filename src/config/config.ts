@@ -58,7 +58,7 @@ export const serverDefaults = {
   snapshotEntries: 100_000,
   snapshotBytes: 256 * 1024 * 1024,
   snapshotCatchupEntries: 5_000,
-  snapshotCatchupBytes: 64 * 1024 * 1024,
+  snapshotCatchupBytes: 16 * 1024 * 1024,
 } as const;
 
 const idPattern = /^[a-z0-9-]{1,64}$/;

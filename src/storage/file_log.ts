@@ -46,7 +46,7 @@ export interface FileLogOptions {
   readonly logger?: StorageLogger;
 }
 
-export const defaultSegmentBytes = 64 * 1024 * 1024;
+export const defaultSegmentBytes = 16 * 1024 * 1024;
 
 /** What `load()` cut from the end of the last segment. */
 export interface TornTail {
