@@ -1,4 +1,4 @@
-import type { Reply } from '../resp/reply.js';
+import { nullReply, ok, type Reply } from '../resp/reply.js';
 
 /**
  * A compact, lossless binary form of a Reply, for replies that travel between nodes (Forward).
@@ -140,8 +140,11 @@ function read(buf: Buffer, r: { pos: number }, depth: number): Reply {
   need(buf, r, 1);
   const tag = buf[r.pos++];
   switch (tag) {
-    case Tag.simple:
-      return { kind: 'simple', value: bytes(buf, r, u32(buf, r)).toString('utf8') };
+    case Tag.simple: {
+      const value = bytes(buf, r, u32(buf, r)).toString('utf8');
+      // The reply of most writes: one shared object (a snapshot's dedup table holds a million).
+      return value === 'OK' ? ok : { kind: 'simple', value };
+    }
     case Tag.error:
       return { kind: 'error', message: bytes(buf, r, u32(buf, r)).toString('utf8') };
     case Tag.integer: {
@@ -152,7 +155,7 @@ function read(buf: Buffer, r: { pos: number }, depth: number): Reply {
     case Tag.bulk:
       return { kind: 'bulk', value: Buffer.from(bytes(buf, r, u32(buf, r))) };
     case Tag.null:
-      return { kind: 'null' };
+      return nullReply;
     case Tag.nullArray:
       return { kind: 'nullArray' };
     case Tag.array:
