@@ -176,6 +176,7 @@ export class QuorumServer {
         policy: { entries: config.snapshotEntries, bytes: config.snapshotBytes, catchupEntries: config.snapshotCatchupEntries, catchupBytes: config.snapshotCatchupBytes },
         sendSnapshot: (peerId, snapshot) => transport.sendSnapshot(peerId, snapshot),
         clock,
+        random: () => random.intBelow(0x1_0000_0000) / 0x1_0000_0000,
         logger,
       });
       const loadStarted = performance.now();

@@ -55,6 +55,13 @@ export interface SnapshotManagerOptions {
   readonly sendSnapshot: (peerId: string, snapshot: OutgoingSnapshot) => Promise<void>;
   /** Wall-clock time, only to stamp snapshots (informational). */
   readonly clock: () => number;
+  /**
+   * Random floats in [0, 1): each snapshot's threshold is the policy's times 1 to 1.5, so that
+   * the replicas of a group, which apply the same entries, do not all write their snapshots at
+   * the same moment (measured: all three at once on one 2-core machine took p99 from ~14 ms to
+   * ~90 ms; one at a time stays near the baseline).
+   */
+  readonly random?: () => number;
   readonly logger: Logger;
 }
 
@@ -77,6 +84,7 @@ export class SnapshotManager implements GroupSnapshots {
   private readonly options: SnapshotManagerOptions;
   private appliedEntries = 0;
   private appliedBytes = 0;
+  private thresholdScale = 1;
   /** One store write at a time: a snapshot of our own or one received from the leader. */
   private storeBusy: Promise<unknown> = Promise.resolve();
   private taking: Promise<SnapshotInfo> | null = null;
@@ -88,6 +96,11 @@ export class SnapshotManager implements GroupSnapshots {
 
   constructor(options: SnapshotManagerOptions) {
     this.options = options;
+    this.rescaleThreshold();
+  }
+
+  private rescaleThreshold(): void {
+    this.thresholdScale = 1 + 0.5 * (this.options.random?.() ?? 0);
   }
 
   /**
@@ -133,7 +146,8 @@ export class SnapshotManager implements GroupSnapshots {
     this.appliedEntries++;
     this.appliedBytes += payloadBytes;
     if (this.triggered || this.taking !== null || this.stopped) return;
-    if (this.appliedEntries < this.options.policy.entries && this.appliedBytes < this.options.policy.bytes) return;
+    const { entries, bytes } = this.options.policy;
+    if (this.appliedEntries < entries * this.thresholdScale && this.appliedBytes < bytes * this.thresholdScale) return;
     this.triggered = true;
     // Not from inside apply: the image is captured between two applies, on a turn of its own.
     setImmediate(() => {
@@ -170,6 +184,7 @@ export class SnapshotManager implements GroupSnapshots {
     const members = this.options.state.members();
     this.appliedEntries = 0;
     this.appliedBytes = 0;
+    this.rescaleThreshold();
     const records = this.failingAtPacks('snapshot-write-batch', packedStateImage(image, dedup, members));
     const write = this.options.store.write({ groupId: this.options.groupId, ...metadata, createdAtMs: this.options.clock() }, records);
     this.storeBusy = write;

@@ -48,7 +48,7 @@ async function main(): Promise<void> {
 
     const follower = cluster.nodes.find((n) => n !== leader)!;
     const restartFromLog = await restartTime(cluster, follower);
-    progress(`restart from the log (${keyCount} entries to replay): ${restartFromLog} ms`);
+    progress(`restart with only the log (${keyCount} writes to replay): ${restartFromLog} ms`);
 
     const rows: LatencyRow[] = [];
     rows.push(await probe(cluster, leader, 'no snapshot', () => sleep(seconds * 1000)));
