@@ -1,5 +1,6 @@
 /**
- * `npm run jepsen -- --workload W --nemesis N1,N2 --time SECONDS --seed N [--clients 6] [--schedule random|each]`
+ * `npm run jepsen -- --workload W --nemesis N1,N2 --time SECONDS --seed N [--clients 6] [--schedule random|each]
+ *   [--server-args="--snapshot-bytes 20000 ..."]`
  *
  * Exits 0 when the history is valid, 1 when it is not (or the checker could not decide), 2 on bad
  * flags; the verdict is the last line printed.
@@ -18,6 +19,7 @@ async function main(): Promise<number> {
         seed: { type: 'string' },
         clients: { type: 'string', default: '6' },
         schedule: { type: 'string', default: 'random' },
+        'server-args': { type: 'string', default: '' },
       },
       strict: true,
     }) as { values: Record<string, string | undefined> });
@@ -40,6 +42,7 @@ async function main(): Promise<number> {
       seed,
       clients,
       schedule: values.schedule,
+      serverArgs: values['server-args']!.split(/\s+/).filter((a) => a !== ''),
     });
     console.log(result.verdict);
     return result.valid === true ? 0 : 1;

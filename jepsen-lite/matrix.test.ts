@@ -39,3 +39,21 @@ describe('jepsen-lite: every workload under every nemesis', () => {
     }, 150_000);
   });
 });
+
+describe('jepsen-lite: snapshots under faults', () => {
+  // Tiny thresholds: every node snapshots every ~20 KB of writes and keeps 20 entries behind,
+  // so a replacement node (member) and a node back from kill or a partition are caught up by
+  // InstallSnapshot, under the clients' load.
+  const serverArgs = ['--snapshot-bytes', '20000', '--snapshot-catchup-entries', '20'];
+  const snapshotNemeses = ['member', 'kill', 'partition'] as const;
+  (['register', 'append'] as const).forEach((workload, i) => {
+    it(`${workload} stays valid while snapshots are taken and installed under ${snapshotNemeses.join(', ')}`, async () => {
+      const lines: string[] = [];
+      const result = await run({ workload, nemeses: snapshotNemeses, schedule: 'each', timeSeconds: 14, faultMs: 2_000, quietMs: 1_000, seed: seed + 10 + i, clients: 6, runsDir, serverArgs, log: (l) => lines.push(l) });
+      console.log(`seed ${seed + 10 + i}: ${workload} with snapshots: ${result.verdict}; snapshots ${result.snapshots.taken} taken, ${result.snapshots.installed} installed`);
+      expect(result.valid, `${result.verdict}\n${lines.join('\n')}`).toBe(true);
+      expect(result.snapshots.taken, lines.join('\n')).toBeGreaterThan(0);
+      expect(result.snapshots.installed, `no snapshot was installed\n${lines.join('\n')}`).toBeGreaterThan(0);
+    }, 150_000);
+  });
+});

@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import { SeededRandom } from '../src/util/random.js';
 import { checkHistory, type CheckResult, type Workload } from './checker/index.js';
 import { Cluster, repoRoot, type ClusterNode } from './cluster.js';
+import { raftInfo } from './node_probe.js';
 import { HistoryBuilder, countOutcomes, historyToJsonLines, operations, type OutcomeCounts } from './history.js';
 import { makeNemesis, type FaultRecord, type Nemesis } from './nemesis.js';
 import { makeWorkload, type OpContext, type WorkloadDef } from './workloads.js';
@@ -31,6 +32,8 @@ export interface RunOptions {
    * every nemesis has had its turn (at most twice `timeSeconds`), so a short run covers them all.
    */
   readonly schedule?: 'random' | 'each';
+  /** Extra `quorumkv server` flags for every node (e.g. tiny snapshot thresholds). */
+  readonly serverArgs?: readonly string[];
   /** Where runs go; default `jepsen-lite/runs`. `null`: write nothing. */
   readonly runsDir?: string | null;
   readonly log?: (line: string) => void;
@@ -45,6 +48,8 @@ export interface RunResult {
   readonly injected: number;
   readonly dir: string | null;
   readonly seed: number;
+  /** Snapshots taken and installed (from InstallSnapshot), summed over the members at the end. */
+  readonly snapshots: { readonly taken: number; readonly installed: number };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -112,8 +117,10 @@ export async function run(options: RunOptions): Promise<RunResult> {
   const faults: FaultRecord[] = [];
   const startedAt = new Date();
 
-  log(`jepsen-lite: workload ${workload.name}, nemeses ${nemeses.map((n) => n.name).join(',') || 'none'}${options.schedule === 'each' ? ' (each in turn)' : ''}, ${options.timeSeconds} s, seed ${options.seed}, ${clientCount} clients`);
-  const cluster = await Cluster.start({ nodes: options.nodes ?? 3 });
+  log(
+    `jepsen-lite: workload ${workload.name}, nemeses ${nemeses.map((n) => n.name).join(',') || 'none'}${options.schedule === 'each' ? ' (each in turn)' : ''}, ${options.timeSeconds} s, seed ${options.seed}, ${clientCount} clients${options.serverArgs?.length ? `, server flags ${options.serverArgs.join(' ')}` : ''}`,
+  );
+  const cluster = await Cluster.start({ nodes: options.nodes ?? 3, extraArgs: options.serverArgs ?? [] });
   const t0 = performance.now();
   const now = (): number => Math.round((performance.now() - t0) * 1000) / 1000;
   let nextUnique = 1;
@@ -122,6 +129,7 @@ export async function run(options: RunOptions): Promise<RunResult> {
   let setupError: unknown;
   let check: CheckResult | undefined;
   let settleProblem: string | null = null;
+  const snapshots = { taken: 0, installed: 0 };
   try {
     // Clients.
     let running = true;
@@ -209,6 +217,11 @@ export async function run(options: RunOptions): Promise<RunResult> {
       }
     }
     check = checkHistory(workload.name as Workload, history.build());
+    for (const n of cluster.nodes) {
+      const info = await raftInfo(n.respPort).catch(() => null);
+      snapshots.taken += Number(info?.raft_snapshots_taken ?? 0);
+      snapshots.installed += Number(info?.raft_snapshots_installed ?? 0);
+    }
   } catch (err) {
     setupError = err;
   } finally {
@@ -253,12 +266,15 @@ export async function run(options: RunOptions): Promise<RunResult> {
       `faults (${injected} injected):`,
       ...faults.map((f) => `  ${(f.time / 1000).toFixed(2)}s ${f.nemesis} ${f.action}: ${f.detail}${f.error ? ` (error: ${f.error})` : ''}`),
       `settled: ${settleProblem ?? 'yes'}`,
+      `snapshots (members at the end): ${snapshots.taken} taken, ${snapshots.installed} installed from a leader`,
       `verdict: ${check.verdict}`,
     ];
     await writeFile(join(dir, 'report.txt'), lines.join('\n') + '\n');
     const title = `jepsen-lite: ${workload.name}, ${report.nemeses.join(',') || 'no nemesis'}, seed ${options.seed}`;
     await writeFile(join(dir, 'latency.html'), latencyHtml(title, ops, faults, check.verdict));
   }
-  log(`  operations: ${outcomes.total} (${outcomes.ok} ok, ${outcomes.fail} fail, ${outcomes.info} info); faults injected: ${injected}${dir ? `; report in ${dir}` : ''}`);
-  return { valid: check.valid, verdict: check.verdict, check, outcomes, faults, injected, dir, seed: options.seed };
+  log(
+    `  operations: ${outcomes.total} (${outcomes.ok} ok, ${outcomes.fail} fail, ${outcomes.info} info); faults injected: ${injected}; snapshots ${snapshots.taken} taken, ${snapshots.installed} installed${dir ? `; report in ${dir}` : ''}`,
+  );
+  return { valid: check.valid, verdict: check.verdict, check, outcomes, faults, injected, dir, seed: options.seed, snapshots };
 }
