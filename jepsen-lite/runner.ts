@@ -48,11 +48,45 @@ export interface RunResult {
   readonly injected: number;
   readonly dir: string | null;
   readonly seed: number;
-  /** Snapshots taken and installed (from InstallSnapshot), summed over the members at the end. */
+  /** Snapshots taken, and installed from a leader, over the run (see SnapshotCounters). */
   readonly snapshots: { readonly taken: number; readonly installed: number };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Snapshots taken and installed over the run, from INFO raft. A node's counters start from 0
+ * when its process restarts, so they are sampled before every fault and at the end, and a
+ * sample lower than the last one starts a new incarnation of that node.
+ */
+class SnapshotCounters {
+  private readonly byNode = new Map<string, { base: { taken: number; installed: number }; last: { taken: number; installed: number } }>();
+
+  async sample(nodes: readonly ClusterNode[]): Promise<void> {
+    for (const n of nodes) {
+      if (!n.child) continue;
+      const info = await raftInfo(n.respPort).catch(() => null);
+      if (info === null) continue;
+      const now = { taken: Number(info.raft_snapshots_taken ?? 0), installed: Number(info.raft_snapshots_installed ?? 0) };
+      const seen = this.byNode.get(n.id) ?? { base: { taken: 0, installed: 0 }, last: { taken: 0, installed: 0 } };
+      if (now.taken < seen.last.taken || now.installed < seen.last.installed) {
+        seen.base = { taken: seen.base.taken + seen.last.taken, installed: seen.base.installed + seen.last.installed };
+      }
+      seen.last = now;
+      this.byNode.set(n.id, seen);
+    }
+  }
+
+  totals(): { taken: number; installed: number } {
+    let taken = 0;
+    let installed = 0;
+    for (const { base, last } of this.byNode.values()) {
+      taken += base.taken + last.taken;
+      installed += base.installed + last.installed;
+    }
+    return { taken, installed };
+  }
+}
 
 /** One client process: a connection to one node, moved to a live node when its node is down. */
 class ClientSlot {
@@ -129,7 +163,7 @@ export async function run(options: RunOptions): Promise<RunResult> {
   let setupError: unknown;
   let check: CheckResult | undefined;
   let settleProblem: string | null = null;
-  const snapshots = { taken: 0, installed: 0 };
+  const snapshotCounters = new SnapshotCounters();
   try {
     // Clients.
     let running = true;
@@ -182,6 +216,8 @@ export async function run(options: RunOptions): Promise<RunResult> {
         hadTurn.add(nemesis);
         const problem = await cluster.waitHealthy(10_000);
         if (problem !== null) record('harness', 'inject', 'health check before the next fault', `not healthy: ${problem}`);
+        // Before a fault that may restart nodes (their INFO counters start again from 0).
+        await snapshotCounters.sample(cluster.nodes);
         await act(nemesis, 'inject');
         await sleep(faultMs);
         await act(nemesis, 'heal');
@@ -217,11 +253,7 @@ export async function run(options: RunOptions): Promise<RunResult> {
       }
     }
     check = checkHistory(workload.name as Workload, history.build());
-    for (const n of cluster.nodes) {
-      const info = await raftInfo(n.respPort).catch(() => null);
-      snapshots.taken += Number(info?.raft_snapshots_taken ?? 0);
-      snapshots.installed += Number(info?.raft_snapshots_installed ?? 0);
-    }
+    await snapshotCounters.sample(cluster.nodes);
   } catch (err) {
     setupError = err;
   } finally {
@@ -229,6 +261,7 @@ export async function run(options: RunOptions): Promise<RunResult> {
     await cluster.stop();
   }
   if (setupError !== undefined || !check) throw setupError ?? new Error('the run ended without a check');
+  const snapshots = snapshotCounters.totals();
 
   const built = history.build();
   const ops = operations(built);
@@ -266,7 +299,7 @@ export async function run(options: RunOptions): Promise<RunResult> {
       `faults (${injected} injected):`,
       ...faults.map((f) => `  ${(f.time / 1000).toFixed(2)}s ${f.nemesis} ${f.action}: ${f.detail}${f.error ? ` (error: ${f.error})` : ''}`),
       `settled: ${settleProblem ?? 'yes'}`,
-      `snapshots (members at the end): ${snapshots.taken} taken, ${snapshots.installed} installed from a leader`,
+      `snapshots: ${snapshots.taken} taken, ${snapshots.installed} installed from a leader (INFO raft, sampled before each fault and at the end)`,
       `verdict: ${check.verdict}`,
     ];
     await writeFile(join(dir, 'report.txt'), lines.join('\n') + '\n');
