@@ -58,13 +58,14 @@ export class DedupTable {
    * Discards all state, then loads `records` as `records()` produced them (a snapshot's), in that
    * order and without pruning, so that the table is exactly the one the snapshot was taken of.
    */
-  restore(records: Iterable<{ id: string; timeMs: number; reply: Reply }>): void {
+  restore(records: Iterable<Remembered>): void {
     this.replies.clear();
     this.order = [];
     this.head = 0;
-    for (const { id, timeMs, reply } of records) {
-      this.replies.set(id, reply);
-      this.order.push({ id, timeMs, reply });
+    // The records are kept as they are (they are never changed): no copy per record.
+    for (const record of records) {
+      this.replies.set(record.id, record.reply);
+      this.order.push(record);
     }
   }
 
