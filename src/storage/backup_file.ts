@@ -32,7 +32,7 @@ import {
   writeTotals,
   yieldEveryBytes,
 } from './snapshot_format.js';
-import type { SnapshotDescriptor, SnapshotInfo } from './snapshot_format.js';
+import type { SnapshotDescriptor, SnapshotInfo, SnapshotTotals } from './snapshot_format.js';
 import type { SnapshotStore, SnapshotWriter } from './snapshot_store.js';
 
 /**
@@ -108,26 +108,8 @@ export async function writeBackup(
   options: { chunkBytes?: number } = {},
 ): Promise<BackupSummary> {
   const chunkBytes = options.chunkBytes ?? defaultChunkBytes;
-  const packer = new ChunkPacker(chunkBytes);
-  const tmp = `${path}.tmp`;
-  const file = await open(tmp, 'w');
-  const out = new CheckedOutput(file);
-  let fileChecksum = 0;
-  let closed = false;
-  try {
-    const described = writeDescriptor(new FieldWriter(), descriptorOf(descriptor)).toBuffer();
-    const fixed = Buffer.allocUnsafe(fixedHeaderBytes);
-    backupMagic.copy(fixed, 0);
-    fixed.writeUInt16LE(backupVersion, 8);
-    fixed.writeUInt32LE(chunkBytes, 10);
-    fixed.writeUInt32LE(described.length, 14);
-    await out.write([fixed, described]);
-    await out.write([u32(out.crc)]);
-    const writeChunks = async (): Promise<void> => {
-      const frames: Buffer[] = [];
-      for (const chunk of packer.take()) frames.push(Buffer.from([chunkTag]), u32(chunk.length), chunk);
-      if (frames.length > 0) await out.write(frames);
-    };
+  return writeBackupFile(path, descriptor, chunkBytes, async (writeChunks) => {
+    const packer = new ChunkPacker(chunkBytes);
     let sinceYield = 0;
     const add = (record: Uint8Array): boolean => {
       packer.add(record);
@@ -136,26 +118,54 @@ export async function writeBackup(
     };
     const pause = async (): Promise<void> => {
       sinceYield = 0;
-      if (packer.pendingBytes > 0) await writeChunks();
+      if (packer.pendingBytes > 0) await writeChunks(packer.take());
       else await nextMacrotask();
     };
     await feedRecords(records, add, pause);
     packer.finish();
-    await writeChunks();
-    await out.write([Buffer.from([trailerTag]), writeTotals(new FieldWriter(), packer.totals.totals()).toBuffer()]);
-    fileChecksum = out.crc;
+    await writeChunks(packer.take());
+    return packer.totals.totals();
+  });
+}
+
+/**
+ * The file around the chunks, shared by both writers: header and its crc32, the chunk frames
+ * `body` writes, the trailer with the totals `body` returns, the file checksum. Streamed to
+ * `path.tmp`, fsynced, renamed over `path`, directory fsynced; on any failure the temporary file
+ * is removed and `path` is untouched.
+ */
+async function writeBackupFile(
+  path: string,
+  descriptor: SnapshotDescriptor,
+  chunkBytes: number,
+  body: (writeChunks: (chunks: readonly Buffer[]) => Promise<void>) => Promise<SnapshotTotals>,
+): Promise<BackupSummary> {
+  const tmp = `${path}.tmp`;
+  const file = await open(tmp, 'w');
+  const out = new CheckedOutput(file);
+  let closed = false;
+  try {
+    await out.write(backupHeader(descriptor, chunkBytes));
+    await out.write([u32(out.crc)]);
+    const totals = await body(async (chunks) => {
+      const frames: Buffer[] = [];
+      for (const chunk of chunks) frames.push(Buffer.from([chunkTag]), u32(chunk.length), chunk);
+      if (frames.length > 0) await out.write(frames);
+    });
+    await out.write([Buffer.from([trailerTag]), writeTotals(new FieldWriter(), totals).toBuffer()]);
+    const fileChecksum = out.crc;
     await out.write([u32(fileChecksum)]);
     await file.sync();
     closed = true;
     await file.close();
     await rename(tmp, path);
+    await fsyncDirectory(dirname(path));
+    return { path, info: { ...descriptorOf(descriptor), ...totals }, chunkBytes, fileBytes: out.offset, fileChecksum };
   } catch (err) {
     if (!closed) await file.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  await fsyncDirectory(dirname(path));
-  return { path, info: { ...descriptorOf(descriptor), ...packer.totals.totals() }, chunkBytes, fileBytes: out.offset, fileChecksum };
 }
 
 function u32(value: number): Buffer {
@@ -448,13 +458,7 @@ export async function writeBackupFromChunks(
   } catch (err) {
     throw refuse((err as Error).message, err);
   }
-  const tmp = `${path}.tmp`;
-  const file = await open(tmp, 'w');
-  const out = new CheckedOutput(file);
-  let closed = false;
-  try {
-    await out.write(backupHeader(info, chunkBytes));
-    await out.write([u32(out.crc)]);
+  return writeBackupFile(path, info, chunkBytes, async (writeChunks) => {
     const totals = new TotalsAccumulator();
     const unpacker = new RecordUnpacker(info.payloadBytes);
     let shortChunkSeq = -1;
@@ -473,7 +477,7 @@ export async function writeBackupFromChunks(
       }
       if (payload.length < chunkBytes) shortChunkSeq = seq;
       totals.addChunk(chunk);
-      await out.write([Buffer.from([chunkTag]), u32(chunk.length), chunk]);
+      await writeChunks([chunk]);
     };
     if (Symbol.asyncIterator in chunks) {
       for await (const chunk of chunks) await check(chunk);
@@ -491,20 +495,8 @@ export async function writeBackupFromChunks(
     totals.recordCount = unpacker.recordCount;
     const mismatch = totalsMismatch(info, totals.totals());
     if (mismatch !== null) throw refuse(`the chunks do not match the announced snapshot: ${mismatch}`);
-    await out.write([Buffer.from([trailerTag]), writeTotals(new FieldWriter(), totals.totals()).toBuffer()]);
-    const fileChecksum = out.crc;
-    await out.write([u32(fileChecksum)]);
-    await file.sync();
-    closed = true;
-    await file.close();
-    await rename(tmp, path);
-    await fsyncDirectory(dirname(path));
-    return { path, info: { ...descriptorOf(info), ...totals.totals() }, chunkBytes, fileBytes: out.offset, fileChecksum };
-  } catch (err) {
-    if (!closed) await file.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+    return totals.totals();
+  });
 }
 
 /** The header's bytes before its crc32: magic, version, chunkBytes, descriptor (see the layout above). */
