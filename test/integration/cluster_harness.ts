@@ -223,3 +223,29 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * One writer per node, each SETting `${prefix}${w}:${i}` = `v${i}` in a loop until `stop()`;
+ * `acked` holds every write answered OK (a failed one is retried after 50 ms with the next key).
+ */
+export function startWriters(c: TestCluster, nodes: readonly NodeProcess[], prefix: string): { acked: Map<string, string>; stop: () => Promise<void> } {
+  const acked = new Map<string, string>();
+  let running = true;
+  const loops = nodes.map(async (node, w) => {
+    const client = c.client(node, { commandTimeout: 5_000 });
+    for (let i = 0; running; i++) {
+      try {
+        if ((await client.set(`${prefix}${w}:${i}`, `v${i}`)) === 'OK') acked.set(`${prefix}${w}:${i}`, `v${i}`);
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  });
+  return {
+    acked,
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}

@@ -5,7 +5,7 @@
  * dead node is replaced under write load without losing an acknowledged write.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestCluster, admin, until } from './cluster_harness.js';
+import { TestCluster, admin, startWriters, until } from './cluster_harness.js';
 
 let cluster: TestCluster | null = null;
 afterEach(async () => {
@@ -68,18 +68,8 @@ describe('membership through quorumkv admin', () => {
     cluster = await TestCluster.start();
     const c = cluster;
     const [n1, n2, n3] = c.nodes;
-    const acked = new Map<string, string>();
-    let running = true;
-    const writers = [n2, n3].map(async (node, w) => {
-      const client = c.client(node, { commandTimeout: 5_000 });
-      for (let i = 0; running; i++) {
-        try {
-          if ((await client.set(`r${w}:${i}`, `v${i}`)) === 'OK') acked.set(`r${w}:${i}`, `v${i}`);
-        } catch {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
-    });
+    const writers = startWriters(c, [n2, n3], 'r');
+    const { acked } = writers;
     await new Promise((r) => setTimeout(r, 500));
     await c.kill(n1);
     const n5 = await c.startJoiner('n5');
@@ -91,8 +81,7 @@ describe('membership through quorumkv admin', () => {
     expect(removed.stderr).toBe('');
     expect(removed.code).toBe(0);
     await new Promise((r) => setTimeout(r, 500));
-    running = false;
-    await Promise.all(writers);
+    await writers.stop();
     expect(acked.size).toBeGreaterThan(50);
     await until('n1 gone from the voters', async () => (await c.raftInfo(n5)).raft_voters === 'n2,n3,n5');
     const client = c.client(n5, { commandTimeout: 10_000 });

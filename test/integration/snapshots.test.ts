@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestCluster, admin, until, type NodeProcess } from './cluster_harness.js';
+import { TestCluster, admin, startWriters, until, type NodeProcess } from './cluster_harness.js';
 
 let cluster: TestCluster | null = null;
 afterEach(async () => {
@@ -93,18 +93,8 @@ describe('snapshots and log compaction', () => {
     const c = cluster;
     const [n1, n2, n3] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
     const preload = await writeKeys(c.client(n2), 'p', 1200);
-    const acked = new Map<string, string>();
-    let running = true;
-    const writers = [n2, n3].map(async (node, w) => {
-      const client = c.client(node, { commandTimeout: 5_000 });
-      for (let i = 0; running; i++) {
-        try {
-          if ((await client.set(`w${w}:${i}`, `v${i}`)) === 'OK') acked.set(`w${w}:${i}`, `v${i}`);
-        } catch {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
-    });
+    const writers = startWriters(c, [n2, n3], 'w');
+    const { acked } = writers;
     await c.kill(n1);
     await until('a snapshot on the survivors', async () => Number((await info(c, n2)).raft_snapshots_taken) >= 1);
     const n5 = await c.startJoiner('n5');
@@ -116,8 +106,7 @@ describe('snapshots and log compaction', () => {
     expect(removed.stderr).toBe('');
     expect(removed.code).toBe(0);
     await new Promise((r) => setTimeout(r, 500));
-    running = false;
-    await Promise.all(writers);
+    await writers.stop();
     expect(acked.size).toBeGreaterThan(50);
     await until('n1 gone from the voters', async () => (await info(c, n5)).raft_voters === 'n2,n3,n5');
     expect(Number((await info(c, n5)).raft_snapshots_installed), 'n5 installed a snapshot').toBeGreaterThanOrEqual(1);
