@@ -9,8 +9,8 @@ import { RaftGroup } from '../../src/node/raft_group.js';
 import { MemoryLog } from '../../src/storage/memory_log.js';
 import { LocalNetwork } from '../../src/transport/local_transport.js';
 import { SeededRandom } from '../../src/util/random.js';
+import { settle, tickUntil, turn } from './support.js';
 
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 let groups: RaftGroup[] = [];
 afterEach(async () => {
@@ -18,25 +18,14 @@ afterEach(async () => {
   groups = [];
 });
 
-async function tickUntil(done: () => boolean, maxTicks = 500): Promise<void> {
-  for (let t = 0; t < maxTicks && !done(); t++) {
-    for (const g of groups) g.tick();
-    for (let i = 0; i < 5; i++) await turn();
-  }
-  if (!done()) throw new Error('condition not reached');
-}
-
-async function settle<T>(p: Promise<T>): Promise<PromiseSettledResult<T>> {
-  let done = false;
-  const tracked = p.then(
-    (value) => ({ status: 'fulfilled' as const, value }),
-    (reason: unknown) => ({ status: 'rejected' as const, reason }),
+async function settled<T>(p: Promise<T>): Promise<PromiseSettledResult<T>> {
+  return settle(
+    () => groups,
+    p.then(
+      (value) => ({ status: 'fulfilled' as const, value }),
+      (reason: unknown) => ({ status: 'rejected' as const, reason }),
+    ),
   );
-  void tracked.finally(() => {
-    done = true;
-  });
-  await tickUntil(() => done);
-  return tracked;
 }
 
 async function leaderMembership(): Promise<{ leader: RaftGroup; membership: Membership }> {
@@ -55,10 +44,10 @@ async function leaderMembership(): Promise<{ leader: RaftGroup; membership: Memb
     network.register(id, group);
     groups.push(group);
   }
-  await tickUntil(() => groups.some((g) => g.isLeader()));
+  await tickUntil(() => groups, () => groups.some((g) => g.isLeader()));
   const leader = groups.find((g) => g.isLeader())!;
   // A new leader accepts changes once it has applied its own no-op.
-  await tickUntil(() => !leader.hasUnappliedConfChange() && leader.applied === leader.raw.raft.raftLog.committed && leader.applied >= 4);
+  await tickUntil(() => groups, () => !leader.hasUnappliedConfChange() && leader.applied === leader.raw.raft.raftLog.committed && leader.applied >= 4);
   const membership = new Membership({
     group: leader,
     addressOf: () => '127.0.0.1:1',
@@ -74,7 +63,7 @@ describe('membership changes', () => {
     const { leader, membership } = await leaderMembership();
     const first = membership.addNode('n4', '127.0.0.1:7004');
     const second = membership.addNode('n5', '127.0.0.1:7005');
-    const [a, b] = await Promise.all([settle(first), settle(second)]);
+    const [a, b] = await Promise.all([settled(first), settled(second)]);
     expect(a.status).toBe('fulfilled');
     expect(b.status).toBe('rejected');
     const reason = (b as PromiseRejectedResult).reason as MembershipError;
@@ -86,15 +75,15 @@ describe('membership changes', () => {
 
   it('never reuses an id, and promotes a learner on request', async () => {
     const { leader, membership } = await leaderMembership();
-    expect((await settle(membership.addNode('n4', '127.0.0.1:7004'))).status).toBe('fulfilled');
-    const promoted = await settle(membership.promote('n4'));
+    expect((await settled(membership.addNode('n4', '127.0.0.1:7004'))).status).toBe('fulfilled');
+    const promoted = await settled(membership.promote('n4'));
     expect(promoted).toEqual({ status: 'fulfilled', value: 'promoted n4 to voter' });
     expect(leader.confState().voters).toContain('n4');
-    expect((await settle(membership.removeNode('n4'))).status).toBe('fulfilled');
-    const again = await settle(membership.addNode('n4', '127.0.0.1:7004'));
+    expect((await settled(membership.removeNode('n4'))).status).toBe('fulfilled');
+    const again = await settled(membership.addNode('n4', '127.0.0.1:7004'));
     expect(again.status).toBe('rejected');
     expect(((again as PromiseRejectedResult).reason as Error).message).toMatch(/never reused/);
-    const notLearner = await settle(membership.promote('n9'));
+    const notLearner = await settled(membership.promote('n9'));
     expect(((notLearner as PromiseRejectedResult).reason as MembershipError).code).toBe('NOT_A_LEARNER');
   });
 });

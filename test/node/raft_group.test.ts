@@ -7,10 +7,10 @@ import { RaftGroup, decodeProposal, encodeProposal } from '../../src/node/raft_g
 import { MemoryLog } from '../../src/storage/memory_log.js';
 import { LocalNetwork } from '../../src/transport/local_transport.js';
 import { SeededRandom } from '../../src/util/random.js';
+import { settle as settleWhileTicking, tickUntil } from './support.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 interface Member {
   id: string;
@@ -56,13 +56,8 @@ class TestCluster {
   }
 
   /** Ticks every member and lets the loops and network run, until `done` or the tick budget ends. */
-  async tickUntil(done: () => boolean, maxTicks = 500): Promise<number> {
-    for (let t = 0; t < maxTicks; t++) {
-      if (done()) return t;
-      for (const g of this.groups()) g.tick();
-      for (let i = 0; i < 5; i++) await turn();
-    }
-    throw new Error(`condition not reached within ${maxTicks} ticks`);
+  tickUntil(done: () => boolean, maxTicks = 500): Promise<number> {
+    return tickUntil(() => this.groups(), done, maxTicks);
   }
 
   leader(): Member | undefined {
@@ -88,14 +83,8 @@ afterEach(async () => {
 });
 
 /** Awaits `p` while ticking the cluster, so that Raft makes progress. */
-async function settle<T>(c: TestCluster, p: Promise<T>): Promise<T> {
-  let done = false;
-  const tracked = p.finally(() => {
-    done = true;
-  });
-  tracked.catch(() => {});
-  await c.tickUntil(() => done);
-  return tracked;
+function settle<T>(c: TestCluster, p: Promise<T>): Promise<T> {
+  return settleWhileTicking(() => c.groups(), p);
 }
 
 describe('proposal envelope', () => {

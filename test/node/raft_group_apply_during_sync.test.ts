@@ -11,10 +11,10 @@ import { MemoryLog } from '../../src/storage/memory_log.js';
 import { LocalNetwork } from '../../src/transport/local_transport.js';
 import type { SnapshotMetadata } from '../../src/raft/index.js';
 import { SeededRandom } from '../../src/util/random.js';
+import { tickUntil, turn } from './support.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** A MemoryLog whose saves can be held (a slow fsync) and released. */
 class GatedLog implements DurableLog {
@@ -67,13 +67,7 @@ afterEach(async () => {
   members = [];
 });
 
-async function tickUntil(done: () => boolean, maxTicks = 500): Promise<void> {
-  for (let t = 0; t < maxTicks && !done(); t++) {
-    for (const m of members) m.group.tick();
-    for (let i = 0; i < 5; i++) await turn();
-  }
-  if (!done()) throw new Error('condition not reached');
-}
+const tickAll = (done: () => boolean): Promise<number> => tickUntil(() => members.map((m) => m.group), done);
 
 const settleTurns = async (n = 20): Promise<void> => {
   for (let i = 0; i < n; i++) await turn();
@@ -102,10 +96,10 @@ describe('applying while an fsync is in flight', () => {
       network.register(id, m.group);
       members.push(m);
     }
-    await tickUntil(() => members.some((m) => m.group.isLeader()));
+    await tickAll(() => members.some((m) => m.group.isLeader()));
     const leader = members.find((m) => m.group.isLeader())!;
     const followers = members.filter((m) => m !== leader);
-    await tickUntil(() => leader.group.applied === leader.group.raw.raft.raftLog.committed && followers.every((f) => f.group.applied === leader.group.applied));
+    await tickAll(() => leader.group.applied === leader.group.raw.raft.raftLog.committed && followers.every((f) => f.group.applied === leader.group.applied));
 
     // p1 is durable on the leader, but the followers' disks are slow: not committed yet.
     for (const f of followers) f.log.hold();
@@ -127,7 +121,7 @@ describe('applying while an fsync is in flight', () => {
     await expect(p1).resolves.toBeNull();
 
     leader.log.release();
-    await tickUntil(() => leader.applied.includes('p2'));
+    await tickAll(() => leader.applied.includes('p2'));
     await expect(p2).resolves.toBeNull();
     expect(leader.applied.filter((v) => v === 'p1' || v === 'p2')).toEqual(['p1', 'p2']);
   });

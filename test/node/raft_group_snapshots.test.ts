@@ -18,10 +18,10 @@ import { MemoryLog } from '../../src/storage/memory_log.js';
 import { LocalNetwork } from '../../src/transport/local_transport.js';
 import { QuorumError } from '../../src/util/errors.js';
 import { SeededRandom } from '../../src/util/random.js';
+import { settle, tickUntil, turn } from './support.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 interface Stored {
   readonly meta: SnapshotMetadata;
@@ -124,22 +124,16 @@ class SnapshotCluster {
   }
 
   async tickUntil(done: () => boolean, maxTicks = 600): Promise<void> {
-    for (let t = 0; t < maxTicks; t++) {
-      if (done()) return;
-      for (const m of this.members.values()) m.group.tick();
-      for (let i = 0; i < 5; i++) await turn();
-    }
-    throw new Error(`condition not reached within ${maxTicks} ticks`);
+    await tickUntil(() => this.groups(), done, maxTicks);
+  }
+
+  groups(): RaftGroup[] {
+    return [...this.members.values()].map((m) => m.group);
   }
 
   /** Awaits `p` while ticking, so that the groups make progress meanwhile. */
-  async settle<T>(p: Promise<T>): Promise<T> {
-    let done = false;
-    const result = p.finally(() => {
-      done = true;
-    });
-    await this.tickUntil(() => done);
-    return result;
+  settle<T>(p: Promise<T>): Promise<T> {
+    return settle(() => this.groups(), p, 600);
   }
 
   async propose(values: string[]): Promise<void> {
