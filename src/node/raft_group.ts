@@ -77,6 +77,8 @@ export interface RaftGroupOptions {
   readonly initialSnapshot?: SnapshotMetadata;
   /** Needed to install snapshots from a leader. */
   readonly snapshots?: GroupSnapshots;
+  /** The set `everMembers` is kept in (the host's, which snapshots carry and restore). */
+  readonly everMembers?: Set<string>;
 }
 
 /** A log compaction the host asked for; run by the loop between two Readies. */
@@ -158,10 +160,10 @@ export class RaftGroup {
   /** Membership changes proposed here, by log index (they carry no request id). */
   private readonly confChangeWaiters = new Map<number, { term: number; deferred: Deferred<void> }>();
   /**
-   * Every node id ever added to this group, as seen by applying the log: ids are never reused.
-   * (Rebuilt from the log on restart; the snapshots issue carries it in snapshots.)
+   * Every node id ever added to this group, as seen by applying the log (and restored from
+   * snapshots by the host, which may pass the set in): ids are never reused.
    */
-  readonly everMembers = new Set<string>();
+  readonly everMembers: Set<string>;
   private queuedProposals: { requestId: string; data: Uint8Array }[] = [];
   private readonly readWaiters = new Map<string, ReadWaiter>();
   /** Reads released by the core but waiting for apply to catch up, in release order. */
@@ -205,6 +207,7 @@ export class RaftGroup {
       storage,
     );
     this.appliedIndex = applied;
+    this.everMembers = options.everMembers ?? new Set();
     this.lastSoftState = this.raw.softState();
     this.replayTarget = this.raw.raft.raftLog.committed;
     // Unique across restarts of this node, so that a waiter never matches an older entry.

@@ -135,6 +135,7 @@ export class QuorumServer {
         logger.info({ component: 'membership', change: { ...change, type: ['add-voter', 'add-learner', 'remove'][change.type] } }, 'membership change applied');
         saveAddressBook();
       };
+      // Every node id the group ever had: RaftGroup adds to it as changes apply; snapshots carry it.
       const everMembers = new Set<string>();
       const restoreMembers = (record: MembersRecord): void => {
         for (const id of [...addressBook.keys()]) {
@@ -147,10 +148,6 @@ export class QuorumServer {
         }
         everMembers.clear();
         for (const id of record.everMembers) everMembers.add(id);
-        if (group) {
-          group.everMembers.clear();
-          for (const id of record.everMembers) group.everMembers.add(id);
-        }
         saveAddressBook();
       };
       const keyspace = catalog.newKeyspace();
@@ -170,7 +167,7 @@ export class QuorumServer {
           newKeyspace: () => catalog.newKeyspace(),
           dedupRecords: () => stateMachine.dedup.image(),
           restoreDedup: (records) => stateMachine.dedup.restore(records),
-          members: () => ({ addresses: new Map(addressBook), everMembers: [...(group?.everMembers ?? everMembers)] }),
+          members: () => ({ addresses: new Map(addressBook), everMembers: [...everMembers] }),
           restoreMembers,
         },
         policy: { entries: config.snapshotEntries, bytes: config.snapshotBytes, catchupEntries: config.snapshotCatchupEntries, catchupBytes: config.snapshotCatchupBytes },
@@ -209,6 +206,7 @@ export class QuorumServer {
         ...(bootstrapVoters ? { bootstrapVoters, bootstrapAddresses: addressBook } : {}),
         ...(initial !== null ? { initialSnapshot: { index: initial.index, term: initial.term, confState: initial.confState } } : {}),
         snapshots,
+        everMembers,
         onConfChange,
         random,
         raft: { electionTick: config.electionTicks, heartbeatTick: config.heartbeatTicks },
@@ -220,7 +218,6 @@ export class QuorumServer {
         },
         onSoftState: (ss, term) => logger.info({ component: 'raft', group: dataGroupId, role: ss.state, leader: ss.lead, term }, 'role changed'),
       });
-      for (const id of everMembers) group.everMembers.add(id);
       snapshots.attach(group);
 
       const forwarder = new GrpcForwarder(dataGroupId, (id) => transport.peers().get(id), clock);
