@@ -1,3 +1,5 @@
+import type { PayloadWriter } from './raft_group.js';
+
 /**
  * A replicated write as stored in a log entry's payload (inside RaftGroup's envelope, which
  * carries the request id):
@@ -39,57 +41,74 @@ export interface WriteEntry {
   readonly args: readonly Buffer[];
 }
 
-/** The entry as a writer into a larger buffer (RaftGroup's envelope): its bytes copied once. */
-export function writeEntryWriter(entry: WriteEntry): { readonly size: number; writeTo(buf: Buffer, offset: number): void } {
-  let size = 1 + 8 + 4;
-  for (const a of entry.args) size += 4 + a.length;
+const headerBytes = 1 + 8 + 4;
+
+/** The bytes `args` take: argc u32, then a u32 length and the bytes of each. */
+function argsSize(args: readonly Buffer[]): number {
+  let size = 4;
+  for (const a of args) size += 4 + a.length;
+  return size;
+}
+
+function writeArgs(buf: Buffer, pos: number, args: readonly Buffer[]): number {
+  pos = buf.writeUInt32LE(args.length, pos);
+  for (const a of args) {
+    pos = buf.writeUInt32LE(a.length, pos);
+    pos += a.copy(buf, pos);
+  }
+  return pos;
+}
+
+/** Reads what writeArgs wrote; the arguments are views into `buf`. */
+function readArgs(buf: Buffer, at: { pos: number }): Buffer[] {
+  const need = (n: number): void => {
+    if (at.pos + n > buf.length) throw new MalformedEntryError('write entry truncated');
+  };
+  need(4);
+  const argc = buf.readUInt32LE(at.pos);
+  at.pos += 4;
+  const args: Buffer[] = [];
+  for (let i = 0; i < argc; i++) {
+    need(4);
+    const len = buf.readUInt32LE(at.pos);
+    at.pos += 4;
+    need(len);
+    args.push(buf.subarray(at.pos, at.pos + len));
+    at.pos += len;
+  }
+  return args;
+}
+
+/** One write as an entry payload (its request id is the envelope's). */
+export function writeEntryWriter(entry: WriteEntry): PayloadWriter {
   return {
-    size,
+    size: 1 + 8 + argsSize(entry.args),
     writeTo(buf: Buffer, offset: number): void {
-      buf[offset] = entry.flags;
+      buf[offset] = entry.flags & ~WriteFlags.batch;
       buf.writeDoubleLE(entry.timeMs, offset + 1);
-      buf.writeUInt32LE(entry.args.length, offset + 9);
-      let pos = offset + 13;
-      for (const a of entry.args) {
-        buf.writeUInt32LE(a.length, pos);
-        pos += 4;
-        a.copy(buf, pos);
-        pos += a.length;
-      }
+      writeArgs(buf, offset + 9, entry.args);
     },
   };
 }
 
-/** A batch as a writer into RaftGroup's envelope. */
-export function writeBatchWriter(batch: { readonly flags: number; readonly timeMs: number; readonly writes: readonly BatchedWrite[] }): {
-  readonly size: number;
-  writeTo(buf: Buffer, offset: number): void;
-} {
+/** A batch as an entry payload. */
+export function writeBatchWriter(batch: { readonly flags: number; readonly timeMs: number; readonly writes: readonly BatchedWrite[] }): PayloadWriter {
   const ids = batch.writes.map((w) => Buffer.from(w.requestId, 'utf8'));
-  let size = 1 + 8 + 4;
+  let size = headerBytes;
   batch.writes.forEach((w, i) => {
     if (ids[i]!.length > 255) throw new RangeError('request id longer than 255 bytes');
-    size += 1 + ids[i]!.length + 4;
-    for (const a of w.args) size += 4 + a.length;
+    size += 1 + ids[i]!.length + argsSize(w.args);
   });
   return {
     size,
     writeTo(buf: Buffer, offset: number): void {
       buf[offset] = batch.flags | WriteFlags.batch;
       buf.writeDoubleLE(batch.timeMs, offset + 1);
-      buf.writeUInt32LE(batch.writes.length, offset + 9);
-      let pos = offset + 13;
+      let pos = buf.writeUInt32LE(batch.writes.length, offset + 9);
       batch.writes.forEach((w, i) => {
-        const id = ids[i]!;
-        buf[pos++] = id.length;
-        pos += id.copy(buf, pos);
-        buf.writeUInt32LE(w.args.length, pos);
-        pos += 4;
-        for (const a of w.args) {
-          buf.writeUInt32LE(a.length, pos);
-          pos += 4;
-          pos += a.copy(buf, pos);
-        }
+        buf[pos++] = ids[i]!.length;
+        pos += ids[i]!.copy(buf, pos);
+        pos = writeArgs(buf, pos, w.args);
       });
     },
   };
@@ -105,39 +124,23 @@ export interface DecodedWrites {
 
 export function decodeWrites(data: Uint8Array): DecodedWrites {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (buf.length < 13) throw new MalformedEntryError('write entry shorter than its header');
+  if (buf.length < headerBytes) throw new MalformedEntryError('write entry shorter than its header');
   const flags = buf[0]!;
-  if ((flags & WriteFlags.batch) === 0) {
-    const entry = decodeWriteEntry(data);
-    return { flags, timeMs: entry.timeMs, writes: [{ requestId: undefined, args: entry.args }] };
-  }
   const timeMs = buf.readDoubleLE(1);
+  const at = { pos: 9 };
+  if ((flags & WriteFlags.batch) === 0) return { flags, timeMs, writes: [{ requestId: undefined, args: readArgs(buf, at) }] };
   const count = buf.readUInt32LE(9);
-  let pos = 13;
-  const need = (n: number): void => {
-    if (pos + n > buf.length) throw new MalformedEntryError('write batch truncated');
-  };
+  at.pos = headerBytes;
   const writes: { requestId: string; args: Buffer[] }[] = [];
   for (let w = 0; w < count; w++) {
-    need(1);
-    const idLength = buf[pos++]!;
-    need(idLength + 4);
-    const requestId = buf.toString('utf8', pos, pos + idLength);
-    pos += idLength;
-    const argc = buf.readUInt32LE(pos);
-    pos += 4;
-    const args: Buffer[] = [];
-    for (let i = 0; i < argc; i++) {
-      need(4);
-      const len = buf.readUInt32LE(pos);
-      pos += 4;
-      need(len);
-      args.push(buf.subarray(pos, pos + len));
-      pos += len;
-    }
-    writes.push({ requestId, args });
+    if (at.pos + 1 > buf.length) throw new MalformedEntryError('write batch truncated');
+    const idLength = buf[at.pos++]!;
+    if (at.pos + idLength > buf.length) throw new MalformedEntryError('write batch truncated');
+    const requestId = buf.toString('utf8', at.pos, at.pos + idLength);
+    at.pos += idLength;
+    writes.push({ requestId, args: readArgs(buf, at) });
   }
-  if (pos !== buf.length) throw new MalformedEntryError('write batch has trailing bytes');
+  if (at.pos !== buf.length) throw new MalformedEntryError('write batch has trailing bytes');
   return { flags, timeMs, writes };
 }
 
@@ -147,23 +150,4 @@ export class MalformedEntryError extends Error {
     super(message);
     this.name = 'MalformedEntryError';
   }
-}
-
-export function decodeWriteEntry(data: Uint8Array): WriteEntry {
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (buf.length < 13) throw new MalformedEntryError('write entry shorter than its header');
-  const flags = buf[0];
-  const timeMs = buf.readDoubleLE(1);
-  const argc = buf.readUInt32LE(9);
-  const args: Buffer[] = new Array(argc);
-  let pos = 13;
-  for (let i = 0; i < argc; i++) {
-    if (pos + 4 > buf.length) throw new MalformedEntryError('write entry truncated');
-    const len = buf.readUInt32LE(pos);
-    pos += 4;
-    if (pos + len > buf.length) throw new MalformedEntryError('write entry truncated');
-    args[i] = buf.subarray(pos, pos + len);
-    pos += len;
-  }
-  return { flags, timeMs, args };
 }
