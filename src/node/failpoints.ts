@@ -22,6 +22,11 @@ export type FailpointName =
 const armed = parse(process.env.QKV_FAILPOINTS ?? '');
 const reached = new Map<string, number>();
 
+/** Whether `name` is armed in this process (callers skip their failpoint plumbing when not). */
+export function failpointArmed(name: FailpointName): boolean {
+  return armed.has(name);
+}
+
 /** Kills the process here if the point is armed and this is the n-th time it is reached. */
 export function failpoint(name: FailpointName): void {
   const at = armed.get(name);

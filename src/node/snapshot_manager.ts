@@ -7,7 +7,8 @@ import type { PackableRecords, SnapshotInfo, VisitableRecords } from '../storage
 import { loadStateImage, packedStateImage } from '../storage/snapshot_image.js';
 import type { DedupRecord, MembersRecord } from '../storage/snapshot_image.js';
 import type { SnapshotReader, SnapshotStore } from '../storage/snapshot_store.js';
-import { failpoint } from './failpoints.js';
+import type { IncomingSnapshot, OutgoingSnapshot } from '../transport/snapshot_transfer.js';
+import { failpoint, failpointArmed } from './failpoints.js';
 import type { GroupSnapshots, RaftGroup } from './raft_group.js';
 
 /** When to take a snapshot, and how much log to keep behind it. */
@@ -32,19 +33,6 @@ export interface SnapshotStateParts {
   /** The address book and every id the group ever had, now. */
   members(): MembersRecord;
   restoreMembers(record: MembersRecord): void;
-}
-
-/** A snapshot on its way to a follower (the transport streams it with flow control). */
-export interface OutgoingSnapshot {
-  readonly groupId: string;
-  readonly message: Message;
-  readonly info: SnapshotInfo;
-  readonly chunks: AsyncIterable<Buffer>;
-}
-
-/** A snapshot arriving from the leader. */
-export interface IncomingSnapshot extends OutgoingSnapshot {
-  readonly from: string;
 }
 
 export interface SnapshotManagerOptions {
@@ -96,10 +84,13 @@ export class SnapshotManager implements GroupSnapshots {
 
   constructor(options: SnapshotManagerOptions) {
     this.options = options;
-    this.rescaleThreshold();
+    this.restartPolicy();
   }
 
-  private rescaleThreshold(): void {
+  /** Starts counting toward the next snapshot (after one was taken or installed). */
+  private restartPolicy(): void {
+    this.appliedEntries = 0;
+    this.appliedBytes = 0;
     this.thresholdScale = 1 + 0.5 * (this.options.random?.() ?? 0);
   }
 
@@ -182,10 +173,8 @@ export class SnapshotManager implements GroupSnapshots {
     const image = this.options.state.keyspace.beginSnapshot();
     const dedup = this.options.state.dedupRecords();
     const members = this.options.state.members();
-    this.appliedEntries = 0;
-    this.appliedBytes = 0;
-    this.rescaleThreshold();
-    const records = this.failingAtPacks('snapshot-write-batch', packedStateImage(image, dedup, members));
+    this.restartPolicy();
+    const records = this.failingAtPacks(packedStateImage(image, dedup, members));
     const write = this.options.store.write({ groupId: this.options.groupId, ...metadata, createdAtMs: this.options.clock() }, records);
     this.storeBusy = write;
     let info: SnapshotInfo;
@@ -283,8 +272,7 @@ export class SnapshotManager implements GroupSnapshots {
     const swap = await this.load(metadata.index);
     return () => {
       swap();
-      this.appliedEntries = 0;
-      this.appliedBytes = 0;
+      this.restartPolicy();
       this.stats.installed++;
     };
   }
@@ -296,7 +284,7 @@ export class SnapshotManager implements GroupSnapshots {
     const dedup: DedupRecord[] = [];
     let members: MembersRecord | null = null;
     try {
-      await loadStateImage(this.failingAtVisits('install-load', reader), {
+      await loadStateImage(this.failingAtVisits(reader), {
         keyspace,
         dedup: (r) => dedup.push(r),
         members: (r) => {
@@ -324,13 +312,13 @@ export class SnapshotManager implements GroupSnapshots {
   }
 
   /** Passes visited records through, hitting the failpoint every so often (for the crash tests). */
-  private failingAtVisits(name: 'install-load', records: VisitableRecords): VisitableRecords {
-    if (!process.env.QKV_FAILPOINTS) return records;
+  private failingAtVisits(records: VisitableRecords): VisitableRecords {
+    if (!failpointArmed('install-load')) return records;
     return {
       visitRecords: (visit) => {
         let n = 0;
         return records.visitRecords((bytes, start, end) => {
-          if (n++ % 1000 === 0) failpoint(name);
+          if (n++ % 1000 === 0) failpoint('install-load');
           visit(bytes, start, end);
         });
       },
@@ -338,11 +326,11 @@ export class SnapshotManager implements GroupSnapshots {
   }
 
   /** Passes packing slices through, hitting the failpoint before each (for the crash tests). */
-  private failingAtPacks(name: 'snapshot-write-batch', records: PackableRecords): PackableRecords {
-    if (!process.env.QKV_FAILPOINTS) return records;
+  private failingAtPacks(records: PackableRecords): PackableRecords {
+    if (!failpointArmed('snapshot-write-batch')) return records;
     return {
       packInto: (packer, budgetBytes) => {
-        failpoint(name);
+        failpoint('snapshot-write-batch');
         return records.packInto(packer, budgetBytes);
       },
     };
