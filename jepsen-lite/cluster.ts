@@ -28,7 +28,7 @@
  * a fresh one; partitions and every nemesis work on `nodes`, the current members. `stop()`
  * ends every process and proxy, also after a failure.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -36,7 +36,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { adminStatus } from '../src/admin/admin_client.js';
-import { freePort, raftInfo, waitForPort } from './node_probe.js';
+import { freePort, raftInfo, spawnServer, waitForPort } from './node_probe.js';
 
 /** The repository root, from either `jepsen-lite/` (vitest) or `dist/jepsen-lite/` (compiled). */
 export const repoRoot = resolve(import.meta.dirname, import.meta.dirname.includes(`${join('dist', 'jepsen-lite')}`) ? '../..' : '..');
@@ -261,27 +261,22 @@ export class Cluster {
 
   private spawn(n: ClusterNode): void {
     if (n.child) throw new Error(`${n.id} is already running`);
-    const args = [
-      binPath, 'server',
-      '--id', n.id,
-      '--resp-port', String(n.respPort),
-      '--grpc-port', String(n.grpcPort),
-      '--data-dir', n.dataDir,
-      ...(n.joined ? ['--join'] : ['--peers', this.initialPeers()]),
-      ...this.extraArgs,
-    ];
     // Every gRPC channel of the node goes through its egress proxy; no_grpc_proxy wins over a
     // no_proxy of the environment that would exempt 127.0.0.1.
     const proxy = this.egress.get(n.id);
     if (!proxy) throw new Error(`${n.id} has no egress proxy`);
     const env = { ...process.env, grpc_proxy: `http://127.0.0.1:${proxy.port}`, no_grpc_proxy: 'no-such-host.invalid' };
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    const keep = (chunk: Buffer): void => {
-      n.output.push(chunk.toString());
-      if (n.output.length > 200) n.output.shift();
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+    const child = spawnServer({
+      binPath,
+      id: n.id,
+      respPort: n.respPort,
+      grpcPort: n.grpcPort,
+      dataDir: n.dataDir,
+      membership: n.joined ? ['--join'] : ['--peers', this.initialPeers()],
+      extraArgs: this.extraArgs,
+      env,
+      output: n.output,
+    });
     child.on('exit', () => {
       if (n.child === child) {
         n.child = null;

@@ -2,6 +2,7 @@
  * Probes of a running quorumkv node from the outside, shared by the fault harness and the
  * integration tests' launcher: a free port, waiting for a listener, and a node's INFO raft fields.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { Redis } from 'ioredis';
@@ -83,4 +84,40 @@ export async function raftInfo(respPort: number, timeoutMs = 1_000): Promise<Rec
   } finally {
     c.disconnect();
   }
+}
+
+/** What a quorumkv `server` process is started with, by the fault harness and the tests alike. */
+export interface ServerProcessSpec {
+  readonly binPath: string;
+  readonly id: string;
+  readonly respPort: number;
+  readonly grpcPort: number;
+  readonly dataDir: string;
+  /** `['--join']` or `['--peers', 'n1=...,n2=...']`. */
+  readonly membership: readonly string[];
+  readonly extraArgs: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+  /** Receives the process's stdout and stderr; the last 200 chunks are kept. */
+  readonly output: string[];
+}
+
+/** Starts `node bin/quorumkv.js server ...` with its output kept in `spec.output`. */
+export function spawnServer(spec: ServerProcessSpec): ChildProcess {
+  const args = [
+    spec.binPath, 'server',
+    '--id', spec.id,
+    '--resp-port', String(spec.respPort),
+    '--grpc-port', String(spec.grpcPort),
+    '--data-dir', spec.dataDir,
+    ...spec.membership,
+    ...spec.extraArgs,
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: spec.env ?? process.env });
+  const keep = (chunk: Buffer): void => {
+    spec.output.push(chunk.toString());
+    if (spec.output.length > 200) spec.output.shift();
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  return child;
 }

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, raftInfo, waitForPort } from '../../jepsen-lite/node_probe.js';
+import { freePort, raftInfo, spawnServer, waitForPort } from '../../jepsen-lite/node_probe.js';
 
 // From test/integration, or from dist/test/integration when a compiled benchmark uses it.
 export const repoRoot = resolve(import.meta.dirname, import.meta.dirname.split(sep).includes('dist') ? '../../..' : '../..');
@@ -71,23 +71,18 @@ export class TestCluster {
 
   spawn(n: NodeProcess): void {
     if (n.child) throw new Error(`${n.id} is already running`);
-    const args = [
-      binPath, 'server',
-      '--id', n.id,
-      '--resp-port', String(n.respPort),
-      '--grpc-port', String(n.grpcPort),
-      '--data-dir', n.dataDir,
-      ...(n.join ? ['--join'] : ['--peers', this.peers()]),
-      ...this.extraArgs,
-    ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...n.env } });
     n.output = [];
-    const keep = (chunk: Buffer): void => {
-      n.output.push(chunk.toString());
-      if (n.output.length > 200) n.output.shift();
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+    const child = spawnServer({
+      binPath,
+      id: n.id,
+      respPort: n.respPort,
+      grpcPort: n.grpcPort,
+      dataDir: n.dataDir,
+      membership: n.join ? ['--join'] : ['--peers', this.peers()],
+      extraArgs: this.extraArgs,
+      env: { ...process.env, ...n.env },
+      output: n.output,
+    });
     n.lastExit = undefined;
     child.on('exit', (code, signal) => {
       n.lastExit = { code, signal };
