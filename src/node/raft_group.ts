@@ -510,12 +510,15 @@ export class RaftGroup {
       let compactIndex = Math.max(0, snapshot.index - request.keepEntries);
       if (compactIndex < this.storage.firstIndex()) compactIndex = this.storage.firstIndex() - 1;
       // Keep fewer when the kept entries would hold more than keepBytes.
-      let kept = 0;
-      for (let i = snapshot.index; i > compactIndex; i--) {
-        kept += entrySize(this.storage.entries(i, i + 1, Number.POSITIVE_INFINITY)[0]!);
-        if (kept > request.keepBytes) {
-          compactIndex = i;
-          break;
+      if (compactIndex < snapshot.index) {
+        const behind = this.storage.entries(compactIndex + 1, snapshot.index + 1, Number.POSITIVE_INFINITY);
+        let kept = 0;
+        for (let k = behind.length - 1; k >= 0; k--) {
+          kept += entrySize(behind[k]!);
+          if (kept > request.keepBytes) {
+            compactIndex = behind[k]!.index;
+            break;
+          }
         }
       }
       if (compactIndex < this.storage.firstIndex()) return;
