@@ -580,11 +580,7 @@ export class RaftGroup {
     if (this.stopped) return;
     swap();
     this.appliedIndex = metadata.index;
-    const unknown = new OutcomeUnknownError(`a snapshot at index ${metadata.index} replaced the log`);
-    for (const w of this.proposalWaiters.values()) w.reject(unknown);
-    this.proposalWaiters.clear();
-    for (const w of this.confChangeWaiters.values()) w.deferred.reject(unknown);
-    this.confChangeWaiters.clear();
+    this.failProposals(new OutcomeUnknownError(`a snapshot at index ${metadata.index} replaced the log`));
     this.logger.info('installed snapshot', { group: this.groupId, index: metadata.index, term: metadata.term });
   }
 
@@ -654,11 +650,16 @@ export class RaftGroup {
     }
   }
 
-  private failWaiters(proposalError: Error, readError: Error): void {
-    for (const w of this.proposalWaiters.values()) w.reject(proposalError);
+  /** Fails the waiters of proposals made here (entries and membership changes). */
+  private failProposals(error: Error): void {
+    for (const w of this.proposalWaiters.values()) w.reject(error);
     this.proposalWaiters.clear();
-    for (const w of this.confChangeWaiters.values()) w.deferred.reject(proposalError);
+    for (const w of this.confChangeWaiters.values()) w.deferred.reject(error);
     this.confChangeWaiters.clear();
+  }
+
+  private failWaiters(proposalError: Error, readError: Error): void {
+    this.failProposals(proposalError);
     this.queuedProposals = [];
     for (const w of this.readWaiters.values()) w.deferred.reject(readError);
     this.readWaiters.clear();
