@@ -1,10 +1,9 @@
-import { mkdir, open, readdir, rm, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, parsePeers } from '../config/config.js';
 import { dataGroupId, groupSnapshotDir, nodeMetaPath, saveMeta } from '../node/data_dir.js';
 import { readBackup } from '../storage/backup_file.js';
-import { fsyncDirectory } from '../storage/fs_sync.js';
 import { BackupCorruptError, BackupTruncatedError, SnapshotCorruptError } from '../storage/snapshot_errors.js';
 import type { SnapshotDescriptor, SnapshotInfo } from '../storage/snapshot_format.js';
 import { ImageRecordKind, decodeImageRecord, encodeMembersRecord } from '../storage/snapshot_image.js';
@@ -23,7 +22,7 @@ import type { CommandOutput } from '../admin/admin_command.js';
  *        │                    │                            │
  *        └──── refuse: one line, exit 2, DIR untouched ◀───┘
  *                                                          ▼
- *   write the snapshot into DIR/snapshots/g0 (published last) ─▶ DIR/node.json ─▶ fsync
+ *   write the snapshot into DIR/snapshots/g0 (published last) ─▶ DIR/node.json (synced by saveMeta)
  *        └──── any failure: remove what this run created, exit 1 (2 if FILE changed under it)
  *
  * The snapshot keeps the backup's index, term, group and records, with two changes for the new
@@ -142,8 +141,6 @@ export async function restoreDataDir(options: RestoreOptions): Promise<RestoreRe
     await store.close();
     store = null;
     await saveMeta(dir, { id: options.id, peers: Object.fromEntries(options.peers) });
-    await fsyncFile(nodeMetaPath(dir));
-    await fsyncDirectory(dir);
     return { info, ...counts };
   } catch (err) {
     await store?.close().catch(() => undefined);
@@ -219,13 +216,4 @@ async function createOwnedDir(dir: string): Promise<{ undo(): Promise<void> }> {
       for (const path of [nodeMetaPath(dir), `${nodeMetaPath(dir)}.tmp`]) await unlink(path).catch(() => undefined);
     },
   };
-}
-
-async function fsyncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

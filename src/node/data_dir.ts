@@ -1,8 +1,9 @@
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config/config.js';
+import { fsyncDirectory } from '../storage/fs_sync.js';
 
 /**
  * What a node keeps in its data dir, and where:
@@ -113,10 +114,17 @@ export async function loadOrCreateMeta(config: ServerConfig, logger: Logger): Pr
   return meta;
 }
 
-/** Replaces node.json atomically (write a temp file, rename). */
+/** Replaces node.json atomically and durably (a synced temp file, rename, directory synced). */
 export async function saveMeta(dataDir: string, meta: NodeMeta): Promise<void> {
   const path = nodeMetaPath(dataDir);
   const tmp = `${path}.tmp`;
-  await writeFile(tmp, JSON.stringify(meta, null, 2));
+  const file = await open(tmp, 'w');
+  try {
+    await file.writeFile(JSON.stringify(meta, null, 2));
+    await file.sync();
+  } finally {
+    await file.close();
+  }
   await rename(tmp, path);
+  await fsyncDirectory(dataDir);
 }
