@@ -19,10 +19,16 @@ export type { ImageKey, KeyspaceImage } from './keyspace_image.js';
  * Keys are binary. They are held as latin1 strings (one char per byte, so the mapping is 1:1)
  * because a JS Map cannot key on bytes; `Buffer`s are rebuilt only where a key is returned.
  *
+ * Values are binary too, and most are stored the same way (see StoredValue): the `Value` objects
+ * of the public API are built at the boundary, a Buffer per read.
+ *
  * Ownership: a value `Buffer` handed to `set`/`overwrite` becomes the keyspace's and must not be
- * mutated afterwards; the keyspace never mutates a stored value either (APPEND and SETRANGE store
- * a new buffer). That is what lets `snapshot()` and `beginSnapshot()` share values instead of
- * copying them.
+ * mutated afterwards (a small one is copied into a string at once; a large one is kept); the
+ * keyspace never mutates a stored value either (APPEND and SETRANGE store a new one), and a
+ * Buffer that `get` returns must not be mutated. That is what lets `snapshot()` and
+ * `beginSnapshot()` share values instead of copying them. The keyspace never keeps a view into a
+ * larger buffer (a log entry's payload, a gRPC batch, a snapshot chunk): what it keeps pins only
+ * its own bytes.
  *
  * Snapshots (hashicorp/raft's FSM contract: "Snapshot returns quickly"): `beginSnapshot()` is
  * O(1) and returns a copy-on-write image read lazily while applies go on (keyspace_image.ts);
@@ -37,6 +43,45 @@ export interface StringValue {
 }
 
 export type Value = StringValue;
+
+/**
+ * A value as the keyspace holds it. A string value is a latin1 JS string (one char per byte, so
+ * any bytes round-trip), not the `{ type, value: Buffer }` of the API: without V8's pointer
+ * compression a Buffer object costs ~96 B of heap and the wrapper 40 B, while a string costs a
+ * 16 B header, and is one allocation instead of three (two of them GC-traced) for a snapshot load.
+ *
+ * Values longer than MAX_STRING_STORED_BYTES stay Buffers (of their own, never a view): V8's
+ * longest string (2^29 - 24 chars) is shorter than Redis's 512 MB bulk limit; every read of a
+ * string value copies it into a new Buffer, which for a large value costs more than the
+ * ~140 B it saves; and a large Buffer lives outside the JS heap and its old-space limit.
+ * Later value types (list, hash, ...) will be other objects: `typeof` tells a string from them,
+ * `Buffer.isBuffer` a large string.
+ */
+export type StoredValue = string | Buffer;
+
+/**
+ * The longest string value stored as a JS string (see StoredValue). Past ~16 KiB the ~140 B of
+ * objects a Buffer costs are under 1% of the value, and the copy per read keeps growing.
+ */
+export const MAX_STRING_STORED_BYTES = 16 * 1024;
+
+/**
+ * The stored form of the string value in bytes[start, end): a latin1 string, or for a large value
+ * a Buffer of its own (a copy, unless `bytes` is exactly that range of a buffer of its own).
+ */
+export function storedString(bytes: Buffer, start = 0, end = bytes.length): StoredValue {
+  const length = end - start;
+  if (length <= MAX_STRING_STORED_BYTES) return bytes.toString('latin1', start, end);
+  if (start === 0 && end === bytes.length && bytes.byteOffset === 0 && bytes.buffer.byteLength === length) return bytes;
+  const own = Buffer.allocUnsafeSlow(length);
+  bytes.copy(own, 0, start, end);
+  return own;
+}
+
+/** The API's form of a stored value: a new Buffer for a string, the stored one for a Buffer. */
+export function valueOfStored(stored: StoredValue): Value {
+  return { type: 'string', value: typeof stored === 'string' ? Buffer.from(stored, 'latin1') : stored };
+}
 
 /** The name TYPE prints for a value; `none` for a missing key. */
 export type ValueTypeName = Value['type'];
@@ -67,7 +112,7 @@ const PER_TTL_OVERHEAD_BYTES = 8;
 const RANDOM_KEY_TRIES = 100;
 
 interface Entry extends ScanEntry, ImageEntry {
-  value: Value;
+  value: StoredValue;
   /** Absolute ms, or NO_EXPIRY. */
   expireAt: number;
   /** Index in `withTtl`, or -1 when the key has no TTL. */
@@ -122,7 +167,7 @@ export class Keyspace {
       return undefined;
     }
     this.readHits++;
-    return entry.value;
+    return valueOfStored(entry.value);
   }
 
   has(key: Buffer, nowMs: number): boolean {
@@ -141,7 +186,7 @@ export class Keyspace {
       this.remove(name, entry);
       return undefined;
     }
-    return entry.value;
+    return valueOfStored(entry.value);
   }
 
   /**
@@ -159,18 +204,26 @@ export class Keyspace {
    * whatever was there, as Redis's setKey. `value` becomes the keyspace's.
    */
   set(key: Buffer, value: Value, expireAt: number = NO_EXPIRY): void {
-    this.setByName(key.toString('latin1'), value, expireAt);
+    this.setStoredByName(key.toString('latin1'), storedString(value.value), expireAt);
   }
 
-  /** `set` of the key named `name` (latin1): what a snapshot load calls, without a key Buffer. */
+  /** `set` of the key named `name` (latin1), without a key Buffer. */
   setByName(name: string, value: Value, expireAt: number = NO_EXPIRY): void {
+    this.setStoredByName(name, storedString(value.value), expireAt);
+  }
+
+  /**
+   * `setByName` of a value already in its stored form (see StoredValue and `storedString`): what
+   * a snapshot load calls, so that a loaded value is one string and nothing else.
+   */
+  setStoredByName(name: string, value: StoredValue, expireAt: number = NO_EXPIRY): void {
     const entry = this.entries.get(name);
     if (entry === undefined) {
       this.insert(name, value, expireAt);
       return;
     }
     if (this.image !== null) this.image.preserve(entry);
-    this.memoryBytes += valueBytes(value) - valueBytes(entry.value);
+    this.memoryBytes += value.length - entry.value.length;
     entry.value = value;
     this.changeExpiry(entry, expireAt);
   }
@@ -182,14 +235,15 @@ export class Keyspace {
    */
   overwrite(key: Buffer, value: Value): void {
     const name = key.toString('latin1');
+    const stored = storedString(value.value);
     const entry = this.entries.get(name);
     if (entry === undefined) {
-      this.insert(name, value, NO_EXPIRY);
+      this.insert(name, stored, NO_EXPIRY);
       return;
     }
     if (this.image !== null) this.image.preserve(entry);
-    this.memoryBytes += valueBytes(value) - valueBytes(entry.value);
-    entry.value = value;
+    this.memoryBytes += stored.length - entry.value.length;
+    entry.value = stored;
   }
 
   /** Sets the expiry of an existing key (absolute ms, or NO_EXPIRY); false if there is no key. */
@@ -233,7 +287,7 @@ export class Keyspace {
     if (entry === undefined) throw new Error('rename of a missing key');
     const { value, expireAt } = entry;
     this.remove(fromName, entry);
-    this.set(to, value, expireAt);
+    this.setStoredByName(to.toString('latin1'), value, expireAt);
   }
 
   /**
@@ -335,7 +389,7 @@ export class Keyspace {
   getByName(name: string, nowMs: number): Value | undefined {
     const entry = this.entries.get(name);
     if (entry === undefined || (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs)) return undefined;
-    return entry.value;
+    return valueOfStored(entry.value);
   }
 
   /**
@@ -389,13 +443,13 @@ export class Keyspace {
     }
   }
 
-  private insert(name: string, value: Value, expireAt: number): void {
+  private insert(name: string, value: StoredValue, expireAt: number): void {
     // Born stamped while an image tracks: its walk must not yield a key it did not start with.
     const imageStamp = this.image === null ? 0 : this.image.generation;
     const entry: Entry = { name, hash: 0, prev: undefined, next: undefined, value, expireAt: NO_EXPIRY, ttlSlot: -1, imageStamp };
     this.entries.set(name, entry);
     this.table.add(entry);
-    this.memoryBytes += PER_KEY_OVERHEAD_BYTES + name.length + valueBytes(value);
+    this.memoryBytes += PER_KEY_OVERHEAD_BYTES + name.length + value.length;
     this.changeExpiry(entry, expireAt);
   }
 
@@ -404,7 +458,7 @@ export class Keyspace {
     this.changeExpiry(entry, NO_EXPIRY);
     this.entries.delete(name);
     this.table.remove(entry);
-    this.memoryBytes -= PER_KEY_OVERHEAD_BYTES + name.length + valueBytes(entry.value);
+    this.memoryBytes -= PER_KEY_OVERHEAD_BYTES + name.length + entry.value.length;
   }
 
   /** The tracking image keeps the structures it walks; the keyspace stops writing them. */
@@ -437,11 +491,7 @@ export class Keyspace {
 function recordOf(key: ImageKey): KeyRecord {
   return {
     key: Buffer.from(key.name, 'latin1'),
-    value: key.value,
+    value: valueOfStored(key.value),
     expireAt: key.expireAt === NO_EXPIRY ? null : key.expireAt,
   };
-}
-
-function valueBytes(value: Value): number {
-  return value.value.length;
 }

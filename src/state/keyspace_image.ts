@@ -1,5 +1,5 @@
 import { QuorumError } from '../util/errors.js';
-import type { KeyRecord, Value } from './keyspace.js';
+import type { KeyRecord, StoredValue } from './keyspace.js';
 
 /**
  * A point-in-time image of a keyspace that is read lazily while the keyspace keeps changing:
@@ -64,7 +64,8 @@ export interface KeyspaceImage extends Iterable<KeyRecord> {
 export interface ImageKey {
   /** The key, latin1 (one char per byte). */
   readonly name: string;
-  readonly value: Value;
+  /** As the keyspace stores it (a latin1 string, or a Buffer for a large value): encode it as is. */
+  readonly value: StoredValue;
   /** Absolute Unix ms, or -1 (NO_EXPIRY) for none. */
   readonly expireAt: number;
 }
@@ -131,7 +132,7 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
   preserve(entry: E): void {
     if (entry.imageStamp === this.generation) return;
     entry.imageStamp = this.generation;
-    // Values are never mutated in place (keyspace.ts, ownership): sharing the Buffer is a copy.
+    // Values are never mutated in place (keyspace.ts, ownership): sharing the value is a copy.
     this.preImages.push({ name: entry.name, value: entry.value, expireAt: entry.expireAt });
     this.copied++;
   }

@@ -1,6 +1,6 @@
 import type { Reply } from '../resp/reply.js';
-import { NO_EXPIRY } from '../state/keyspace.js';
-import type { ImageKey, KeyRecord, KeyspaceImage, Value } from '../state/keyspace.js';
+import { NO_EXPIRY, storedString, valueOfStored } from '../state/keyspace.js';
+import type { ImageKey, KeyRecord, KeyspaceImage, StoredValue } from '../state/keyspace.js';
 import { decodeReply, encodeReply } from '../transport/reply_codec.js';
 import { SnapshotCorruptError } from './snapshot_errors.js';
 import { FieldReader, FieldWriter, SnapshotFormatError, asBuffer, recordHeaderBytes } from './snapshot_format.js';
@@ -42,12 +42,11 @@ import type { ChunkPacker, PackableRecords, VisitableRecords } from './snapshot_
  *   // only now: keyspace.adopt(fresh), dedupTable.restore(dedup)
  *
  * loadStateImage visits the records of a chunk synchronously (one promise per 256 KiB chunk, not
- * per record) and inserts each key by its latin1 name, read straight from the chunk. The value is
- * copied out (a keyspace keeps it as long as the key lives: it must not pin a 256 KiB chunk) into
- * a buffer of its own, which Node carves from its shared 8 KiB allocation pool: one small JS
- * object per value, and a later overwrite of a key can keep at most one 8 KiB pool slab alive,
- * as any value a client SETs can. (A slab per chunk would save nothing per value, since each
- * value needs its Buffer object anyway, and could keep 256 KiB alive for one surviving key.)
+ * per record) and inserts each key by its latin1 name, read straight from the chunk, with its
+ * value in the keyspace's stored form (keyspace.ts, StoredValue), also read straight from the
+ * chunk: a latin1 string, so one allocation per value and no Buffer object or wrapper; a large
+ * value is copied into a Buffer of its own (a keyspace keeps it as long as the key lives: it must
+ * not pin a 256 KiB chunk). packKey likewise writes the stored form into the chunk as it is.
  * decodeStateImage takes any record iterable and hands the sink KeyRecords.
  */
 
@@ -111,13 +110,12 @@ export function encodeMembersRecord(record: MembersRecord): Buffer {
 
 /** Writes a key record into the packer's current chunk, or adds it the slow way if it does not fit there. Returns its stream bytes. */
 function packKey(packer: ChunkPacker, key: ImageKey): number {
-  const { name, expireAt } = key;
-  const value = key.value.value;
+  const { name, expireAt, value } = key;
   const hasExpiry = expireAt !== NO_EXPIRY;
   const length = 2 + (hasExpiry ? 8 : 0) + 4 + name.length + 1 + value.length;
   const at = packer.reserve(length);
   if (at < 0) {
-    packer.add(encodeKeyRecord({ key: Buffer.from(name, 'latin1'), value: key.value, expireAt: hasExpiry ? expireAt : null }));
+    packer.add(encodeKeyRecord({ key: Buffer.from(name, 'latin1'), value: valueOfStored(value), expireAt: hasExpiry ? expireAt : null }));
     return recordHeaderBytes + length;
   }
   const buf = packer.chunkBuffer;
@@ -127,8 +125,9 @@ function packKey(packer: ChunkPacker, key: ImageKey): number {
   if (hasExpiry) pos = buf.writeDoubleLE(expireAt, pos);
   pos = buf.writeUInt32LE(name.length, pos);
   pos += buf.write(name, pos, 'latin1');
-  buf[pos++] = ValueType[key.value.type];
-  buf.set(value, pos);
+  buf[pos++] = ValueType.string;
+  if (typeof value === 'string') buf.write(value, pos, 'latin1');
+  else buf.set(value, pos);
   return recordHeaderBytes + length;
 }
 
@@ -283,8 +282,8 @@ export async function decodeStateImage(
 
 /** Where loadStateImage delivers records: fresh containers that the caller swaps in on success. */
 export interface StateImageTarget {
-  /** Takes every key by its latin1 name (Keyspace.setByName); expireAt is NO_EXPIRY for none. */
-  readonly keyspace: { setByName(name: string, value: Value, expireAt: number): void };
+  /** Takes every key by its latin1 name and stored value (Keyspace.setStoredByName); expireAt is NO_EXPIRY for none. */
+  readonly keyspace: { setStoredByName(name: string, value: StoredValue, expireAt: number): void };
   dedup(record: DedupRecord): void;
   members?(record: MembersRecord): void;
 }
@@ -336,9 +335,7 @@ function loadKey(bytes: Buffer, start: number, end: number, keyspace: StateImage
   pos += keyLength;
   const valueType = bytes[pos++];
   if (valueType !== ValueType.string) throw new SnapshotCorruptError(`malformed state image record: unknown value type ${valueType}`);
-  const value = Buffer.allocUnsafe(end - pos); // from Node's shared pool for small values (see the file comment)
-  bytes.copy(value, 0, pos, end);
-  keyspace.setByName(name, { type: 'string', value }, expireAt);
+  keyspace.setStoredByName(name, storedString(bytes, pos, end), expireAt);
 }
 
 function malformedKey(what: string): SnapshotCorruptError {
