@@ -22,12 +22,15 @@
 export interface ScanEntry {
   /** The key, latin1 (one char per byte). */
   readonly name: string;
+  /** hashName(name): below 2^30, so V8 keeps it a Smi in the entry (see hashName). */
   hash: number;
   prev: ScanEntry | undefined;
   next: ScanEntry | undefined;
 }
 
 const INITIAL_SIZE = 4;
+/** The bits of a hash kept (see hashName). */
+const HASH_MASK = 0x3fffffff;
 /** Shrink when fewer than 1 in MIN_FILL_DIVISOR buckets' worth of keys remain (Redis: 10%). */
 const MIN_FILL_DIVISOR = 10;
 
@@ -112,7 +115,13 @@ function smallestSizeFor(count: number): number {
   return size;
 }
 
-/** FNV-1a over the latin1 chars (the key bytes), then murmur3's finalizer to mix the low bits. */
+/**
+ * FNV-1a over the latin1 chars (the key bytes), then murmur3's finalizer to mix the low bits; the
+ * top two bits dropped. A full uint32 would not be a Smi (V8's small integers are 31 bits with
+ * pointer compression, 32 signed without), so V8 would store every entry's `hash` as a 16 B boxed
+ * number. The bucket index only ever uses `hash & mask`, and a mask never reaches 2^30 (a JS Map
+ * holds at most 2^24 keys), so cursors are the same as with the full 32 bits.
+ */
 function hashName(name: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) {
@@ -123,7 +132,7 @@ function hashName(name: string): number {
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h & HASH_MASK;
 }
 
 function reverseBits32(value: number): number {
