@@ -20,11 +20,18 @@ export class KvStateMachine implements GroupStateMachine {
     private readonly resolveWrite: (lowerCaseName: string) => WriteCommandSpec | undefined,
   ) {}
 
-  /** A single write's reply, or a batch's replies in order (see write_entry.ts). */
+  /**
+   * A single write's reply, or a batch's replies in order (see write_entry.ts).
+   *
+   * The decoded arguments are views into `payload`, which on a follower is itself a view into a
+   * whole gRPC batch of entries. Nothing long-lived keeps them: the keyspace copies a value into a
+   * string, or a large one into a Buffer of its own (keyspace.ts, StoredValue), and replies (kept
+   * by the dedup table) are built from keyspace reads and constants. So the payload is not copied.
+   */
   apply(_index: number, payload: Uint8Array, requestId: string): Reply | Reply[] {
     let decoded;
     try {
-      decoded = decodeWrites(ownBytes(payload));
+      decoded = decodeWrites(payload);
     } catch (err) {
       return error(`ERR internal: undecodable log entry (${(err as Error).message})`);
     }
@@ -47,15 +54,3 @@ export class KvStateMachine implements GroupStateMachine {
   }
 }
 
-/**
- * The keyspace keeps the argument buffers it is given (no copy per value), and those are views
- * into the entry's payload. A payload received from the leader is itself a view into a whole
- * gRPC batch of entries: one long-lived value would keep the batch alive. So a payload that is a
- * small part of a larger buffer is copied once into its own; a value then pins at most its own
- * entry (one write, or one connection's pipelined run), or a pool slab.
- */
-function ownBytes(payload: Uint8Array): Uint8Array {
-  // 16 KiB: Node's 8 KiB pool slabs (where small buffers live anyway) are never worth a copy.
-  if (payload.buffer.byteLength <= Math.max(payload.byteLength * 2, 16 * 1024)) return payload;
-  return Buffer.from(payload);
-}
