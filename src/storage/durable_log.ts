@@ -25,6 +25,11 @@ export interface DurableLog {
    * before it. Entries after it are kept. Durable when the promise resolves.
    */
   compact(snapshot: SnapshotMetadata): Promise<void>;
+  /**
+   * A durable, uncompacted entry read back synchronously (the host may drop payloads from
+   * memory and read them again when the Raft core asks). Throws if `index` is not in the log.
+   */
+  readEntry(index: number): Entry;
   close(): Promise<void>;
 }
 

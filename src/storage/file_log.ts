@@ -1,8 +1,9 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { fsyncDirectory } from './fs_sync.js';
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { SnapshotMetadata } from '../raft/types.js';
+import type { Entry, SnapshotMetadata } from '../raft/types.js';
 import type { DurableLog, LogUpdate, PersistedLog } from './durable_log.js';
 import {
   StorageCorruptError,
@@ -11,6 +12,7 @@ import {
   StorageGroupMismatchError,
   StorageStateError,
 } from './errors.js';
+import { EntryLocations } from './entry_locations.js';
 import { LogState } from './log_state.js';
 import type { PlannedSave } from './log_state.js';
 import {
@@ -22,6 +24,7 @@ import {
   entryRecordSize,
   hardStateRecordSize,
   readRecordAt,
+  recordHeaderSize,
   segmentHeaderRecordSize,
   snapshotRecordSize,
   writeEntryRecord,
@@ -106,6 +109,10 @@ export class FileLog implements DurableLog {
   private file: FileHandle | null = null;
   /** Positions, hard state and snapshot; no entries once loaded. */
   private readonly state = new LogState({ keepEntries: true });
+  /** Where each live entry's record is, for readEntry. */
+  private readonly locations = new EntryLocations();
+  /** Read-only descriptors of segments, opened by readEntry and kept until the segment goes. */
+  private readonly readers = new Map<number, number>();
 
   constructor(options: FileLogOptions) {
     if (options.groupId.length === 0) throw new TypeError('FileLog: groupId must not be empty');
@@ -149,14 +156,23 @@ export class FileLog implements DurableLog {
         if (checkpoint !== null) pos = writeSegmentHeaderRecord(buf, pos, checkpoint);
         const headerSize = pos;
         if (plan.snapshot !== null) pos = writeSnapshotRecord(buf, pos, RecordType.InstallMarker, plan.snapshot);
-        for (const entry of plan.entries) pos = writeEntryRecord(buf, pos, entry);
+        const entryOffsets: number[] = [];
+        for (const entry of plan.entries) {
+          entryOffsets.push(pos);
+          pos = writeEntryRecord(buf, pos, entry);
+        }
         if (plan.hardState !== null) pos = writeHardStateRecord(buf, pos, plan.hardState);
 
+        const current = this.segments[this.segments.length - 1]!;
+        const base = checkpoint === null ? current.size : 0;
         if (checkpoint !== null) await this.startSegment(buf, headerSize);
         else await this.append(buf);
+        const written = this.segments[this.segments.length - 1]!.seq;
 
         if (plan.entries.length > 0) this.noteEntries(plan.entries[0]!.index, plan.entries[plan.entries.length - 1]!.index);
         this.state.applySave(plan);
+        if (plan.snapshot !== null) this.locations.clear();
+        plan.entries.forEach((entry, i) => this.locations.set(entry.index, written, base + entryOffsets[i]!));
         if (plan.snapshot !== null) await this.dropObsoleteSegments();
       });
     });
@@ -176,6 +192,7 @@ export class FileLog implements DurableLog {
         if (checkpoint !== null) await this.startSegment(buf, headerSize);
         else await this.append(buf);
         this.state.applyCompact(marker);
+        this.locations.dropThrough(marker.index);
         await this.dropObsoleteSegments();
       });
     });
@@ -184,7 +201,34 @@ export class FileLog implements DurableLog {
   async close(): Promise<void> {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
+    for (const seq of [...this.readers.keys()]) this.closeReader(seq);
     await this.closeFile();
+  }
+
+  /**
+   * Reads back a durable entry that has not been compacted, synchronously: for a host that keeps
+   * only recent payloads in memory (src/node/paged_log_storage.ts) and must answer the Raft
+   * core's reads at once. The record's checksum is verified again.
+   */
+  readEntry(index: number): Entry {
+    this.checkOpen('readEntry');
+    const where = this.locations.get(index);
+    if (where === undefined) {
+      throw new StorageStateError(`readEntry(${index}): not in the log (${this.state.firstIndex}..${this.state.lastIndex})`);
+    }
+    const fd = this.readerFor(where.segment);
+    const head = Buffer.allocUnsafe(recordHeaderSize);
+    readFullySync(fd, head, where.offset);
+    const buf = Buffer.allocUnsafe(recordHeaderSize + head.readUInt32LE(0));
+    readFullySync(fd, buf, where.offset);
+    const read = readRecordAt(buf, 0);
+    const location = { segment: segmentName(where.segment), offset: where.offset };
+    if (read.kind !== 'record' || read.type !== RecordType.Entry) {
+      throw new StorageCorruptError(`entry ${index} does not read back: ${read.kind === 'bad' ? read.reason : `record type ${read.kind === 'record' ? read.type : 'end'}`}`, location);
+    }
+    const entry = decodeEntry(buf, read.bodyStart, read.end);
+    if (entry.index !== index) throw new StorageCorruptError(`entry ${index} reads back as entry ${entry.index}`, location);
+    return entry;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -267,7 +311,7 @@ export class FileLog implements DurableLog {
       }
       const location = { segment: segment.name, offset };
       try {
-        this.replayRecord(segment, read.type, buf, read.bodyStart, read.end, offset === 0, first);
+        this.replayRecord(segment, read.type, buf, read.bodyStart, read.end, offset, offset === 0, first);
       } catch (error) {
         if (error instanceof StorageError) throw error;
         throw new StorageCorruptError(`bad record: ${(error as Error).message}`, location, error);
@@ -290,6 +334,7 @@ export class FileLog implements DurableLog {
     buf: Buffer,
     start: number,
     end: number,
+    recordOffset: number,
     atSegmentStart: boolean,
     firstSegment: boolean,
   ): void {
@@ -307,17 +352,22 @@ export class FileLog implements DurableLog {
         const entry = decodeEntry(buf, start, end);
         this.noteEntries(entry.index, entry.index, segment);
         this.state.applyEntry(entry);
+        this.locations.set(entry.index, segment.seq, recordOffset);
         return;
       }
       case RecordType.HardState:
         this.state.applyHardState(decodeHardState(buf, start, end));
         return;
-      case RecordType.CompactMarker:
-        this.state.applyCompact(decodeSnapshotRecord(buf, start, end));
+      case RecordType.CompactMarker: {
+        const marker = decodeSnapshotRecord(buf, start, end);
+        this.state.applyCompact(marker);
+        this.locations.dropThrough(marker.index);
         return;
+      }
       case RecordType.InstallMarker:
         for (const older of this.segments) older.maxEntryIndex = 0;
         this.state.applyInstall(decodeSnapshotRecord(buf, start, end));
+        this.locations.clear();
         return;
       default:
         throw new Error(`unknown record type ${type}`);
@@ -402,6 +452,7 @@ export class FileLog implements DurableLog {
     if (count === 0) return;
     const doomed = this.segments.slice(0, count);
     for (const segment of doomed) {
+      this.closeReader(segment.seq);
       await unlink(this.segmentPath(segment));
       this.segments.shift();
     }
@@ -417,6 +468,26 @@ export class FileLog implements DurableLog {
 
   private segmentPath(segment: Segment): string {
     return join(this.dir, segment.name);
+  }
+
+  private readerFor(seq: number): number {
+    let fd = this.readers.get(seq);
+    if (fd === undefined) {
+      fd = openSync(join(this.dir, segmentName(seq)), 'r');
+      this.readers.set(seq, fd);
+    }
+    return fd;
+  }
+
+  private closeReader(seq: number): void {
+    const fd = this.readers.get(seq);
+    if (fd === undefined) return;
+    this.readers.delete(seq);
+    try {
+      closeSync(fd);
+    } catch {
+      // already unusable; nothing is lost by not closing it twice
+    }
   }
 
   private checkOpen(operation: string): void {
@@ -459,6 +530,15 @@ function planSize(plan: PlannedSave): number {
   for (const entry of plan.entries) size += entryRecordSize(entry);
   if (plan.hardState !== null) size += hardStateRecordSize(plan.hardState);
   return size;
+}
+
+function readFullySync(fd: number, buf: Buffer, position: number): void {
+  let read = 0;
+  while (read < buf.length) {
+    const n = readSync(fd, buf, read, buf.length - read, position + read);
+    if (n === 0) throw new StorageCorruptError(`log record at offset ${position} ends early (${read} of ${buf.length} bytes)`);
+    read += n;
+  }
 }
 
 async function writeFully(handle: FileHandle, buf: Buffer, position: number): Promise<void> {

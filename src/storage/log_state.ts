@@ -62,6 +62,12 @@ export class LogState {
     this.entries = null;
   }
 
+  /** The kept entry at `index`, or undefined (not kept, or not in the log). */
+  entryAt(index: number): Entry | undefined {
+    if (this.entries === null || index < this.firstIndex || index > this.lastIndex) return undefined;
+    return this.entries[index - this.firstIndex];
+  }
+
   toPersisted(): PersistedLog {
     if (this.entries === null) throw new Error('LogState: entries are not kept');
     return { hardState: this.hardState, snapshot: this.snapshot, entries: this.entries.slice() };

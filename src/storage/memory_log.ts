@@ -1,4 +1,4 @@
-import type { SnapshotMetadata } from '../raft/types.js';
+import type { Entry, SnapshotMetadata } from '../raft/types.js';
 import type { DurableLog, LogUpdate, PersistedLog } from './durable_log.js';
 import { StorageCrashedError, StorageStateError } from './errors.js';
 import { LogState, plannedRecordCount } from './log_state.js';
@@ -73,6 +73,13 @@ export class MemoryLog implements DurableLog {
     }
     if (marker === null) return Promise.resolve();
     return this.complete({ kind: 'compact', snapshot: marker });
+  }
+
+  readEntry(index: number): Entry {
+    this.checkUsable('readEntry');
+    const entry = this.state.entryAt(index);
+    if (entry === undefined) throw new StorageStateError(`readEntry(${index}): not in the log (${this.state.firstIndex}..${this.state.lastIndex})`);
+    return entry;
   }
 
   close(): Promise<void> {

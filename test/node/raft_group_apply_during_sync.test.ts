@@ -9,7 +9,7 @@ import { RaftGroup } from '../../src/node/raft_group.js';
 import type { DurableLog, LogUpdate, PersistedLog } from '../../src/storage/durable_log.js';
 import { MemoryLog } from '../../src/storage/memory_log.js';
 import { LocalNetwork } from '../../src/transport/local_transport.js';
-import type { SnapshotMetadata } from '../../src/raft/index.js';
+import type { Entry, SnapshotMetadata } from '../../src/raft/index.js';
 import { SeededRandom } from '../../src/util/random.js';
 import { tickUntil, turn } from './support.js';
 
@@ -46,6 +46,10 @@ class GatedLog implements DurableLog {
 
   compact(snapshot: SnapshotMetadata): Promise<void> {
     return this.inner.compact(snapshot);
+  }
+
+  readEntry(index: number): Entry {
+    return this.inner.readEntry(index);
   }
 
   close(): Promise<void> {
