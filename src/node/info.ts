@@ -119,6 +119,8 @@ function raftSection(group: RaftGroup, snapshots: SnapshotManager): string[] {
     `raft_snapshots_installed:${snapshots.stats.installed}`,
     `raft_snapshot_in_progress:${snapshots.inProgress ? 1 : 0}`,
     `raft_last_snapshot_ms:${Math.round(snapshots.stats.lastDurationMs)}`,
+    `raft_log_resident_bytes:${group.logMemory().residentPayloadBytes}`,
+    `raft_log_page_ins:${group.logMemory().pageIns}`,
   ];
   if (raft.state === StateType.Leader) {
     const last = raft.raftLog.lastIndex();

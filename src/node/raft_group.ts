@@ -1,17 +1,16 @@
 import {
   EntryType,
-  MemoryStorage,
   ProposalDroppedError,
   RawNode,
   StateType,
   bootstrapLog,
   decodeConfChange,
-  entrySize,
   defaultRaftConfig,
   silentLogger,
 } from '../raft/index.js';
 import type { ConfChange, ConfState, Entry, HardState, Message, RaftConfig, RaftLogger, Ready, SnapshotMetadata, SoftState } from '../raft/index.js';
 import type { DurableLog } from '../storage/durable_log.js';
+import { PagedLogStorage } from './paged_log_storage.js';
 import { Deferred } from '../util/deferred.js';
 import { NoLeaderError, NotReadyError, OutcomeUnknownError, QuorumError } from '../util/errors.js';
 import type { RandomSource } from '../util/random.js';
@@ -46,12 +45,20 @@ export interface GroupTransport {
   send(messages: readonly Message[]): void;
 }
 
+/** 16 MiB: as much as --snapshot-catchup-bytes keeps, so a follower a little behind is served from memory. */
+export const defaultResidentLogBytes = 16 * 1024 * 1024;
+
 export interface RaftGroupOptions {
   readonly groupId: string;
   readonly nodeId: string;
   readonly log: DurableLog;
   readonly stateMachine: GroupStateMachine;
   readonly transport: GroupTransport;
+  /**
+   * Payload bytes of applied log entries kept in memory (PagedLogStorage); older ones are read
+   * back from the log when needed. Default defaultResidentLogBytes.
+   */
+  readonly residentLogBytes?: number;
   /** The first voters, used only when the log is empty (a new group). */
   readonly bootstrapVoters?: readonly string[];
   /** Their gRPC addresses, written into the bootstrap entries so that every replica learns them. */
@@ -152,7 +159,7 @@ export class RaftGroup {
   readonly groupId: string;
   readonly nodeId: string;
   readonly raw: RawNode;
-  private readonly storage: MemoryStorage;
+  private readonly storage: PagedLogStorage;
   private readonly options: RaftGroupOptions;
   private readonly logger: RaftLogger;
 
@@ -189,7 +196,7 @@ export class RaftGroup {
   /** Counters for INFO and benchmarks. */
   readonly stats = { fsyncs: 0, readies: 0, entriesPersisted: 0, applied: 0 };
 
-  private constructor(options: RaftGroupOptions, storage: MemoryStorage, applied: number) {
+  private constructor(options: RaftGroupOptions, storage: PagedLogStorage, applied: number) {
     this.options = options;
     this.groupId = options.groupId;
     this.nodeId = options.nodeId;
@@ -231,7 +238,7 @@ export class RaftGroup {
    */
   static async open(options: RaftGroupOptions): Promise<RaftGroup> {
     const persisted = await options.log.load();
-    const storage = new MemoryStorage();
+    const storage = new PagedLogStorage(options.log, options.residentLogBytes ?? defaultResidentLogBytes);
     let hardState = persisted.hardState;
     let entries = persisted.entries;
     const initial = options.initialSnapshot ?? null;
@@ -273,6 +280,11 @@ export class RaftGroup {
   }
 
   // ------------------------------------------------------------------ public API
+
+  /** The in-memory log's payload bytes and how many entries were read back from disk (INFO). */
+  logMemory(): { residentPayloadBytes: number; pageIns: number } {
+    return { residentPayloadBytes: this.storage.residentPayloadBytes, pageIns: this.storage.pageIns };
+  }
 
   /** Resolves when the group has re-applied everything committed before it restarted. */
   ready(): Promise<void> {
@@ -510,15 +522,12 @@ export class RaftGroup {
       let compactIndex = Math.max(0, snapshot.index - request.keepEntries);
       if (compactIndex < this.storage.firstIndex()) compactIndex = this.storage.firstIndex() - 1;
       // Keep fewer when the kept entries would hold more than keepBytes.
-      if (compactIndex < snapshot.index) {
-        const behind = this.storage.entries(compactIndex + 1, snapshot.index + 1, Number.POSITIVE_INFINITY);
-        let kept = 0;
-        for (let k = behind.length - 1; k >= 0; k--) {
-          kept += entrySize(behind[k]!);
-          if (kept > request.keepBytes) {
-            compactIndex = behind[k]!.index;
-            break;
-          }
+      let kept = 0;
+      for (let i = snapshot.index; i > compactIndex; i--) {
+        kept += this.storage.entryBytes(i);
+        if (kept > request.keepBytes) {
+          compactIndex = i;
+          break;
         }
       }
       if (compactIndex < this.storage.firstIndex()) return;
@@ -565,6 +574,7 @@ export class RaftGroup {
     if (this.stopped) return;
     if (rd.persistedMessages.length > 0) this.options.transport.send(rd.persistedMessages);
     if (!applyEarly) this.applyReady(rd);
+    this.storage.pageOut(this.appliedIndex);
     this.raw.advance(rd);
     if (this.appliedIndex >= this.replayTarget) this.caughtUp.resolve();
   }

@@ -6,11 +6,14 @@ import type { ConfState, Entry, HardState, Snapshot } from './types.js';
 /**
  * The in-memory stable log (etcd's MemoryStorage). `entries[0]` is a dummy holding the snapshot's
  * index and term, so that the term of firstIndex() - 1 is always known.
+ *
+ * A host may subclass it to keep only some payloads in memory (src/node/paged_log_storage.ts):
+ * every read of a stored entry goes through `entryAt`, and every size through `entryBytes`.
  */
 export class MemoryStorage implements LogStorage {
   private hardState: HardState = emptyHardState;
   private snap: Snapshot = emptySnapshot;
-  private ents: Entry[] = [{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }];
+  protected ents: Entry[] = [{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }];
 
   initialState(): { hardState: HardState; confState: ConfState } {
     return { hardState: this.hardState, confState: this.snap.metadata.confState };
@@ -20,8 +23,19 @@ export class MemoryStorage implements LogStorage {
     this.hardState = hs;
   }
 
-  private get offset(): number {
+  protected get offset(): number {
     return this.ents[0].index;
+  }
+
+  /** The entry at `index` (in [firstIndex(), lastIndex()]), with its payload. */
+  protected entryAt(index: number): Entry {
+    return this.ents[index - this.offset];
+  }
+
+  /** entrySize() of the entry at `index`, without needing its payload. */
+  entryBytes(index: number): number {
+    if (index < this.firstIndex() || index > this.lastIndex()) throw new UnavailableError(index, this.lastIndex());
+    return entrySize(this.ents[index - this.offset]);
   }
 
   entries(lo: number, hi: number, maxBytes: number): readonly Entry[] {
@@ -31,7 +45,7 @@ export class MemoryStorage implements LogStorage {
     const result: Entry[] = [];
     let size = 0;
     for (let i = lo; i < hi; i++) {
-      const e = this.ents[i - offset];
+      const e = this.entryAt(i);
       size += entrySize(e);
       if (result.length > 0 && size > maxBytes) break;
       result.push(e);

@@ -42,7 +42,11 @@ class SnapshotCluster {
   readonly stores = new Map<string, Stored>();
   readonly isolated = new Set<string>();
 
-  constructor(readonly voters: string[]) {}
+  constructor(
+    readonly voters: string[],
+    /** RaftGroupOptions.residentLogBytes (undefined: the default). */
+    readonly residentLogBytes?: number,
+  ) {}
 
   async open(id: string, log: MemoryLog): Promise<Member> {
     const stored = this.stores.get(id);
@@ -65,6 +69,7 @@ class SnapshotCluster {
         },
       },
       bootstrapVoters: this.voters,
+      ...(this.residentLogBytes === undefined ? {} : { residentLogBytes: this.residentLogBytes }),
       ...(stored ? { initialSnapshot: stored.meta } : {}),
       snapshots: {
         install: async (meta) => {
@@ -160,8 +165,8 @@ afterEach(async () => {
   cluster = null;
 });
 
-async function started(): Promise<SnapshotCluster> {
-  const c = new SnapshotCluster(['n1', 'n2', 'n3']);
+async function started(residentLogBytes?: number): Promise<SnapshotCluster> {
+  const c = new SnapshotCluster(['n1', 'n2', 'n3'], residentLogBytes);
   cluster = c;
   for (const id of c.voters) await c.open(id, new MemoryLog('g0'));
   await c.tickUntil(() => c.leader() !== undefined);
@@ -214,6 +219,29 @@ describe('RaftGroup snapshots', () => {
     expect(lagging.applied).toEqual(leader.applied);
     await c.propose(['d']);
     await c.tickUntil(() => lagging.applied.at(-1) === 'd');
+  });
+
+  it('catches up a follower from entries paged out of memory, read back from the log', async () => {
+    const c = await started(0); // no applied payload stays in memory
+    await c.propose(values('a', 5));
+    const lagging = [...c.members.values()].find((m) => m !== c.leader())!;
+    c.isolate(lagging.id);
+    await c.propose(values('b', 30));
+    const leader = c.leader()!;
+    expect(leader.group.logMemory().residentPayloadBytes).toBe(0);
+    const pageInsBefore = leader.group.logMemory().pageIns;
+    c.rejoin(lagging.id);
+    await c.tickUntil(() => lagging.group.applied === leader.group.applied && lagging.applied.at(-1) === 'b29');
+    expect(lagging.installs).toBe(0);
+    expect(lagging.applied).toEqual(leader.applied);
+    expect(leader.group.logMemory().pageIns - pageInsBefore).toBeGreaterThanOrEqual(30);
+    // And after a restart of everyone, with every payload on disk only.
+    const expected = [...leader.applied];
+    const logs = await c.crashAll();
+    for (const [id, log] of logs) await c.open(id, log);
+    await c.tickUntil(() => c.leader() !== undefined);
+    await c.tickUntil(() => [...c.members.values()].every((m) => m.applied.length >= expected.length));
+    for (const m of c.members.values()) expect(m.applied.slice(0, expected.length)).toEqual(expected);
   });
 
   it('restarts from its snapshot and the log after it: every acknowledged entry, once', async () => {
