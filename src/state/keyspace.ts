@@ -98,13 +98,16 @@ export const KEY_MISSING = -2;
 export const NO_EXPIRY = -1;
 
 /**
- * Approximate cost, in bytes, of one key beyond its key and value bytes: the Map slot, the entry
- * object, the key string's header, the value wrapper and its Buffer object. Calibrated with
- * `process.memoryUsage()` after a GC on Node 20: 1M keys of 10 bytes with 32-byte values took
- * about 300 bytes of heap and 56 of external memory each, i.e. ~310 beyond the 42 bytes of data.
+ * Approximate cost, in bytes, of one key beyond its key and value bytes: the Map slot (~28), the
+ * entry object (88: 8 fields and 3 header words, 8 B each without pointer compression), the key's
+ * and the value's string headers and padding (~16 + ~20), the scan table's bucket slot (8-16).
+ * Calibrated with `process.memoryUsage()` (heap + external) after a GC on Node 20: 1M keys of
+ * 10 bytes with 32-byte values took 206 bytes each, 1M of 16 bytes with 100-byte values 278,
+ * i.e. ~163 beyond the data either way (it was ~310 when values were Buffers in wrappers). A value
+ * kept as a Buffer (over MAX_STRING_STORED_BYTES) costs ~200 B more, under 2% of it: not counted.
  * It is an estimate for INFO and `maxmemory`, not an accounting of V8's heap.
  */
-const PER_KEY_OVERHEAD_BYTES = 310;
+const PER_KEY_OVERHEAD_BYTES = 165;
 /** Extra cost of a key with a TTL: its slot in the sampling array. */
 const PER_TTL_OVERHEAD_BYTES = 8;
 
