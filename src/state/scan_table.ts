@@ -18,6 +18,10 @@
  *
  * The hash is fixed (not seeded), so cursors mean the same on every replica. A client that knows
  * the function can lengthen chains; that costs only larger SCAN batches (unlinking is O(1)).
+ * That is why chains are doubly linked although Redis's are not (its hash is seeded): dropping
+ * `prev` saves 8 B per key (measured: 278 → 270 B per key of 16 + 100 bytes) but makes every
+ * removal walk its chain, so a lengthened chain would turn DELs into quadratic work on every
+ * replica's apply path.
  */
 export interface ScanEntry {
   /** The key, latin1 (one char per byte). */
