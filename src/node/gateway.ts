@@ -5,7 +5,8 @@ import { error, type Reply } from '../resp/reply.js';
 import type { Keyspace } from '../state/keyspace.js';
 import { NoLeaderError, NotReadyError, OutcomeUnknownError } from '../util/errors.js';
 import type { RaftGroup } from './raft_group.js';
-import { WriteFlags, writeBatchWriter, writeEntryWriter, type BatchedWrite } from './write_entry.js';
+import { TurnBatch } from './turn_batch.js';
+import type { BatchedWrite } from './write_entry.js';
 
 /** What one forwarded write came back as. */
 export type ForwardStatus = 'ok' | 'not-leader' | 'unknown';
@@ -95,8 +96,12 @@ export type ClassifiedCommand =
  */
 export class Gateway {
   private nextRequest = 1;
+  /** Every local proposal of a turn, from all connections and Forward calls: one entry. */
+  private readonly turnBatch: TurnBatch;
 
-  constructor(private readonly options: GatewayOptions) {}
+  constructor(private readonly options: GatewayOptions) {
+    this.turnBatch = new TurnBatch(options.group, options.clock);
+  }
 
   /** Resolves and classifies one command (unknown command and arity errors become immediate replies). */
   classify(ctx: ConnectionContext, args: readonly Buffer[]): ClassifiedCommand {
@@ -238,9 +243,9 @@ export class Gateway {
   /**
    * Proposes writes on this node, which believes it is the leader: prepares them with its own
    * clock (the leader stamps time, design invariant 3) unless they were prepared in this same
-   * turn (`preparedAt`), and waits for them to apply. Several writes go into one batch entry
-   * (write_entry.ts), each with its own request id for the dedup table. The proposal is made
-   * synchronously, before the first await, so callers keep their order in the log.
+   * turn (`preparedAt`), and waits for them to apply. The writes join the turn's batch entry
+   * (turn_batch.ts; each keeps its own request id for the dedup table) synchronously, before the
+   * first await, so callers keep their order in the log.
    */
   async proposeLocally(
     items: readonly { spec: WriteCommandSpec; args: readonly Buffer[]; requestId: string; prepared: readonly Buffer[] | null }[],
@@ -262,14 +267,9 @@ export class Gateway {
       }
     });
     if (writes.length === 0) return results;
-    const single = writes.length === 1;
-    const payload = single
-      ? writeEntryWriter({ flags: WriteFlags.dedup, timeMs: now, args: writes[0]!.args })
-      : writeBatchWriter({ flags: WriteFlags.dedup, timeMs: now, writes });
     let outcome: ForwardResult | null = null;
     try {
-      const applied = await withDeadline(single ? group.propose(payload, writes[0]!.requestId) : group.propose(payload), deadlineMs - clock());
-      const replies = single ? [applied as Reply] : (applied as Reply[]);
+      const replies = await withDeadline(this.turnBatch.add(writes), deadlineMs - clock());
       slots.forEach((k, j) => (results[k] = { status: 'ok', reply: replies[j]! }));
       return results;
     } catch (err) {

@@ -172,6 +172,7 @@ export class RaftGroup {
    */
   readonly everMembers: Set<string>;
   private queuedProposals: { requestId: string; data: Uint8Array }[] = [];
+  private preFlush: (() => void)[] = [];
   private readonly readWaiters = new Map<string, ReadWaiter>();
   /** Reads released by the core but waiting for apply to catch up, in release order. */
   private releasedReads: ReadWaiter[] = [];
@@ -478,7 +479,25 @@ export class RaftGroup {
     });
   }
 
+  /**
+   * Runs `fn` once, when the proposals queued in this turn go to the core (what `fn` proposes
+   * joins them, after them); or, if the group stops first, at stop, where a proposal it makes
+   * fails at once. For a caller that gathers the writes of a whole turn into one entry.
+   */
+  beforeNextFlush(fn: () => void): void {
+    this.preFlush.push(fn);
+    this.schedule();
+  }
+
+  private runPreFlush(): void {
+    if (this.preFlush.length === 0) return;
+    const hooks = this.preFlush;
+    this.preFlush = [];
+    for (const hook of hooks) hook();
+  }
+
   private flushProposals(): void {
+    this.runPreFlush();
     if (this.queuedProposals.length === 0) return;
     const batch = this.queuedProposals;
     this.queuedProposals = [];
@@ -507,7 +526,7 @@ export class RaftGroup {
     } finally {
       this.loopRunning = false;
     }
-    if (!this.stopped && (this.queuedProposals.length > 0 || this.compaction !== null || this.raw.hasReady())) this.schedule();
+    if (!this.stopped && (this.queuedProposals.length > 0 || this.preFlush.length > 0 || this.compaction !== null || this.raw.hasReady())) this.schedule();
   }
 
   private async runCompaction(request: CompactionRequest): Promise<void> {
@@ -678,6 +697,7 @@ export class RaftGroup {
   }
 
   private failAll(error: Error): void {
+    this.runPreFlush(); // their proposals fail now (unavailable) instead of waiting for ever
     this.failWaiters(error, error);
   }
 

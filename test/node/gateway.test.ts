@@ -110,6 +110,15 @@ async function writeVia(node: Node, ...commands: Buffer[][]): Promise<Reply[]> {
   return node.gateway.writeRun(items);
 }
 
+async function readVia(node: Node, ...commands: Buffer[][]): Promise<Reply[]> {
+  const items = commands.map((args) => {
+    const c = node.gateway.classify(ctx(), args);
+    if (c.kind !== 'read') throw new Error(`${args[0]} is not a read`);
+    return c;
+  });
+  return node.gateway.readRun(items);
+}
+
 describe('gateway forwarding', () => {
   it('applies a forwarded write once even when the follower retries after losing the reply', async () => {
     const { nodes, forwarder } = await startCluster();
@@ -142,6 +151,28 @@ describe('gateway forwarding', () => {
     results.forEach((replies) => {
       expect(replies).toEqual(Array.from({ length: perClient }, (_, i) => ({ kind: 'integer', value: i + 1 })));
     });
+  });
+});
+
+describe('gateway turn batch', () => {
+  it("gathers every client's writes of one turn into one log entry and answers each client its own", async () => {
+    const { nodes } = await startCluster();
+    const leader = [...nodes.values()].find((n) => n.group.isLeader())!;
+    await writeVia(leader, cmd('SET', 'warm', 'up'));
+    const before = leader.group.raw.raft.raftLog.lastIndex();
+    // 12 clients, each with a run of 1-3 writes, all handed over in the same turn.
+    const runs = Array.from({ length: 12 }, (_, c) =>
+      writeVia(leader, ...Array.from({ length: 1 + (c % 3) }, (_, i) => (i === 0 ? cmd('SET', `k${c}`, `v${c}`) : cmd('INCR', `n${c}`)))),
+    );
+    const replies = await Promise.all(runs);
+    replies.forEach((r, c) => {
+      expect(r).toEqual(Array.from({ length: 1 + (c % 3) }, (_, i) => (i === 0 ? { kind: 'simple', value: 'OK' } : { kind: 'integer', value: i })));
+    });
+    expect(leader.group.raw.raft.raftLog.lastIndex() - before).toBe(1);
+    for (const n of nodes.values()) {
+      const [value] = await readVia(n, cmd('GET', 'k11'));
+      expect(value).toEqual({ kind: 'bulk', value: Buffer.from('v11') });
+    }
   });
 });
 

@@ -132,6 +132,26 @@ describe('RaftGroup', () => {
     expect(leader.group.stats.fsyncs - fsyncsBefore).toBeLessThanOrEqual(2);
   });
 
+  it('runs beforeNextFlush hooks when the turn is proposed, and at stop, where their proposals fail', async () => {
+    cluster = await TestCluster.start(['n1', 'n2', 'n3']);
+    const c = cluster;
+    await c.tickUntil(() => c.leader() !== undefined);
+    const leader = c.leader()!;
+    await settle(c, leader.group.propose(enc.encode('warm-up')));
+    // A hook's proposal joins the turn's, after those made directly in it.
+    let hooked: Promise<unknown> | null = null;
+    leader.group.beforeNextFlush(() => (hooked = leader.group.propose(enc.encode('from-hook'))));
+    const direct = leader.group.propose(enc.encode('direct'));
+    await settle(c, direct);
+    await settle(c, hooked!);
+    expect(leader.applied.slice(-2)).toEqual(['direct', 'from-hook']);
+    // A hook still waiting when the group stops runs then; its proposal fails instead of hanging.
+    let late: Promise<unknown> | null = null;
+    leader.group.beforeNextFlush(() => (late = leader.group.propose(enc.encode('too-late'))));
+    await leader.group.stop();
+    await expect(late!).rejects.toThrow(/shutting down/);
+  });
+
   it('serves a read barrier only after the read index is applied', async () => {
     cluster = await TestCluster.start(['n1', 'n2', 'n3']);
     const c = cluster;
