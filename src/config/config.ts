@@ -35,6 +35,11 @@ export interface ServerConfig {
   readonly snapshotCatchupEntries: number;
   /** ... and at most this many bytes of them (a pipelined run is one entry, and can be large). */
   readonly snapshotCatchupBytes: number;
+  /**
+   * Payload bytes of applied log entries kept in memory; older ones are read back from the log
+   * file when a follower far behind needs them (PagedLogStorage).
+   */
+  readonly logCacheBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -59,6 +64,7 @@ export const serverDefaults = {
   snapshotBytes: 256 * 1024 * 1024,
   snapshotCatchupEntries: 5_000,
   snapshotCatchupBytes: 16 * 1024 * 1024,
+  logCacheBytes: 16 * 1024 * 1024,
 } as const;
 
 const idPattern = /^[a-z0-9-]{1,64}$/;
@@ -83,6 +89,7 @@ const flagOptions = {
   'snapshot-bytes': { type: 'string' },
   'snapshot-catchup-entries': { type: 'string' },
   'snapshot-catchup-bytes': { type: 'string' },
+  'log-cache-bytes': { type: 'string' },
 } as const;
 
 type Raw = Record<string, string | boolean | number | undefined>;
@@ -134,6 +141,7 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     snapshotBytes: intOf('snapshot-bytes', pick('snapshot-bytes'), serverDefaults.snapshotBytes, 1, Number.MAX_SAFE_INTEGER),
     snapshotCatchupEntries: intOf('snapshot-catchup-entries', pick('snapshot-catchup-entries'), serverDefaults.snapshotCatchupEntries, 0, 1_000_000_000),
     snapshotCatchupBytes: intOf('snapshot-catchup-bytes', pick('snapshot-catchup-bytes'), serverDefaults.snapshotCatchupBytes, 0, Number.MAX_SAFE_INTEGER),
+    logCacheBytes: intOf('log-cache-bytes', pick('log-cache-bytes'), serverDefaults.logCacheBytes, 0, Number.MAX_SAFE_INTEGER),
   });
 }
 

@@ -187,6 +187,7 @@ export class QuorumServer {
         groupId: dataGroupId,
         nodeId: config.id,
         log,
+        residentLogBytes: config.logCacheBytes,
         stateMachine: {
           apply: (index, payload, requestId) => {
             snapshots!.noteApplied(payload.length);

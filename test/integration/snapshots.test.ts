@@ -118,6 +118,28 @@ describe('snapshots and log compaction', () => {
   }, 120_000);
 });
 
+describe('the log beyond the in-memory cache', () => {
+  it('catches up a follower that was down from entries read back from the log file, not from memory', async () => {
+    // No applied payload stays in memory, and no snapshot is taken: the leader must read the
+    // follower's missing entries back from its segment files.
+    cluster = await TestCluster.start({ extraArgs: ['--log-cache-bytes', '0'] });
+    const c = cluster;
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n !== leader)!;
+    await c.kill(follower);
+    const acked = await writeKeys(c.client(leader), 'd', 800);
+    const before = await info(c, leader);
+    expect(Number(before.raft_log_resident_bytes)).toBe(0);
+    expect(Number(before.raft_snapshots_taken)).toBe(0);
+    c.spawn(follower);
+    await c.waitForPort(follower.respPort);
+    await until(`${follower.id} caught up`, async () => Number((await info(c, follower)).raft_applied_index) >= Number(before.raft_commit_index), 30_000);
+    expect(Number((await info(c, leader)).raft_log_page_ins), 'entries read back from disk').toBeGreaterThan(0);
+    expect(Number((await info(c, follower)).raft_snapshots_installed)).toBe(0);
+    await expectKeys(c, follower, acked, 'd');
+  }, 120_000);
+});
+
 describe('kill -9 while a snapshot is written or installed', () => {
   for (const point of ['snapshot-write-batch@2', 'snapshot-after-publish']) {
     it(`a node killed at ${point} restarts and converges`, async () => {
