@@ -1,5 +1,5 @@
 import { CopyOnWriteImage, KeyspaceImageError, KeyspaceImageErrorCode, type ImageEntry, type ImageKey, type KeyspaceImage } from './keyspace_image.js';
-import { ScanTable, type ScanEntry } from './scan_table.js';
+import { ScanTable, hashName } from './scan_table.js';
 
 export type { ImageKey, KeyspaceImage } from './keyspace_image.js';
 
@@ -16,8 +16,10 @@ export type { ImageKey, KeyspaceImage } from './keyspace_image.js';
  *     same entry with the same timestamp;
  *   - otherwise only an applied DEL or a leader's expiry entry (`deleteIfExpired`) removes it.
  *
- * Keys are binary. They are held as latin1 strings (one char per byte, so the mapping is 1:1)
- * because a JS Map cannot key on bytes; `Buffer`s are rebuilt only where a key is returned.
+ * Keys are binary. They are held as latin1 strings (one char per byte, so the mapping is 1:1):
+ * a string is one allocation with a 16 B header where a Buffer costs ~96 B of heap, and compares
+ * by content; `Buffer`s are rebuilt only where a key is returned. The entries are indexed by one
+ * hash table, the ScanTable, which also gives SCAN its cursors (scan_table.ts).
  *
  * Values are binary too, and most are stored the same way (see StoredValue): the `Value` objects
  * of the public API are built at the boundary, a Buffer per read.
@@ -98,23 +100,24 @@ export const KEY_MISSING = -2;
 export const NO_EXPIRY = -1;
 
 /**
- * Approximate cost, in bytes, of one key beyond its key and value bytes: the Map slot (~28), the
- * entry object (88: 8 fields and 3 header words, 8 B each without pointer compression), the key's
- * and the value's string headers and padding (~16 + ~20), the scan table's bucket slot (8-16).
+ * Approximate cost, in bytes, of one key beyond its key and value bytes: the entry object (88:
+ * 8 fields and 3 header words, 8 B each without pointer compression), the key's and the value's
+ * string headers and padding (~16 + ~20), the table's bucket slot (8-16, with the fill).
  * Calibrated with `process.memoryUsage()` (heap + external) after a GC on Node 20: 1M keys of
- * 10 bytes with 32-byte values took 206 bytes each, 1M of 16 bytes with 100-byte values 278,
- * i.e. ~163 beyond the data either way (it was ~310 when values were Buffers in wrappers). A value
- * kept as a Buffer (over MAX_STRING_STORED_BYTES) costs ~200 B more, under 2% of it: not counted.
+ * 10 bytes with 32-byte values took 177 bytes each, 1M of 16 bytes with 100-byte values 249,
+ * 40 with 500 673, i.e. ~133 beyond the data each time (it was ~163 with a JS Map beside the
+ * table, ~310 when values were Buffers in wrappers). A value kept as a Buffer (over
+ * MAX_STRING_STORED_BYTES) costs ~200 B more, under 2% of it: not counted.
  * It is an estimate for INFO and `maxmemory`, not an accounting of V8's heap.
  */
-const PER_KEY_OVERHEAD_BYTES = 165;
+const PER_KEY_OVERHEAD_BYTES = 135;
 /** Extra cost of a key with a TTL: its slot in the sampling array. */
 const PER_TTL_OVERHEAD_BYTES = 8;
 
 /** How many random keys `randomKey` tries before it falls back to a linear search. */
 const RANDOM_KEY_TRIES = 100;
 
-interface Entry extends ScanEntry, ImageEntry {
+interface Entry extends ImageEntry {
   value: StoredValue;
   /** Absolute ms, or NO_EXPIRY. */
   expireAt: number;
@@ -123,8 +126,7 @@ interface Entry extends ScanEntry, ImageEntry {
 }
 
 export class Keyspace {
-  private entries = new Map<string, Entry>();
-  /** The scan index over the same entries: stable SCAN cursors and random keys. */
+  /** Every entry, by name: lookups, stable SCAN cursors, random keys, the image's walk. */
   private table = new ScanTable<Entry>();
   /**
    * Keys with a TTL, as Redis's `expires` dict: an array for O(1) uniform sampling by the
@@ -142,7 +144,7 @@ export class Keyspace {
 
   /** Number of keys, including expired keys not yet deleted (as Redis's DBSIZE). */
   get size(): number {
-    return this.entries.size;
+    return this.table.size;
   }
 
   /** Number of keys that have a TTL, including expired keys not yet deleted. */
@@ -164,7 +166,7 @@ export class Keyspace {
 
   /** The live value of `key` at `nowMs`, or undefined. Never deletes. Counts a hit or a miss. */
   get(key: Buffer, nowMs: number): Value | undefined {
-    const entry = this.entries.get(key.toString('latin1'));
+    const entry = this.table.find(key.toString('latin1'));
     if (entry === undefined || (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs)) {
       this.readMisses++;
       return undefined;
@@ -183,10 +185,10 @@ export class Keyspace {
    */
   lookupWrite(key: Buffer, nowMs: number): Value | undefined {
     const name = key.toString('latin1');
-    const entry = this.entries.get(name);
+    const entry = this.table.find(name);
     if (entry === undefined) return undefined;
     if (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs) {
-      this.remove(name, entry);
+      this.remove(entry);
       return undefined;
     }
     return valueOfStored(entry.value);
@@ -197,7 +199,7 @@ export class Keyspace {
    * does not exist or has expired at `nowMs`.
    */
   expireAtOf(key: Buffer, nowMs: number): number {
-    const entry = this.entries.get(key.toString('latin1'));
+    const entry = this.table.find(key.toString('latin1'));
     if (entry === undefined || (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs)) return KEY_MISSING;
     return entry.expireAt;
   }
@@ -220,9 +222,10 @@ export class Keyspace {
    * a snapshot load calls, so that a loaded value is one string and nothing else.
    */
   setStoredByName(name: string, value: StoredValue, expireAt: number = NO_EXPIRY): void {
-    const entry = this.entries.get(name);
+    const hash = hashName(name);
+    const entry = this.table.find(name, hash);
     if (entry === undefined) {
-      this.insert(name, value, expireAt);
+      this.insert(name, hash, value, expireAt);
       return;
     }
     if (this.image !== null) this.image.preserve(entry);
@@ -239,9 +242,10 @@ export class Keyspace {
   overwrite(key: Buffer, value: Value): void {
     const name = key.toString('latin1');
     const stored = storedString(value.value);
-    const entry = this.entries.get(name);
+    const hash = hashName(name);
+    const entry = this.table.find(name, hash);
     if (entry === undefined) {
-      this.insert(name, stored, NO_EXPIRY);
+      this.insert(name, hash, stored, NO_EXPIRY);
       return;
     }
     if (this.image !== null) this.image.preserve(entry);
@@ -251,7 +255,7 @@ export class Keyspace {
 
   /** Sets the expiry of an existing key (absolute ms, or NO_EXPIRY); false if there is no key. */
   setExpireAt(key: Buffer, expireAt: number): boolean {
-    const entry = this.entries.get(key.toString('latin1'));
+    const entry = this.table.find(key.toString('latin1'));
     if (entry === undefined) return false;
     if (this.image !== null) this.image.preserve(entry);
     this.changeExpiry(entry, expireAt);
@@ -264,19 +268,19 @@ export class Keyspace {
    */
   delete(key: Buffer, nowMs: number): boolean {
     const name = key.toString('latin1');
-    const entry = this.entries.get(name);
+    const entry = this.table.find(name);
     if (entry === undefined) return false;
     const live = entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs;
-    this.remove(name, entry);
+    this.remove(entry);
     return live;
   }
 
   /** The leader's active expiry, applied: removes the key only if it has expired at `nowMs`. */
   deleteIfExpired(key: Buffer, nowMs: number): boolean {
     const name = key.toString('latin1');
-    const entry = this.entries.get(name);
+    const entry = this.table.find(name);
     if (entry === undefined || entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs) return false;
-    this.remove(name, entry);
+    this.remove(entry);
     return true;
   }
 
@@ -286,10 +290,10 @@ export class Keyspace {
    */
   rename(from: Buffer, to: Buffer): void {
     const fromName = from.toString('latin1');
-    const entry = this.entries.get(fromName);
+    const entry = this.table.find(fromName);
     if (entry === undefined) throw new Error('rename of a missing key');
     const { value, expireAt } = entry;
-    this.remove(fromName, entry);
+    this.remove(entry);
     this.setStoredByName(to.toString('latin1'), value, expireAt);
   }
 
@@ -299,7 +303,6 @@ export class Keyspace {
    */
   clear(): void {
     this.detachImage();
-    this.entries = new Map();
     this.table = new ScanTable();
     this.withTtl = [];
     this.memoryBytes = 0;
@@ -323,13 +326,11 @@ export class Keyspace {
       throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'cannot adopt a keyspace that has an active snapshot image');
     }
     this.detachImage();
-    this.entries = other.entries;
     this.table = other.table;
     this.withTtl = other.withTtl;
     this.memoryBytes = other.memoryBytes;
     // Adopted entries carry stamps of `other`'s images: the next image here must be above them.
     this.imageGeneration = Math.max(this.imageGeneration, other.imageGeneration);
-    other.entries = new Map();
     other.table = new ScanTable();
     other.withTtl = [];
     other.memoryBytes = 0;
@@ -345,7 +346,7 @@ export class Keyspace {
     if (this.image !== null) {
       throw new KeyspaceImageError(KeyspaceImageErrorCode.Active, 'a snapshot image of this keyspace is already active; release it first');
     }
-    const image = new CopyOnWriteImage<Entry>(++this.imageGeneration, this.entries, recordOf, (released) => {
+    const image = new CopyOnWriteImage<Entry>(++this.imageGeneration, this.table, recordOf, (released) => {
       if (this.image === released) this.image = null;
     });
     this.image = image;
@@ -376,21 +377,21 @@ export class Keyspace {
   /** The names (latin1) of all keys live at `nowMs`, in no particular order. */
   liveKeyNames(nowMs: number): string[] {
     const names: string[] = [];
-    for (const [name, entry] of this.entries) {
-      if (entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs) names.push(name);
-    }
+    this.table.forEach((entry) => {
+      if (entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs) names.push(entry.name);
+    });
     return names;
   }
 
   /** Whether the key named `name` (latin1) is live at `nowMs`; for filtering SCAN results. */
   isLiveName(name: string, nowMs: number): boolean {
-    const entry = this.entries.get(name);
+    const entry = this.table.find(name);
     return entry !== undefined && (entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs);
   }
 
   /** The value of the key named `name` (latin1) if live at `nowMs`. */
   getByName(name: string, nowMs: number): Value | undefined {
-    const entry = this.entries.get(name);
+    const entry = this.table.find(name);
     if (entry === undefined || (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs)) return undefined;
     return valueOfStored(entry.value);
   }
@@ -401,7 +402,7 @@ export class Keyspace {
    * searches linearly, so that a keyspace of mostly expired keys still answers correctly.
    */
   randomKey(nowMs: number, random: () => number): Buffer | null {
-    if (this.entries.size === 0) return null;
+    if (this.table.size === 0) return null;
     for (let attempt = 0; attempt < RANDOM_KEY_TRIES; attempt++) {
       const entry = this.table.randomEntry(random);
       if (entry === undefined) break;
@@ -434,7 +435,7 @@ export class Keyspace {
    */
   snapshot(): KeyRecord[] {
     const records: KeyRecord[] = [];
-    for (const entry of this.entries.values()) records.push(recordOf(entry));
+    this.table.forEach((entry) => records.push(recordOf(entry)));
     return records;
   }
 
@@ -446,22 +447,21 @@ export class Keyspace {
     }
   }
 
-  private insert(name: string, value: StoredValue, expireAt: number): void {
+  /** `hash` is hashName(name), already computed by the lookup that found no entry. */
+  private insert(name: string, hash: number, value: StoredValue, expireAt: number): void {
     // Born stamped while an image tracks: its walk must not yield a key it did not start with.
     const imageStamp = this.image === null ? 0 : this.image.generation;
-    const entry: Entry = { name, hash: 0, prev: undefined, next: undefined, value, expireAt: NO_EXPIRY, ttlSlot: -1, imageStamp };
-    this.entries.set(name, entry);
-    this.table.add(entry);
+    const entry: Entry = { name, hash, prev: undefined, next: undefined, value, expireAt: NO_EXPIRY, ttlSlot: -1, imageStamp };
+    this.table.add(entry, hash);
     this.memoryBytes += PER_KEY_OVERHEAD_BYTES + name.length + value.length;
     this.changeExpiry(entry, expireAt);
   }
 
-  private remove(name: string, entry: Entry): void {
+  private remove(entry: Entry): void {
     if (this.image !== null) this.image.preserve(entry);
     this.changeExpiry(entry, NO_EXPIRY);
-    this.entries.delete(name);
     this.table.remove(entry);
-    this.memoryBytes -= PER_KEY_OVERHEAD_BYTES + name.length + entry.value.length;
+    this.memoryBytes -= PER_KEY_OVERHEAD_BYTES + entry.name.length + entry.value.length;
   }
 
   /** The tracking image keeps the structures it walks; the keyspace stops writing them. */

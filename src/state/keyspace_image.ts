@@ -1,5 +1,6 @@
 import { QuorumError } from '../util/errors.js';
 import type { KeyRecord, StoredValue } from './keyspace.js';
+import type { ScanEntry, ScanTable } from './scan_table.js';
 
 /**
  * A point-in-time image of a keyspace that is read lazily while the keyspace keeps changing:
@@ -33,7 +34,7 @@ export interface KeyspaceImage extends Iterable<KeyRecord> {
 
 /**
  * Copy-on-write without copying the keyspace (the scheme of Redis's fork, by hand): the image
- * walks the live Map and, for the few keys written before the walk reached them, remembers
+ * walks the live ScanTable and, for the few keys written before the walk reached them, remembers
  * their value as it was (a pre-image). Every keyspace entry carries `imageStamp`; an entry whose
  * stamp is the image's generation is one the walk must not yield:
  *
@@ -44,14 +45,28 @@ export interface KeyspaceImage extends Iterable<KeyRecord> {
  *   entry inserted while the image tracks ──► stamped at birth (a new key, or a key recreated
  *            after a delete: its start value is a pre-image already, or was yielded already)
  *
- * So each key of the start state is yielded once, by the walk or as a pre-image; the walk finds
- * every unstamped entry because an entry that was never written was never removed either, so it
- * keeps its place in the Map's insertion order (JS Map iteration visits entries in that order
- * and tolerates deletes and inserts during it). Memory: one record per key written before the
- * walk reached it, not per key of the keyspace.
+ * The walk is SCAN's: bucket after bucket in reverse-binary cursor order (ScanTable), one bucket's
+ * chain copied into a small buffer at a time and yielded from it one entry per `nextKey`, while
+ * applies go on between calls and may grow or shrink the table. Why each key of the start state is
+ * yielded exactly once:
  *
- * Detaching: `clear()` and `adopt()` replace the keyspace's Map instead of emptying it. The
- * image keeps walking the old Map, which nothing writes any more, so it needs no more tracking:
+ *   - at least once: an entry never written is never removed either (a removal is a write), so it
+ *     is in the table for the whole walk, and the reverse-binary cursor visits every such entry at
+ *     least once however the table is resized between steps (Redis's dictScan guarantee). It is
+ *     yielded from that bucket's buffer unless stamped, i.e. unless already yielded. An entry
+ *     written before the walk reached it is yielded as its pre-image instead.
+ *   - at most once: yielding stamps, and so does recording a pre-image; a stamped entry is never
+ *     yielded by the walk and never gets a second pre-image. That covers the buckets a shrink
+ *     folds back in front of the cursor (dictScan may then visit an entry twice), entries moved by
+ *     a resize, and entries removed after their bucket was buffered (stamped by that removal).
+ *   - nothing else: an entry inserted during the walk is stamped at birth, so a bucket that holds
+ *     it when the cursor gets there skips it.
+ *
+ * Memory: one record per key written before the walk reached it, and one bucket's chain (the
+ * buffer), not a copy of the keyspace.
+ *
+ * Detaching: `clear()` and `adopt()` replace the keyspace's table instead of emptying it. The
+ * image keeps walking the old table, which nothing writes any more, so it needs no more tracking:
  * the keyspace drops it (`detach`) and the image stays a correct image of the state it was begun
  * on until it is iterated or released.
  *
@@ -71,7 +86,7 @@ export interface ImageKey {
 }
 
 /** What the image needs of a keyspace entry. */
-export interface ImageEntry extends ImageKey {
+export interface ImageEntry extends ImageKey, ScanEntry {
   /** The generation of the image that must not yield this entry from its walk (0: none). */
   imageStamp: number;
 }
@@ -97,30 +112,36 @@ export class KeyspaceImageError extends QuorumError {
 /**
  * The image as the keyspace drives it: `preserve(entry)` before the first write to an entry,
  * `generation` as the stamp of entries inserted while it tracks, `detach()` when the keyspace
- * stops writing the walked Map.
+ * stops writing the walked table.
  */
 export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
   readonly size: number;
-  private walked: Map<string, E> | null;
+  private walked: ScanTable<E> | null;
   private preImages: ImageKey[] = [];
   private copied = 0;
   private released = false;
-  /** The single pass: null until it starts; `finished` once every key was returned. */
-  private walk: IterableIterator<E> | null = null;
+  /** The single pass: `started` by the first call; `finished` once every key was returned. */
   private started = false;
   private walking = true;
+  /** The walk's next bucket, a SCAN cursor. */
+  private cursor = 0;
+  /** The cursor came back to 0: `bucket` is the walk's last. */
+  private lastBucket = false;
+  /** The last bucket's chain as it was when the walk stepped to it, and the next entry of it to consider. */
+  private bucket: E[] = [];
+  private bucketIndex = 0;
   private preImageIndex = 0;
   private finished = false;
 
   /**
    * @param generation  above every stamp any entry of `walked` carries
-   * @param walked      the keyspace's live Map; entries are never stamped with `generation` yet
+   * @param walked      the keyspace's live table; entries are never stamped with `generation` yet
    * @param recordOf    a key as a record, for the iterator
    * @param stopTracking called once, on release, if the keyspace still tracks this image
    */
   constructor(
     readonly generation: number,
-    walked: Map<string, E>,
+    walked: ScanTable<E>,
     private readonly recordOf: (key: ImageKey) => KeyRecord,
     private stopTracking: ((image: CopyOnWriteImage<E>) => void) | null,
   ) {
@@ -141,7 +162,7 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
     return this.copied;
   }
 
-  /** The keyspace no longer writes the walked Map (it was replaced by clear/adopt). */
+  /** The keyspace no longer writes the walked table (it was replaced by clear/adopt). */
   detach(): void {
     this.stopTracking = null;
   }
@@ -150,7 +171,7 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
     if (this.released) return;
     this.released = true;
     this.walked = null;
-    this.walk = null;
+    this.bucket = [];
     this.preImages = [];
     const stop = this.stopTracking;
     this.stopTracking = null;
@@ -162,17 +183,12 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
     if (!this.started) this.startPass();
     this.checkNotReleased();
     if (this.walking) {
-      const generation = this.generation;
-      const walk = this.walk!;
-      for (let step = walk.next(); !step.done; step = walk.next()) {
-        const entry = step.value;
-        if (entry.imageStamp === generation) continue;
-        entry.imageStamp = generation;
-        return entry;
-      }
+      const entry = this.nextWalked();
+      if (entry !== undefined) return entry;
       this.walking = false;
+      this.bucket = [];
     }
-    // Every entry of the walked Map is stamped now, so no pre-image is added any more.
+    // Every entry of the walked table is stamped now, so no pre-image is added any more.
     if (this.preImageIndex < this.preImages.length) return this.preImages[this.preImageIndex++]!;
     this.finished = true;
     this.release();
@@ -201,7 +217,26 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
     if (this.released) throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'keyspace image iterated after it was released');
     if (this.started) throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'a keyspace image can be iterated only once');
     this.started = true;
-    this.walk = this.walked!.values();
+  }
+
+  /** The next entry of the walk not stamped yet, stamping it; undefined once the cursor is back at 0. */
+  private nextWalked(): E | undefined {
+    const generation = this.generation;
+    const table = this.walked!;
+    const bucket = this.bucket;
+    for (;;) {
+      while (this.bucketIndex < bucket.length) {
+        const entry = bucket[this.bucketIndex++]!;
+        if (entry.imageStamp === generation) continue;
+        entry.imageStamp = generation;
+        return entry;
+      }
+      if (this.lastBucket) return undefined;
+      bucket.length = 0;
+      this.bucketIndex = 0;
+      this.cursor = table.scanBucketEntries(this.cursor, bucket);
+      this.lastBucket = this.cursor === 0;
+    }
   }
 
   private checkNotReleased(): void {

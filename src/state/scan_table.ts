@@ -1,7 +1,9 @@
 /**
- * A secondary index over the keyspace's entries that gives SCAN Redis's cursor guarantee and
- * RANDOMKEY a cheap pick: a power-of-two table of buckets, each a doubly linked chain threaded
- * through the entries themselves (no per-bucket arrays), as Redis's dict.
+ * The keyspace's index: a power-of-two table of buckets, each a doubly linked chain threaded
+ * through the entries themselves (no per-bucket arrays), as Redis's dict. Lookups walk one chain
+ * (comparing the stored hash before the name); SCAN, RANDOMKEY and the copy-on-write image's walk
+ * (keyspace_image.ts) go through the buckets. It is the only index: a JS Map beside it cost
+ * ~29 MB of backing store per million keys for a second lookup structure over the same entries.
  *
  * The cursor is Redis's reverse-binary cursor (dictScan): the bucket index is incremented in
  * its *reversed* bits, so when the table doubles, bucket `b` splits into `b` and `b | size`,
@@ -17,7 +19,8 @@
  * amortized O(1) per insert.
  *
  * The hash is fixed (not seeded), so cursors mean the same on every replica. A client that knows
- * the function can lengthen chains; that costs only larger SCAN batches (unlinking is O(1)).
+ * the function can lengthen chains; that costs larger SCAN batches and longer lookups of the keys
+ * in that chain (as it would in Redis without its seed), but unlinking stays O(1).
  * That is why chains are doubly linked although Redis's are not (its hash is seeded): dropping
  * `prev` saves 8 B per key (measured: 278 → 270 B per key of 16 + 100 bytes) but makes every
  * removal walk its chain, so a lengthened chain would turn DELs into quadratic work on every
@@ -43,8 +46,22 @@ export class ScanTable<T extends ScanEntry> {
   private mask = INITIAL_SIZE - 1;
   private count = 0;
 
-  add(entry: T): void {
-    entry.hash = hashName(entry.name);
+  /** Entries in the table. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** The entry named `name`, if any. `hash` must be hashName(name) (a caller that inserts next passes it on to `add`). */
+  find(name: string, hash: number = hashName(name)): T | undefined {
+    for (let entry = this.buckets[hash & this.mask]; entry !== undefined; entry = entry.next) {
+      if (entry.hash === hash && entry.name === name) return entry as T;
+    }
+    return undefined;
+  }
+
+  /** Links an entry whose name is not in the table. `hash` must be hashName(entry.name). */
+  add(entry: T, hash: number = hashName(entry.name)): void {
+    entry.hash = hash;
     if (this.count >= this.buckets.length) this.resize(this.buckets.length * 2);
     this.link(entry);
     this.count++;
@@ -70,10 +87,23 @@ export class ScanTable<T extends ScanEntry> {
   /** Appends the names in the cursor's bucket to `out`; returns the next cursor (0: done). */
   scanBucket(cursor: number, out: string[]): number {
     for (let entry = this.buckets[cursor & this.mask]; entry !== undefined; entry = entry.next) out.push(entry.name);
-    let next = (cursor | ~this.mask) >>> 0;
-    next = reverseBits32(next);
-    next = (next + 1) >>> 0;
-    return reverseBits32(next);
+    return this.cursorAfter(cursor);
+  }
+
+  /**
+   * `scanBucket` for entries instead of names: the same buckets, the same cursors, so the same
+   * guarantee across resizes between calls (the copy-on-write image's walk).
+   */
+  scanBucketEntries(cursor: number, out: T[]): number {
+    for (let entry = this.buckets[cursor & this.mask]; entry !== undefined; entry = entry.next) out.push(entry as T);
+    return this.cursorAfter(cursor);
+  }
+
+  /** Every entry, in bucket order. `visit` must not add or remove entries. */
+  forEach(visit: (entry: T) => void): void {
+    for (let bucket of this.buckets) {
+      for (; bucket !== undefined; bucket = bucket.next) visit(bucket as T);
+    }
   }
 
   /** A random entry (a random non-empty bucket, then a random entry of its chain). */
@@ -88,6 +118,14 @@ export class ScanTable<T extends ScanEntry> {
     let pick = Math.floor(random() * length);
     while (pick-- > 0) head = head!.next;
     return head as T;
+  }
+
+  /** The cursor after `cursor`'s bucket at the current size: its reversed bits plus one. */
+  private cursorAfter(cursor: number): number {
+    let next = (cursor | ~this.mask) >>> 0;
+    next = reverseBits32(next);
+    next = (next + 1) >>> 0;
+    return reverseBits32(next);
   }
 
   private link(entry: ScanEntry): void {
@@ -123,10 +161,10 @@ function smallestSizeFor(count: number): number {
  * FNV-1a over the latin1 chars (the key bytes), then murmur3's finalizer to mix the low bits; the
  * top two bits dropped. A full uint32 would not be a Smi (V8's small integers are 31 bits with
  * pointer compression, 32 signed without), so V8 would store every entry's `hash` as a 16 B boxed
- * number. The bucket index only ever uses `hash & mask`, and a mask never reaches 2^30 (a JS Map
- * holds at most 2^24 keys), so cursors are the same as with the full 32 bits.
+ * number. The bucket index only ever uses `hash & mask`, and a mask never reaches 2^30 (the bucket
+ * array is a V8 FixedArray, under 2^27 slots), so cursors are the same as with the full 32 bits.
  */
-function hashName(name: string): number {
+export function hashName(name: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) {
     h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
