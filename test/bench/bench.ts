@@ -109,8 +109,25 @@ function command(argv: readonly string[]): string {
   return process.env.npm_lifecycle_event === 'bench' ? `npm run bench${args ? ` --${args}` : ''}` : `node dist/test/bench/bench.js${args}`;
 }
 
+/** The options of the file's opening comment, for --help. */
+const usage = `npm run bench -- [options]
+
+  --quick | --full            presets: a smoke run (~2 min) / the whole matrix, memory (~30 min)
+  --memory                    adds the 1,000,000-key memory and restart phase
+  --seconds N --rounds N --kills N --election-seconds N   override the preset
+  --phases matrix,elections,failover,memory              run only these
+  --node-load                 the Node load generator for every cell (p99.9 everywhere)
+  --no-redis                  quorumkv alone
+  --out DIR                   where the JSON and markdown go (default bench-results/)
+  --help                      this text
+`;
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(usage);
+    return;
+  }
   const o = parseOptions(argv);
   const startedAt = new Date();
   const redisInstalled = o.withRedis && RedisReference.installed();
