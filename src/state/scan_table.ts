@@ -41,6 +41,10 @@ const HASH_MASK = 0x3fffffff;
 /** Shrink when fewer than 1 in MIN_FILL_DIVISOR buckets' worth of keys remain (Redis: 10%). */
 const MIN_FILL_DIVISOR = 10;
 
+/**
+ * No `clear()`: the keyspace empties itself by replacing its table, so that a detached
+ * copy-on-write image can keep walking the old one (keyspace_image.ts).
+ */
 export class ScanTable<T extends ScanEntry> {
   private buckets: (ScanEntry | undefined)[] = new Array<ScanEntry | undefined>(INITIAL_SIZE).fill(undefined);
   private mask = INITIAL_SIZE - 1;
@@ -76,12 +80,6 @@ export class ScanTable<T extends ScanEntry> {
     this.count--;
     const size = this.buckets.length;
     if (size > INITIAL_SIZE && this.count * MIN_FILL_DIVISOR < size) this.resize(smallestSizeFor(this.count));
-  }
-
-  clear(): void {
-    this.buckets = new Array<ScanEntry | undefined>(INITIAL_SIZE).fill(undefined);
-    this.mask = INITIAL_SIZE - 1;
-    this.count = 0;
   }
 
   /** Appends the names in the cursor's bucket to `out`; returns the next cursor (0: done). */
