@@ -100,28 +100,32 @@ export const KEY_MISSING = -2;
 export const NO_EXPIRY = -1;
 
 /**
- * Approximate cost, in bytes, of one key beyond its key and value bytes: the entry object (88:
- * 8 fields and 3 header words, 8 B each without pointer compression), the key's and the value's
+ * Approximate cost, in bytes, of one key beyond its key and value bytes: the entry object (80:
+ * 7 fields and 3 header words, 8 B each without pointer compression), the key's and the value's
  * string headers and padding (~16 + ~20), the table's bucket slot (8-16, with the fill).
  * Calibrated with `process.memoryUsage()` (heap + external) after a GC on Node 20: 1M keys of
- * 10 bytes with 32-byte values took 177 bytes each, 1M of 16 bytes with 100-byte values 249,
- * 40 with 500 673, i.e. ~133 beyond the data each time (it was ~163 with a JS Map beside the
- * table, ~310 when values were Buffers in wrappers). A value kept as a Buffer (over
- * MAX_STRING_STORED_BYTES) costs ~200 B more, under 2% of it: not counted.
+ * 10 bytes with 32-byte values took 169 bytes each, 1M of 16 bytes with 100-byte values 241,
+ * 40 with 500 665, i.e. ~125 beyond the data each time (it was ~163 with a JS Map beside the
+ * table and the expiry in the entry, ~310 when values were Buffers in wrappers). A value kept as
+ * a Buffer (over MAX_STRING_STORED_BYTES) costs ~200 B more, under 2% of it: not counted.
  * It is an estimate for INFO and `maxmemory`, not an accounting of V8's heap.
  */
-const PER_KEY_OVERHEAD_BYTES = 135;
-/** Extra cost of a key with a TTL: its slot in the sampling array. */
-const PER_TTL_OVERHEAD_BYTES = 8;
+const PER_KEY_OVERHEAD_BYTES = 126;
+/** Extra cost of a key with a TTL: its slots in `withTtl` and `ttlAt`. */
+const PER_TTL_OVERHEAD_BYTES = 16;
 
 /** How many random keys `randomKey` tries before it falls back to a linear search. */
 const RANDOM_KEY_TRIES = 100;
 
+/**
+ * One key. Every field holds a pointer or a Smi (V8's inline small integer): no field is a double,
+ * because once any object of a shape stores a non-Smi number in a field, V8 gives every object of
+ * that shape a 16 B box for it. So the expiry (an absolute ms time, ~1.7e12, never a Smi) is not
+ * here: a key with a TTL has a slot in `withTtl`/`ttlAt`, and a key without one costs one Smi.
+ */
 interface Entry extends ImageEntry {
   value: StoredValue;
-  /** Absolute ms, or NO_EXPIRY. */
-  expireAt: number;
-  /** Index in `withTtl`, or -1 when the key has no TTL. */
+  /** Index in `withTtl` and `ttlAt`, or -1 when the key has no TTL. */
   ttlSlot: number;
 }
 
@@ -133,6 +137,11 @@ export class Keyspace {
    * leader's active-expiry cycle, with each entry's index in `ttlSlot` (swap-remove on delete).
    */
   private withTtl: Entry[] = [];
+  /**
+   * The expiry (absolute ms) of `withTtl[slot]`. A JS array of only numbers is stored unboxed
+   * (V8's PACKED_DOUBLE_ELEMENTS: 8 B each), where a field or a record would box each one.
+   */
+  private ttlAt: number[] = [];
   private memoryBytes = 0;
   /**
    * The image that tracks writes, or null (the only cost of snapshots on the write path: every
@@ -167,7 +176,7 @@ export class Keyspace {
   /** The live value of `key` at `nowMs`, or undefined. Never deletes. Counts a hit or a miss. */
   get(key: Buffer, nowMs: number): Value | undefined {
     const entry = this.table.find(key.toString('latin1'));
-    if (entry === undefined || (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs)) {
+    if (entry === undefined || this.expired(entry, nowMs)) {
       this.readMisses++;
       return undefined;
     }
@@ -187,7 +196,7 @@ export class Keyspace {
     const name = key.toString('latin1');
     const entry = this.table.find(name);
     if (entry === undefined) return undefined;
-    if (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs) {
+    if (this.expired(entry, nowMs)) {
       this.remove(entry);
       return undefined;
     }
@@ -200,8 +209,8 @@ export class Keyspace {
    */
   expireAtOf(key: Buffer, nowMs: number): number {
     const entry = this.table.find(key.toString('latin1'));
-    if (entry === undefined || (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs)) return KEY_MISSING;
-    return entry.expireAt;
+    if (entry === undefined || this.expired(entry, nowMs)) return KEY_MISSING;
+    return this.expiryOf(entry);
   }
 
   /**
@@ -270,7 +279,7 @@ export class Keyspace {
     const name = key.toString('latin1');
     const entry = this.table.find(name);
     if (entry === undefined) return false;
-    const live = entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs;
+    const live = !this.expired(entry, nowMs);
     this.remove(entry);
     return live;
   }
@@ -279,7 +288,7 @@ export class Keyspace {
   deleteIfExpired(key: Buffer, nowMs: number): boolean {
     const name = key.toString('latin1');
     const entry = this.table.find(name);
-    if (entry === undefined || entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs) return false;
+    if (entry === undefined || !this.expired(entry, nowMs)) return false;
     this.remove(entry);
     return true;
   }
@@ -292,7 +301,8 @@ export class Keyspace {
     const fromName = from.toString('latin1');
     const entry = this.table.find(fromName);
     if (entry === undefined) throw new Error('rename of a missing key');
-    const { value, expireAt } = entry;
+    const value = entry.value;
+    const expireAt = this.expiryOf(entry);
     this.remove(entry);
     this.setStoredByName(to.toString('latin1'), value, expireAt);
   }
@@ -305,6 +315,7 @@ export class Keyspace {
     this.detachImage();
     this.table = new ScanTable();
     this.withTtl = [];
+    this.ttlAt = [];
     this.memoryBytes = 0;
   }
 
@@ -328,11 +339,13 @@ export class Keyspace {
     this.detachImage();
     this.table = other.table;
     this.withTtl = other.withTtl;
+    this.ttlAt = other.ttlAt;
     this.memoryBytes = other.memoryBytes;
     // Adopted entries carry stamps of `other`'s images: the next image here must be above them.
     this.imageGeneration = Math.max(this.imageGeneration, other.imageGeneration);
     other.table = new ScanTable();
     other.withTtl = [];
+    other.ttlAt = [];
     other.memoryBytes = 0;
   }
 
@@ -346,7 +359,11 @@ export class Keyspace {
     if (this.image !== null) {
       throw new KeyspaceImageError(KeyspaceImageErrorCode.Active, 'a snapshot image of this keyspace is already active; release it first');
     }
-    const image = new CopyOnWriteImage<Entry>(++this.imageGeneration, this.table, recordOf, (released) => {
+    // The expiries as of this table: clear() and adopt() replace both, so a detached image keeps
+    // reading the ones its entries' slots index.
+    const ttlAt = this.ttlAt;
+    const expiryOf = (entry: Entry): number => (entry.ttlSlot === -1 ? NO_EXPIRY : ttlAt[entry.ttlSlot]!);
+    const image = new CopyOnWriteImage<Entry>(++this.imageGeneration, this.table, expiryOf, recordOf, (released) => {
       if (this.image === released) this.image = null;
     });
     this.image = image;
@@ -378,7 +395,7 @@ export class Keyspace {
   liveKeyNames(nowMs: number): string[] {
     const names: string[] = [];
     this.table.forEach((entry) => {
-      if (entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs) names.push(entry.name);
+      if (!this.expired(entry, nowMs)) names.push(entry.name);
     });
     return names;
   }
@@ -386,13 +403,13 @@ export class Keyspace {
   /** Whether the key named `name` (latin1) is live at `nowMs`; for filtering SCAN results. */
   isLiveName(name: string, nowMs: number): boolean {
     const entry = this.table.find(name);
-    return entry !== undefined && (entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs);
+    return entry !== undefined && !this.expired(entry, nowMs);
   }
 
   /** The value of the key named `name` (latin1) if live at `nowMs`. */
   getByName(name: string, nowMs: number): Value | undefined {
     const entry = this.table.find(name);
-    if (entry === undefined || (entry.expireAt !== NO_EXPIRY && entry.expireAt <= nowMs)) return undefined;
+    if (entry === undefined || this.expired(entry, nowMs)) return undefined;
     return valueOfStored(entry.value);
   }
 
@@ -406,7 +423,7 @@ export class Keyspace {
     for (let attempt = 0; attempt < RANDOM_KEY_TRIES; attempt++) {
       const entry = this.table.randomEntry(random);
       if (entry === undefined) break;
-      if (entry.expireAt === NO_EXPIRY || entry.expireAt > nowMs) return Buffer.from(entry.name, 'latin1');
+      if (!this.expired(entry, nowMs)) return Buffer.from(entry.name, 'latin1');
     }
     const live = this.liveKeyNames(nowMs);
     if (live.length === 0) return null;
@@ -435,7 +452,7 @@ export class Keyspace {
    */
   snapshot(): KeyRecord[] {
     const records: KeyRecord[] = [];
-    this.table.forEach((entry) => records.push(recordOf(entry)));
+    this.table.forEach((entry) => records.push(recordOf({ name: entry.name, value: entry.value, expireAt: this.expiryOf(entry) })));
     return records;
   }
 
@@ -451,7 +468,7 @@ export class Keyspace {
   private insert(name: string, hash: number, value: StoredValue, expireAt: number): void {
     // Born stamped while an image tracks: its walk must not yield a key it did not start with.
     const imageStamp = this.image === null ? 0 : this.image.generation;
-    const entry: Entry = { name, hash, prev: undefined, next: undefined, value, expireAt: NO_EXPIRY, ttlSlot: -1, imageStamp };
+    const entry: Entry = { name, hash, prev: undefined, next: undefined, value, ttlSlot: -1, imageStamp };
     this.table.add(entry, hash);
     this.memoryBytes += PER_KEY_OVERHEAD_BYTES + name.length + value.length;
     this.changeExpiry(entry, expireAt);
@@ -472,22 +489,37 @@ export class Keyspace {
   }
 
   private changeExpiry(entry: Entry, expireAt: number): void {
+    const slot = entry.ttlSlot;
     if (expireAt === NO_EXPIRY) {
-      if (entry.ttlSlot !== -1) {
+      if (slot !== -1) {
         const last = this.withTtl.pop()!;
+        const lastAt = this.ttlAt.pop()!;
         if (last !== entry) {
-          this.withTtl[entry.ttlSlot] = last;
-          last.ttlSlot = entry.ttlSlot;
+          this.withTtl[slot] = last;
+          this.ttlAt[slot] = lastAt;
+          last.ttlSlot = slot;
         }
         entry.ttlSlot = -1;
         this.memoryBytes -= PER_TTL_OVERHEAD_BYTES;
       }
-    } else if (entry.ttlSlot === -1) {
+    } else if (slot === -1) {
       entry.ttlSlot = this.withTtl.length;
       this.withTtl.push(entry);
+      this.ttlAt.push(expireAt);
       this.memoryBytes += PER_TTL_OVERHEAD_BYTES;
+    } else {
+      this.ttlAt[slot] = expireAt;
     }
-    entry.expireAt = expireAt;
+  }
+
+  /** Absolute ms, or NO_EXPIRY. */
+  private expiryOf(entry: Entry): number {
+    return entry.ttlSlot === -1 ? NO_EXPIRY : this.ttlAt[entry.ttlSlot]!;
+  }
+
+  /** Whether the key has expired at `nowMs` (logically absent: see the class comment). */
+  private expired(entry: Entry, nowMs: number): boolean {
+    return entry.ttlSlot !== -1 && this.ttlAt[entry.ttlSlot]! <= nowMs;
   }
 }
 

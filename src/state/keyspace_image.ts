@@ -75,7 +75,10 @@ export interface KeyspaceImage extends Iterable<KeyRecord> {
  *      └─────────────────────────────────────┘
  */
 
-/** One key of an image: a keyspace entry as it is (no copy), or a pre-image. */
+/**
+ * One key of an image: a walked entry's fields as they are (in one object the image refills, so
+ * the walk allocates nothing per key), or a pre-image.
+ */
 export interface ImageKey {
   /** The key, latin1 (one char per byte). */
   readonly name: string;
@@ -85,8 +88,10 @@ export interface ImageKey {
   readonly expireAt: number;
 }
 
-/** What the image needs of a keyspace entry. */
-export interface ImageEntry extends ImageKey, ScanEntry {
+/** What the image needs of a keyspace entry (its expiry comes from the keyspace: `expiryOf`). */
+export interface ImageEntry extends ScanEntry {
+  /** As the keyspace stores it; never mutated in place (keyspace.ts, ownership). */
+  readonly value: StoredValue;
   /** The generation of the image that must not yield this entry from its walk (0: none). */
   imageStamp: number;
 }
@@ -130,18 +135,22 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
   /** The last bucket's chain as it was when the walk stepped to it, and the next entry of it to consider. */
   private bucket: E[] = [];
   private bucketIndex = 0;
+  /** What `nextKey` returns for a walked entry, refilled each time (valid until the next call). */
+  private readonly current: { name: string; value: StoredValue; expireAt: number } = { name: '', value: '', expireAt: -1 };
   private preImageIndex = 0;
   private finished = false;
 
   /**
    * @param generation  above every stamp any entry of `walked` carries
    * @param walked      the keyspace's live table; entries are never stamped with `generation` yet
+   * @param expiryOf    an entry's expiry (absolute ms, or -1), as of `walked`'s keyspace structures
    * @param recordOf    a key as a record, for the iterator
    * @param stopTracking called once, on release, if the keyspace still tracks this image
    */
   constructor(
     readonly generation: number,
     walked: ScanTable<E>,
+    private readonly expiryOf: (entry: E) => number,
     private readonly recordOf: (key: ImageKey) => KeyRecord,
     private stopTracking: ((image: CopyOnWriteImage<E>) => void) | null,
   ) {
@@ -154,7 +163,7 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
     if (entry.imageStamp === this.generation) return;
     entry.imageStamp = this.generation;
     // Values are never mutated in place (keyspace.ts, ownership): sharing the value is a copy.
-    this.preImages.push({ name: entry.name, value: entry.value, expireAt: entry.expireAt });
+    this.preImages.push({ name: entry.name, value: entry.value, expireAt: this.expiryOf(entry) });
     this.copied++;
   }
 
@@ -184,7 +193,13 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
     this.checkNotReleased();
     if (this.walking) {
       const entry = this.nextWalked();
-      if (entry !== undefined) return entry;
+      if (entry !== undefined) {
+        const current = this.current;
+        current.name = entry.name;
+        current.value = entry.value;
+        current.expireAt = this.expiryOf(entry);
+        return current;
+      }
       this.walking = false;
       this.bucket = [];
     }
