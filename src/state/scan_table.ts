@@ -97,11 +97,18 @@ export class ScanTable<T extends ScanEntry> {
     return this.cursorAfter(cursor);
   }
 
-  /** Every entry, in bucket order. `visit` must not add or remove entries. */
+  /**
+   * Every entry, in SCAN's order (buckets by reversed cursor, each chain head first): the order of
+   * a full scan, and of a copy-on-write image's walk while nothing writes, so that `snapshot()`
+   * and an image list a quiet keyspace alike. `visit` must not add or remove entries.
+   */
   forEach(visit: (entry: T) => void): void {
-    for (let bucket of this.buckets) {
-      for (; bucket !== undefined; bucket = bucket.next) visit(bucket as T);
-    }
+    const buckets = this.buckets;
+    let cursor = 0;
+    do {
+      for (let entry = buckets[cursor & this.mask]; entry !== undefined; entry = entry.next) visit(entry as T);
+      cursor = this.cursorAfter(cursor);
+    } while (cursor !== 0);
   }
 
   /** A random entry (a random non-empty bucket, then a random entry of its chain). */

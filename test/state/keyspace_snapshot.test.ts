@@ -484,6 +484,15 @@ describe('KeyspaceImage lifecycle', () => {
     expect(() => Array.from(again)).toThrow(KeyspaceImageError);
   });
 
+  test('while nothing writes, an image yields the keys in the order snapshot() lists them (SCAN order), across grows and shrinks', () => {
+    const ks = new Keyspace();
+    for (let i = 0; i < 300; i++) ks.set(key(`k${i}`), str(`v${i}`));
+    for (let i = 0; i < 290; i += 1) if (i % 7 !== 0) ks.delete(key(`k${i}`), START);
+    const listed = names(ks.snapshot());
+    expect(names(ks.beginSnapshot())).toEqual(listed);
+    expect(listed).toHaveLength(ks.size);
+  });
+
   test('snapshot() works while an image is active and gives the live state', () => {
     const ks = new Keyspace();
     fill(ks, ['a']);
