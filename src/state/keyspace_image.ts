@@ -132,9 +132,13 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
   private cursor = 0;
   /** The cursor came back to 0: `bucket` is the walk's last. */
   private lastBucket = false;
-  /** The last bucket's chain as it was when the walk stepped to it, and the next entry of it to consider. */
+  /**
+   * The last bucket's chain as it was when the walk stepped to it: bucket[bucketIndex..bucketLength)
+   * still to consider. Slots past bucketLength may hold entries of earlier buckets until the walk ends.
+   */
   private bucket: E[] = [];
   private bucketIndex = 0;
+  private bucketLength = 0;
   /** What `nextKey` returns for a walked entry, refilled each time (valid until the next call). */
   private readonly current: { name: string; value: StoredValue; expireAt: number } = { name: '', value: '', expireAt: -1 };
   private preImageIndex = 0;
@@ -240,16 +244,17 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
     const table = this.walked!;
     const bucket = this.bucket;
     for (;;) {
-      while (this.bucketIndex < bucket.length) {
+      while (this.bucketIndex < this.bucketLength) {
         const entry = bucket[this.bucketIndex++]!;
         if (entry.imageStamp === generation) continue;
         entry.imageStamp = generation;
         return entry;
       }
       if (this.lastBucket) return undefined;
-      bucket.length = 0;
+      // One step, with no write between reading the bucket and computing the next cursor.
+      this.bucketLength = table.copyBucket(this.cursor, bucket);
       this.bucketIndex = 0;
-      this.cursor = table.scanBucketEntries(this.cursor, bucket);
+      this.cursor = table.nextCursor(this.cursor);
       this.lastBucket = this.cursor === 0;
     }
   }

@@ -85,16 +85,20 @@ export class ScanTable<T extends ScanEntry> {
   /** Appends the names in the cursor's bucket to `out`; returns the next cursor (0: done). */
   scanBucket(cursor: number, out: string[]): number {
     for (let entry = this.buckets[cursor & this.mask]; entry !== undefined; entry = entry.next) out.push(entry.name);
-    return this.cursorAfter(cursor);
+    return this.nextCursor(cursor);
   }
 
   /**
-   * `scanBucket` for entries instead of names: the same buckets, the same cursors, so the same
-   * guarantee across resizes between calls (the copy-on-write image's walk).
+   * The entries of the cursor's bucket, written to out[0..count) (the rest of `out` is left as it
+   * was, so one buffer serves a whole walk without reallocating); returns count. With
+   * `nextCursor(cursor)` called before any write, a step of `scanBucket` for entries: the same
+   * buckets, the same cursors, so the same guarantee across resizes between steps (the
+   * copy-on-write image's walk).
    */
-  scanBucketEntries(cursor: number, out: T[]): number {
-    for (let entry = this.buckets[cursor & this.mask]; entry !== undefined; entry = entry.next) out.push(entry as T);
-    return this.cursorAfter(cursor);
+  copyBucket(cursor: number, out: T[]): number {
+    let count = 0;
+    for (let entry = this.buckets[cursor & this.mask]; entry !== undefined; entry = entry.next) out[count++] = entry as T;
+    return count;
   }
 
   /**
@@ -107,7 +111,7 @@ export class ScanTable<T extends ScanEntry> {
     let cursor = 0;
     do {
       for (let entry = buckets[cursor & this.mask]; entry !== undefined; entry = entry.next) visit(entry as T);
-      cursor = this.cursorAfter(cursor);
+      cursor = this.nextCursor(cursor);
     } while (cursor !== 0);
   }
 
@@ -125,8 +129,8 @@ export class ScanTable<T extends ScanEntry> {
     return head as T;
   }
 
-  /** The cursor after `cursor`'s bucket at the current size: its reversed bits plus one. */
-  private cursorAfter(cursor: number): number {
+  /** The cursor after `cursor`'s bucket at the current size (its reversed bits plus one); 0: done. */
+  nextCursor(cursor: number): number {
     let next = (cursor | ~this.mask) >>> 0;
     next = reverseBits32(next);
     next = (next + 1) >>> 0;
