@@ -19,8 +19,11 @@
  * amortized O(1) per insert.
  *
  * The hash is fixed (not seeded), so cursors mean the same on every replica. A client that knows
- * the function can lengthen chains; that costs larger SCAN batches and longer lookups of the keys
- * in that chain (as it would in Redis without its seed), but unlinking stays O(1).
+ * the function can build keys that share a chain: every lookup of one of them, and so every insert
+ * of another, walks that chain (the stored hash is compared before the name, which only helps
+ * against partial collisions), on every replica's apply path. Redis avoids this with a random
+ * seed; a seed here would have to be replicated state (chosen once, carried in snapshots) for
+ * cursors to stay valid across replicas. Unlinking stays O(1) whatever the chain's length.
  * That is why chains are doubly linked although Redis's are not (its hash is seeded): dropping
  * `prev` saves 8 B per key (measured: 278 → 270 B per key of 16 + 100 bytes) but makes every
  * removal walk its chain, so a lengthened chain would turn DELs into quadratic work on every
