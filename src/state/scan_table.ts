@@ -19,15 +19,14 @@
  * amortized O(1) per insert.
  *
  * The hash is fixed (not seeded), so cursors mean the same on every replica. A client that knows
- * the function can build keys that share a chain: every lookup of one of them, and so every insert
- * of another, walks that chain (the stored hash is compared before the name, which only helps
- * against partial collisions), on every replica's apply path. Redis avoids this with a random
- * seed; a seed here would have to be replicated state (chosen once, carried in snapshots) for
- * cursors to stay valid across replicas. Unlinking stays O(1) whatever the chain's length.
- * That is why chains are doubly linked although Redis's are not (its hash is seeded): dropping
- * `prev` saves 8 B per key (measured: 278 → 270 B per key of 16 + 100 bytes) but makes every
- * removal walk its chain, so a lengthened chain would turn DELs into quadratic work on every
- * replica's apply path.
+ * the function can build keys that share a chain (Redis avoids that with a random seed per
+ * process, which also makes its cursors meaningless on another server). Here a chain that grows
+ * past LONG_CHAIN entries gets a JS Map of its own (V8 seeds its string hash per process) for
+ * lookups: the chain keeps its order for SCAN, and lookups and inserts stay O(1) whatever keys a
+ * client builds. Ordinary data never gets there (with at most one key per bucket on average, a
+ * million keys' longest chain is ~10), so it costs nothing otherwise. Unlinking is O(1) as well:
+ * that is why chains are doubly linked although Redis's are not; dropping `prev` would save
+ * 8 B per key (278 → 270 B per key of 16 + 100 bytes) but make every removal walk its chain.
  */
 export interface ScanEntry {
   /** The key, latin1 (one char per byte). */
@@ -39,6 +38,8 @@ export interface ScanEntry {
 }
 
 const INITIAL_SIZE = 4;
+/** A chain longer than this is indexed by a Map (see the file comment); below half of it, no more. */
+const LONG_CHAIN = 32;
 /** The bits of a hash kept (see hashName). */
 const HASH_MASK = 0x3fffffff;
 /** Shrink when fewer than 1 in MIN_FILL_DIVISOR buckets' worth of keys remain (Redis: 10%). */
@@ -52,15 +53,25 @@ export class ScanTable<T extends ScanEntry> {
   private buckets: (ScanEntry | undefined)[] = new Array<ScanEntry | undefined>(INITIAL_SIZE).fill(undefined);
   private mask = INITIAL_SIZE - 1;
   private count = 0;
+  /** Lookup maps of the buckets whose chains are long (by bucket index), or null: none is. */
+  private longChains: Map<number, Map<string, T>> | null = null;
 
   /** Entries in the table. */
   get size(): number {
     return this.count;
   }
 
+  /** Buckets whose chain is long enough to be indexed by a Map (for tests and INFO). */
+  get indexedChains(): number {
+    return this.longChains?.size ?? 0;
+  }
+
   /** The entry named `name`, if any. `hash` must be hashName(name) (a caller that inserts next passes it on to `add`). */
   find(name: string, hash: number = hashName(name)): T | undefined {
-    for (let entry = this.buckets[hash & this.mask]; entry !== undefined; entry = entry.next) {
+    const index = hash & this.mask;
+    const indexed = this.longChains?.get(index);
+    if (indexed !== undefined) return indexed.get(name);
+    for (let entry = this.buckets[index]; entry !== undefined; entry = entry.next) {
       if (entry.hash === hash && entry.name === name) return entry as T;
     }
     return undefined;
@@ -72,10 +83,20 @@ export class ScanTable<T extends ScanEntry> {
     if (this.count >= this.buckets.length) this.resize(this.buckets.length * 2);
     this.link(entry);
     this.count++;
+    const index = hash & this.mask;
+    const indexed = this.longChains?.get(index);
+    if (indexed !== undefined) indexed.set(entry.name, entry);
+    else if (this.chainLongerThan(index, LONG_CHAIN)) this.indexChain(index);
   }
 
   remove(entry: T): void {
-    if (entry.prev === undefined) this.buckets[entry.hash & this.mask] = entry.next;
+    const index = entry.hash & this.mask;
+    const indexed = this.longChains?.get(index);
+    if (indexed !== undefined) {
+      indexed.delete(entry.name);
+      if (indexed.size < LONG_CHAIN / 2) this.longChains!.delete(index);
+    }
+    if (entry.prev === undefined) this.buckets[index] = entry.next;
     else entry.prev.next = entry.next;
     if (entry.next !== undefined) entry.next.prev = entry.prev;
     entry.prev = undefined;
@@ -160,6 +181,24 @@ export class ScanTable<T extends ScanEntry> {
         bucket = next;
       }
     }
+    // Bucket indexes changed: index afresh the chains that are long at the new size. Doubling
+    // only splits chains, so a table that had no long chain still has none; halving merges
+    // pairs of them, so it looks.
+    if (size > old.length && this.longChains === null) return;
+    this.longChains = null;
+    for (let index = 0; index < size; index++) if (this.chainLongerThan(index, LONG_CHAIN)) this.indexChain(index);
+  }
+
+  private chainLongerThan(index: number, limit: number): boolean {
+    let length = 0;
+    for (let entry = this.buckets[index]; entry !== undefined; entry = entry.next) if (++length > limit) return true;
+    return false;
+  }
+
+  private indexChain(index: number): void {
+    const indexed = new Map<string, T>();
+    for (let entry = this.buckets[index]; entry !== undefined; entry = entry.next) indexed.set(entry.name, entry as T);
+    (this.longChains ??= new Map()).set(index, indexed);
   }
 }
 
