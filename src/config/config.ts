@@ -64,7 +64,7 @@ export const serverDefaults = {
   snapshotBytes: 256 * 1024 * 1024,
   snapshotCatchupEntries: 5_000,
   snapshotCatchupBytes: 16 * 1024 * 1024,
-  logCacheBytes: 16 * 1024 * 1024,
+  logCacheBytes: 4 * 1024 * 1024, // RaftGroup's defaultResidentLogBytes (why 4 MiB: there)
 } as const;
 
 const idPattern = /^[a-z0-9-]{1,64}$/;
