@@ -101,22 +101,21 @@ function cmd(...words: string[]): Buffer[] {
   return words.map((w) => Buffer.from(w));
 }
 
-async function writeVia(node: Node, ...commands: Buffer[][]): Promise<Reply[]> {
-  const items = commands.map((args) => {
+/** Classifies every command as `kind` (a test's own mistake otherwise). */
+function classified<K extends 'write' | 'read'>(node: Node, kind: K, commands: Buffer[][]): Extract<ReturnType<Gateway['classify']>, { kind: K }>[] {
+  return commands.map((args) => {
     const c = node.gateway.classify(ctx(), args);
-    if (c.kind !== 'write') throw new Error(`${args[0]} is not a write`);
-    return c;
+    if (c.kind !== kind) throw new Error(`${args[0]} is not a ${kind}`);
+    return c as Extract<ReturnType<Gateway['classify']>, { kind: K }>;
   });
-  return node.gateway.writeRun(items);
 }
 
-async function readVia(node: Node, ...commands: Buffer[][]): Promise<Reply[]> {
-  const items = commands.map((args) => {
-    const c = node.gateway.classify(ctx(), args);
-    if (c.kind !== 'read') throw new Error(`${args[0]} is not a read`);
-    return c;
-  });
-  return node.gateway.readRun(items);
+function writeVia(node: Node, ...commands: Buffer[][]): Promise<Reply[]> {
+  return node.gateway.writeRun(classified(node, 'write', commands));
+}
+
+function readVia(node: Node, ...commands: Buffer[][]): Promise<Reply[]> {
+  return node.gateway.readRun(classified(node, 'read', commands));
 }
 
 describe('gateway forwarding', () => {

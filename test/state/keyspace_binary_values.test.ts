@@ -2,9 +2,9 @@ import { describe, expect, test } from 'vitest';
 import { lookupAppliedCommand } from '../../src/commands/command_table.js';
 import type { Reply } from '../../src/resp/reply.js';
 import { Keyspace, MAX_STRING_STORED_BYTES, NO_EXPIRY, type KeyRecord } from '../../src/state/keyspace.js';
-import { ChunkPacker, RecordUnpacker, openChunk, type VisitableRecords } from '../../src/storage/snapshot_format.js';
+import { ChunkPacker } from '../../src/storage/snapshot_format.js';
 import { encodeKeyRecord, loadStateImage, packedStateImage, stateImageRecords } from '../../src/storage/snapshot_image.js';
-import { canonical, loadFresh } from '../storage/snapshot_support.js';
+import { canonical, loadFresh, visitable } from '../storage/snapshot_support.js';
 
 /**
  * The keyspace stores a string value as a latin1 JS string, or as a Buffer past
@@ -41,16 +41,6 @@ function expectValues(ks: Keyspace): void {
     expect(ks.get(key(name), NOW), name).toEqual({ type: 'string', value });
     expect(ks.expireAtOf(key(name), NOW), name).toBe(i % 2 === 0 ? NO_EXPIRY : NOW + i);
   });
-}
-
-function visitable(chunks: readonly Buffer[]): VisitableRecords {
-  return {
-    async visitRecords(visit) {
-      const unpacker = new RecordUnpacker();
-      chunks.forEach((chunk, seq) => unpacker.visit(openChunk(chunk, seq), visit));
-      unpacker.end();
-    },
-  };
 }
 
 describe('binary string values in the keyspace', () => {

@@ -19,7 +19,6 @@ import {
   writeDescriptor,
 } from '../../src/storage/snapshot_format.js';
 import { Keyspace, NO_EXPIRY } from '../../src/state/keyspace.js';
-import type { VisitableRecords } from '../../src/storage/snapshot_format.js';
 import {
   decodeImageRecord,
   encodeDedupRecord,
@@ -30,7 +29,7 @@ import {
   stateImageRecords,
 } from '../../src/storage/snapshot_image.js';
 import type { DedupRecord, MembersRecord } from '../../src/storage/snapshot_image.js';
-import { buildState, canonical, dedupRecordArb, descriptor, keyRecordArb, loadFresh } from './snapshot_support.js';
+import { buildState, canonical, dedupRecordArb, descriptor, keyRecordArb, loadFresh, visitable } from './snapshot_support.js';
 import { DedupTable } from '../../src/node/dedup_table.js';
 import { propertyParameters } from './support.js';
 
@@ -56,17 +55,6 @@ function unpack(chunks: readonly Buffer[]): Buffer[] {
   });
   unpacker.end();
   return out;
-}
-
-/** Chunks read back as SnapshotReader.visitRecords reads them (checked, one visit per record). */
-function visitable(chunks: readonly Buffer[]): VisitableRecords {
-  return {
-    async visitRecords(visit) {
-      const unpacker = new RecordUnpacker();
-      chunks.forEach((chunk, seq) => unpacker.visit(openChunk(chunk, seq), visit));
-      unpacker.end();
-    },
-  };
 }
 
 describe('chunks', () => {

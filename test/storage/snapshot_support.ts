@@ -8,7 +8,8 @@ import { DedupTable } from '../../src/node/dedup_table.js';
 import type { Reply } from '../../src/resp/reply.js';
 import { Keyspace, NO_EXPIRY } from '../../src/state/keyspace.js';
 import type { KeyRecord } from '../../src/state/keyspace.js';
-import type { SnapshotDescriptor } from '../../src/storage/snapshot_format.js';
+import { RecordUnpacker, openChunk } from '../../src/storage/snapshot_format.js';
+import type { SnapshotDescriptor, VisitableRecords } from '../../src/storage/snapshot_format.js';
 import { decodeStateImage, stateImageRecords } from '../../src/storage/snapshot_image.js';
 import type { DedupRecord } from '../../src/storage/snapshot_image.js';
 
@@ -155,3 +156,14 @@ export function metaKeyOf(id: number): Buffer {
 }
 
 export const headKey = Buffer.from([0x01]);
+
+/** Chunks read back as SnapshotReader.visitRecords reads them (checked, one visit per record). */
+export function visitable(chunks: readonly Buffer[]): VisitableRecords {
+  return {
+    async visitRecords(visit) {
+      const unpacker = new RecordUnpacker();
+      chunks.forEach((chunk, seq) => unpacker.visit(openChunk(chunk, seq), visit));
+      unpacker.end();
+    },
+  };
+}
