@@ -97,11 +97,6 @@ export function integerBytes(value: number | bigint): Buffer {
   return Buffer.from(String(value), 'latin1');
 }
 
-/** A copy the keyspace may keep: arguments may be views into buffers their owner reuses. */
-export function ownBytes(arg: Buffer): Buffer {
-  return Buffer.from(arg);
-}
-
 /** `prepare` for writes that need no validation or rewriting: propose the arguments as sent. */
 export function asIs(args: readonly Buffer[]): readonly Buffer[] {
   return args;

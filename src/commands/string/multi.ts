@@ -1,6 +1,5 @@
 import { array, bulk, nullReply, ok, type Reply } from '../../resp/reply.js';
 import { NO_EXPIRY, type Keyspace } from '../../state/keyspace.js';
-import { ownBytes } from '../arguments.js';
 import type { ReadCommandSpec, WriteCommandSpec } from '../command_spec.js';
 import { everyArgumentIsAKey, keyRange, keyValuePairs } from '../key_specs.js';
 import { one, wrongArity, zero } from '../replies.js';
@@ -30,7 +29,7 @@ function applyMsetGeneric(ks: Keyspace, args: readonly Buffer[], entryTimeMs: nu
     }
   }
   for (let i = 1; i < args.length; i += 2) {
-    ks.set(args[i]!, { type: 'string', value: ownBytes(args[i + 1]!) }, NO_EXPIRY);
+    ks.set(args[i]!, { type: 'string', value: args[i + 1]! }, NO_EXPIRY);
   }
   return onlyIfNoneExist ? one : ok;
 }

@@ -1,6 +1,6 @@
 import { bulk, error, integer, type Reply } from '../../resp/reply.js';
 import { NO_EXPIRY, type Keyspace } from '../../state/keyspace.js';
-import { asIs, ownBytes, parseInteger, parseLongLong } from '../arguments.js';
+import { asIs, parseInteger, parseLongLong } from '../arguments.js';
 import type { ReadCommandSpec, WriteCommandSpec } from '../command_spec.js';
 import { keyAt, oneKey } from '../key_specs.js';
 import { emptyBulk, notAnInteger, stringTooLong, wrongType, zero } from '../replies.js';
@@ -21,7 +21,7 @@ function applyAppend(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number)
   const suffix = args[2]!;
   const current = ks.lookupWrite(key, entryTimeMs);
   if (current === undefined) {
-    ks.set(key, { type: 'string', value: ownBytes(suffix) }, NO_EXPIRY);
+    ks.set(key, { type: 'string', value: suffix }, NO_EXPIRY);
     return integer(suffix.length);
   }
   if (current.type !== 'string') return wrongType;

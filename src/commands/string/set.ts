@@ -1,6 +1,6 @@
 import { bulk, nullReply, ok, type Reply } from '../../resp/reply.js';
 import { NO_EXPIRY, type Keyspace } from '../../state/keyspace.js';
-import { asIs, integerBytes, ownBytes } from '../arguments.js';
+import { asIs, integerBytes } from '../arguments.js';
 import type { WriteCommandSpec } from '../command_spec.js';
 import { keyAt, oneKey } from '../key_specs.js';
 import { one, syntaxError, wrongType, zero } from '../replies.js';
@@ -61,7 +61,7 @@ function prepareSetWithTtl(unitFlag: number, commandName: string) {
 function applySet(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number): Reply {
   const key = args[1]!;
   if (args.length === 3) {
-    ks.set(key, { type: 'string', value: ownBytes(args[2]!) }, NO_EXPIRY);
+    ks.set(key, { type: 'string', value: args[2]! }, NO_EXPIRY);
     return ok;
   }
   const options = parseStringOptions(args, 3, true);
@@ -75,7 +75,7 @@ function applySet(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number): R
   }
   if ((flags & (NX | XX | GET | KEEPTTL)) === 0) {
     // Nothing depends on the current value: one lookup, in set().
-    ks.set(key, { type: 'string', value: ownBytes(args[2]!) }, expireAt);
+    ks.set(key, { type: 'string', value: args[2]! }, expireAt);
     return ok;
   }
   const current = ks.lookupWrite(key, entryTimeMs);
@@ -87,7 +87,7 @@ function applySet(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number): R
   if ((flags & NX && current !== undefined) || (flags & XX && current === undefined)) {
     return flags & GET ? reply : nullReply;
   }
-  const value = { type: 'string', value: ownBytes(args[2]!) } as const;
+  const value = { type: 'string', value: args[2]! } as const;
   if (flags & KEEPTTL) ks.overwrite(key, value);
   else ks.set(key, value, expireAt);
   return reply;
@@ -96,7 +96,7 @@ function applySet(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number): R
 function applySetNx(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number): Reply {
   const key = args[1]!;
   if (ks.lookupWrite(key, entryTimeMs) !== undefined) return zero;
-  ks.set(key, { type: 'string', value: ownBytes(args[2]!) }, NO_EXPIRY);
+  ks.set(key, { type: 'string', value: args[2]! }, NO_EXPIRY);
   return one;
 }
 
@@ -104,7 +104,7 @@ function applyGetSet(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number)
   const key = args[1]!;
   const current = ks.lookupWrite(key, entryTimeMs);
   if (current !== undefined && current.type !== 'string') return wrongType;
-  ks.set(key, { type: 'string', value: ownBytes(args[2]!) }, NO_EXPIRY);
+  ks.set(key, { type: 'string', value: args[2]! }, NO_EXPIRY);
   return current === undefined ? nullReply : bulk(current.value);
 }
 
