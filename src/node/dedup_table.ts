@@ -80,6 +80,9 @@ export class DedupTable {
   private readonly whole = new Map<string, Run>();
   private live = 0;
   private readonly maxRunSpanMs: number;
+  /** The last id split: apply asks `get` and then `remember` for the same id, once per write. */
+  private lastId: string | null = null;
+  private lastSplit: { prefix: string; seq: number } | null = null;
 
   constructor(private readonly retentionMs = 60_000) {
     this.maxRunSpanMs = retentionMs / 4;
@@ -91,7 +94,7 @@ export class DedupTable {
   }
 
   get(requestId: string): Reply | undefined {
-    const split = splitId(requestId);
+    const split = this.split(requestId);
     if (split === null) {
       const run = this.whole.get(requestId);
       return run === undefined ? undefined : replyAt(run, 0);
@@ -114,7 +117,7 @@ export class DedupTable {
 
   private append(requestId: string, reply: Reply, timeMs: number): void {
     this.live++;
-    const split = splitId(requestId);
+    const split = this.split(requestId);
     if (split === null) {
       const run: Run = { prefix: requestId, first: -1, count: 1, firstTimeMs: timeMs, lastTimeMs: timeMs, replies: reply };
       this.order.push(run);
@@ -143,6 +146,14 @@ export class DedupTable {
     }
     const runs = this.byPrefix.get(split.prefix)!;
     if (split.seq > runs.maxSeq) runs.maxSeq = split.seq;
+  }
+
+  private split(id: string): { prefix: string; seq: number } | null {
+    if (id !== this.lastId) {
+      this.lastId = id;
+      this.lastSplit = splitId(id);
+    }
+    return this.lastSplit;
   }
 
   private prune(nowMs: number): void {
