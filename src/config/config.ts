@@ -94,6 +94,13 @@ const flagOptions = {
 
 type Raw = Record<string, string | boolean | number | undefined>;
 
+/** The keys a --config file may hold: every flag but --config, as spelt or in camelCase. */
+const fileKeys = new Set(
+  Object.keys(flagOptions)
+    .filter((flag) => flag !== 'config')
+    .flatMap((flag) => [flag, flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]),
+);
+
 /** Parses `server` flags. Throws ConfigError with a one-line reason. */
 export function parseServerConfig(argv: readonly string[]): ServerConfig {
   let values: Raw;
@@ -163,6 +170,8 @@ function readConfigFile(path: string): Raw {
   }
   const out: Raw = {};
   for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+    // A misspelt key would otherwise be ignored, and its setting silently not taken.
+    if (!fileKeys.has(k)) throw new ConfigError(`--config ${path}: unknown key '${k}'`);
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
     else if (Array.isArray(v) && k === 'peers') out[k] = v.join(',');
     else throw new ConfigError(`--config ${path}: '${k}' must be a string, number or boolean`);
@@ -178,7 +187,8 @@ function stringOf(flag: string, v: unknown, fallback: string): string {
 
 function intOf(flag: string, v: unknown, fallback: number, min: number, max: number): number {
   if (v === undefined) return fallback;
-  const n = typeof v === 'number' ? v : Number(v);
+  // Decimal digits only: Number() would also take '', ' 12 ', '0x10', '1e3' and true.
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max) {
     throw new ConfigError(`--${flag} must be an integer from ${min} to ${max}, got '${String(v)}'`);
   }
