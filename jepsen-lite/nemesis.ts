@@ -17,7 +17,7 @@
  */
 import { adminChange } from '../src/admin/admin_client.js';
 import type { LeaderCall } from '../src/node/membership.js';
-import type { SeededRandom } from '../src/util/random.js';
+import { pick, shuffle, type SeededRandom } from '../src/util/random.js';
 import type { Cluster, ClusterNode } from './cluster.js';
 
 export interface FaultRecord {
@@ -37,19 +37,6 @@ export interface Nemesis {
   inject(cluster: Cluster, rng: SeededRandom): Promise<string>;
   /** Undoes it; returns what it did. */
   heal(cluster: Cluster): Promise<string>;
-}
-
-function pick<T>(rng: SeededRandom, items: readonly T[]): T {
-  return items[rng.intBelow(items.length)]!;
-}
-
-function shuffle<T>(rng: SeededRandom, items: readonly T[]): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = rng.intBelow(i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 const ids = (nodes: readonly ClusterNode[]): string => nodes.map((n) => n.id).join(',');

@@ -7,7 +7,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { SeededRandom } from '../src/util/random.js';
+import { SeededRandom, shuffle } from '../src/util/random.js';
 import { checkHistory, type CheckResult, type Workload } from './checker/index.js';
 import { Cluster, repoRoot, type ClusterNode } from './cluster.js';
 import { raftInfo } from './node_probe.js';
@@ -124,15 +124,6 @@ class ClientSlot {
   close(): void {
     this.client.disconnect();
   }
-}
-
-function shuffle<T>(rng: SeededRandom, items: readonly T[]): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = rng.intBelow(i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 function timestamp(): string {

@@ -30,3 +30,18 @@ export class SeededRandom implements RandomSource {
     return Math.floor((this.nextUint32() / 0x1_0000_0000) * n);
   }
 }
+
+/** One of `items`, uniformly. */
+export function pick<T>(rng: RandomSource, items: readonly T[]): T {
+  return items[rng.intBelow(items.length)]!;
+}
+
+/** A uniformly shuffled copy of `items` (Fisher-Yates). */
+export function shuffle<T>(rng: RandomSource, items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = rng.intBelow(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
