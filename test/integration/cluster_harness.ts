@@ -194,13 +194,22 @@ export function admin(node: NodeProcess, ...args: string[]): Promise<{ code: num
 
 /** Runs `quorumkv ...args` as a real process. */
 export function quorumkv(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return quorumkvWithin(60_000, args);
+}
+
+/** `quorumkv(...args)`, killed if it has not exited within `timeoutMs` (a hung CLI fails its test, never hangs it). */
+export function quorumkvWithin(timeoutMs: number, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [binPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 

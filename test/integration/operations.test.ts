@@ -3,14 +3,14 @@
  * SIGTERM and restart, bad flags and unusable data dirs (exit 2 with one line), maxclients,
  * pipelining, and slow clients that must not hold up others.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster, binPath, freePort } from './cluster_harness.js';
+import { TestCluster, freePort, quorumkvWithin } from './cluster_harness.js';
 
 const run = promisify(execFile);
 let cluster: TestCluster;
@@ -24,22 +24,6 @@ afterAll(async () => {
 async function redisCli(port: number, ...args: string[]): Promise<string> {
   const { stdout } = await run('redis-cli', ['-p', String(port), ...args]);
   return stdout.trim();
-}
-
-/** Runs the CLI and returns its exit code and stderr. */
-function runCli(args: string[], timeoutMs = 10_000): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [binPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let stdout = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdout.on('data', (d) => (stdout += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr, stdout });
-    });
-  });
 }
 
 describe('redis-cli against the cluster', () => {
@@ -74,7 +58,7 @@ describe('redis-cli against the cluster', () => {
   });
 
   it('answers admin status with JSON naming the leader and members', async () => {
-    const { code, stdout } = await runCli(['admin', '--addr', `127.0.0.1:${cluster.nodes[0].grpcPort}`, 'status']);
+    const { code, stdout } = await quorumkvWithin(10_000, ['admin', '--addr', `127.0.0.1:${cluster.nodes[0].grpcPort}`, 'status']);
     expect(code).toBe(0);
     const status = JSON.parse(stdout);
     expect(status.nodeId).toBe('n1');
@@ -164,7 +148,7 @@ describe('large values', () => {
 describe('the server process', () => {
   it('exits 2 with one line for bad flags', async () => {
     for (const args of [['server'], ['server', '--id', 'Bad_Id'], ['server', '--id', 'a', '--resp-port', 'x'], ['server', '--id', 'a', '--nope']]) {
-      const { code, stderr } = await runCli(args);
+      const { code, stderr } = await quorumkvWithin(10_000, args);
       expect(code, args.join(' ')).toBe(2);
       expect(stderr.trim().split('\n')).toHaveLength(1);
     }
@@ -175,7 +159,7 @@ describe('the server process', () => {
     try {
       const file = join(dir, 'not-a-dir');
       await writeFile(file, 'x');
-      const { code, stderr } = await runCli(['server', '--id', 'a', '--data-dir', join(file, 'sub'), '--resp-port', String(await freePort()), '--grpc-port', String(await freePort())]);
+      const { code, stderr } = await quorumkvWithin(10_000, ['server', '--id', 'a', '--data-dir', join(file, 'sub'), '--resp-port', String(await freePort()), '--grpc-port', String(await freePort())]);
       expect(code).toBe(2);
       expect(stderr).toMatch(/data dir .* is unusable/);
       expect(stderr.trim().split('\n')).toHaveLength(1);
@@ -184,7 +168,7 @@ describe('the server process', () => {
       await run('mkdir', [ro]);
       await chmod(ro, 0o500);
       if (process.getuid?.() !== 0) {
-        const r = await runCli(['server', '--id', 'a', '--data-dir', ro, '--resp-port', String(await freePort()), '--grpc-port', String(await freePort())]);
+        const r = await quorumkvWithin(10_000, ['server', '--id', 'a', '--data-dir', ro, '--resp-port', String(await freePort()), '--grpc-port', String(await freePort())]);
         expect(r.code).toBe(2);
       }
     } finally {
