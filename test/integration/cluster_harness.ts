@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { Redis } from 'ioredis';
+import { expect } from 'vitest';
 import { freePort, raftInfo, spawnServer, waitForPort } from '../../jepsen-lite/node_probe.js';
 
 // From test/integration, or from dist/test/integration when a compiled benchmark uses it.
@@ -232,6 +233,38 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
  * One writer per node, each SETting `${prefix}${w}:${i}` = `v${i}` in a loop until `stop()`;
  * `acked` holds every write answered OK (a failed one is retried after 50 ms with the next key).
  */
+/**
+ * An operator's replacement of a member, as the README's runbook does it: start `newId` empty
+ * with `--join`, `admin add-node` it through `addVia`, wait until it is a voter (promoted once
+ * caught up), then `admin remove-node` the old one through `removeVia`. Each admin call must
+ * succeed. Returns the new node.
+ */
+export async function replaceMember(
+  c: TestCluster,
+  old: NodeProcess,
+  newId: string,
+  addVia: NodeProcess,
+  removeVia: NodeProcess,
+  promotionTimeoutMs = 60_000,
+): Promise<NodeProcess> {
+  const fresh = await c.startJoiner(newId);
+  const add = await admin(addVia, 'add-node', '--id', newId, '--grpc', `127.0.0.1:${fresh.grpcPort}`);
+  expect(add.stderr).toBe('');
+  expect(add.code).toBe(0);
+  await until(
+    `${newId} promoted`,
+    async () => {
+      const info = await c.raftInfo(fresh);
+      return info.raft_voters.split(',').includes(newId) && info.raft_role !== 'learner';
+    },
+    promotionTimeoutMs,
+  );
+  const removed = await admin(removeVia, 'remove-node', '--id', old.id);
+  expect(removed.stderr).toBe('');
+  expect(removed.code).toBe(0);
+  return fresh;
+}
+
 export function startWriters(c: TestCluster, nodes: readonly NodeProcess[], prefix: string): { acked: Map<string, string>; stop: () => Promise<void> } {
   const acked = new Map<string, string>();
   let running = true;

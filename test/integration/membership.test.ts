@@ -5,7 +5,7 @@
  * dead node is replaced under write load without losing an acknowledged write.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestCluster, admin, startWriters, until } from './cluster_harness.js';
+import { TestCluster, admin, replaceMember, startWriters, until } from './cluster_harness.js';
 
 let cluster: TestCluster | null = null;
 afterEach(async () => {
@@ -72,14 +72,7 @@ describe('membership through quorumkv admin', () => {
     const { acked } = writers;
     await new Promise((r) => setTimeout(r, 500));
     await c.kill(n1);
-    const n5 = await c.startJoiner('n5');
-    const add = await admin(n2, 'add-node', '--id', 'n5', '--grpc', `127.0.0.1:${n5.grpcPort}`);
-    expect(add.stderr).toBe('');
-    expect(add.code).toBe(0);
-    await until('n5 promoted', async () => (await c.raftInfo(n5)).raft_voters.split(',').includes('n5') && (await c.raftInfo(n5)).raft_role !== 'learner');
-    const removed = await admin(n3, 'remove-node', '--id', 'n1');
-    expect(removed.stderr).toBe('');
-    expect(removed.code).toBe(0);
+    const n5 = await replaceMember(c, n1, 'n5', n2, n3, 20_000);
     await new Promise((r) => setTimeout(r, 500));
     await writers.stop();
     expect(acked.size).toBeGreaterThan(50);

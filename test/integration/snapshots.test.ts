@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TestCluster, admin, startWriters, until, type NodeProcess } from './cluster_harness.js';
+import { TestCluster, admin, replaceMember, startWriters, until, type NodeProcess } from './cluster_harness.js';
 
 let cluster: TestCluster | null = null;
 afterEach(async () => {
@@ -97,14 +97,7 @@ describe('snapshots and log compaction', () => {
     const { acked } = writers;
     await c.kill(n1);
     await until('a snapshot on the survivors', async () => Number((await info(c, n2)).raft_snapshots_taken) >= 1);
-    const n5 = await c.startJoiner('n5');
-    const add = await admin(n2, 'add-node', '--id', 'n5', '--grpc', `127.0.0.1:${n5.grpcPort}`);
-    expect(add.stderr).toBe('');
-    expect(add.code).toBe(0);
-    await until('n5 promoted', async () => (await info(c, n5)).raft_role === 'follower' || (await info(c, n5)).raft_role === 'leader', 60_000);
-    const removed = await admin(n3, 'remove-node', '--id', 'n1');
-    expect(removed.stderr).toBe('');
-    expect(removed.code).toBe(0);
+    const n5 = await replaceMember(c, n1, 'n5', n2, n3);
     await new Promise((r) => setTimeout(r, 500));
     await writers.stop();
     expect(acked.size).toBeGreaterThan(50);
