@@ -34,6 +34,24 @@ function describeRecord(record: KeyRecord): string {
 }
 
 /** Whether the keyspace still tracks an image (white box: the write path's only check). */
+/** Pulls encoded image records a few at a time, as a snapshot writer does between applies. */
+function puller(encoded: Iterator<Buffer>): { pulled: Buffer[]; pull: (count: number) => void } {
+  const pulled: Buffer[] = [];
+  const pull = (count: number): void => {
+    for (let i = 0; i < count; i++) {
+      const next = encoded.next();
+      if (next.done) return;
+      pulled.push(next.value);
+    }
+  };
+  return { pulled, pull };
+}
+
+/** The key records among pulled image records, described (describeRecord). */
+function keysOf(pulled: readonly Buffer[]): string[] {
+  return pulled.map(decodeImageRecord).flatMap((r) => (r.kind === 'key' ? [describeRecord(r.record)] : []));
+}
+
 function tracking(ks: Keyspace): boolean {
   return (ks as unknown as { image: unknown }).image !== null;
 }
@@ -210,14 +228,7 @@ describe('beginSnapshot: a point-in-time image while writes go on', () => {
           const expected = canonical({ keyspace: ks, dedup });
           expect(image.size).toBe(expectedRecords.length);
           const encoded = stateImageRecords(image, Array.from(dedup.records()));
-          const pulled: Buffer[] = [];
-          const pull = (count: number): void => {
-            for (let i = 0; i < count; i++) {
-              const next = encoded.next();
-              if (next.done) return;
-              pulled.push(next.value);
-            }
-          };
+          const { pulled, pull } = puller(encoded);
           for (const step of round.during) {
             if (step.kind === 'pull') pull(step.count);
             else if (step.kind === 'adopt') adoptCopy(ks, model, step.images, step.pulled);
@@ -232,7 +243,7 @@ describe('beginSnapshot: a point-in-time image while writes go on', () => {
           } else {
             pull(Number.MAX_SAFE_INTEGER);
             expect(tracking(ks)).toBe(false);
-            const keys = pulled.map(decodeImageRecord).flatMap((r) => (r.kind === 'key' ? [describeRecord(r.record)] : []));
+            const keys = keysOf(pulled);
             expect(keys.sort()).toEqual(expectedRecords);
             const restored = await loadFresh(pulled);
             expect(canonical(restored)).toEqual(expected);
@@ -348,14 +359,7 @@ describe('beginSnapshot through the command table', () => {
         const expectedRecords = twin.sm.keyspace.snapshot().map(describeRecord).sort();
         expect(image.size).toBe(expectedRecords.length);
         const encoded = stateImageRecords(image, Array.from(replica.sm.dedup.records()));
-        const pulled: Buffer[] = [];
-        const pull = (count: number): void => {
-          for (let i = 0; i < count; i++) {
-            const next = encoded.next();
-            if (next.done) return;
-            pulled.push(next.value);
-          }
-        };
+        const { pulled, pull } = puller(encoded);
         for (const step of during) {
           if (step.kind === 'advance') now += step.ms;
           else if (step.kind === 'pull') pull(step.count);
@@ -364,7 +368,7 @@ describe('beginSnapshot through the command table', () => {
         pull(Number.MAX_SAFE_INTEGER);
         expect(tracking(replica.sm.keyspace)).toBe(false);
 
-        const keys = pulled.map(decodeImageRecord).flatMap((r) => (r.kind === 'key' ? [describeRecord(r.record)] : []));
+        const keys = keysOf(pulled);
         expect(keys.sort()).toEqual(expectedRecords);
         const restored = await loadFresh(pulled);
         expect(canonical(restored)).toEqual(canonical({ keyspace: twin.sm.keyspace, dedup: twin.sm.dedup }));
