@@ -9,12 +9,9 @@ import { runAdminCommand } from '../../src/admin/admin_command.js';
 import { adminServiceDefinition, registerAdminService } from '../../src/admin/admin_service.js';
 import { groupStatus } from '../../src/admin/group_status.js';
 import type { NodeStatus, StatusProvider } from '../../src/admin/status.js';
-import { RaftGroup } from '../../src/node/raft_group.js';
-import { MemoryLog } from '../../src/storage/memory_log.js';
 import { GrpcPeerTransport, peerServerOptions } from '../../src/transport/grpc_transport.js';
-import { LocalNetwork } from '../../src/transport/local_transport.js';
 import { NotReadyError } from '../../src/util/errors.js';
-import { SeededRandom } from '../../src/util/random.js';
+import { openLocalGroups, tickUntil, turn } from '../node/support.js';
 import { Resources, freePort } from '../transport/support.js';
 
 const resources = new Resources();
@@ -200,33 +197,13 @@ describe('quorumkv admin (runAdminCommand)', () => {
 
 describe('groupStatus', () => {
   it('reports role, leader, indices, and members with match and lag on the leader only', async () => {
-    const network = new LocalNetwork();
     const ids = ['n1', 'n2', 'n3'];
-    const groups: RaftGroup[] = [];
-    for (const [i, id] of ids.entries()) {
-      const group = await RaftGroup.open({
-        groupId: 'g0',
-        nodeId: id,
-        log: new MemoryLog('g0'),
-        stateMachine: { apply: () => null },
-        transport: network.transportFor(id),
-        bootstrapVoters: ids,
-        random: new SeededRandom(i + 11),
-      });
-      network.register(id, group);
-      groups.push(group);
-    }
+    const groups = await openLocalGroups(ids, 11);
     resources.track(async () => {
       for (const g of groups) await g.stop();
     });
-    const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
-    let leader: RaftGroup | undefined;
-    for (let t = 0; t < 500 && !leader; t++) {
-      for (const g of groups) g.tick();
-      for (let k = 0; k < 5; k++) await turn();
-      leader = groups.find((g) => g.isLeader());
-    }
-    if (!leader) throw new Error('no leader elected');
+    await tickUntil(() => groups, () => groups.some((g) => g.isLeader()));
+    const leader = groups.find((g) => g.isLeader())!;
     await leader.propose(new Uint8Array([1]));
     for (let k = 0; k < 20; k++) await turn();
 

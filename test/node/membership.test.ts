@@ -5,11 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Membership, MembershipError } from '../../src/node/membership.js';
-import { RaftGroup } from '../../src/node/raft_group.js';
-import { MemoryLog } from '../../src/storage/memory_log.js';
-import { LocalNetwork } from '../../src/transport/local_transport.js';
-import { SeededRandom } from '../../src/util/random.js';
-import { settle, tickUntil, turn } from './support.js';
+import type { RaftGroup } from '../../src/node/raft_group.js';
+import { openLocalGroups, settle, tickUntil, turn } from './support.js';
 
 
 let groups: RaftGroup[] = [];
@@ -29,21 +26,7 @@ async function settled<T>(p: Promise<T>): Promise<PromiseSettledResult<T>> {
 }
 
 async function leaderMembership(): Promise<{ leader: RaftGroup; membership: Membership }> {
-  const network = new LocalNetwork();
-  const ids = ['n1', 'n2', 'n3'];
-  for (const id of ids) {
-    const group = await RaftGroup.open({
-      groupId: 'g0',
-      nodeId: id,
-      log: new MemoryLog('g0'),
-      stateMachine: { apply: () => null },
-      transport: network.transportFor(id),
-      bootstrapVoters: ids,
-      random: new SeededRandom(id.charCodeAt(1) * 31),
-    });
-    network.register(id, group);
-    groups.push(group);
-  }
+  groups.push(...(await openLocalGroups(['n1', 'n2', 'n3'], 31)));
   await tickUntil(() => groups, () => groups.some((g) => g.isLeader()));
   const leader = groups.find((g) => g.isLeader())!;
   // A new leader accepts changes once it has applied its own no-op.

@@ -2,7 +2,10 @@
  * Driving in-process RaftGroups by hand in tests: time advances only through tick(), and the
  * loops and the in-process network run in the event-loop turns between ticks.
  */
-import type { RaftGroup } from '../../src/node/raft_group.js';
+import { RaftGroup } from '../../src/node/raft_group.js';
+import { MemoryLog } from '../../src/storage/memory_log.js';
+import { LocalNetwork } from '../../src/transport/local_transport.js';
+import { SeededRandom } from '../../src/util/random.js';
 
 /** One event-loop turn (setImmediate: the Ready loops and LocalNetwork deliver on it). */
 export const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -27,4 +30,27 @@ export async function settle<T>(groups: () => Iterable<RaftGroup>, p: Promise<T>
   tracked.catch(() => {});
   await tickUntil(groups, () => done, maxTicks);
   return tracked;
+}
+
+/**
+ * A group `g0` of `ids` in this process: MemoryLogs, a state machine that keeps nothing, one
+ * LocalNetwork; member i draws its election jitter from seed `seed + i`. The caller stops them.
+ */
+export async function openLocalGroups(ids: readonly string[], seed: number): Promise<RaftGroup[]> {
+  const network = new LocalNetwork();
+  const groups: RaftGroup[] = [];
+  for (const [i, id] of ids.entries()) {
+    const group = await RaftGroup.open({
+      groupId: 'g0',
+      nodeId: id,
+      log: new MemoryLog('g0'),
+      stateMachine: { apply: () => null },
+      transport: network.transportFor(id),
+      bootstrapVoters: [...ids],
+      random: new SeededRandom(seed + i),
+    });
+    network.register(id, group);
+    groups.push(group);
+  }
+  return groups;
 }
