@@ -99,6 +99,7 @@ export function infoSection(name: string, s: InfoSources): string[] {
 function raftSection(group: RaftGroup, snapshots: SnapshotManager): string[] {
   const raft = group.raw.raft;
   const { voters, learners } = raft.tracker.confState();
+  const log = group.logMemory();
   const role = learners.includes(group.nodeId) ? 'learner' : raft.state === StateType.PreCandidate ? 'candidate' : raft.state;
   const lines = [
     `raft_node_id:${group.nodeId}`,
@@ -119,8 +120,8 @@ function raftSection(group: RaftGroup, snapshots: SnapshotManager): string[] {
     `raft_snapshots_installed:${snapshots.stats.installed}`,
     `raft_snapshot_in_progress:${snapshots.inProgress ? 1 : 0}`,
     `raft_last_snapshot_ms:${Math.round(snapshots.stats.lastDurationMs)}`,
-    `raft_log_resident_bytes:${group.logMemory().residentPayloadBytes}`,
-    `raft_log_page_ins:${group.logMemory().pageIns}`,
+    `raft_log_resident_bytes:${log.residentPayloadBytes}`,
+    `raft_log_page_ins:${log.pageIns}`,
   ];
   if (raft.state === StateType.Leader) {
     const last = raft.raftLog.lastIndex();
