@@ -1,5 +1,4 @@
 import type { RaftGroup } from '../node/raft_group.js';
-import { StateType } from '../raft/types.js';
 import type { GroupStatus, MemberStatus, NodeRole } from './status.js';
 
 /**
@@ -8,22 +7,21 @@ import type { GroupStatus, MemberStatus, NodeRole } from './status.js';
  * out rather than guessed.
  */
 export function groupStatus(group: RaftGroup): GroupStatus {
-  const raft = group.raw.raft;
-  const { voters, learners } = raft.tracker.confState();
-  const leading = raft.state === StateType.Leader;
-  const lastIndex = raft.raftLog.lastIndex();
+  const status = group.raw.status();
+  const { voters, learners } = status.config;
+  const lastIndex = status.lastIndex;
   const member = (nodeId: string, role: MemberStatus['role']): MemberStatus => {
-    const progress = leading ? raft.tracker.progress.get(nodeId) : undefined;
+    const progress = status.progress.get(nodeId);
     if (!progress) return { nodeId, role };
     return { nodeId, role, matchIndex: progress.matchIndex, lag: Math.max(0, lastIndex - progress.matchIndex) };
   };
-  const role: NodeRole = learners.includes(group.nodeId) ? 'learner' : raft.state;
+  const role: NodeRole = learners.includes(group.nodeId) ? 'learner' : status.softState.state;
   return {
     groupId: group.groupId,
     role,
-    leaderId: raft.lead,
-    term: raft.term,
-    commitIndex: raft.raftLog.committed,
+    leaderId: status.softState.lead,
+    term: status.hardState.term,
+    commitIndex: status.hardState.commit,
     appliedIndex: group.applied,
     members: [...voters.map((id) => member(id, 'voter')), ...learners.map((id) => member(id, 'learner'))],
   };

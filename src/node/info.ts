@@ -97,20 +97,21 @@ export function infoSection(name: string, s: InfoSources): string[] {
 
 /** The contract's `# Raft` fields, then each member's progress as the leader sees it. */
 function raftSection(group: RaftGroup, snapshots: SnapshotManager): string[] {
-  const raft = group.raw.raft;
-  const { voters, learners } = raft.tracker.confState();
+  const status = group.raw.status();
+  const { voters, learners } = status.config;
   const log = group.logMemory();
-  const role = learners.includes(group.nodeId) ? 'learner' : raft.state === StateType.PreCandidate ? 'candidate' : raft.state;
+  const state = status.softState.state;
+  const role = learners.includes(group.nodeId) ? 'learner' : state === StateType.PreCandidate ? 'candidate' : state;
   const lines = [
     `raft_node_id:${group.nodeId}`,
     `raft_group_id:${group.groupId}`,
     `raft_role:${role}`,
-    `raft_leader_id:${raft.lead}`,
-    `raft_term:${raft.term}`,
-    `raft_commit_index:${raft.raftLog.committed}`,
+    `raft_leader_id:${status.softState.lead}`,
+    `raft_term:${status.hardState.term}`,
+    `raft_commit_index:${status.hardState.commit}`,
     `raft_applied_index:${group.applied}`,
-    `raft_last_index:${raft.raftLog.lastIndex()}`,
-    `raft_first_index:${raft.raftLog.firstIndex()}`,
+    `raft_last_index:${status.lastIndex}`,
+    `raft_first_index:${status.firstIndex}`,
     `raft_voters:${voters.join(',')}`,
     `raft_learners:${learners.join(',')}`,
     `raft_fsyncs:${group.stats.fsyncs}`,
@@ -123,9 +124,9 @@ function raftSection(group: RaftGroup, snapshots: SnapshotManager): string[] {
     `raft_log_resident_bytes:${log.residentPayloadBytes}`,
     `raft_log_page_ins:${log.pageIns}`,
   ];
-  if (raft.state === StateType.Leader) {
-    const last = raft.raftLog.lastIndex();
-    for (const [id, pr] of raft.tracker.progress) {
+  if (state === StateType.Leader) {
+    const last = status.lastIndex;
+    for (const [id, pr] of status.progress) {
       if (id === group.nodeId) continue;
       lines.push(`raft_member_${id.replace(/-/g, '_')}:match=${pr.matchIndex},lag=${Math.max(0, last - pr.matchIndex)},state=${pr.state}`);
     }

@@ -1,4 +1,4 @@
-import { ConfChangeType, ProposalDroppedError, StateType } from '../raft/index.js';
+import { ConfChangeType, DropReason, ProposalDroppedError } from '../raft/index.js';
 import { QuorumError } from '../util/errors.js';
 import type { RaftGroup } from './raft_group.js';
 
@@ -115,7 +115,7 @@ export class Membership {
     while (Date.now() < deadline) {
       if (group.leaderId() === to) return `leadership moved to ${to} (term ${group.term()})`;
       await sleep(20);
-      if (group.raw.raft.state === StateType.Leader && group.raw.raft.leadTransferee === '') group.raw.transferLeader(to);
+      if (group.isLeader() && group.raw.basicStatus().leadTransferee === '') group.raw.transferLeader(to);
     }
     throw new MembershipError('TRANSFER_TIMEOUT', `leadership did not move to ${to} within ${waitMs} ms`);
   }
@@ -127,10 +127,10 @@ export class Membership {
   async promoteCaughtUpLearners(): Promise<void> {
     const { group } = this.options;
     if (!group.isLeader()) return;
-    const raft = group.raw.raft;
-    for (const id of raft.tracker.learners) {
-      const pr = raft.tracker.progress.get(id);
-      if (!pr || pr.matchIndex < raft.raftLog.committed) continue;
+    const status = group.raw.status();
+    for (const id of status.config.learners) {
+      const pr = status.progress.get(id);
+      if (!pr || pr.matchIndex < status.hardState.commit) continue;
       const address = this.options.addressOf(id);
       try {
         await group.proposeConfChange({ type: ConfChangeType.AddVoter, nodeId: id, ...(address ? { context: address } : {}) });
@@ -143,12 +143,12 @@ export class Membership {
 
   /** The voter (other than `except`) with the most of the log. */
   private bestSuccessor(except: string): string | undefined {
-    const raft = this.options.group.raw.raft;
+    const status = this.options.group.raw.status();
     let best: string | undefined;
     let bestMatch = -1;
-    for (const id of raft.tracker.voters) {
+    for (const id of status.config.voters) {
       if (id === except) continue;
-      const match = raft.tracker.progress.get(id)?.matchIndex ?? 0;
+      const match = status.progress.get(id)?.matchIndex ?? 0;
       if (match > bestMatch) {
         best = id;
         bestMatch = match;
@@ -197,7 +197,7 @@ export class Membership {
         return;
       } catch (err) {
         if (!(err instanceof ProposalDroppedError)) throw err;
-        const transient = /in progress/.test(err.message) && !group.hasUnappliedConfChange() && group.isLeader();
+        const transient = err.reason === DropReason.ChangeInProgress && !group.hasUnappliedConfChange() && group.isLeader();
         if (!transient || Date.now() >= deadline) {
           throw new MembershipError('CHANGE_REFUSED', err.message.replace(/^proposal dropped: /, ''));
         }

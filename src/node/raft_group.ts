@@ -1,4 +1,5 @@
 import {
+  DropReason,
   EntryType,
   ProposalDroppedError,
   RawNode,
@@ -221,7 +222,7 @@ export class RaftGroup {
     this.appliedIndex = applied;
     this.everMembers = options.everMembers ?? new Set();
     this.lastSoftState = this.raw.softState();
-    this.replayTarget = this.raw.raft.raftLog.committed;
+    this.replayTarget = this.raw.basicStatus().hardState.commit;
     // Unique across restarts of this node, so that a waiter never matches an older entry.
     this.proposerPrefix = `${options.nodeId}.${options.random.intBelow(0x7fffffff).toString(36)}.`;
     if (this.appliedIndex >= this.replayTarget) this.caughtUp.resolve();
@@ -297,19 +298,19 @@ export class RaftGroup {
   }
 
   isLeader(): boolean {
-    return this.raw.raft.state === StateType.Leader;
+    return this.raw.softState().state === StateType.Leader;
   }
 
   leaderId(): string {
-    return this.raw.raft.lead;
+    return this.raw.softState().lead;
   }
 
   term(): number {
-    return this.raw.raft.term;
+    return this.raw.term();
   }
 
   confState(): ConfState {
-    return this.raw.raft.tracker.confState();
+    return this.raw.basicStatus().config;
   }
 
   get applied(): number {
@@ -318,7 +319,7 @@ export class RaftGroup {
 
   /** The term of a log entry still in the log (or of the snapshot's index). */
   termOf(index: number): number {
-    return this.raw.raft.raftLog.term(index);
+    return this.raw.logTerm(index);
   }
 
   /** The snapshot the in-memory log starts after (what a leader ships to a follower too far behind). */
@@ -413,11 +414,7 @@ export class RaftGroup {
 
   /** Whether a membership change is in the log but not yet applied here. */
   hasUnappliedConfChange(): boolean {
-    const log = this.raw.raft.raftLog;
-    const lo = Math.max(this.appliedIndex + 1, log.firstIndex());
-    const hi = log.lastIndex() + 1;
-    if (lo >= hi) return false;
-    return log.slice(lo, hi, Number.POSITIVE_INFINITY).some((e) => e.type === EntryType.ConfChange);
+    return this.raw.hasConfChangeAfter(this.appliedIndex);
   }
 
   /**
@@ -429,14 +426,15 @@ export class RaftGroup {
     const unavailable = this.unavailable();
     if (unavailable) return Promise.reject(unavailable);
     // On a follower the core would forward it, and nothing here could wait for it.
-    if (!this.isLeader()) return Promise.reject(new ProposalDroppedError(`not the leader (the leader is ${this.leaderId() || 'unknown'})`));
+    if (!this.isLeader()) return Promise.reject(new ProposalDroppedError(DropReason.NotLeader, `not the leader (the leader is ${this.leaderId() || 'unknown'})`));
     try {
       this.raw.proposeConfChange(change);
     } catch (err) {
       return Promise.reject(err);
     }
     const deferred = new Deferred<void>();
-    this.confChangeWaiters.set(this.raw.raft.raftLog.lastIndex(), { term: this.raw.raft.term, deferred });
+    const { lastIndex, hardState } = this.raw.basicStatus();
+    this.confChangeWaiters.set(lastIndex, { term: hardState.term, deferred });
     this.schedule();
     return deferred.promise;
   }
@@ -509,7 +507,7 @@ export class RaftGroup {
       this.raw.proposeEntries(batch.map((p) => ({ term: 0, index: 0, type: EntryType.Normal, data: p.data })));
     } catch (err) {
       if (!(err instanceof ProposalDroppedError)) throw err;
-      const reason = this.raw.raft.lead === '' ? new NoLeaderError(err.message, { cause: err }) : err;
+      const reason = this.leaderId() === '' ? new NoLeaderError(err.message, { cause: err }) : err;
       for (const p of batch) this.settleProposal(p.requestId, undefined, reason);
     }
   }
@@ -674,7 +672,7 @@ export class RaftGroup {
   private onSoftState(ss: SoftState): void {
     const previous = this.lastSoftState;
     this.lastSoftState = ss;
-    this.options.onSoftState?.(ss, this.raw.raft.term);
+    this.options.onSoftState?.(ss, this.raw.term());
     if (previous.lead !== '' && previous.lead !== ss.lead) {
       // The leader our proposals and reads went through is gone: proposals may or may not
       // commit under the next leader, so their outcome is unknown; reads simply failed.

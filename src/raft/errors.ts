@@ -1,24 +1,42 @@
-/**
- * Errors the core reports. Each has a stable `code`; `outcome` tells a host what a client may
- * assume: `fail` means the proposal certainly did not enter the log.
- */
-export class RaftError extends Error {
-  readonly code: string;
-  readonly outcome: 'fail' | 'unknown';
+import { QuorumError, type Outcome } from '../util/errors.js';
 
-  constructor(code: string, message: string, outcome: 'fail' | 'unknown', options?: { cause?: unknown }) {
-    super(message, options);
+/**
+ * Errors the core reports, in the project's one hierarchy (QuorumError: a stable `code`, and an
+ * `outcome` that tells a host what a client may assume: `fail` means the proposal certainly did
+ * not enter the log).
+ */
+export class RaftError extends QuorumError {
+  constructor(code: string, message: string, outcome: Outcome, options?: { cause?: unknown }) {
+    super(code, message, outcome, options);
     this.name = 'RaftError';
-    this.code = code;
-    this.outcome = outcome;
   }
 }
 
+/** Why a proposal was not appended; hosts decide on this, never on the message's words. */
+export const DropReason = {
+  /** No leader is known (an election is under way). */
+  NoLeader: 'no-leader',
+  /** This member does not lead (and the host asked it to act as the leader). */
+  NotLeader: 'not-leader',
+  /** Leadership is being transferred; proposals wait for the new leader. */
+  Transferring: 'transferring',
+  /** This member was removed from the group. */
+  Removed: 'removed',
+  /** A membership change is in the log and not applied yet: one change at a time. */
+  ChangeInProgress: 'change-in-progress',
+  /** The membership change itself makes no sense (already a member, the last voter, ...). */
+  InvalidChange: 'invalid-change',
+} as const;
+export type DropReason = (typeof DropReason)[keyof typeof DropReason];
+
 /** The proposal was not appended: no leader, a transfer in progress, or a refused change. */
 export class ProposalDroppedError extends RaftError {
-  constructor(reason: string) {
-    super('PROPOSAL_DROPPED', `proposal dropped: ${reason}`, 'fail');
+  readonly reason: DropReason;
+
+  constructor(reason: DropReason, detail: string) {
+    super('PROPOSAL_DROPPED', `proposal dropped: ${detail}`, 'fail');
     this.name = 'ProposalDroppedError';
+    this.reason = reason;
   }
 }
 

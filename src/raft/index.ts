@@ -7,4 +7,5 @@ export { MemoryStorage } from './memory_storage.js';
 export { Raft, encodeConfChange, decodeConfChange } from './raft.js';
 export { RawNode, type Ready } from './raw_node.js';
 export { ProgressState } from './progress.js';
+export type { BasicStatus, ProgressStatus, Status } from './status.js';
 export { bootstrapLog } from './bootstrap.js';

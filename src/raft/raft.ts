@@ -1,5 +1,5 @@
 import { type RaftConfig, type RaftLogger, silentLogger } from './config.js';
-import { CompactedError, ProposalDroppedError, RaftInvariantError, SnapshotTemporarilyUnavailableError } from './errors.js';
+import { CompactedError, DropReason, ProposalDroppedError, RaftInvariantError, SnapshotTemporarilyUnavailableError } from './errors.js';
 import type { LogStorage } from './log_storage.js';
 import { ProgressState, ProgressTracker } from './progress.js';
 import { VoteResult } from './quorum.js';
@@ -563,13 +563,13 @@ export class Raft {
 
   private handleProposal(m: Message): void {
     if (m.entries.length === 0) throw new RaftInvariantError('stepped empty MsgProp');
-    if (!this.tracker.isMember(this.id)) throw new ProposalDroppedError('this node was removed from the group');
-    if (this.leadTransferee !== '') throw new ProposalDroppedError(`leadership is being transferred to ${this.leadTransferee}`);
+    if (!this.tracker.isMember(this.id)) throw new ProposalDroppedError(DropReason.Removed, 'this node was removed from the group');
+    if (this.leadTransferee !== '') throw new ProposalDroppedError(DropReason.Transferring, `leadership is being transferred to ${this.leadTransferee}`);
     const entries = [...m.entries];
     for (let i = 0; i < entries.length; i++) {
       if (entries[i].type !== EntryType.ConfChange) continue;
-      const reason = this.confChangeRefusal(decodeConfChange(entries[i].data));
-      if (reason !== null) throw new ProposalDroppedError(reason);
+      const refusal = this.confChangeRefusal(decodeConfChange(entries[i].data));
+      if (refusal !== null) throw new ProposalDroppedError(refusal.reason, refusal.detail);
       this.pendingConfIndex = this.raftLog.lastIndex() + i + 1;
     }
     this.appendEntries(entries);
@@ -577,26 +577,27 @@ export class Raft {
   }
 
   /** Why a membership change cannot be proposed now, or null when it can. */
-  private confChangeRefusal(cc: ConfChange): string | null {
+  private confChangeRefusal(cc: ConfChange): { reason: DropReason; detail: string } | null {
     if (this.pendingConfIndex > this.raftLog.applied) {
-      return 'another membership change is in progress (one at a time)';
+      return { reason: DropReason.ChangeInProgress, detail: 'another membership change is in progress (one at a time)' };
     }
+    const invalid = (detail: string) => ({ reason: DropReason.InvalidChange, detail });
     const isVoter = this.tracker.isVoter(cc.nodeId);
     const isLearner = this.tracker.learners.includes(cc.nodeId);
     switch (cc.type) {
       case ConfChangeType.AddVoter:
-        if (isVoter) return `${cc.nodeId} is already a voter`;
+        if (isVoter) return invalid(`${cc.nodeId} is already a voter`);
         return null;
       case ConfChangeType.AddLearner:
-        if (isLearner) return `${cc.nodeId} is already a learner`;
-        if (isVoter && this.tracker.voters.length === 1) return 'cannot demote the last voter';
+        if (isLearner) return invalid(`${cc.nodeId} is already a learner`);
+        if (isVoter && this.tracker.voters.length === 1) return invalid('cannot demote the last voter');
         return null;
       case ConfChangeType.RemoveNode:
-        if (!isVoter && !isLearner) return `${cc.nodeId} is not a member`;
-        if (isVoter && this.tracker.voters.length === 1) return 'cannot remove the last voter';
+        if (!isVoter && !isLearner) return invalid(`${cc.nodeId} is not a member`);
+        if (isVoter && this.tracker.voters.length === 1) return invalid('cannot remove the last voter');
         return null;
       default:
-        return 'unknown membership change';
+        return invalid('unknown membership change');
     }
   }
 
@@ -674,7 +675,7 @@ export class Raft {
     const myVoteResp = this.state === StateType.PreCandidate ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp;
     switch (m.type) {
       case MessageType.MsgProp:
-        throw new ProposalDroppedError('no leader (election in progress)');
+        throw new ProposalDroppedError(DropReason.NoLeader, 'no leader (election in progress)');
       case MessageType.MsgApp:
         this.becomeFollower(m.term, m.from);
         this.handleAppendEntries(m);
@@ -717,7 +718,7 @@ export class Raft {
   private stepFollower(m: Message): void {
     switch (m.type) {
       case MessageType.MsgProp:
-        if (this.lead === '') throw new ProposalDroppedError('no leader');
+        if (this.lead === '') throw new ProposalDroppedError(DropReason.NoLeader, 'no leader');
         this.send({ ...m, to: this.lead, from: this.id, term: 0 });
         return;
       case MessageType.MsgApp:

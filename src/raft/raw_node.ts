@@ -2,9 +2,10 @@ import type { RaftConfig } from './config.js';
 import { RaftInvariantError } from './errors.js';
 import type { LogStorage } from './log_storage.js';
 import { Raft } from './raft.js';
-import { EntryType, MessageType, hardStateEqual, isEmptySnapshot, isLocalMessage, isResponseMessage, makeMessage } from './types.js';
+import { EntryType, MessageType, StateType, hardStateEqual, isEmptySnapshot, isLocalMessage, isResponseMessage, makeMessage } from './types.js';
 import type { ConfChange, ConfState, Entry, HardState, Message, ReadState, Snapshot, SoftState } from './types.js';
 import { encodeConfChange } from './raft.js';
+import type { BasicStatus, ProgressStatus, Status } from './status.js';
 
 /**
  * A batch of work the host must do, in this order:
@@ -111,6 +112,58 @@ export class RawNode {
 
   softState(): SoftState {
     return { lead: this.raft.lead, state: this.raft.state };
+  }
+
+  /** The current term (cheaper than a status, for hot paths). */
+  term(): number {
+    return this.raft.term;
+  }
+
+  /** The term of the entry at `index` (still in the log, or the snapshot's own index). */
+  logTerm(index: number): number {
+    return this.raft.raftLog.term(index);
+  }
+
+  /** The core's state at this instant, without the leader's progress map. */
+  basicStatus(): BasicStatus {
+    const r = this.raft;
+    const log = r.raftLog;
+    return {
+      id: r.id,
+      hardState: r.hardState(),
+      softState: this.softState(),
+      applied: log.applied,
+      firstIndex: log.firstIndex(),
+      lastIndex: log.lastIndex(),
+      config: r.tracker.confState(),
+      leadTransferee: r.leadTransferee,
+      confChangePending: r.pendingConfIndex > log.applied,
+    };
+  }
+
+  /** The core's state at this instant; on the leader, every member's replication progress. */
+  status(): Status {
+    const progress = new Map<string, ProgressStatus>();
+    if (this.raft.state === StateType.Leader) {
+      for (const [id, pr] of this.raft.tracker.progress) {
+        progress.set(id, { matchIndex: pr.matchIndex, nextIndex: pr.nextIndex, state: pr.state, isLearner: pr.isLearner, recentActive: pr.recentActive });
+      }
+    }
+    return { ...this.basicStatus(), progress };
+  }
+
+  /**
+   * Whether a membership change is in the log (committed or not) after index `applied` (the
+   * host's own applied index, which runs ahead of the core's until advance). Unlike
+   * `confChangePending` (which a new leader also sets until it has applied its whole log), this
+   * says a change really is there.
+   */
+  hasConfChangeAfter(applied: number): boolean {
+    const log = this.raft.raftLog;
+    const lo = Math.max(applied + 1, log.firstIndex());
+    const hi = log.lastIndex() + 1;
+    if (lo >= hi) return false;
+    return log.slice(lo, hi, Number.POSITIVE_INFINITY).some((e) => e.type === EntryType.ConfChange);
   }
 
   hasReady(): boolean {
