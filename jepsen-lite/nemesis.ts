@@ -16,7 +16,7 @@
  * inject and heal is recorded with its time on the run's clock, and what it did.
  */
 import { adminChange } from '../src/admin/admin_client.js';
-import type { LeaderCall } from '../src/node/membership.js';
+import type { MembershipCall } from '../src/admin/membership_call.js';
 import { pick, shuffle, type SeededRandom } from '../src/util/random.js';
 import type { Cluster, ClusterNode } from './cluster.js';
 
@@ -171,7 +171,7 @@ export function transferLeaderNemesis(): Nemesis {
 export function memberNemesis(options: { readonly healTimeoutMs?: number } = {}): Nemesis {
   const healTimeoutMs = options.healTimeoutMs ?? 30_000;
   let added: ClusterNode | null = null;
-  const change = async (c: Cluster, call: LeaderCall): Promise<string> => {
+  const change = async (c: Cluster, call: MembershipCall): Promise<string> => {
     const leader = await c.leader();
     const via = leader ?? c.upNodes()[0];
     if (!via) throw new Error('no member up to take the change');

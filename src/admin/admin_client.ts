@@ -1,4 +1,3 @@
-import type { LeaderCall } from '../node/membership.js';
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { writeBackupFromChunks } from '../storage/backup_file.js';
@@ -8,6 +7,7 @@ import type { SnapshotInfo } from '../storage/snapshot_format.js';
 import { loadProto, serviceDefinition } from '../transport/proto_files.js';
 import { QuorumError } from '../util/errors.js';
 import { leaderGrpcMetadataKey } from './admin_service.js';
+import type { MembershipCall } from './membership_call.js';
 import { snapshotInfoFromWire } from './snapshot_wire.js';
 import type { BackupChunkWire, SnapshotReplyWire } from './snapshot_wire.js';
 import { statusFromWire } from './status.js';
@@ -50,14 +50,7 @@ export async function adminStatus(address: string, options: AdminCallOptions = {
   return statusFromWire(reply);
 }
 
-/** Promotes a learner to voter now (`quorumkv admin promote --id ID`). */
-export interface PromoteCall {
-  readonly kind: 'promote';
-  readonly nodeId: string;
-}
-
-/** Every membership call the admin API offers. */
-export type MembershipCall = LeaderCall | PromoteCall;
+export type { MembershipCall };
 
 /** Runs a membership change at the node at `address` (it passes it on to the leader); one line back. */
 export async function adminChange(address: string, call: MembershipCall, options: AdminCallOptions = { timeoutMs: defaultAdminTimeoutMs }): Promise<string> {

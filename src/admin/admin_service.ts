@@ -6,7 +6,7 @@ import { snapshotInfoToWire } from './snapshot_wire.js';
 import type { BackupChunkWire, SnapshotReplyWire } from './snapshot_wire.js';
 import { statusToWire } from './status.js';
 import type { StatusProvider, StatusReplyWire } from './status.js';
-import type { LeaderCall } from '../node/membership.js';
+import type { MembershipCall } from './membership_call.js';
 
 /** The Admin service of proto/admin.proto as proto-loader builds it. */
 export function adminServiceDefinition(): grpc.ServiceDefinition {
@@ -18,7 +18,7 @@ export const leaderGrpcMetadataKey = 'quorumkv-leader-grpc';
 
 /** What the node does for the membership calls (src/node/membership.ts). */
 export interface MembershipProvider {
-  change(call: LeaderCall): Promise<string>;
+  change(call: MembershipCall): Promise<string>;
   /**
    * Promotes learner `nodeId` to voter now (on the leader; a follower passes it on, as `change`
    * does). Resolves with one line for the operator; rejects with the reason (a QuorumError's code
@@ -115,7 +115,7 @@ export function registerAdminService(
 }
 
 /** A membership call: one line back, or FAILED_PRECONDITION with the reason (and its code). */
-function change<Req>(membership: MembershipProvider | undefined, toCall: (request: Req) => LeaderCall) {
+function change<Req>(membership: MembershipProvider | undefined, toCall: (request: Req) => MembershipCall) {
   return (call: grpc.ServerUnaryCall<Req, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
     if (!membership) {
       callback({ code: grpc.status.UNIMPLEMENTED, details: 'this node offers no membership changes' });

@@ -6,8 +6,8 @@ import { dataGroupId, groupSnapshotDir, nodeMetaPath, saveMeta } from '../node/d
 import { readBackup } from '../storage/backup_file.js';
 import { BackupCorruptError, BackupTruncatedError, SnapshotCorruptError } from '../storage/snapshot_errors.js';
 import type { SnapshotDescriptor, SnapshotInfo } from '../storage/snapshot_format.js';
-import { ImageRecordKind, decodeImageRecord, encodeMembersRecord } from '../storage/snapshot_image.js';
-import type { MembersRecord } from '../storage/snapshot_image.js';
+import { ImageRecordKind, decodeImageRecord, encodeMembersRecord } from '../state/snapshot_image.js';
+import type { MembersRecord } from '../state/snapshot_image.js';
 import { SnapshotStore } from '../storage/snapshot_store.js';
 import { QuorumError } from '../util/errors.js';
 import type { CommandOutput } from '../admin/admin_command.js';

@@ -1,6 +1,6 @@
 import { ConfigError, parseServerConfig } from '../config/config.js';
 import { commandCatalog } from '../node/catalog.js';
-import { QuorumServer, ServerStartError } from '../node/server.js';
+import { NodeHost, ServerStartError } from '../node/node_host.js';
 import { createLogger } from '../observability/logger.js';
 import { StorageError } from '../storage/errors.js';
 
@@ -17,9 +17,9 @@ export async function runServer(argv: readonly string[]): Promise<number> {
     throw err;
   }
   const logger = createLogger({ level: config.logLevel, pretty: config.prettyLogs, node: config.id });
-  let server: QuorumServer;
+  let server: NodeHost;
   try {
-    server = await QuorumServer.start(config, logger, commandCatalog);
+    server = await NodeHost.start(config, logger, commandCatalog);
   } catch (err) {
     if (err instanceof ServerStartError || err instanceof StorageError) {
       process.stderr.write(`quorumkv server: ${err.message}\n`);

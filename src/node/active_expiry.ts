@@ -1,12 +1,14 @@
 /**
- * The leader's active-expiry cycle (Redis's expire.c, adapted to replication; design invariant
- * 4). Followers never delete on their own: the leader samples keys with a TTL, and proposes the
- * deletion of those whose time has passed, as one replicated entry. Apply deletes a key only if
- * it is still expired at the entry's timestamp (a SET or PERSIST may have come first).
+ * The leader's active-expiry cycle (Redis's expire.c, adapted to replication: 'Leader-decided
+ * expiry' in docs/design.md). Followers never delete on their own: the leader samples keys with a
+ * TTL, and proposes the deletion of those whose time has passed, as one replicated entry. Apply
+ * deletes a key only if it is still expired at the entry's timestamp (a SET or PERSIST may have
+ * come first).
  *
- * Each cycle (every `intervalMs`, on the leader only): sample `keysPerLoop` keys with a TTL;
- * propose the expired ones; sample again while more than a quarter of a sample was expired,
- * within `timeBudgetMs` — Redis's "20 keys, again while more than 25% expired, time-bounded".
+ * Each cycle (the host runs one every 100 ms, Redis's default hz of 10; it does nothing on a
+ * follower): sample `keysPerLoop` keys with a TTL; propose the expired ones; sample again while
+ * more than a quarter of a sample was expired, within `timeBudgetMs` — Redis's "20 keys, again
+ * while more than 25% expired, time-bounded".
  */
 export interface ActiveExpiryHooks {
   isLeader(): boolean;
@@ -22,7 +24,6 @@ export interface ActiveExpiryHooks {
 }
 
 export interface ActiveExpiryOptions {
-  readonly intervalMs: number;
   readonly keysPerLoop: number;
   readonly timeBudgetMs: number;
   /** At most this many keys in proposals not yet applied. */
@@ -30,31 +31,18 @@ export interface ActiveExpiryOptions {
 }
 
 export const defaultActiveExpiryOptions: ActiveExpiryOptions = {
-  intervalMs: 100,
   keysPerLoop: 20,
   timeBudgetMs: 25,
   maxInFlight: 10_000,
 };
 
 export class ActiveExpiry {
-  private timer: NodeJS.Timeout | null = null;
   private readonly inFlight = new Set<string>();
 
   constructor(
     private readonly hooks: ActiveExpiryHooks,
     private readonly options: ActiveExpiryOptions = defaultActiveExpiryOptions,
   ) {}
-
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.cycle(), this.options.intervalMs);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-  }
 
   /** One cycle; returns the number of keys proposed for deletion. */
   cycle(): number {

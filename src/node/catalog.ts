@@ -3,8 +3,8 @@ import { commandTable, lookupCommand, lookupInternalCommand } from '../commands/
 import { EXPIRE_KEYS_COMMAND } from '../commands/internal/expire_keys.js';
 import { connectionCommands, resolveCommand } from '../commands/connection/registry.js';
 import { KEY_MISSING, Keyspace } from '../state/keyspace.js';
-import type { CommandResolution } from './gateway.js';
-import type { CommandCatalog } from './server.js';
+import type { CommandResolution } from './command_classifier.js';
+import type { CommandCatalog } from './command_catalog.js';
 
 /** Every public command by lower-case name: the connection commands and the keyspace commands. */
 function lookupPublic(lowerCaseName: string): CommandSpec | undefined {

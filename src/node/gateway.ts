@@ -1,50 +1,17 @@
-import type { CommandSpec, ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
-import type { ConnectionContext, ConnectionHandler } from '../commands/connection_context.js';
+import type { ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
 import { ProposalDroppedError } from '../raft/errors.js';
 import { error, type Reply } from '../resp/reply.js';
 import type { Keyspace } from '../state/keyspace.js';
 import { NoLeaderError, NotReadyError, OutcomeUnknownError } from '../util/errors.js';
+import type { ForwardResult, ForwardedWrite, Forwarder } from '../transport/forward.js';
+import { internalError } from './command_classifier.js';
 import type { RaftGroup } from './raft_group.js';
 import { TurnBatch } from './turn_batch.js';
-import type { BatchedWrite } from './write_entry.js';
-
-/** What one forwarded write came back as. */
-export type ForwardStatus = 'ok' | 'not-leader' | 'unknown';
-
-export interface ForwardedWrite {
-  readonly requestId: string;
-  readonly args: readonly Buffer[];
-}
-
-export interface ForwardResult {
-  readonly status: ForwardStatus;
-  /** The leader's reply (status ok). */
-  readonly reply?: Reply;
-}
-
-/** Sends writes to the leader's gateway (gRPC Forward); batched by the caller. */
-export interface Forwarder {
-  forward(leaderId: string, writes: readonly ForwardedWrite[], deadlineMs: number): Promise<ForwardResult[]>;
-}
-
-/** A client command resolved against the table: Redis's unknown-command and arity checks done. */
-export type CommandResolution =
-  | {
-      readonly ok: true;
-      /** The spec that runs (a subcommand's, for CLIENT SETNAME and the like). */
-      readonly spec: CommandSpec;
-      /** Redis's full name (`get`, `client|setname`), for CLIENT LIST's cmd=. */
-      readonly fullName: string;
-      /** For connection commands. */
-      readonly handler?: ConnectionHandler;
-    }
-  | { readonly ok: false; readonly reply: Reply };
+import type { BatchedWrite } from '../state/write_entry.js';
 
 export interface GatewayOptions {
   readonly group: RaftGroup;
   readonly keyspace: Keyspace;
-  /** Finds the command (unknown command / subcommand and arity errors as Redis words them). */
-  readonly resolve: (args: readonly Buffer[]) => CommandResolution;
   readonly forwarder: Forwarder;
   readonly clock: () => number;
   readonly random: () => number;
@@ -67,13 +34,6 @@ export const outcomeUnknownReply = (why: string): Reply =>
   error(`UNKNOWN write outcome unknown (${why}); it may or may not have been applied`);
 
 const retryPauseMs = 20;
-
-/** A client command, classified: what the connection needs to order it. */
-export type ClassifiedCommand =
-  | { readonly kind: 'immediate'; readonly reply: Reply }
-  | { readonly kind: 'connection'; readonly run: () => Reply }
-  | { readonly kind: 'read'; readonly spec: ReadCommandSpec; readonly args: readonly Buffer[] }
-  | { readonly kind: 'write'; readonly spec: WriteCommandSpec; readonly args: readonly Buffer[] };
 
 /**
  * Runs client commands against the group: the routing and waiting part of the command path
@@ -101,38 +61,6 @@ export class Gateway {
 
   constructor(private readonly options: GatewayOptions) {
     this.turnBatch = new TurnBatch(options.group, options.clock);
-  }
-
-  /** Resolves and classifies one command (unknown command and arity errors become immediate replies). */
-  classify(ctx: ConnectionContext, args: readonly Buffer[]): ClassifiedCommand {
-    const resolution = this.options.resolve(args);
-    if (!resolution.ok) return { kind: 'immediate', reply: resolution.reply };
-    const { spec } = resolution;
-    switch (spec.kind) {
-      case 'connection': {
-        const handler = resolution.handler;
-        return {
-          kind: 'connection',
-          run: () => {
-            ctx.client.lastCommand = resolution.fullName;
-            try {
-              return handler ? handler(ctx, args) : error(`ERR internal error: no handler for '${resolution.fullName}'`);
-            } catch (err) {
-              return internalError(err);
-            }
-          },
-        };
-      }
-      case 'read': {
-        const invalid = spec.validate(args);
-        if (invalid) return { kind: 'immediate', reply: invalid };
-        ctx.client.lastCommand = resolution.fullName;
-        return { kind: 'read', spec, args };
-      }
-      case 'write':
-        ctx.client.lastCommand = resolution.fullName;
-        return { kind: 'write', spec, args };
-    }
   }
 
   newRequestId(): string {
@@ -303,10 +231,6 @@ export class Gateway {
     slots.forEach((k, j) => (results[k] = proposed[j]!));
     return results;
   }
-}
-
-function internalError(err: unknown): Reply {
-  return error(`ERR internal error: ${(err as Error).message}`);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -4,7 +4,7 @@ import { StateType } from '../raft/types.js';
 import type { Keyspace } from '../state/keyspace.js';
 import type { RaftGroup } from './raft_group.js';
 import type { SnapshotManager } from './snapshot_manager.js';
-import type { CommandCatalog } from './server.js';
+import type { CommandCatalog } from './command_catalog.js';
 import type { ServerStats } from './server_stats.js';
 
 /** Everything INFO reads, gathered by the server at the moment of the call. */

@@ -1,4 +1,5 @@
 import { ConfChangeType, DropReason, ProposalDroppedError } from '../raft/index.js';
+import type { MembershipCall } from '../admin/membership_call.js';
 import { QuorumError } from '../util/errors.js';
 import type { RaftGroup } from './raft_group.js';
 
@@ -24,18 +25,14 @@ export interface MembershipOptions {
   readonly group: RaftGroup;
   /** The gRPC address of a member, from the address book. */
   readonly addressOf: (nodeId: string) => string | undefined;
+  /** Whether `nodeId` was ever a member of the group (the replicated members record): ids are never reused. */
+  readonly wasMember: (nodeId: string) => boolean;
   /** Runs the same admin call on the leader (when this node is not it). */
-  readonly onLeader: (leaderAddress: string, call: LeaderCall) => Promise<string>;
+  readonly onLeader: (leaderAddress: string, call: MembershipCall) => Promise<string>;
   readonly sleep: (ms: number) => Promise<void>;
   /** How long transfers and hand-offs may take. */
   readonly waitMs: number;
 }
-
-export type LeaderCall =
-  | { readonly kind: 'add-node'; readonly nodeId: string; readonly address: string }
-  | { readonly kind: 'remove-node'; readonly nodeId: string }
-  | { readonly kind: 'transfer-leader'; readonly to: string }
-  | { readonly kind: 'promote'; readonly nodeId: string };
 
 const idPattern = /^[a-z0-9-]{1,64}$/;
 const addressPattern = /^[^\s:]+:\d{1,5}$/;
@@ -43,7 +40,7 @@ const addressPattern = /^[^\s:]+:\d{1,5}$/;
 export class Membership {
   constructor(private readonly options: MembershipOptions) {}
 
-  run(call: LeaderCall): Promise<string> {
+  run(call: MembershipCall): Promise<string> {
     switch (call.kind) {
       case 'add-node':
         return this.addNode(call.nodeId, call.address);
@@ -74,7 +71,7 @@ export class Membership {
     const forwarded = await this.viaLeader({ kind: 'add-node', nodeId, address });
     if (forwarded !== null) return forwarded;
     const { group } = this.options;
-    if (group.everMembers.has(nodeId)) {
+    if (this.options.wasMember(nodeId)) {
       const { voters, learners } = group.confState();
       const now = voters.includes(nodeId) ? 'a voter' : learners.includes(nodeId) ? 'a learner' : 'removed';
       throw new MembershipError('NODE_ID_USED', `node id '${nodeId}' was used already (it is ${now}); ids are never reused`);
@@ -158,7 +155,7 @@ export class Membership {
   }
 
   /** Null when this node leads (run here); otherwise the leader's answer. */
-  private async viaLeader(call: LeaderCall): Promise<string | null> {
+  private async viaLeader(call: MembershipCall): Promise<string | null> {
     const { group, sleep, waitMs } = this.options;
     // During a failover there is briefly no leader, or one that just died and that this node
     // still believes in: wait and retry, as client commands do. Only a leader that could not be

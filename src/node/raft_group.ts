@@ -1,4 +1,5 @@
 import {
+  ConfChangeType,
   DropReason,
   EntryType,
   ProposalDroppedError,
@@ -11,22 +12,21 @@ import {
 } from '../raft/index.js';
 import type { ConfChange, ConfState, Entry, HardState, Message, RaftConfig, RaftLogger, Ready, SnapshotMetadata, SoftState } from '../raft/index.js';
 import type { DurableLog } from '../storage/durable_log.js';
+import type { ReplicatedStateMachine } from '../state/state_machine.js';
+import type { PayloadWriter } from '../state/write_entry.js';
+import type { GroupTransport } from '../transport/group_transport.js';
 import { PagedLogStorage } from './paged_log_storage.js';
 import { Deferred } from '../util/deferred.js';
 import { NoLeaderError, NotReadyError, OutcomeUnknownError, QuorumError } from '../util/errors.js';
 import type { RandomSource } from '../util/random.js';
 
 /**
- * The replicated state machine a group drives. `apply` must be deterministic: it sees only the
- * entry (its index and payload), never a clock (design invariant 3).
+ * What the group drives of its state machine (src/state/state_machine.ts has the whole contract):
+ * `apply` gets each committed proposal (the return value goes to the proposer's waiter;
+ * `requestId` is the proposer's id for it, the same on every replica, for deduplicating
+ * retries), `applyMemberChange` each membership change, both in log order.
  */
-export interface GroupStateMachine {
-  /**
-   * Applies one committed proposal; the return value goes to the proposer's waiter. `requestId`
-   * is the proposer's id for it (the same on every replica), for deduplicating retries.
-   */
-  apply(index: number, payload: Uint8Array, requestId: string): unknown;
-}
+export type GroupStateMachine = Pick<ReplicatedStateMachine<unknown>, 'apply' | 'applyMemberChange'>;
 
 /**
  * Where the group's snapshots live (the snapshot store and the state machine's image). The group
@@ -41,10 +41,6 @@ export interface GroupSnapshots {
   install(metadata: SnapshotMetadata): Promise<() => void>;
 }
 
-/** Delivers Raft messages to peers; batched per Ready, never awaited (Raft tolerates loss). */
-export interface GroupTransport {
-  send(messages: readonly Message[]): void;
-}
 
 /**
  * 4 MiB: a few seconds of writes at full load, so a follower a little behind is served from
@@ -89,8 +85,6 @@ export interface RaftGroupOptions {
   readonly initialSnapshot?: SnapshotMetadata;
   /** Needed to install snapshots from a leader. */
   readonly snapshots?: GroupSnapshots;
-  /** The set `everMembers` is kept in (the host's, which snapshots carry and restore). */
-  readonly everMembers?: Set<string>;
 }
 
 /** A log compaction the host asked for; run by the loop between two Readies. */
@@ -125,15 +119,6 @@ export function encodeProposal(requestId: string, payload: Uint8Array | PayloadW
   if (payload instanceof Uint8Array) out.set(payload, 2 + id.length);
   else payload.writeTo(out, 2 + id.length);
   return out;
-}
-
-/**
- * A payload that writes itself into the envelope's buffer, so that a proposal's bytes (a value of
- * up to 512 MB) are copied once, not once into the payload and again into the envelope.
- */
-export interface PayloadWriter {
-  readonly size: number;
-  writeTo(buf: Buffer, offset: number): void;
 }
 
 export function decodeProposal(data: Uint8Array): { requestId: string; payload: Uint8Array } {
@@ -171,11 +156,6 @@ export class RaftGroup {
   private readonly proposalWaiters = new Map<string, Deferred<unknown>>();
   /** Membership changes proposed here, by log index (they carry no request id). */
   private readonly confChangeWaiters = new Map<number, { term: number; deferred: Deferred<void> }>();
-  /**
-   * Every node id ever added to this group, as seen by applying the log (and restored from
-   * snapshots by the host, which may pass the set in): ids are never reused.
-   */
-  readonly everMembers: Set<string>;
   private queuedProposals: { requestId: string; data: Uint8Array }[] = [];
   private preFlush: (() => void)[] = [];
   private readonly readWaiters = new Map<string, ReadWaiter>();
@@ -220,7 +200,6 @@ export class RaftGroup {
       storage,
     );
     this.appliedIndex = applied;
-    this.everMembers = options.everMembers ?? new Set();
     this.lastSoftState = this.raw.softState();
     this.replayTarget = this.raw.basicStatus().hardState.commit;
     // Unique across restarts of this node, so that a waiter never matches an older entry.
@@ -627,7 +606,11 @@ export class RaftGroup {
     if (e.type === EntryType.ConfChange) {
       const change = decodeConfChange(e.data);
       const confState = this.raw.applyConfChange(change);
-      this.everMembers.add(change.nodeId);
+      this.options.stateMachine.applyMemberChange({
+        nodeId: change.nodeId,
+        removed: change.type === ConfChangeType.RemoveNode,
+        ...(change.context ? { address: change.context } : {}),
+      });
       this.options.onConfChange?.(change, confState);
       const waiter = this.confChangeWaiters.get(e.index);
       if (waiter) {

@@ -6,7 +6,7 @@ import type { RespLimits } from '../resp/limits.js';
 import { RespParser } from '../resp/parser.js';
 import type { Reply } from '../resp/reply.js';
 import type { ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
-import type { ClassifiedCommand } from './gateway.js';
+import type { ClassifiedCommand } from './command_classifier.js';
 import { OncePerTurn } from '../util/once_per_turn.js';
 import type { ServerStats } from './server_stats.js';
 

@@ -1,11 +1,9 @@
 import type { Logger } from 'pino';
 import { MessageType } from '../raft/index.js';
 import type { Message, SnapshotMetadata } from '../raft/index.js';
-import type { Keyspace } from '../state/keyspace.js';
 import { descriptorOf } from '../storage/snapshot_format.js';
 import type { PackableRecords, SnapshotInfo, VisitableRecords } from '../storage/snapshot_format.js';
-import { loadStateImage, packedStateImage } from '../storage/snapshot_image.js';
-import type { DedupRecord, MembersRecord } from '../storage/snapshot_image.js';
+import type { ReplicatedStateMachine } from '../state/state_machine.js';
 import type { SnapshotReader, SnapshotStore } from '../storage/snapshot_store.js';
 import type { IncomingSnapshot, OutgoingSnapshot } from '../transport/snapshot_transfer.js';
 import { failpoint, failpointArmed } from './failpoints.js';
@@ -23,22 +21,11 @@ export interface SnapshotPolicy {
   readonly catchupBytes: number;
 }
 
-/** The state a snapshot holds besides the keys: kept by the host, restored with the image. */
-export interface SnapshotStateParts {
-  readonly keyspace: Keyspace;
-  readonly newKeyspace: () => Keyspace;
-  /** The dedup table as it is now: a point-in-time view, read lazily while the snapshot is written. */
-  dedupRecords(): Iterable<DedupRecord>;
-  restoreDedup(records: readonly DedupRecord[]): void;
-  /** The address book and every id the group ever had, now. */
-  members(): MembersRecord;
-  restoreMembers(record: MembersRecord): void;
-}
-
 export interface SnapshotManagerOptions {
   readonly groupId: string;
   readonly store: SnapshotStore;
-  readonly state: SnapshotStateParts;
+  /** What the snapshots are of: imaged to write one, restored to load one. */
+  readonly stateMachine: Pick<ReplicatedStateMachine<unknown>, 'beginSnapshot' | 'restore'>;
   readonly policy: SnapshotPolicy;
   readonly sendSnapshot: (peerId: string, snapshot: OutgoingSnapshot) => Promise<void>;
   /** Wall-clock time, only to stamp snapshots (informational). */
@@ -170,11 +157,9 @@ export class SnapshotManager implements GroupSnapshots {
     if (index === 0) throw new Error(`group ${this.options.groupId} has applied nothing yet`);
     // The capture: synchronous, between two applies (this is one macrotask).
     const metadata: SnapshotMetadata = { index, term: group.termOf(index), confState: group.confState() };
-    const image = this.options.state.keyspace.beginSnapshot();
-    const dedup = this.options.state.dedupRecords();
-    const members = this.options.state.members();
+    const image = this.options.stateMachine.beginSnapshot();
     this.restartPolicy();
-    const records = this.failingAtPacks(packedStateImage(image, dedup, members));
+    const records = this.failingAtPacks(image.records);
     const write = this.options.store.write({ groupId: this.options.groupId, ...metadata, createdAtMs: this.options.clock() }, records);
     this.storeBusy = write;
     let info: SnapshotInfo;
@@ -280,25 +265,11 @@ export class SnapshotManager implements GroupSnapshots {
   /** Decodes the stored snapshot at `index` into fresh containers; the swap puts them in place. */
   private async load(index: number): Promise<() => void> {
     const reader = await this.options.store.openReader(index);
-    const keyspace = this.options.state.newKeyspace();
-    const dedup: DedupRecord[] = [];
-    let members: MembersRecord | null = null;
     try {
-      await loadStateImage(this.failingAtVisits(reader), {
-        keyspace,
-        dedup: (r) => dedup.push(r),
-        members: (r) => {
-          members = r;
-        },
-      });
+      return await this.options.stateMachine.restore(this.failingAtVisits(reader));
     } finally {
       await reader.close().catch(() => {});
     }
-    return () => {
-      this.options.state.keyspace.adopt(keyspace);
-      this.options.state.restoreDedup(dedup);
-      if (members !== null) this.options.state.restoreMembers(members);
-    };
   }
 
   stop(): Promise<unknown> {

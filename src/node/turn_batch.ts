@@ -1,7 +1,7 @@
 import type { Reply } from '../resp/reply.js';
 import { Deferred } from '../util/deferred.js';
 import type { RaftGroup } from './raft_group.js';
-import { WriteFlags, writeBatchWriter, writeEntryWriter, type BatchedWrite } from './write_entry.js';
+import { WriteFlags, writeBatchWriter, writeEntryWriter, type BatchedWrite } from '../state/write_entry.js';
 
 /**
  * The leader's writes of one event-loop turn, from every connection and every follower's

@@ -1,14 +1,33 @@
 import * as grpc from '@grpc/grpc-js';
-import type { ForwardResult, ForwardedWrite, Forwarder } from '../node/gateway.js';
 import { loadProto, serviceDefinition } from './proto_files.js';
 import { OncePerTurn } from '../util/once_per_turn.js';
-import { decodeReply, encodeReply } from './reply_codec.js';
+import { decodeReply, encodeReply } from '../resp/reply_codec.js';
+import type { Reply } from '../resp/reply.js';
 
 /**
  * The Gateway service of proto/gateway.proto: followers forward the writes their clients sent to
  * the leader, batched per event-loop turn per leader; the leader runs them through its own
  * gateway and answers each with a status and its reply.
  */
+
+/** What one forwarded write came back as. */
+export type ForwardStatus = 'ok' | 'not-leader' | 'unknown';
+
+export interface ForwardedWrite {
+  readonly requestId: string;
+  readonly args: readonly Buffer[];
+}
+
+export interface ForwardResult {
+  readonly status: ForwardStatus;
+  /** The leader's reply (status ok). */
+  readonly reply?: Reply;
+}
+
+/** Sends writes to the leader's gateway (gRPC Forward); batched by the caller. */
+export interface Forwarder {
+  forward(leaderId: string, writes: readonly ForwardedWrite[], deadlineMs: number): Promise<ForwardResult[]>;
+}
 
 interface WireWrite {
   requestId: string;
@@ -66,32 +85,37 @@ interface PendingWrite {
 }
 
 /**
- * The follower's side: a Forwarder that batches every write made in the same turn of the event
- * loop for the same leader into one call.
+ * The follower's side, one per node: `forGroup(groupId)` is a group's Forwarder. Every write made
+ * in the same turn of the event loop for the same group and leader goes in one call; calls to one
+ * leader share its channel whatever their group.
  */
-export class GrpcForwarder implements Forwarder {
+export class GrpcForwarder {
   private readonly clients = new Map<string, grpc.Client>();
-  private readonly pending = new Map<string, { deadlineMs: number; writes: PendingWrite[] }>();
+  private readonly pending = new Map<string, { groupId: string; leaderId: string; deadlineMs: number; writes: PendingWrite[] }>();
   private readonly flusher = new OncePerTurn(() => this.flush());
   private readonly ClientCtor: grpc.ServiceClientConstructor;
 
   constructor(
-    private readonly groupId: string,
     private readonly addressOf: (nodeId: string) => string | undefined,
     private readonly clock: () => number,
   ) {
     this.ClientCtor = grpc.makeGenericClientConstructor(gatewayService(), 'Gateway');
   }
 
-  forward(leaderId: string, writes: readonly ForwardedWrite[], deadlineMs: number): Promise<ForwardResult[]> {
+  forGroup(groupId: string): Forwarder {
+    return { forward: (leaderId, writes, deadlineMs) => this.forward(groupId, leaderId, writes, deadlineMs) };
+  }
+
+  forward(groupId: string, leaderId: string, writes: readonly ForwardedWrite[], deadlineMs: number): Promise<ForwardResult[]> {
+    const key = `${groupId}\0${leaderId}`;
     return Promise.all(
       writes.map(
         (write) =>
           new Promise<ForwardResult>((resolve, reject) => {
-            let batch = this.pending.get(leaderId);
+            let batch = this.pending.get(key);
             if (!batch) {
-              batch = { deadlineMs, writes: [] };
-              this.pending.set(leaderId, batch);
+              batch = { groupId, leaderId, deadlineMs, writes: [] };
+              this.pending.set(key, batch);
             }
             batch.deadlineMs = Math.max(batch.deadlineMs, deadlineMs);
             batch.writes.push({ write, resolve, reject });
@@ -106,9 +130,9 @@ export class GrpcForwarder implements Forwarder {
   }
 
   private flush(): void {
-    const batches = [...this.pending];
+    const batches = [...this.pending.values()];
     this.pending.clear();
-    for (const [leaderId, batch] of batches) this.send(leaderId, batch.deadlineMs, batch.writes);
+    for (const batch of batches) this.send(batch.groupId, batch.leaderId, batch.deadlineMs, batch.writes);
   }
 
   private clientFor(nodeId: string): grpc.Client | null {
@@ -127,7 +151,7 @@ export class GrpcForwarder implements Forwarder {
     return client;
   }
 
-  private send(leaderId: string, deadlineMs: number, writes: PendingWrite[]): void {
+  private send(groupId: string, leaderId: string, deadlineMs: number, writes: PendingWrite[]): void {
     const client = this.clientFor(leaderId);
     if (!client) {
       for (const w of writes) w.resolve({ status: 'not-leader' });
@@ -135,7 +159,7 @@ export class GrpcForwarder implements Forwarder {
     }
     const timeoutMs = Math.max(1, deadlineMs - this.clock());
     const request = {
-      groupId: this.groupId,
+      groupId,
       timeoutMs,
       writes: writes.map((w) => ({ requestId: w.write.requestId, args: w.write.args })),
     };

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { silentLogger } from '../raft/config.js';
 import type { RaftLogger } from '../raft/config.js';
 import type { Message } from '../raft/types.js';
+import type { GroupTransport } from './group_transport.js';
 import { PeerStream, identityHeaders } from './peer_stream.js';
 import type { PeerStreamLimits, PeerStreamStats } from './peer_stream.js';
 import { encodeBatch, estimateWireSize, messageFromWire, messageToWire, raftPeerService } from './raft_wire.js';
@@ -9,10 +10,6 @@ import type { GroupMessageWire, MessageBatchWire, RaftMessageWireIn, RaftMessage
 import { InboundSnapshot, SnapshotTransferError, SnapshotTransferErrorCode, sendSnapshotCall } from './snapshot_transfer.js';
 import type { IncomingSnapshot, OutgoingSnapshot, SnapshotSendOptions, SnapshotServerCall } from './snapshot_transfer.js';
 
-/** What RaftGroup needs from a transport (structurally src/node/raft_group.ts GroupTransport). */
-export interface GroupTransport {
-  send(messages: readonly Message[]): void;
-}
 
 /**
  * Largest message a peer server built with peerServerOptions accepts: 1 GiB, above a log entry

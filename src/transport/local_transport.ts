@@ -1,5 +1,6 @@
 import type { Message } from '../raft/types.js';
 import { OncePerTurn } from '../util/once_per_turn.js';
+import type { GroupTransport } from './group_transport.js';
 
 /** Anything that accepts Raft messages for one group member. */
 export interface MessageSink {
@@ -35,7 +36,7 @@ export class LocalNetwork {
   }
 
   /** The transport for member `from`. */
-  transportFor(from: string): { send(messages: readonly Message[]): void } {
+  transportFor(from: string): GroupTransport {
     return {
       send: (messages) => {
         if (this.cut.has(from)) return;

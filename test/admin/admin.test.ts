@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AdminError, adminStatus } from '../../src/admin/admin_client.js';
 import { runAdminCommand } from '../../src/admin/admin_command.js';
 import { adminServiceDefinition, registerAdminService } from '../../src/admin/admin_service.js';
-import { groupStatus } from '../../src/admin/group_status.js';
+import { groupStatus } from '../../src/node/group_status.js';
 import type { NodeStatus, StatusProvider } from '../../src/admin/status.js';
 import { GrpcPeerTransport, peerServerOptions } from '../../src/transport/grpc_transport.js';
 import { NotReadyError } from '../../src/util/errors.js';

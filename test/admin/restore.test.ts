@@ -15,8 +15,8 @@ import { groupSnapshotDir, nodeMetaPath } from '../../src/node/data_dir.js';
 import type { KeyRecord } from '../../src/state/keyspace.js';
 import { writeBackup } from '../../src/storage/backup_file.js';
 import type { SnapshotDescriptor } from '../../src/storage/snapshot_format.js';
-import { decodeImageRecord, stateImageRecords } from '../../src/storage/snapshot_image.js';
-import type { DedupRecord, MembersRecord } from '../../src/storage/snapshot_image.js';
+import { decodeImageRecord, stateImageRecords } from '../../src/state/snapshot_image.js';
+import type { DedupRecord, MembersRecord } from '../../src/state/snapshot_image.js';
 import { SnapshotStore } from '../../src/storage/snapshot_store.js';
 import { buildState, canonical, collect, loadFresh } from '../storage/snapshot_support.js';
 

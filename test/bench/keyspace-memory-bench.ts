@@ -13,11 +13,11 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { commandCatalog } from '../../src/node/catalog.js';
-import { KvStateMachine } from '../../src/node/kv_state_machine.js';
-import { WriteFlags, writeBatchWriter, type BatchedWrite } from '../../src/node/write_entry.js';
+import { KvStateMachine } from '../../src/state/kv_state_machine.js';
+import { WriteFlags, writeBatchWriter, type BatchedWrite } from '../../src/state/write_entry.js';
 import { Keyspace } from '../../src/state/keyspace.js';
 import { ChunkPacker, RecordUnpacker, openChunk, type VisitableRecords } from '../../src/storage/snapshot_format.js';
-import { encodeKeyRecord, loadStateImage } from '../../src/storage/snapshot_image.js';
+import { encodeKeyRecord, loadStateImage } from '../../src/state/snapshot_image.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc (npm run bench:keyspace-memory does)');
@@ -39,7 +39,7 @@ function heapAndExternal(): number {
 
 // 1. Applied through the state machine.
 const before = heapAndExternal();
-const sm = new KvStateMachine(commandCatalog.newKeyspace(), (name) => commandCatalog.resolveWrite(name));
+const sm = new KvStateMachine({ newKeyspace: () => commandCatalog.newKeyspace(), resolveWrite: (name) => commandCatalog.resolveWrite(name) });
 for (let i = 0; i < keys; i += BATCH) {
   const writes: BatchedWrite[] = [];
   for (let j = i; j < Math.min(keys, i + BATCH); j++) {

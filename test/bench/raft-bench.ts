@@ -43,7 +43,7 @@ async function main(): Promise<void> {
         groupId: 'g0',
         nodeId: id,
         log: new FileLog({ dir: join(dir, id), groupId: 'g0' }),
-        stateMachine: { apply: () => ++applied },
+        stateMachine: { apply: () => ++applied, applyMemberChange: () => {} },
         transport: network.transportFor(id),
         bootstrapVoters: ids,
         random: new SeededRandom(i + 1),

@@ -38,7 +38,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Keyspace, NO_EXPIRY } from '../../src/state/keyspace.js';
 import { restoreBackupToStore, verifyBackup, writeBackup } from '../../src/storage/backup_file.js';
-import { loadStateImage, packedStateImage } from '../../src/storage/snapshot_image.js';
+import { loadStateImage, packedStateImage } from '../../src/state/snapshot_image.js';
 import type { PackableRecords, SnapshotInfo } from '../../src/storage/snapshot_format.js';
 import { SnapshotStore, type SnapshotReader } from '../../src/storage/snapshot_store.js';
 

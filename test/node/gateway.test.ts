@@ -6,8 +6,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConnectionContext } from '../../src/commands/connection_context.js';
 import { commandCatalog } from '../../src/node/catalog.js';
-import { Gateway, type ForwardResult, type ForwardedWrite, type Forwarder } from '../../src/node/gateway.js';
-import { KvStateMachine } from '../../src/node/kv_state_machine.js';
+import { classifyCommand, type ClassifiedCommand } from '../../src/node/command_classifier.js';
+import { Gateway } from '../../src/node/gateway.js';
+import type { ForwardResult, ForwardedWrite, Forwarder } from '../../src/transport/forward.js';
+import { KvStateMachine } from '../../src/state/kv_state_machine.js';
 import { RaftGroup } from '../../src/node/raft_group.js';
 import type { Reply } from '../../src/resp/reply.js';
 import { MemoryLog } from '../../src/storage/memory_log.js';
@@ -41,6 +43,8 @@ class DirectForwarder implements Forwarder {
   }
 }
 
+const classify = (c: ConnectionContext, args: readonly Buffer[]): ClassifiedCommand => classifyCommand((a) => commandCatalog.resolve(a), c, args);
+
 let stop: (() => Promise<void>) | null = null;
 afterEach(async () => {
   await stop?.();
@@ -54,8 +58,8 @@ async function startCluster(): Promise<{ nodes: Map<string, Node>; forwarder: Di
   const forwarder = new DirectForwarder(nodes);
   let clock = 1_000_000;
   for (const [i, id] of ids.entries()) {
-    const keyspace = commandCatalog.newKeyspace();
-    const sm = new KvStateMachine(keyspace, (n) => commandCatalog.resolveWrite(n));
+    const sm = new KvStateMachine({ newKeyspace: () => commandCatalog.newKeyspace(), resolveWrite: (n) => commandCatalog.resolveWrite(n) });
+    const keyspace = sm.keyspace;
     const group = await RaftGroup.open({
       groupId: 'g0',
       nodeId: id,
@@ -69,7 +73,6 @@ async function startCluster(): Promise<{ nodes: Map<string, Node>; forwarder: Di
     const gateway = new Gateway({
       group,
       keyspace,
-      resolve: (args) => commandCatalog.resolve(args),
       forwarder,
       clock: () => clock,
       random: () => 0.5,
@@ -102,11 +105,11 @@ function cmd(...words: string[]): Buffer[] {
 }
 
 /** Classifies every command as `kind` (a test's own mistake otherwise). */
-function classified<K extends 'write' | 'read'>(node: Node, kind: K, commands: Buffer[][]): Extract<ReturnType<Gateway['classify']>, { kind: K }>[] {
+function classified<K extends 'write' | 'read'>(node: Node, kind: K, commands: Buffer[][]): Extract<ClassifiedCommand, { kind: K }>[] {
   return commands.map((args) => {
-    const c = node.gateway.classify(ctx(), args);
+    const c = classify(ctx(), args);
     if (c.kind !== kind) throw new Error(`${args[0]} is not a ${kind}`);
-    return c as Extract<ReturnType<Gateway['classify']>, { kind: K }>;
+    return c as Extract<ClassifiedCommand, { kind: K }>;
   });
 }
 
@@ -183,7 +186,6 @@ describe('gateway outcomes', () => {
     const fast = new Gateway({
       group: follower.group,
       keyspace: follower.sm.keyspace,
-      resolve: (args) => commandCatalog.resolve(args),
       forwarder,
       clock: Date.now,
       random: () => 0.5,
@@ -191,7 +193,7 @@ describe('gateway outcomes', () => {
       commitWaitMs: 300,
       requestIdPrefix: 'unknown.test.',
     });
-    const c = fast.classify(ctx(), cmd('SET', 'maybe', 'written'));
+    const c = classify(ctx(), cmd('SET', 'maybe', 'written'));
     if (c.kind !== 'write') throw new Error('SET is a write');
     const [reply] = await fast.writeRun([c]);
     expect(reply.kind).toBe('error');
@@ -206,14 +208,13 @@ describe('gateway outcomes', () => {
     const gw = new Gateway({
       group: lonely.group,
       keyspace: lonely.sm.keyspace,
-      resolve: (args) => commandCatalog.resolve(args),
       forwarder: { forward: () => Promise.reject(new Error('nobody to forward to')) },
       clock: Date.now,
       random: () => 0.5,
       leaderWaitMs: 2_500,
       requestIdPrefix: 'down.test.',
     });
-    const c = gw.classify(ctx(), cmd('GET', 'anything'));
+    const c = classify(ctx(), cmd('GET', 'anything'));
     if (c.kind !== 'read') throw new Error('GET is a read');
     const [reply] = await gw.readRun([c]);
     expect(reply).toEqual({ kind: 'error', message: 'CLUSTERDOWN The cluster is down: no leader elected within 2500 ms' });

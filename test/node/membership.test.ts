@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Membership, MembershipError } from '../../src/node/membership.js';
 import type { RaftGroup } from '../../src/node/raft_group.js';
-import { openLocalGroups, settle, tickUntil, turn } from './support.js';
+import { membersOf, openLocalGroups, settle, tickUntil, turn } from './support.js';
 
 
 let groups: RaftGroup[] = [];
@@ -34,6 +34,7 @@ async function leaderMembership(): Promise<{ leader: RaftGroup; membership: Memb
   const membership = new Membership({
     group: leader,
     addressOf: () => '127.0.0.1:1',
+    wasMember: (id) => membersOf.get(leader)!.wasMember(id),
     onLeader: () => Promise.reject(new Error('never called: this is the leader')),
     sleep: () => turn(),
     waitMs: 2_000,

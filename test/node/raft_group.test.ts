@@ -40,6 +40,7 @@ class TestCluster {
           applied.push(dec.decode(payload));
           return index;
         },
+        applyMemberChange: () => {},
       },
       transport: this.network.transportFor(id),
       bootstrapVoters: voters,

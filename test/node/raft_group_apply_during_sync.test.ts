@@ -92,6 +92,7 @@ describe('applying while an fsync is in flight', () => {
             m.applied.push(dec.decode(payload));
             return null;
           },
+          applyMemberChange: () => {},
         },
         transport: network.transportFor(id),
         bootstrapVoters: ids,

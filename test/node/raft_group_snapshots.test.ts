@@ -61,6 +61,7 @@ class SnapshotCluster {
           member.applied.push(dec.decode(payload));
           return index;
         },
+        applyMemberChange: () => {},
       },
       transport: {
         send: (messages: readonly Message[]) => {

@@ -3,6 +3,7 @@
  * loops and the in-process network run in the event-loop turns between ticks.
  */
 import { RaftGroup } from '../../src/node/raft_group.js';
+import { GroupMembers } from '../../src/state/group_members.js';
 import { MemoryLog } from '../../src/storage/memory_log.js';
 import { LocalNetwork } from '../../src/transport/local_transport.js';
 import { SeededRandom } from '../../src/util/random.js';
@@ -32,24 +33,30 @@ export async function settle<T>(groups: () => Iterable<RaftGroup>, p: Promise<T>
   return tracked;
 }
 
+/** The members record each group of openLocalGroups keeps (its state machine keeps nothing else). */
+export const membersOf = new WeakMap<RaftGroup, GroupMembers>();
+
 /**
- * A group `g0` of `ids` in this process: MemoryLogs, a state machine that keeps nothing, one
- * LocalNetwork; member i draws its election jitter from seed `seed + i`. The caller stops them.
+ * A group `g0` of `ids` in this process: MemoryLogs, a state machine that keeps only the members
+ * (membersOf), one LocalNetwork; member i draws its election jitter from seed `seed + i`. The
+ * caller stops them.
  */
 export async function openLocalGroups(ids: readonly string[], seed: number): Promise<RaftGroup[]> {
   const network = new LocalNetwork();
   const groups: RaftGroup[] = [];
   for (const [i, id] of ids.entries()) {
+    const members = new GroupMembers();
     const group = await RaftGroup.open({
       groupId: 'g0',
       nodeId: id,
       log: new MemoryLog('g0'),
-      stateMachine: { apply: () => null },
+      stateMachine: { apply: () => null, applyMemberChange: (change) => members.apply(change) },
       transport: network.transportFor(id),
       bootstrapVoters: [...ids],
       random: new SeededRandom(seed + i),
     });
     network.register(id, group);
+    membersOf.set(group, members);
     groups.push(group);
   }
   return groups;

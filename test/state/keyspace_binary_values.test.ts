@@ -3,7 +3,7 @@ import { lookupAppliedCommand } from '../../src/commands/command_table.js';
 import type { Reply } from '../../src/resp/reply.js';
 import { Keyspace, MAX_STRING_STORED_BYTES, NO_EXPIRY, type KeyRecord } from '../../src/state/keyspace.js';
 import { ChunkPacker } from '../../src/storage/snapshot_format.js';
-import { encodeKeyRecord, loadStateImage, packedStateImage, stateImageRecords } from '../../src/storage/snapshot_image.js';
+import { encodeKeyRecord, loadStateImage, packedStateImage, stateImageRecords } from '../../src/state/snapshot_image.js';
 import { canonical, loadFresh, visitable } from '../storage/snapshot_support.js';
 
 /**

@@ -2,12 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { lookupAppliedCommand } from '../../src/commands/command_table.js';
 import { commandCatalog } from '../../src/node/catalog.js';
-import { DedupTable } from '../../src/node/dedup_table.js';
-import { KvStateMachine } from '../../src/node/kv_state_machine.js';
-import { WriteFlags, writeEntryWriter } from '../../src/node/write_entry.js';
+import { DedupTable } from '../../src/state/dedup_table.js';
+import { KvStateMachine } from '../../src/state/kv_state_machine.js';
+import { WriteFlags, writeEntryWriter } from '../../src/state/write_entry.js';
 import { Keyspace, NO_EXPIRY, type KeyRecord, type KeyspaceImage } from '../../src/state/keyspace.js';
 import { KeyspaceImageError } from '../../src/state/keyspace_image.js';
-import { decodeImageRecord, stateImageRecords } from '../../src/storage/snapshot_image.js';
+import { decodeImageRecord, stateImageRecords } from '../../src/state/snapshot_image.js';
 import { canonical, dedupRecordArb, loadFresh } from '../storage/snapshot_support.js';
 import { propertyParameters } from '../storage/support.js';
 
@@ -322,7 +322,7 @@ const smStepArb = (pulls: boolean): fc.Arbitrary<SmStep> =>
   );
 
 class Replica {
-  readonly sm = new KvStateMachine(new Keyspace(), (name) => commandCatalog.resolveWrite(name));
+  readonly sm = new KvStateMachine({ newKeyspace: () => new Keyspace(), resolveWrite: (name) => commandCatalog.resolveWrite(name) });
   private index = 0;
 
   /** As the leader proposes it (prepare at `nowMs`), then as every replica applies it. */

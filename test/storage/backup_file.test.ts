@@ -11,7 +11,7 @@ import { readBackup, restoreBackupToStore, verifyBackup, writeBackup } from '../
 import { BackupCorruptError, BackupTruncatedError, SnapshotGroupMismatchError } from '../../src/storage/snapshot_errors.js';
 import { SnapshotStore } from '../../src/storage/snapshot_store.js';
 import type { KeyRecord } from '../../src/state/keyspace.js';
-import type { DedupRecord } from '../../src/storage/snapshot_image.js';
+import type { DedupRecord } from '../../src/state/snapshot_image.js';
 import {
   buildState,
   canonical,

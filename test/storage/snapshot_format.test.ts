@@ -27,10 +27,10 @@ import {
   loadStateImage,
   packedStateImage,
   stateImageRecords,
-} from '../../src/storage/snapshot_image.js';
-import type { DedupRecord, MembersRecord } from '../../src/storage/snapshot_image.js';
+} from '../../src/state/snapshot_image.js';
+import type { DedupRecord, MembersRecord } from '../../src/state/snapshot_image.js';
 import { buildState, canonical, dedupRecordArb, descriptor, keyRecordArb, loadFresh, visitable } from './snapshot_support.js';
-import { DedupTable } from '../../src/node/dedup_table.js';
+import { DedupTable } from '../../src/state/dedup_table.js';
 import { propertyParameters } from './support.js';
 
 const recordsArb = fc.array(fc.oneof(fc.uint8Array({ maxLength: 20 }), fc.uint8Array({ maxLength: 700 })), { maxLength: 60 });

@@ -4,14 +4,14 @@
  */
 import fc from 'fast-check';
 import { Level } from 'level';
-import { DedupTable } from '../../src/node/dedup_table.js';
+import { DedupTable } from '../../src/state/dedup_table.js';
 import type { Reply } from '../../src/resp/reply.js';
 import { Keyspace, NO_EXPIRY } from '../../src/state/keyspace.js';
 import type { KeyRecord } from '../../src/state/keyspace.js';
 import { RecordUnpacker, openChunk } from '../../src/storage/snapshot_format.js';
 import type { SnapshotDescriptor, VisitableRecords } from '../../src/storage/snapshot_format.js';
-import { decodeStateImage, stateImageRecords } from '../../src/storage/snapshot_image.js';
-import type { DedupRecord } from '../../src/storage/snapshot_image.js';
+import { decodeStateImage, stateImageRecords } from '../../src/state/snapshot_image.js';
+import type { DedupRecord } from '../../src/state/snapshot_image.js';
 
 export const group = 'g-snap';
 

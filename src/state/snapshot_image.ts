@@ -1,10 +1,10 @@
 import type { Reply } from '../resp/reply.js';
-import { NO_EXPIRY, storedString, valueOfStored } from '../state/keyspace.js';
-import type { ImageKey, KeyRecord, KeyspaceImage, StoredValue } from '../state/keyspace.js';
-import { decodeReply, encodeReply } from '../transport/reply_codec.js';
-import { SnapshotCorruptError } from './snapshot_errors.js';
-import { FieldReader, FieldWriter, SnapshotFormatError, asBuffer, recordHeaderBytes } from './snapshot_format.js';
-import type { ChunkPacker, PackableRecords, VisitableRecords } from './snapshot_format.js';
+import { NO_EXPIRY, storedString, valueOfStored } from './keyspace.js';
+import type { ImageKey, KeyRecord, KeyspaceImage, StoredValue } from './keyspace.js';
+import { decodeReply, encodeReply } from '../resp/reply_codec.js';
+import { SnapshotCorruptError } from '../storage/snapshot_errors.js';
+import { FieldReader, FieldWriter, SnapshotFormatError, asBuffer, recordHeaderBytes } from '../storage/snapshot_format.js';
+import type { ChunkPacker, PackableRecords, VisitableRecords } from '../storage/snapshot_format.js';
 
 /**
  * The key-value state machine's image as snapshot records: what a group's snapshot holds besides

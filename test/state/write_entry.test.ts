@@ -6,8 +6,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { commandCatalog } from '../../src/node/catalog.js';
-import { KvStateMachine } from '../../src/node/kv_state_machine.js';
-import { WriteFlags, decodeWrites, writeBatchWriter, writeEntryWriter } from '../../src/node/write_entry.js';
+import { KvStateMachine } from '../../src/state/kv_state_machine.js';
+import { WriteFlags, decodeWrites, writeBatchWriter, writeEntryWriter } from '../../src/state/write_entry.js';
 import type { Reply } from '../../src/resp/reply.js';
 import { propertyParameters } from '../storage/support.js';
 
@@ -20,7 +20,7 @@ function bytes(writer: { size: number; writeTo(buf: Buffer, offset: number): voi
 }
 
 function machine(): KvStateMachine {
-  return new KvStateMachine(commandCatalog.newKeyspace(), (name) => commandCatalog.resolveWrite(name));
+  return new KvStateMachine({ newKeyspace: () => commandCatalog.newKeyspace(), resolveWrite: (name) => commandCatalog.resolveWrite(name) });
 }
 
 describe('write entries', () => {

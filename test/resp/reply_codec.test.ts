@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Reply } from '../../src/resp/reply.js';
-import { MalformedReplyError, decodeReply, encodeReply } from '../../src/transport/reply_codec.js';
+import { MalformedReplyError, decodeReply, encodeReply } from '../../src/resp/reply_codec.js';
 
 const seed = Number(process.env.QKV_SEED ?? Date.now() % 0x7fffffff);
 

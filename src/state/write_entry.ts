@@ -1,5 +1,3 @@
-import type { PayloadWriter } from './raft_group.js';
-
 /**
  * A replicated write as stored in a log entry's payload (inside RaftGroup's envelope, which
  * carries the request id):
@@ -27,6 +25,15 @@ import type { PayloadWriter } from './raft_group.js';
  * once per run. Applying the run's writes back to back is one of the orders Redis's pipelining
  * allows (other clients' commands may or may not fall in between).
  */
+/**
+ * A payload that writes itself into the envelope's buffer, so that a proposal's bytes (a value of
+ * up to 512 MB) are copied once, not once into the payload and again into the envelope.
+ */
+export interface PayloadWriter {
+  readonly size: number;
+  writeTo(buf: Buffer, offset: number): void;
+}
+
 export const WriteFlags = { dedup: 1, batch: 2 } as const;
 
 /** One write of a batch: its own request id and the prepared command. */

@@ -1,5 +1,5 @@
-import type { RaftGroup } from '../node/raft_group.js';
-import type { GroupStatus, MemberStatus, NodeRole } from './status.js';
+import type { RaftGroup } from './raft_group.js';
+import type { GroupStatus, MemberStatus, NodeRole } from '../admin/status.js';
 
 /**
  * What the admin API reports about one group hosted here, read from its core. Members' match

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DedupTable } from '../../src/node/dedup_table.js';
+import { DedupTable } from '../../src/state/dedup_table.js';
 import { ok } from '../../src/resp/reply.js';
 import type { Reply } from '../../src/resp/reply.js';
 import { propertyParameters } from '../storage/support.js';

@@ -1,4 +1,4 @@
-import { nullReply, ok, type Reply } from '../resp/reply.js';
+import { nullReply, ok, type Reply } from './reply.js';
 
 /**
  * A compact, lossless binary form of a Reply, for replies that travel between nodes (Forward).

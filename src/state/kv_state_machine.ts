@@ -1,0 +1,100 @@
+import type { VisitableRecords } from '../storage/snapshot_format.js';
+import { error, type Reply } from '../resp/reply.js';
+import { DedupTable } from './dedup_table.js';
+import { GroupMembers } from './group_members.js';
+import type { Keyspace } from './keyspace.js';
+import { loadStateImage, packedStateImage, type DedupRecord, type MembersRecord } from './snapshot_image.js';
+import type { MemberChange, ReplicatedStateMachine, StateImage } from './state_machine.js';
+import { WriteFlags, decodeWrites } from './write_entry.js';
+
+/** A replicated command as apply runs it: deterministic, "now" is the entry's time. */
+export interface AppliedCommand {
+  apply(keyspace: Keyspace, args: readonly Buffer[], timeMs: number): Reply;
+}
+
+export interface KvStateMachineOptions {
+  /** A fresh, empty keyspace (restore loads an image into one before swapping it in). */
+  readonly newKeyspace: () => Keyspace;
+  /** Every replicated command by lower-case name, the internal ones included. */
+  readonly resolveWrite: (lowerCaseName: string) => AppliedCommand | undefined;
+}
+
+/**
+ * The replicated key-value state machine of one group: the keyspace, the dedup table of request
+ * ids, and the group's members. Deterministic ('Deterministic apply' in docs/design.md): "now"
+ * is the entry's timestamp, and an entry that cannot be decoded or names an unknown command
+ * yields the same error reply everywhere instead of throwing (a poison entry must not stop every
+ * replica).
+ */
+export class KvStateMachine implements ReplicatedStateMachine<Reply | Reply[]> {
+  readonly dedup = new DedupTable();
+  readonly members = new GroupMembers();
+  /** The live keyspace: the same object for the machine's life (restore swaps its contents). */
+  readonly keyspace: Keyspace;
+  appliedWrites = 0;
+
+  constructor(private readonly options: KvStateMachineOptions) {
+    this.keyspace = options.newKeyspace();
+  }
+
+  /**
+   * A single write's reply, or a batch's replies in order (see write_entry.ts).
+   *
+   * The decoded arguments are views into `payload`, which on a follower is itself a view into a
+   * whole gRPC batch of entries. Nothing long-lived keeps them: the keyspace copies a value into a
+   * string, or a large one into a Buffer of its own (keyspace.ts, StoredValue), and replies (kept
+   * by the dedup table) are built from keyspace reads and constants. So the payload is not copied.
+   */
+  apply(_index: number, payload: Uint8Array, requestId: string): Reply | Reply[] {
+    let decoded;
+    try {
+      decoded = decodeWrites(payload);
+    } catch (err) {
+      return error(`ERR internal: undecodable log entry (${(err as Error).message})`);
+    }
+    const retriable = (decoded.flags & WriteFlags.dedup) !== 0;
+    if ((decoded.flags & WriteFlags.batch) === 0) return this.applyOne(decoded.writes[0]!.args, requestId, retriable, decoded.timeMs);
+    return decoded.writes.map((w) => this.applyOne(w.args, w.requestId!, retriable, decoded.timeMs));
+  }
+
+  private applyOne(args: readonly Buffer[], requestId: string, retriable: boolean, timeMs: number): Reply {
+    if (retriable) {
+      const seen = this.dedup.get(requestId);
+      if (seen) return seen;
+    }
+    const name = args.length > 0 ? args[0]!.toString('latin1').toLowerCase() : '';
+    const command = this.options.resolveWrite(name);
+    const reply = command ? command.apply(this.keyspace, args, timeMs) : error(`ERR internal: unknown replicated command '${name}'`);
+    this.appliedWrites++;
+    if (retriable) this.dedup.remember(requestId, reply, timeMs);
+    return reply;
+  }
+
+  applyMemberChange(change: MemberChange): void {
+    this.members.apply(change);
+  }
+
+  /** The keys (copy-on-write), the dedup table and the members, all as of this instant. */
+  beginSnapshot(): StateImage {
+    const keys = this.keyspace.beginSnapshot();
+    return { records: packedStateImage(keys, this.dedup.image(), this.members.record()), release: () => keys.release() };
+  }
+
+  async restore(image: VisitableRecords): Promise<() => void> {
+    const keyspace = this.options.newKeyspace();
+    const dedup: DedupRecord[] = [];
+    let members: MembersRecord | null = null;
+    await loadStateImage(image, {
+      keyspace,
+      dedup: (r) => dedup.push(r),
+      members: (r) => {
+        members = r;
+      },
+    });
+    return () => {
+      this.keyspace.adopt(keyspace);
+      this.dedup.restore(dedup);
+      if (members !== null) this.members.replace(members);
+    };
+  }
+}
