@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { QuorumError } from '../util/errors.js';
 
 /**
  * The frozen configuration of one server process, from flags and an optional `--config FILE`
@@ -42,10 +43,9 @@ export interface ServerConfig {
   readonly logCacheBytes: number;
 }
 
-export class ConfigError extends Error {
-  readonly code = 'BAD_CONFIG';
+export class ConfigError extends QuorumError {
   constructor(message: string) {
-    super(message);
+    super('BAD_CONFIG', message, 'fail');
     this.name = 'ConfigError';
   }
 }

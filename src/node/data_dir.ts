@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config/config.js';
 import { fsyncDirectory } from '../storage/fs_sync.js';
+import { QuorumError } from '../util/errors.js';
 
 /**
  * What a node keeps in its data dir, and where:
@@ -16,10 +17,10 @@ import { fsyncDirectory } from '../storage/fs_sync.js';
  * `quorumkv restore` writes node.json and a snapshot; the server does the rest on its first start.
  */
 
-export class ServerStartError extends Error {
-  readonly code = 'SERVER_START';
+/** The node cannot start (a flag it cannot honour, an unusable data dir): one line to stderr, exit 2. */
+export class ServerStartError extends QuorumError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('SERVER_START', message, 'fail', options);
     this.name = 'ServerStartError';
   }
 }

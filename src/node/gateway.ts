@@ -2,7 +2,7 @@ import type { ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec
 import { ProposalDroppedError } from '../raft/errors.js';
 import { error, type Reply } from '../resp/reply.js';
 import type { Keyspace } from '../state/keyspace.js';
-import { NoLeaderError, NotReadyError, OutcomeUnknownError } from '../util/errors.js';
+import { NoLeaderError, NotReadyError, OutcomeUnknownError, QuorumError } from '../util/errors.js';
 import type { ForwardResult, ForwardedWrite, Forwarder } from '../transport/forward.js';
 import { internalError } from './command_classifier.js';
 import type { RaftGroup } from './raft_group.js';
@@ -237,9 +237,10 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-class DeadlineError extends Error {
+/** An attempt's deadline passed with its outcome still open. */
+class DeadlineError extends QuorumError {
   constructor() {
-    super('deadline exceeded');
+    super('DEADLINE_EXCEEDED', 'deadline exceeded', 'unknown');
     this.name = 'DeadlineError';
   }
 }

@@ -1,3 +1,4 @@
+import { QuorumError } from '../util/errors.js';
 import { nullReply, ok, type Reply } from './reply.js';
 
 /**
@@ -100,10 +101,9 @@ function write(r: Reply, parts: Buffer[]): void {
   }
 }
 
-export class MalformedReplyError extends Error {
-  readonly code = 'MALFORMED_REPLY';
+export class MalformedReplyError extends QuorumError {
   constructor(message: string) {
-    super(message);
+    super('MALFORMED_REPLY', message, 'fail');
     this.name = 'MalformedReplyError';
   }
 }

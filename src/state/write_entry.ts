@@ -1,3 +1,5 @@
+import { QuorumError } from '../util/errors.js';
+
 /**
  * A replicated write as stored in a log entry's payload (inside RaftGroup's envelope, which
  * carries the request id):
@@ -151,10 +153,9 @@ export function decodeWrites(data: Uint8Array): DecodedWrites {
   return { flags, timeMs, writes };
 }
 
-export class MalformedEntryError extends Error {
-  readonly code = 'MALFORMED_ENTRY';
+export class MalformedEntryError extends QuorumError {
   constructor(message: string) {
-    super(message);
+    super('MALFORMED_ENTRY', message, 'fail');
     this.name = 'MalformedEntryError';
   }
 }

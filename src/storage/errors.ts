@@ -1,6 +1,9 @@
+import { QuorumError } from '../util/errors.js';
+
 /**
- * Errors of the durable log. Each has a stable `code` (match on it, not on the message), a `cause`
- * when it wraps another error, and an `outcome`:
+ * Errors of the durable log, in the project's one hierarchy (QuorumError). Each has a stable
+ * `code` (match on it, not on the message), a `cause` when it wraps another error, and an
+ * `outcome`:
  *
  * - `fail`: nothing was written by the call that raised it (or the log could not be opened);
  * - `unknown`: the write may or may not have reached the disk. The log refuses further calls; the
@@ -24,15 +27,12 @@ export const StorageErrorCode = {
 } as const;
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
 
-export class StorageError extends Error {
+export class StorageError extends QuorumError {
   override readonly name: string = 'StorageError';
-  readonly code: StorageErrorCode;
-  readonly outcome: StorageOutcome;
+  declare readonly code: StorageErrorCode;
 
   constructor(code: StorageErrorCode, message: string, options: { cause?: unknown; outcome?: StorageOutcome } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.outcome = options.outcome ?? 'fail';
+    super(code, message, options.outcome ?? 'fail', options.cause === undefined ? undefined : { cause: options.cause });
   }
 }
 

@@ -1,6 +1,7 @@
 import { FieldReader } from './field_reader.js';
 import { crc32 } from 'node:zlib';
 import type { Entry, EntryType, HardState, SnapshotMetadata } from '../raft/types.js';
+import { QuorumError } from '../util/errors.js';
 
 /**
  * The record codec of FileLog segments. A segment is a sequence of records:
@@ -204,8 +205,11 @@ export function readRecordAt(buf: Buffer, offset: number): RecordRead {
 }
 
 /** Thrown when an intact (checksummed) record's payload does not parse: corruption or a bug. */
-export class MalformedRecordError extends Error {
-  override readonly name = 'MalformedRecordError';
+export class MalformedRecordError extends QuorumError {
+  constructor(message: string) {
+    super('MALFORMED_RECORD', message, 'fail');
+    this.name = 'MalformedRecordError';
+  }
 }
 
 export function decodeEntry(buf: Buffer, start: number, end: number): Entry {

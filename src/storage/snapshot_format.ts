@@ -1,6 +1,7 @@
 import { FieldReader as BaseFieldReader } from './field_reader.js';
 import { crc32 } from 'node:zlib';
 import type { SnapshotMetadata } from '../raft/types.js';
+import { QuorumError } from '../util/errors.js';
 
 /**
  * The bytes a snapshot is made of, shared by the LevelDB store (snapshot_store.ts), the wire
@@ -63,8 +64,11 @@ export const defaultChunkBytes = 256 * 1024;
 export const maxChunkBytes = 64 * 1024 * 1024;
 
 /** Bytes that do not parse as this format says. Callers turn it into a corrupt-snapshot or corrupt-backup error with context. */
-export class SnapshotFormatError extends Error {
-  override readonly name = 'SnapshotFormatError';
+export class SnapshotFormatError extends QuorumError {
+  constructor(message: string) {
+    super('SNAPSHOT_FORMAT', message, 'fail');
+    this.name = 'SnapshotFormatError';
+  }
 }
 
 // -------------------------------------------------------------------------------------------------

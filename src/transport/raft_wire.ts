@@ -1,6 +1,7 @@
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { EntryType, MessageType, isLocalMessage, noEntries } from '../raft/types.js';
 import type { Entry, Message, Snapshot } from '../raft/types.js';
+import { QuorumError } from '../util/errors.js';
 import { loadProto, serviceDefinition } from './proto_files.js';
 
 /**
@@ -72,9 +73,9 @@ const entryTypeByName: Readonly<Record<string, EntryType>> = {
 };
 
 /** Why a received message was not handed to a group. */
-export class RejectedMessageError extends Error {
+export class RejectedMessageError extends QuorumError {
   constructor(message: string) {
-    super(message);
+    super('MESSAGE_REJECTED', message, 'fail');
     this.name = 'RejectedMessageError';
   }
 }

@@ -345,8 +345,11 @@ function cancelledError(): SnapshotTransferError {
 }
 
 /** A head that must not be handed on; answered INVALID_ARGUMENT. */
-class RefusedHeadError extends Error {
-  override readonly name = 'RefusedHeadError';
+class RefusedHeadError extends QuorumError {
+  constructor(message: string) {
+    super('SNAPSHOT_HEAD_REFUSED', message, 'fail');
+    this.name = 'RefusedHeadError';
+  }
 }
 
 /**

@@ -17,7 +17,7 @@ const src = join(root, 'src');
 /** Folder of src/ → the folders it may import (itself always allowed). */
 const mayImport: Readonly<Record<string, readonly string[]>> = {
   util: [],
-  config: [],
+  config: ['util'],
   raft: ['util'],
   resp: ['util'],
   storage: ['util', 'raft'],
