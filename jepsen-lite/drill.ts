@@ -1,6 +1,6 @@
 /**
- * The DR drill (issue 5, "DR drill"; the "Disaster Recovery Testing" runbook in
- * ../shared/seed-operations-notes.md), automated against a real local cluster of 3 or 5 nodes:
+ * The DR drill (the disaster-recovery runbook of docs/operations.md), automated against a real
+ * local cluster of 3 or 5 nodes:
  *
  * 1. baseline: load N keys (every 10th with a long TTL), 100 sample operations (all must
  *    succeed), then the key count (DBSIZE on the leader) and a content digest (sha256 over the
