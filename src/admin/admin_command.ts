@@ -30,7 +30,7 @@ const defaultTimeoutMs = {
 } as const satisfies Record<Subcommand, number>;
 
 /**
- * `quorumkv admin --addr HOST:PORT <subcommand>` (see shared/contract.md). Returns the exit code:
+ * `quorumkv admin --addr HOST:PORT <subcommand>` (docs/contract.md). Returns the exit code:
  * 0 success, 1 the call failed, 2 bad usage; each failure is one line on stderr.
  */
 export async function runAdminCommand(args: readonly string[], out: CommandOutput): Promise<number> {

@@ -1,6 +1,6 @@
 /**
  * `bin/quorumkv.js`: the command-line entry. Wiring only; each subcommand lives in its module.
- * See ../shared/contract.md for the commands and flags.
+ * The commands and flags: docs/contract.md.
  */
 import { runAdminCommand } from '../admin/admin_command.js';
 import { runDev } from './dev.js';

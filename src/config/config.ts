@@ -4,7 +4,8 @@ import { QuorumError } from '../util/errors.js';
 
 /**
  * The frozen configuration of one server process, from flags and an optional `--config FILE`
- * (JSON, same keys as the flags in camelCase or kebab-case; flags win). See ../shared/contract.md.
+ * (JSON, same keys as the flags in camelCase or kebab-case; flags win). Every flag, its default
+ * and meaning: docs/contract.md.
  */
 export interface ServerConfig {
   readonly id: string;

@@ -36,8 +36,8 @@ export const outcomeUnknownReply = (why: string): Reply =>
 const retryPauseMs = 20;
 
 /**
- * Runs client commands against the group: the routing and waiting part of the command path
- * (design.md), independent of the connection that carried them.
+ * Runs client commands against one group: the group's half of the command path ('The path of
+ * one command' in docs/design.md), independent of the connection that carried them.
  *
  *   connection command ─▶ handler(ctx)                                  (local, immediate)
  *   writes ─▶ leader?   prepare ─▶ propose all in one turn ─▶ applied ─▶ replies
@@ -170,7 +170,7 @@ export class Gateway {
 
   /**
    * Proposes writes on this node, which believes it is the leader: prepares them with its own
-   * clock (the leader stamps time, design invariant 3) unless they were prepared in this same
+   * clock (the leader stamps time: 'Deterministic apply') unless they were prepared in this same
    * turn (`preparedAt`), and waits for them to apply. The writes join the turn's batch entry
    * (turn_batch.ts; each keeps its own request id for the dedup table) synchronously, before the
    * first await, so callers keep their order in the log.

@@ -27,8 +27,7 @@ class PagedOutEntry implements Entry {
  * back from the durable log when the core asks for them (a follower far behind, a new leader
  * catching one up). etcd keeps the whole log since the last snapshot in memory and bounds it by
  * snapshotting every 10k entries; here a snapshot is taken by size (--snapshot-bytes, 256 MiB),
- * and holding that much twice (log and state machine) is what made a node's RSS 4x redis-server's
- * for the same keys. The Storage interface allows this: etcd's says an implementation may read
+ * and the log would hold those bytes a second time beside the state machine. The Storage interface allows this: etcd's says an implementation may read
  * from disk, and the core only ever calls it synchronously, which a page-cached pread is.
  *
  *   firstIndex ........ cursor ............................ lastIndex

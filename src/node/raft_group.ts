@@ -44,8 +44,8 @@ export interface GroupSnapshots {
 
 /**
  * 4 MiB: a few seconds of writes at full load, so a follower a little behind is served from
- * memory; one further behind is served by reads of page-cached log segments. (16 MiB cost a
- * follower holding 1M keys ~12 MiB of RSS more for no measurable gain.)
+ * memory; one further behind is served by reads of page-cached log segments. More costs RSS on
+ * every replica for no faster catch-up (the figures: docs/performance.md).
  */
 export const defaultResidentLogBytes = 4 * 1024 * 1024;
 

@@ -33,8 +33,8 @@ export interface SnapshotManagerOptions {
   /**
    * Random floats in [0, 1): each snapshot's threshold is the policy's times 1 to 1.5, so that
    * the replicas of a group, which apply the same entries, do not all write their snapshots at
-   * the same moment (measured: all three at once on one 2-core machine took p99 from ~14 ms to
-   * ~90 ms; one at a time stays near the baseline).
+   * the same moment: writing one competes with serving for the CPU, and three at once on shared
+   * cores multiply the stall (the figures: docs/performance.md).
    */
   readonly random?: () => number;
   readonly logger: Logger;

@@ -6,7 +6,7 @@ import { WriteFlags, writeBatchWriter, writeEntryWriter, type BatchedWrite } fro
 /**
  * The leader's writes of one event-loop turn, from every connection and every follower's
  * Forward call, gathered into ONE log entry (write_entry.ts's batch) instead of one per
- * connection run. With 50 clients each waiting on one SET, a turn brings ~10–50 writes: as one
+ * connection run. With many clients each waiting on one write, a turn brings many writes: as one
  * entry, the per-entry costs (Raft entry, log record and checksum, envelope, protobuf entry per
  * follower, decode, waiter) are paid once per turn instead of once per client, on all three nodes.
  *

@@ -10,8 +10,7 @@ import type { Reply } from '../resp/reply.js';
  * a window of `retentionMs` of entry time is plenty.
  *
  * Runs, not a record per write. Every write is remembered, so at 20k writes/s the table holds a
- * million ids; kept as a Map of id strings with a record object each, that was ~150 B per write,
- * more than the keyspace's own cost per key. Request ids are `<prefix><sequence in base 36>`
+ * million ids; a record object per id would cost more than the keyspace's own cost per key. Request ids are `<prefix><sequence in base 36>`
  * (a gateway's prefix ends with '.'), and a gateway's writes are applied mostly in sequence
  * order, so consecutive ids of one prefix form a RUN: prefix, first sequence number, count,
  * first and last entry time, and the replies (one shared object while they are all the same,

@@ -6,7 +6,7 @@ export type { ImageKey, KeyspaceImage } from './keyspace_image.js';
 /**
  * The keyspace of one group's state machine: Redis's `db->dict` and `db->expires`.
  *
- * Determinism (design invariants 3 and 4): nothing here reads a clock or a random source.
+ * Determinism ('Deterministic apply' and 'Leader-decided expiry' in docs/design.md): nothing here reads a clock or a random source.
  * Every lookup takes `nowMs`; a key whose expiry is `<= nowMs` is *logically* absent:
  *
  *   - read lookups (`get`, `has`, `ttlOf`, iteration) hide it and never delete it, so a
@@ -105,9 +105,9 @@ export const NO_EXPIRY = -1;
  * string headers and padding (~16 + ~20), the table's bucket slot (8-16, with the fill).
  * Calibrated with `process.memoryUsage()` (heap + external) after a GC on Node 20: 1M keys of
  * 10 bytes with 32-byte values took 169 bytes each, 1M of 16 bytes with 100-byte values 241,
- * 40 with 500 665, i.e. ~125 beyond the data each time (it was ~163 with a JS Map beside the
- * table and the expiry in the entry, ~310 when values were Buffers in wrappers). A value kept as
- * a Buffer (over MAX_STRING_STORED_BYTES) costs ~200 B more, under 2% of it: not counted.
+ * 40 with 500 665, i.e. ~125 beyond the data each time (`npm run bench:keyspace-memory`;
+ * recalibrate when the entry's shape changes). A value kept as a Buffer (over
+ * MAX_STRING_STORED_BYTES) costs a little more, under 2% of it: not counted.
  * It is an estimate for INFO and `maxmemory`, not an accounting of V8's heap.
  */
 const PER_KEY_OVERHEAD_BYTES = 126;
@@ -447,7 +447,7 @@ export class Keyspace {
 
   /**
    * A point-in-time copy of every key (expired ones included), made synchronously: values are
-   * shared, but it allocates a record per key and blocks ~1.5 s per million keys. For tests and
+   * shared, but it allocates a record per key and blocks the event loop for the whole copy. For tests and
    * small keyspaces; a node takes `beginSnapshot()`. Works whether or not an image is active.
    */
   snapshot(): KeyRecord[] {

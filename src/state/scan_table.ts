@@ -2,8 +2,8 @@
  * The keyspace's index: a power-of-two table of buckets, each a doubly linked chain threaded
  * through the entries themselves (no per-bucket arrays), as Redis's dict. Lookups walk one chain
  * (comparing the stored hash before the name); SCAN, RANDOMKEY and the copy-on-write image's walk
- * (keyspace_image.ts) go through the buckets. It is the only index: a JS Map beside it cost
- * ~29 MB of backing store per million keys for a second lookup structure over the same entries.
+ * (keyspace_image.ts) go through the buckets. It is the only index: a JS Map beside it
+ * would be a second lookup structure over the same entries.
  *
  * The cursor is Redis's reverse-binary cursor (dictScan): the bucket index is incremented in
  * its *reversed* bits, so when the table doubles, bucket `b` splits into `b` and `b | size`,
@@ -26,7 +26,7 @@
  * client builds. Ordinary data never gets there (with at most one key per bucket on average, a
  * million keys' longest chain is ~10), so it costs nothing otherwise. Unlinking is O(1) as well:
  * that is why chains are doubly linked although Redis's are not; dropping `prev` would save
- * 8 B per key (278 → 270 B per key of 16 + 100 bytes) but make every removal walk its chain.
+ * 8 B per key but make every removal walk its chain.
  */
 export interface ScanEntry {
   /** The key, latin1 (one char per byte). */

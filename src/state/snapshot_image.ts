@@ -9,9 +9,7 @@ import type { ChunkPacker, PackableRecords, VisitableRecords } from '../storage/
 /**
  * The key-value state machine's image as snapshot records: what a group's snapshot holds besides
  * its descriptor. The store and backup files treat records as opaque bytes; this module alone
- * knows what is inside them. (It sits in src/storage because it was built with the store; it
- * depends on the state machine's types and on the reply codec, and can move next to
- * KvStateMachine when the node wires it in.)
+ * knows what is inside them.
  *
  *   key record     kind u8 = 1 | flags u8 | [expireAt f64] | keyLength u32 | key | valueType u8 | value
  *                  flags bit 0: has an expiry (absolute Unix ms; f64 holds any JS number exactly)
@@ -32,8 +30,8 @@ import type { ChunkPacker, PackableRecords, VisitableRecords } from '../storage/
  *   finally { keys.release(); }                       // stops tracking if the write broke off
  *
  * packedStateImage encodes each key straight into the chunk being filled (no record object, key
- * Buffer or record Buffer per key: at a million keys those allocations were most of a write's
- * GC work); stateImageRecords yields the same records as Buffers, for tests and small images.
+ * Buffer or record Buffer per key: at a million keys those allocations would be most of a
+ * write's GC work); stateImageRecords yields the same records as Buffers, for tests and small images.
  *
  * Loading one (never into the live state: into fresh containers, swapped in only on success):
  *

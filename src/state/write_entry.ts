@@ -9,7 +9,7 @@ import { QuorumError } from '../util/errors.js';
  *   │ u8    │ f64 LE        │ u32 LE │ the prepared command, name first │
  *   └───────┴───────────────┴────────┴──────────────────────────────────┘
  *
- * `time` is the leader's clock when it proposed the entry: "now" for apply (design invariant 3).
+ * `time` is the leader's clock when it proposed the entry: "now" for apply ('Deterministic apply' in docs/design.md).
  * Flag `dedup`: the request may be retried (it came through a follower), so its reply is
  * remembered in the replicated dedup table and a retry gets it instead of applying again.
  *

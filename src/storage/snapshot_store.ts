@@ -49,7 +49,7 @@ export type SnapshotRecords = Iterable<Uint8Array> | AsyncIterable<Uint8Array> |
  *
  *   // Taking a snapshot: the caller begins a point-in-time iterable first (Keyspace.beginSnapshot(),
  *   // O(1), a copy-on-write image that stays consistent while applies go on; the synchronous
- *   // Keyspace.snapshot() blocks ~1.5-1.8 s per million keys, see test/bench/snapshot-bench.ts),
+ *   // Keyspace.snapshot() blocks for a time proportional to the keyspace),
  *   // then the store writes it in batches, yielding between them.
  *   const info = await store.write(descriptor, records);          // Iterable | AsyncIterable<Uint8Array>,
  *                                                                 // or PackableRecords (packedStateImage)

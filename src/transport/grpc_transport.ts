@@ -27,8 +27,7 @@ export const peerMaxReceiveBytes = 1 << 30;
  *   (SIGSTOP) or silently partitioned peer is noticed: TCP alone would keep the stream "open" for
  *   minutes while writes pile up in the kernel;
  * - reconnect backoff 50 ms to 250 ms, like the stream's own: a restarted peer hears from the
- *   leader within ~250 ms of listening, and a linearizable read there waits for exactly that
- *   (with 1 s, a restarted node answered its first read ~1.5 s after it was serving);
+ *   leader within ~250 ms of listening, and its first linearizable read waits for exactly that;
  * - no grpc retries: its retry buffer acknowledges writes before they reach the socket, which
  *   would hide back-pressure; Raft does its own retrying;
  * - a private subchannel pool: closing a transport really closes its connections.

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: quorumkv (a fresh 3-node cluster, production defaults) side by side with
- * redis-server (`appendfsync always`), issue 6's table and targets.
+ * redis-server (`appendfsync always`), the table and targets of docs/performance.md.
  *
  *   npm run bench                 cells around the targets, elections 20 s, 3 failovers (~6 min)
  *   npm run bench -- --quick      a smoke run (~2 min)

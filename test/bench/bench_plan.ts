@@ -2,9 +2,9 @@
  * What `npm run bench` measures: the cells of the load matrix and the fault/memory phases, for
  * each preset. Pure data; bench.ts runs it.
  *
- * The issue's full matrix (4 workloads x 4 client counts x 2 pipeline depths x 2 value sizes,
+ * The full matrix (4 workloads x 4 client counts x 2 pipeline depths x 2 value sizes,
  * INCR without a value size: 56 cells) takes about 25 minutes on a 2-core machine, so the default
- * run keeps the cells the issue's targets are about plus enough around them to see the curve,
+ * run keeps the cells the targets are about plus enough around them to see the curve,
  * and `--full` runs everything.
  */
 
@@ -57,7 +57,7 @@ const cell = (workload: Workload, clients: number, pipeline = 1, valueBytes = 10
   valueBytes: workload === 'incr' || workload === 'incr-get' ? 0 : valueBytes,
 });
 
-/** Every cell of the issue's matrix. */
+/** Every cell of the full matrix. */
 export function fullMatrix(): Cell[] {
   const cells: Cell[] = [];
   for (const valueBytes of [100, 4096]) {

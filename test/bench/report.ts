@@ -1,6 +1,6 @@
 /**
  * The benchmark's results as data (written as JSON) and as markdown (printed and written beside
- * it): the cell table, the issue's targets marked PASS/FAIL, the machine. Pure: no I/O.
+ * it): the cell table, the targets marked PASS/FAIL, the machine. Pure: no I/O.
  */
 import { cellName, type Cell, type LoadTool } from './bench_plan.js';
 import type { LoadResult } from './load_result.js';
@@ -144,7 +144,7 @@ const find = (cells: readonly CellReport[], workload: Cell['workload'], clients:
 const verdict = (ok: boolean): Verdict => (ok ? 'PASS' : 'FAIL');
 const notRun = (target: string, goal: string, why = 'not run'): TargetLine => ({ target, goal, measured: why, verdict: 'not run' });
 
-/** The targets, one line each, in the order. */
+/** The targets (docs/performance.md), one line each, in that order. */
 export function targetLines(cells: readonly CellReport[], failover: FailoverReport | null, elections: ElectionsReport | null, memory: MemoryReport | null): TargetLine[] {
   const lines: TargetLine[] = [];
   const ratioLine = (target: string, min: number, c: CellReport | undefined, aim?: number): TargetLine => {

@@ -12,7 +12,7 @@
  * 1 ms setInterval probe records how late each tick fires: its maximum and p99 are the longest
  * stall a request could see. The pre-images the image had to record are printed too (memory
  * proportional to the keys written during the snapshot, not to the keyspace). For comparison,
- * the synchronous Keyspace.snapshot() (the old capture) is timed alone, and the load runs alone
+ * the synchronous Keyspace.snapshot() (the synchronous full copy, kept for tests) is timed alone, and the load runs alone
  * for 5 s (the stalls it causes by itself: Map rehashes under churn, GC). The writer packs keys
  * straight into recycled chunks (packedStateImage: nothing allocated per key), so what allocates
  * during a write is the load; the duration of the writer's slices (one per event-loop turn) is
@@ -233,7 +233,7 @@ async function main(): Promise<void> {
     let keyspace: Keyspace | null = buildKeyspace();
     const buildMs = performance.now() - start;
 
-    // The old capture, for comparison: a synchronous copy of every key (dropped at once).
+    // The synchronous full copy, for comparison: a synchronous copy of every key (dropped at once).
     start = performance.now();
     const capturedKeys = keyspace.snapshot().length;
     const captureMs = performance.now() - start;

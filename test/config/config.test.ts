@@ -1,5 +1,5 @@
 /**
- * `server` flags and `--config FILE` (contract.md): defaults, every flag from the command line and
+ * `server` flags and `--config FILE` (docs/contract.md): defaults, every flag from the command line and
  * from a file (kebab-case or camelCase keys, flags winning), and a one-line ConfigError for each
  * kind of bad input, including what a lenient parse would have let through silently.
  */

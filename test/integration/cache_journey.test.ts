@@ -1,5 +1,5 @@
 /**
- * The cache journey of the operations notes, with ioredis against a real 3-node cluster:
+ * A cache's journey (a slow query's result cached with SET ... EX 3600), with ioredis against a real 3-node cluster:
  * GET miss, SET with EX 3600, GET hit, TTL, and a short TTL expiring (deleted by the leader's
  * active expiry on every node, without being read), also across a leader change.
  */

@@ -234,7 +234,7 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
  * `acked` holds every write answered OK (a failed one is retried after 50 ms with the next key).
  */
 /**
- * An operator's replacement of a member, as the README's runbook does it: start `newId` empty
+ * An operator's replacement of a member, as docs/operations.md's runbook does it: start `newId` empty
  * with `--join`, `admin add-node` it through `addVia`, wait until it is a voter (promoted once
  * caught up), then `admin remove-node` the old one through `removeVia`. Each admin call must
  * succeed. Returns the new node.

@@ -5,8 +5,8 @@ import type { WriteCommandSpec } from '../command_spec.js';
 import { everyArgumentIsAKey, keyRange } from '../key_specs.js';
 
 /**
- * `qkv.expire-keys key [key ...]`: the leader's active-expiry cycle, replicated (design
- * invariant 4). The leader samples keys with a TTL (Keyspace.sampleKeysWithTtl), and proposes
+ * `qkv.expire-keys key [key ...]`: the leader's active-expiry cycle, replicated ('Leader-decided
+ * expiry' in docs/design.md). The leader samples keys with a TTL (Keyspace.sampleKeysWithTtl), and proposes
  * this for those it sees expired; each replica deletes a key only if it has expired at the
  * entry's time, so a key whose TTL was extended or removed in between survives. Replies with
  * the number of keys deleted.

@@ -8,7 +8,7 @@ import { GlobPattern } from './glob.js';
 
 /**
  * SCAN, KEYS, RANDOMKEY: the commands that walk the keyspace. They hide expired keys and, unlike
- * Redis on a primary, never delete them (design invariant 4); their order is unspecified.
+ * Redis on a primary, never delete them ('Leader-decided expiry'); their order is unspecified.
  */
 
 const invalidCursor: Reply = Object.freeze(error('ERR invalid cursor'));
