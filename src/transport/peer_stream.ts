@@ -59,7 +59,7 @@ export interface PeerStreamOptions extends PeerStreamLimits {
  *                                  ▲   │ not ready in                                  │
  *                                  │   │ connectTimeoutMs                               │
  *                                  │   └──────────────▶ backoff                         │
- *                                  └─────────────── timer (50 ms … 250 ms) ◀───────────────┘
+ *                                  └─────────────── timer (50 ms … 250 ms) ◀────────────┘
  *   any state ── close() ──▶ closed
  *
  * While streaming and writable, a batch goes straight to the stream. When write() returned false
