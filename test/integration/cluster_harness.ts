@@ -36,17 +36,23 @@ export interface ClusterOptions {
   readonly extraArgs?: readonly string[];
   /** Runs once ports and data dirs are chosen, before any node starts (to seed data dirs). */
   readonly beforeSpawn?: (cluster: TestCluster) => Promise<void>;
+  /** Another build's `bin/quorumkv.js` (the A/B benchmark runs an older checkout beside this one). */
+  readonly binPath?: string;
 }
 
 export class TestCluster {
   readonly nodes: NodeProcess[] = [];
   private readonly clients: Redis[] = [];
 
-  private constructor(readonly dir: string, private readonly extraArgs: readonly string[]) {}
+  private constructor(
+    readonly dir: string,
+    private readonly extraArgs: readonly string[],
+    private readonly bin: string,
+  ) {}
 
   static async start(options: ClusterOptions = {}): Promise<TestCluster> {
     const dir = await mkdtemp(join(tmpdir(), 'qkv-it-'));
-    const cluster = new TestCluster(dir, options.extraArgs ?? []);
+    const cluster = new TestCluster(dir, options.extraArgs ?? [], options.binPath ?? binPath);
     const count = options.nodes ?? 3;
     for (let i = 0; i < count; i++) {
       const id = `n${i + 1}`;
@@ -74,7 +80,7 @@ export class TestCluster {
     if (n.child) throw new Error(`${n.id} is already running`);
     n.output = [];
     const child = spawnServer({
-      binPath,
+      binPath: this.bin,
       id: n.id,
       respPort: n.respPort,
       grpcPort: n.grpcPort,
