@@ -143,7 +143,7 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     heartbeatTicks: intOf('heartbeat-ticks', pick('heartbeat-ticks'), serverDefaults.heartbeatTicks, 1, 1000),
     maxClients: intOf('maxclients', pick('maxclients'), serverDefaults.maxClients, 1, 1_000_000),
     leaderWaitMs: intOf('leader-wait-ms', pick('leader-wait-ms'), serverDefaults.leaderWaitMs, 0, 600_000),
-    logLevel: stringOf('log-level', pick('log-level'), serverDefaults.logLevel),
+    logLevel: logLevelOf(pick('log-level')),
     prettyLogs: pick('pretty') === true,
     snapshotEntries: intOf('snapshot-entries', pick('snapshot-entries'), serverDefaults.snapshotEntries, 1, 1_000_000_000),
     snapshotBytes: intOf('snapshot-bytes', pick('snapshot-bytes'), serverDefaults.snapshotBytes, 1, Number.MAX_SAFE_INTEGER),
@@ -184,6 +184,15 @@ function stringOf(flag: string, v: unknown, fallback: string): string {
   if (v === undefined) return fallback;
   if (typeof v !== 'string' || v === '') throw new ConfigError(`--${flag} needs a value`);
   return v;
+}
+
+/** pino's levels: a level it does not know would stop the process with a stack trace instead of one line. */
+export const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+function logLevelOf(v: unknown): string {
+  const level = stringOf('log-level', v, serverDefaults.logLevel);
+  if (!(logLevels as readonly string[]).includes(level)) throw new ConfigError(`--log-level must be one of ${logLevels.join(', ')}, got '${level}'`);
+  return level;
 }
 
 function intOf(flag: string, v: unknown, fallback: number, min: number, max: number): number {

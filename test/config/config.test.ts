@@ -88,6 +88,7 @@ describe('server configuration', () => {
     ['hexadecimal', ['--id', 'n1', '--maxclients', '0x10'], /integer/],
     ['an exponent', ['--id', 'n1', '--snapshot-bytes', '1e6'], /integer/],
     ['padding', ['--id', 'n1', '--tick-ms', ' 12 '], /integer/],
+    ['an unknown log level', ['--id', 'n1', '--log-level', 'verbose'], /--log-level must be one of trace, debug, info, warn, error, fatal, silent/],
   ];
   for (const [what, argv, message] of refusals) {
     it(`refuses ${what} with one line`, () => {
