@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { adminChange } from '../admin/admin_client.js';
@@ -14,6 +13,7 @@ import { ConfChangeType, MessageType, type ConfChange, type Message } from '../r
 import { error, type Reply } from '../resp/reply.js';
 import type { Keyspace } from '../state/keyspace.js';
 import { FileLog } from '../storage/file_log.js';
+import type { HeldLock } from '../storage/lock_file.js';
 import type { MembersRecord } from '../storage/snapshot_image.js';
 import { SnapshotStore } from '../storage/snapshot_store.js';
 import { GrpcForwarder, registerForwardService } from '../transport/forward.js';
@@ -77,7 +77,8 @@ export class QuorumServer {
     private readonly grpcServer: grpc.Server,
     private readonly resp: RespServer,
     private readonly expiry: ActiveExpiry,
-    private readonly lockPath: string,
+    /** The data dir's lock: held, its fd open, from start until stop() has flushed everything. */
+    private readonly dataDirLock: HeldLock,
     private readonly startedAtMs: number,
     readonly stats: ServerStats,
     readonly snapshots: SnapshotManager,
@@ -87,7 +88,7 @@ export class QuorumServer {
   static async start(config: ServerConfig, logger: Logger, catalog: CommandCatalog): Promise<QuorumServer> {
     const clock = (): number => Date.now();
     const startedAtMs = clock();
-    const lockPath = await prepareDataDir(config);
+    const dataDirLock = await prepareDataDir(config);
     try {
       const meta = await loadOrCreateMeta(config, logger);
       const random = new SeededRandom(randomBytes(4).readUInt32LE(0));
@@ -316,7 +317,7 @@ export class QuorumServer {
       });
 
       const promoter = setInterval(() => void membership.promoteCaughtUpLearners(), 500);
-      server = new QuorumServer(config, logger, catalog, group, stateMachine, transport, forwarder, grpcServer, resp, expiry, lockPath, startedAtMs, stats, snapshots, snapshotStore);
+      server = new QuorumServer(config, logger, catalog, group, stateMachine, transport, forwarder, grpcServer, resp, expiry, dataDirLock, startedAtMs, stats, snapshots, snapshotStore);
       server.respPort = respPort;
       server.grpcPort = grpcPort;
       server.startTimers(clock);
@@ -325,7 +326,7 @@ export class QuorumServer {
       logger.info({ component: 'node', resp: `${config.host}:${respPort}`, grpc: `${config.host}:${grpcPort}` }, 'quorumkv node started');
       return server;
     } catch (err) {
-      await rm(lockPath, { force: true });
+      dataDirLock.release();
       throw err;
     }
   }
@@ -373,7 +374,9 @@ export class QuorumServer {
     this.forwarder.close();
     await this.transport.close();
     await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
-    await rm(this.lockPath, { force: true });
+    // Last, and only once the rest has stopped: a stop that failed half-way keeps the lock until
+    // the process exits, so that no other node opens the dir while this one may still write.
+    this.dataDirLock.release();
     this.logger.info({ component: 'node' }, 'stopped');
   }
 }
