@@ -69,6 +69,11 @@ async function serves(p: Ports, key: string, value: string): Promise<void> {
   expect(await c.get(key)).toBe(value);
 }
 
+/** The pid LOCK names (for people; the lock itself is the kernel's). */
+async function lockPid(dataDir: string): Promise<number> {
+  return Number((await readFile(join(dataDir, 'LOCK'), 'utf8')).trim());
+}
+
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
     () => true,
@@ -85,14 +90,14 @@ describe('data dir lock, real processes', () => {
     await serves(first, 'k', 'first').catch((err: Error) => {
       throw new Error(`${err.message}\n${output.join('')}`);
     });
-    expect(await readFile(join(dataDir, 'LOCK'), 'utf8')).toBe(`${child.pid}\n`);
+    expect(await lockPid(dataDir)).toBe(child.pid);
 
     const second = await quorumkvWithin(30_000, serverArgs(dataDir, await ports()));
     expect(second.code).toBe(2);
     expect(second.stderr).toBe(`quorumkv server: data dir ${dataDir} is in use by process ${child.pid}\n`);
 
     // The refused start left the running server's lock and data alone.
-    expect(await readFile(join(dataDir, 'LOCK'), 'utf8')).toBe(`${child.pid}\n`);
+    expect(await lockPid(dataDir)).toBe(child.pid);
     await serves(first, 'k', 'still');
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGTERM');
@@ -108,12 +113,12 @@ describe('data dir lock, real processes', () => {
     await serves(p, 'acked', 'before-kill').catch((err: Error) => {
       throw new Error(`${err.message}\n${killed.output.join('')}`);
     });
-    expect(await readFile(join(dataDir, 'LOCK'), 'utf8')).toBe(`${killed.pid}\n`);
+    expect(await lockPid(dataDir)).toBe(killed.pid);
 
     process.kill(killed.pid, 'SIGKILL');
     await waitForState(killed.pid, 'Z');
     // The dead server left its LOCK naming a pid that kill(pid, 0) still finds.
-    expect(await readFile(join(dataDir, 'LOCK'), 'utf8')).toBe(`${killed.pid}\n`);
+    expect(await lockPid(dataDir)).toBe(killed.pid);
     expect(() => process.kill(killed.pid, 0)).not.toThrow();
 
     // Same dir, same ports, right away: what a supervisor restarting every node at once does.
@@ -124,7 +129,7 @@ describe('data dir lock, real processes', () => {
       throw new Error(`${err.message}\n${output.join('')}`);
     });
     await serves(p, 'after', 'restart');
-    expect(await readFile(join(dataDir, 'LOCK'), 'utf8')).toBe(`${restarted.pid}\n`);
+    expect(await lockPid(dataDir)).toBe(restarted.pid);
     expect(processState(killed.pid)).toBe('Z');
   });
 });

@@ -44,7 +44,7 @@ async function startServesAndStop(dataDir: string): Promise<void> {
   client.on('error', () => {});
   try {
     // LOCK now names this process; a write needs the single node to have elected itself.
-    expect(await readFile(dataDirLockPath(dataDir), 'utf8')).toBe(`${process.pid}\n`);
+    expect(await lockPid(dataDir)).toBe(process.pid);
     await client.connect();
     expect(await retryUntilServing(() => client.set('k', 'v'))).toBe('OK');
     expect(await client.get('k')).toBe('v');
@@ -96,7 +96,7 @@ describe('a server starts on a data dir whose LOCK names', () => {
       await waitForState(holder.pid, 'Z');
       // A zombie still counts as alive for kill(pid, 0), which is what the old pid check asked.
       expect(() => process.kill(holder.pid, 0)).not.toThrow();
-      expect(await readFile(dataDirLockPath(dataDir), 'utf8')).toBe(`${holder.pid}\n`);
+      expect(await lockPid(dataDir)).toBe(holder.pid);
 
       await startServesAndStop(dataDir);
       expect(processState(holder.pid)).toBe('Z');
@@ -128,7 +128,7 @@ describe('while a server runs, its lock', () => {
     try {
       await expect(startServer(dataDir)).rejects.toThrow(new ServerStartError(`data dir ${dataDir} is in use by process ${process.pid}`));
       // The refused start must not have taken the running server's LOCK away with it.
-      expect(await readFile(dataDirLockPath(dataDir), 'utf8')).toBe(`${process.pid}\n`);
+      expect(await lockPid(dataDir)).toBe(process.pid);
       await expect(lockDataDir(dataDir, (m) => new Error(m))).rejects.toThrow(`${dataDir} is in use by process ${process.pid}`);
       await server.stop();
       stopped = true;
@@ -245,6 +245,11 @@ function killAndWait(child: ChildProcess): Promise<void> {
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGKILL');
   return exited;
+}
+
+/** The pid LOCK names (for people; the lock itself is the kernel's). */
+async function lockPid(dataDir: string): Promise<number> {
+  return Number((await readFile(dataDirLockPath(dataDir), 'utf8')).trim());
 }
 
 async function exists(path: string): Promise<boolean> {
