@@ -67,12 +67,16 @@ export async function acquireLockFile(path: string, options: AcquireOptions = {}
   }
 }
 
-/** acquireLockFile without the wait: refuses at once if the lock is held. */
-export function tryAcquireLockFile(path: string): HeldLock {
+/**
+ * acquireLockFile without the wait: refuses at once if the lock is held. `betweenOpenAndLock`
+ * lets a test put another process's removal of the file where a real one can fall.
+ */
+export function tryAcquireLockFile(path: string, betweenOpenAndLock?: () => void): HeldLock {
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o644);
     let locked: boolean;
     try {
+      betweenOpenAndLock?.();
       locked = tryLock(fd);
     } catch (err) {
       closeSync(fd);

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, openSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,19 +150,51 @@ describe('while a server runs, its lock', () => {
 });
 
 describe('acquireLockFile', () => {
-  it('does not count a lock held on a file that LOCK no longer names (a holder on its way out)', async () => {
+  // A holder that stops removes LOCK, still holding it, then closes it. These two put that
+  // removal between a starter's open of LOCK and its lock call, the one place it matters.
+  it('does not keep a lock on a file that LOCK no longer names, but locks the new one', async () => {
     const path = join(root, 'LOCK');
-    // A stopping holder: it has removed LOCK and is about to close the file it still locks.
-    const old = openSync(path, constants.O_RDWR | constants.O_CREAT);
+    const stopping = openSync(path, constants.O_RDWR | constants.O_CREAT);
+    let stoppingOpen = true;
     try {
-      expect(tryLock(old)).toBe(true);
+      expect(tryLock(stopping)).toBe(true);
+      let once = true;
+      const lock = tryAcquireLockFile(path, () => {
+        if (!once) return;
+        once = false;
+        unlinkSync(path);
+        closeSync(stopping);
+        stoppingOpen = false;
+      });
+      try {
+        // We hold the file LOCK names now (not the removed one): it has our pid, and a third
+        // starter is refused.
+        expect(await readFile(path, 'utf8')).toBe(`${process.pid}\n`);
+        expect(() => tryAcquireLockFile(path)).toThrow(new LockHeldError(path, process.pid));
+      } finally {
+        lock.release();
+      }
+    } finally {
+      if (stoppingOpen) closeSync(stopping);
+    }
+  });
+
+  it('does not refuse because of a holder that has already removed LOCK', async () => {
+    const path = join(root, 'LOCK');
+    const stopping = openSync(path, constants.O_RDWR | constants.O_CREAT);
+    try {
+      expect(tryLock(stopping)).toBe(true);
       expect(() => tryAcquireLockFile(path)).toThrow(LockHeldError);
-      await unlink(path);
-      const lock = tryAcquireLockFile(path);
+      let once = true;
+      const lock = tryAcquireLockFile(path, () => {
+        if (!once) return;
+        once = false;
+        unlinkSync(path);
+      });
       expect(await readFile(path, 'utf8')).toBe(`${process.pid}\n`);
       lock.release();
     } finally {
-      closeSync(old);
+      closeSync(stopping);
     }
   });
 
