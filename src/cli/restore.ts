@@ -2,7 +2,7 @@ import { mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, parsePeers } from '../config/config.js';
-import { dataGroupId, groupSnapshotDir, nodeMetaPath, saveMeta } from '../node/data_dir.js';
+import { dataGroupId, groupSnapshotDir, lockDataDir, nodeMetaPath, saveMeta } from '../node/data_dir.js';
 import { readBackup } from '../storage/backup_file.js';
 import { BackupCorruptError, BackupTruncatedError, SnapshotCorruptError } from '../storage/snapshot_errors.js';
 import type { SnapshotDescriptor, SnapshotInfo } from '../storage/snapshot_format.js';
@@ -22,8 +22,15 @@ import type { CommandOutput } from '../admin/admin_command.js';
  *        │                    │                            │
  *        └──── refuse: one line, exit 2, DIR untouched ◀───┘
  *                                                          ▼
+ *   take DIR's lock, as a server does ─▶ check again under it ─▶ refuse if held or used, exit 2
+ *                                                          ▼
  *   write the snapshot into DIR/snapshots/g0 (published last) ─▶ DIR/node.json (synced by saveMeta)
  *        └──── any failure: remove what this run created, exit 1 (2 if FILE changed under it)
+ *   release the lock (LOCK is removed)
+ *
+ * The lock keeps a server from starting on DIR while restore writes it, and restore from writing
+ * into a DIR a server (or another restore) is using. A LOCK file alone is not node state: left
+ * behind by a process that died, it is nobody's lock, and the server would take it over too.
  *
  * The snapshot keeps the backup's index, term, group and records, with two changes for the new
  * cluster: its voters are the --peers ids (no learners), and its members record (first) holds
@@ -106,6 +113,7 @@ export function parseRestoreFlags(argv: readonly string[]): RestoreOptions {
  */
 export async function restoreDataDir(options: RestoreOptions): Promise<RestoreResult> {
   const dir = resolve(options.dataDir);
+  // Early, so that a used dir is refused before the file is read, and with nothing written.
   await refuseUsedDataDir(dir);
   let backup;
   try {
@@ -129,6 +137,14 @@ export async function restoreDataDir(options: RestoreOptions): Promise<RestoreRe
   };
   const counts = { keys: 0, dedup: 0 };
   const created = await createOwnedDir(dir);
+  // No undo on either refusal here: what DIR holds now, another process put there.
+  const lock = await lockDataDir(dir, (message) => new RestoreRefusedError(`--data-dir ${message}`));
+  try {
+    await refuseUsedDataDir(dir);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   let store: SnapshotStore | null = null;
   try {
     store = await SnapshotStore.open({ dir: groupSnapshotDir(dir, dataGroupId), groupId: dataGroupId });
@@ -146,6 +162,8 @@ export async function restoreDataDir(options: RestoreOptions): Promise<RestoreRe
     await store?.close().catch(() => undefined);
     await created.undo();
     throw err;
+  } finally {
+    lock.release();
   }
 }
 
@@ -182,7 +200,7 @@ async function* rewrittenRecords(
   for await (const record of records) yield count(record);
 }
 
-/** Refuses a data dir that holds node state (or a lock), or a path that is not a directory. (ENOENT: restore creates it.) */
+/** Refuses a data dir that holds node state, or a path that is not a directory. (ENOENT: restore creates it.) */
 async function refuseUsedDataDir(dir: string): Promise<void> {
   let entries: string[];
   try {
@@ -192,8 +210,9 @@ async function refuseUsedDataDir(dir: string): Promise<void> {
     if (code === 'ENOENT') return;
     throw new RestoreRefusedError(`--data-dir ${dir} is unusable: ${code ?? (err as Error).message}`, { cause: err });
   }
-  // node.json, the logs (groups/), the snapshots, and the lock of a server using the dir.
-  const state = ['node.json', 'groups', 'snapshots', 'LOCK'].filter((name) => entries.includes(name));
+  // node.json, the logs (groups/), the snapshots. Not LOCK: whether a live process uses the dir
+  // is for its lock to say, and a LOCK that a dead process left behind says nothing.
+  const state = ['node.json', 'groups', 'snapshots'].filter((name) => entries.includes(name));
   if (state.length > 0) {
     throw new RestoreRefusedError(`--data-dir ${dir} already holds node state (${state.join(', ')}); restore needs a new data dir`);
   }

@@ -1,15 +1,17 @@
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config/config.js';
 import { fsyncDirectory } from '../storage/fs_sync.js';
+import { LockHeldError, acquireLockFile, type HeldLock } from '../storage/lock_file.js';
 import { QuorumError } from '../util/errors.js';
 
 /**
  * What a node keeps in its data dir, and where:
  *
- *   <data-dir>/LOCK                    pid of the process using the dir
+ *   <data-dir>/LOCK                    locked by the process using the dir (see lock_file.ts),
+ *                                      and its pid; removed on a clean stop
  *   <data-dir>/node.json               this node's id and the address book (NodeMeta)
  *   <data-dir>/groups/<group>/         the group's Raft log (FileLog)
  *   <data-dir>/snapshots/<group>/      the group's snapshots (SnapshotStore, LevelDB)
@@ -46,8 +48,12 @@ export function groupSnapshotDir(dataDir: string, groupId: string): string {
   return join(dataDir, 'snapshots', groupId);
 }
 
-/** Creates the data dir, checks it is writable, and takes its lock. Returns the lock's path. */
-export async function prepareDataDir(config: ServerConfig): Promise<string> {
+/**
+ * Creates the data dir, checks it is writable, and takes its lock, which the caller holds for as
+ * long as it uses the dir and releases when it is done (the kernel releases it if the process
+ * dies first). Refuses a dir whose lock a live process holds, naming the pid that LOCK holds.
+ */
+export async function prepareDataDir(config: ServerConfig): Promise<HeldLock> {
   const dir = config.dataDir;
   try {
     await mkdir(dir, { recursive: true });
@@ -55,34 +61,27 @@ export async function prepareDataDir(config: ServerConfig): Promise<string> {
   } catch (err) {
     throw new ServerStartError(`data dir ${dir} is unusable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const lockPath = join(dir, 'LOCK');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await open(lockPath, 'wx');
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      return lockPath;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new ServerStartError(`data dir ${dir} is unusable: cannot create ${lockPath} (${(err as NodeJS.ErrnoException).code})`);
-      }
-      const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
-        throw new ServerStartError(`data dir ${dir} is in use by process ${holder}`);
-      }
-      // A stale lock from a process that was killed: take it over.
-      await rm(lockPath, { force: true });
-    }
-  }
-  throw new ServerStartError(`data dir ${dir}: could not take its lock`);
+  return lockDataDir(dir, (message) => new ServerStartError(`data dir ${message}`));
 }
 
-function isAlive(pid: number): boolean {
+export function dataDirLockPath(dataDir: string): string {
+  return join(dataDir, 'LOCK');
+}
+
+/**
+ * Takes the lock of an existing data dir. A refusal is thrown as `refusal(text)`, the text being
+ * `DIR is in use by process N` (or `by another process` when LOCK names no pid yet) or
+ * `DIR is unusable: cannot lock DIR/LOCK (CODE)`.
+ */
+export async function lockDataDir(dir: string, refusal: (message: string) => Error): Promise<HeldLock> {
+  const lockPath = dataDirLockPath(dir);
   try {
-    process.kill(pid, 0);
-    return true;
+    return await acquireLockFile(lockPath);
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if (err instanceof LockHeldError) {
+      throw refusal(`${dir} is in use by ${err.holderPid === null ? 'another process' : `process ${err.holderPid}`}`);
+    }
+    throw refusal(`${dir} is unusable: cannot lock ${lockPath} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
 

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { adminChange } from '../admin/admin_client.js';
@@ -12,6 +11,7 @@ import { error } from '../resp/reply.js';
 import type { MembersRecord } from '../state/snapshot_image.js';
 import { GrpcForwarder, registerForwardService } from '../transport/forward.js';
 import { GrpcPeerTransport, peerServerOptions } from '../transport/grpc_transport.js';
+import type { HeldLock } from '../storage/lock_file.js';
 import { SeededRandom } from '../util/random.js';
 import type { CommandCatalog } from './command_catalog.js';
 import { classifyCommand } from './command_classifier.js';
@@ -59,7 +59,8 @@ export class NodeHost {
     readonly config: ServerConfig,
     private readonly logger: Logger,
     private readonly catalog: CommandCatalog,
-    private readonly lockPath: string,
+    /** The data dir's lock: held, its fd open, from start until stop() has flushed everything. */
+    private readonly dataDirLock: HeldLock,
     private readonly addressBook: Map<string, string>,
     private readonly transport: GrpcPeerTransport,
     private readonly forwarder: GrpcForwarder,
@@ -72,7 +73,7 @@ export class NodeHost {
 
   static async start(config: ServerConfig, logger: Logger, catalog: CommandCatalog): Promise<NodeHost> {
     const clock = (): number => Date.now();
-    const lockPath = await prepareDataDir(config);
+    const dataDirLock = await prepareDataDir(config);
     let host: NodeHost | null = null;
     try {
       const meta = await loadOrCreateMeta(config, logger);
@@ -93,13 +94,13 @@ export class NodeHost {
       });
       const forwarder = new GrpcForwarder((id) => transport.peers().get(id), clock);
       const grpcServer = new grpc.Server(peerServerOptions);
-      host = new NodeHost(config, logger, catalog, lockPath, addressBook, transport, forwarder, grpcServer, clock);
+      host = new NodeHost(config, logger, catalog, dataDirLock, addressBook, transport, forwarder, grpcServer, clock);
       await host.openGroup(dataGroupId, config.join ? undefined : bootstrapVoters(config.id, addressBook));
       await host.listen();
       return host;
     } catch (err) {
       if (host) await host.stop().catch(() => {});
-      else await rm(lockPath, { force: true });
+      dataDirLock.release();
       throw err;
     }
   }
@@ -339,7 +340,9 @@ export class NodeHost {
     await this.transport.close();
     await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
     await this.metaWrites;
-    await rm(this.lockPath, { force: true });
+    // Last, and only once the rest has stopped: a stop that failed half-way keeps the lock until
+    // the process exits, so that no other node opens the dir while this one may still write.
+    this.dataDirLock.release();
     this.logger.info({ component: 'node' }, 'stopped');
   }
 }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runRestore } from '../../src/cli/restore.js';
-import { groupSnapshotDir, nodeMetaPath } from '../../src/node/data_dir.js';
+import { dataDirLockPath, groupSnapshotDir, lockDataDir, nodeMetaPath } from '../../src/node/data_dir.js';
 import type { KeyRecord } from '../../src/state/keyspace.js';
 import { writeBackup } from '../../src/storage/backup_file.js';
 import type { SnapshotDescriptor } from '../../src/storage/snapshot_format.js';
@@ -142,6 +142,19 @@ describe('restore', () => {
     expect((await readdir(dataDir)).sort()).toEqual(['README', 'node.json', 'snapshots']);
   });
 
+  it('accepts a data dir whose only entry is a LOCK that no live process holds, and removes it', async () => {
+    const from = await backupFile();
+    const dataDir = join(root, 'stale');
+    await mkdir(dataDir);
+    // What a server killed before it wrote node.json leaves: LOCK naming its pid, which may by now
+    // be some other live process's (this one's here), but nobody holds the lock.
+    await writeFile(dataDirLockPath(dataDir), `${process.pid}\n`);
+    const io = capture();
+    expect(await runRestore(['--from', from, '--data-dir', dataDir, '--id', 'n1', '--peers', newPeers], io.out)).toBe(0);
+    expect(io.stderr).toEqual([]);
+    expect((await readdir(dataDir)).sort()).toEqual(['node.json', 'snapshots']);
+  });
+
   describe('refusals: exit 2, one line, the data dir untouched', () => {
     async function refused(args: string[], message: RegExp, dataDir: string): Promise<void> {
       const io = capture();
@@ -190,7 +203,7 @@ describe('restore', () => {
       await refused(['--from', from, '--data-dir', dataDir, '--id', 'n1', '--peers', newPeers, '--bogus'], /bogus/, dataDir);
     });
 
-    it.each(['node.json', 'groups', 'snapshots', 'LOCK'])('a data dir that holds %s', async (entry) => {
+    it.each(['node.json', 'groups', 'snapshots'])('a data dir that holds %s', async (entry) => {
       const from = await backupFile();
       const dataDir = join(root, 'used');
       await mkdir(dataDir);
@@ -200,6 +213,22 @@ describe('restore', () => {
       expect(await runRestore(['--from', from, '--data-dir', dataDir, '--id', 'n1', '--peers', newPeers], io.out)).toBe(2);
       expect(io.stderr).toEqual([`quorumkv restore: --data-dir ${dataDir} already holds node state (${entry}); restore needs a new data dir\n`]);
       expect(await readdir(dataDir)).toEqual([entry]);
+    });
+
+    it('a data dir whose lock a live process holds (a server starting, another restore)', async () => {
+      const from = await backupFile();
+      const dataDir = join(root, 'busy');
+      await mkdir(dataDir);
+      // This process holds it: the lock belongs to an open file, so restore's own open conflicts.
+      const held = await lockDataDir(dataDir, (m) => new Error(m));
+      try {
+        const io = capture();
+        expect(await runRestore(['--from', from, '--data-dir', dataDir, '--id', 'n1', '--peers', newPeers], io.out)).toBe(2);
+        expect(io.stderr).toEqual([`quorumkv restore: --data-dir ${dataDir} is in use by process ${process.pid}\n`]);
+        expect(await readdir(dataDir)).toEqual(['LOCK']);
+      } finally {
+        held.release();
+      }
     });
 
     it('a backup whose members record is not first: what was written is removed again', async () => {
