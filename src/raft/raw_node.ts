@@ -146,7 +146,15 @@ export class RawNode {
     const progress = new Map<string, ProgressStatus>();
     if (this.raft.state === StateType.Leader) {
       for (const [id, pr] of this.raft.tracker.progress) {
-        progress.set(id, { matchIndex: pr.matchIndex, nextIndex: pr.nextIndex, state: pr.state, isLearner: pr.isLearner, recentActive: pr.recentActive });
+        progress.set(id, {
+          matchIndex: pr.matchIndex,
+          nextIndex: pr.nextIndex,
+          state: pr.state,
+          isLearner: pr.isLearner,
+          recentActive: pr.recentActive,
+          pendingSnapshot: pr.pendingSnapshot,
+          paused: pr.isPaused(),
+        });
       }
     }
     return { ...this.basicStatus(), progress };
@@ -164,6 +172,16 @@ export class RawNode {
     const hi = log.lastIndex() + 1;
     if (lo >= hi) return false;
     return log.slice(lo, hi, Number.POSITIVE_INFINITY).some((e) => e.type === EntryType.ConfChange);
+  }
+
+  /**
+   * The entries in [lo, hi) as this member's log holds them, persisted or not: a read-only view
+   * for tests and tools that check logs against each other (the simulation's safety checkers).
+   * Entries are immutable values; the array is a copy. Throws CompactedError when lo is below
+   * firstIndex, UnavailableError when hi is past lastIndex + 1.
+   */
+  entries(lo: number, hi: number): Entry[] {
+    return this.raft.raftLog.slice(lo, hi, Number.POSITIVE_INFINITY);
   }
 
   hasReady(): boolean {

@@ -393,7 +393,7 @@ export class ScenarioInterpreter {
       case 'campaign': {
         const n = this.upNode(pos[0]);
         // The core ignores a campaign silently; say so, or a script could test nothing.
-        if (!n.raw.raft.promotable()) this.out.push(`${n.id} cannot campaign: not a voter in its configuration (yet)`);
+        if (!n.raw.basicStatus().config.voters.includes(n.id)) this.out.push(`${n.id} cannot campaign: not a voter in its configuration (yet)`);
         n.raw.campaign();
         this.noteChanges(n);
         return;
@@ -493,10 +493,9 @@ export class ScenarioInterpreter {
         return this.expectFields(this.node(pos[0]), args);
       case 'expect-leader': {
         const n = this.node(pos[0]);
-        const r = n.raw.raft;
-        if (!n.up || r.state !== StateType.Leader) throw new ScenarioError(`expected ${n.id} to lead, it is ${this.statusLine(n)}`);
-        if (args.has('term') && r.term !== Number(args.get('term'))) {
-          throw new ScenarioError(`expected ${n.id} to lead term ${args.get('term')}, it leads term ${r.term}`);
+        if (!n.up || n.raw.softState().state !== StateType.Leader) throw new ScenarioError(`expected ${n.id} to lead, it is ${this.statusLine(n)}`);
+        if (args.has('term') && n.raw.term() !== Number(args.get('term'))) {
+          throw new ScenarioError(`expected ${n.id} to lead term ${args.get('term')}, it leads term ${n.raw.term()}`);
         }
         return;
       }
@@ -507,7 +506,7 @@ export class ScenarioInterpreter {
           if (leader !== undefined) throw new ScenarioError(`expected no leader of term ${term}, ${leader} led it`);
           return;
         }
-        const leaders = this.upNodes().filter((n) => n.raw.raft.state === StateType.Leader);
+        const leaders = this.upNodes().filter((n) => n.raw.softState().state === StateType.Leader);
         if (leaders.length > 0) throw new ScenarioError(`expected no leader, ${leaders.map((n) => n.id).join(',')} lead`);
         return;
       }
@@ -694,7 +693,8 @@ export class ScenarioInterpreter {
     if (n.up) throw new ScenarioError(`${n.id} is up`);
     const fresh = this.startNode(n.id, n.disk, n.incarnation + 1);
     this.nodes.set(n.id, fresh);
-    this.out.push(`${n.id} restarts: ${this.roleOf(fresh)} commit=${fresh.raw.raft.raftLog.committed} applied=${fresh.appliedIndex} last=${fresh.raw.raft.raftLog.lastIndex()}`);
+    const st = fresh.raw.basicStatus();
+    this.out.push(`${n.id} restarts: ${this.roleOf(fresh)} commit=${st.hardState.commit} applied=${fresh.appliedIndex} last=${st.lastIndex}`);
   }
 
   /** Snapshots the applied state and drops the log up to the applied index. */
@@ -702,7 +702,7 @@ export class ScenarioInterpreter {
     if (n.pending) throw new ScenarioError(`${n.id} holds a Ready`);
     const index = n.appliedIndex;
     const data = enc.encode(JSON.stringify(n.applied.slice(0, index + 1)));
-    const snap = n.storage.createSnapshot(index, n.raw.raft.tracker.confState(), data);
+    const snap = n.storage.createSnapshot(index, n.raw.basicStatus().config, data);
     n.storage.compact(index);
     n.disk.snapshot = snap;
     n.disk.entries = n.disk.entries.filter((e) => e.index > index);
@@ -933,8 +933,8 @@ export class ScenarioInterpreter {
   // ------------------------------------------------------------------ printing state
 
   private roleOf(n: ScenarioNode): string {
-    const r = n.raw.raft;
-    return `${r.state} term=${r.term} lead=${r.lead || 'none'}`;
+    const ss = n.raw.softState();
+    return `${ss.state} term=${n.raw.term()} lead=${ss.lead || 'none'}`;
   }
 
   /** Prints a change of role, term or leader, and records leaders for Election Safety. */
@@ -952,12 +952,12 @@ export class ScenarioInterpreter {
       const hs = n.disk.hardState;
       return `${n.id}: down (disk: term=${hs.term} vote=${hs.vote || 'none'} commit=${hs.commit} last=${this.diskLastIndex(n)})`;
     }
-    const r = n.raw.raft;
-    const t = r.tracker;
+    const st = n.raw.basicStatus();
+    const t = st.config;
     const learners = t.learners.length > 0 ? ` learners=${[...t.learners].sort(byNodeId).join(',')}` : '';
     return (
-      `${n.id}: ${r.state} term=${r.term} lead=${r.lead || 'none'} vote=${r.vote || 'none'} ` +
-      `commit=${r.raftLog.committed} applied=${n.appliedIndex} last=${r.raftLog.lastIndex()} ` +
+      `${n.id}: ${st.softState.state} term=${st.hardState.term} lead=${st.softState.lead || 'none'} vote=${st.hardState.vote || 'none'} ` +
+      `commit=${st.hardState.commit} applied=${n.appliedIndex} last=${st.lastIndex} ` +
       `voters=${[...t.voters].sort(byNodeId).join(',')}${learners}`
     );
   }
@@ -965,21 +965,20 @@ export class ScenarioInterpreter {
   private logLine(n: ScenarioNode): string {
     let entries: Entry[];
     let commit: number;
-    let snapshot: Snapshot | null;
+    let snapshot: { index: number; term: number } | null;
     if (n.up) {
-      const log = n.raw.raft.raftLog;
-      entries = log.allEntries();
-      commit = log.committed;
-      const first = log.firstIndex();
-      snapshot = first > 1 ? log.snapshot() : null;
-      if (snapshot && snapshot.metadata.index !== first - 1) snapshot = null;
+      const st = n.raw.basicStatus();
+      entries = n.raw.entries(st.firstIndex, st.lastIndex + 1);
+      commit = st.hardState.commit;
+      // A log that starts past 1 starts after a snapshot, whose term the log still knows.
+      snapshot = st.firstIndex > 1 ? { index: st.firstIndex - 1, term: n.raw.logTerm(st.firstIndex - 1) } : null;
     } else {
       entries = n.disk.entries;
       commit = n.disk.hardState.commit;
-      snapshot = n.disk.snapshot;
+      snapshot = n.disk.snapshot ? n.disk.snapshot.metadata : null;
     }
     const parts: string[] = [];
-    if (snapshot) parts.push(`[snapshot ${snapshot.metadata.term}/${snapshot.metadata.index}]`);
+    if (snapshot) parts.push(`[snapshot ${snapshot.term}/${snapshot.index}]`);
     let barDone = false;
     for (const e of entries) {
       if (!barDone && e.index > commit) {
@@ -993,31 +992,31 @@ export class ScenarioInterpreter {
   }
 
   private printProgress(n: ScenarioNode): void {
-    const r = n.raw.raft;
-    if (r.state !== StateType.Leader) throw new ScenarioError(`${n.id} is not the leader`);
-    for (const id of [...r.tracker.progress.keys()].sort(byNodeId)) {
-      const pr = r.tracker.progress.get(id)!;
+    const st = n.raw.status();
+    if (st.softState.state !== StateType.Leader) throw new ScenarioError(`${n.id} is not the leader`);
+    for (const id of [...st.progress.keys()].sort(byNodeId)) {
+      const pr = st.progress.get(id)!;
       const extra = pr.state === ProgressState.Snapshot ? ` pendingSnapshot=${pr.pendingSnapshot}` : '';
       const learner = pr.isLearner ? ' learner' : '';
-      const paused = id !== n.id && pr.isPaused() ? ' paused' : '';
+      const paused = id !== n.id && pr.paused ? ' paused' : '';
       this.out.push(`${id}: ${pr.state} match=${pr.matchIndex} next=${pr.nextIndex}${extra}${paused}${learner}`);
     }
   }
 
   private expectFields(n: ScenarioNode, args: Args): void {
-    const r = n.raw.raft;
+    const st = n.raw.basicStatus();
     const actual: Record<string, string> = {
       up: String(n.up),
-      state: r.state,
-      term: String(r.term),
-      lead: r.lead || 'none',
-      vote: r.vote || 'none',
-      commit: String(r.raftLog.committed),
+      state: st.softState.state,
+      term: String(st.hardState.term),
+      lead: st.softState.lead || 'none',
+      vote: st.hardState.vote || 'none',
+      commit: String(st.hardState.commit),
       applied: String(n.appliedIndex),
-      last: String(r.raftLog.lastIndex()),
-      first: String(r.raftLog.firstIndex()),
-      voters: [...r.tracker.voters].sort(byNodeId).join(','),
-      learners: [...r.tracker.learners].sort(byNodeId).join(','),
+      last: String(st.lastIndex),
+      first: String(st.firstIndex),
+      voters: [...st.config.voters].sort(byNodeId).join(','),
+      learners: [...st.config.learners].sort(byNodeId).join(','),
     };
     if (!n.up) {
       actual.term = String(n.disk.hardState.term);
@@ -1033,11 +1032,12 @@ export class ScenarioInterpreter {
   // ------------------------------------------------------------------ safety checks
 
   private recordCommits(n: ScenarioNode): void {
-    const log = n.raw.raft.raftLog;
-    const commit = log.committed;
-    const from = Math.max(n.recordedCommit + 1, log.firstIndex());
+    const st = n.raw.basicStatus();
+    const commit = st.hardState.commit;
+    const from = Math.max(n.recordedCommit + 1, st.firstIndex);
+    const entries = from <= commit ? n.raw.entries(from, commit + 1) : [];
     for (let i = from; i <= commit; i++) {
-      const key = entryKey(log.slice(i, i + 1, Number.POSITIVE_INFINITY)[0]);
+      const key = entryKey(entries[i - from]);
       const seen = this.committedAt.get(i);
       if (seen === undefined) this.committedAt.set(i, key);
       else if (seen !== key) throw new SafetyViolation(`committed entries differ at ${i}: ${seen} vs ${key} on ${n.id}`);
@@ -1059,13 +1059,17 @@ export class ScenarioInterpreter {
     // Log Matching (§5.3): two logs with an entry of the same index and term agree up to it.
     for (let a = 0; a < up.length; a++) {
       for (let b = a + 1; b < up.length; b++) {
-        const la = up[a].raw.raft.raftLog;
-        const lb = up[b].raw.raft.raftLog;
-        const lo = Math.max(la.firstIndex(), lb.firstIndex());
+        const sa = up[a].raw.basicStatus();
+        const sb = up[b].raw.basicStatus();
+        const lo = Math.max(sa.firstIndex, sb.firstIndex);
+        const hi = Math.min(sa.lastIndex, sb.lastIndex);
+        if (hi < lo) continue;
+        const la = up[a].raw.entries(lo, hi + 1);
+        const lb = up[b].raw.entries(lo, hi + 1);
         let matched = false;
-        for (let i = Math.min(la.lastIndex(), lb.lastIndex()); i >= lo; i--) {
-          const ea = la.slice(i, i + 1, Number.POSITIVE_INFINITY)[0];
-          const eb = lb.slice(i, i + 1, Number.POSITIVE_INFINITY)[0];
+        for (let i = hi; i >= lo; i--) {
+          const ea = la[i - lo];
+          const eb = lb[i - lo];
           if (!matched && ea.term === eb.term) matched = true;
           if (matched && entryKey(ea) !== entryKey(eb)) {
             throw new SafetyViolation(`Log Matching: ${up[a].id} and ${up[b].id} differ at ${i} below a common entry`);
@@ -1076,16 +1080,16 @@ export class ScenarioInterpreter {
   }
 
   private noteLeader(n: ScenarioNode): void {
-    const r = n.raw.raft;
-    if (r.state !== StateType.Leader) return;
-    const seen = this.leaderOfTerm.get(r.term);
-    if (seen === undefined) this.leaderOfTerm.set(r.term, n.id);
-    else if (seen !== n.id) throw new SafetyViolation(`Election Safety: ${seen} and ${n.id} both led term ${r.term}`);
+    if (n.raw.softState().state !== StateType.Leader) return;
+    const term = n.raw.term();
+    const seen = this.leaderOfTerm.get(term);
+    if (seen === undefined) this.leaderOfTerm.set(term, n.id);
+    else if (seen !== n.id) throw new SafetyViolation(`Election Safety: ${seen} and ${n.id} both led term ${term}`);
   }
 
   /** The current role of a node (for tests). */
   role(id: string): Role {
-    return this.node(id).raw.raft.state;
+    return this.node(id).raw.softState().state;
   }
 }
 

@@ -351,7 +351,7 @@ export class SimCluster {
     const index = n.appliedIndex;
     if (index <= n.storage.firstIndex()) return;
     const data = enc.encode(JSON.stringify(n.applied.slice(0, index + 1)));
-    const snap = n.storage.createSnapshot(index, n.raw.raft.tracker.confState(), data);
+    const snap = n.storage.createSnapshot(index, n.raw.basicStatus().config, data);
     n.storage.compact(index);
     n.disk.snapshot = snap;
     n.disk.entries = n.disk.entries.filter((e) => e.index > index);
@@ -478,12 +478,12 @@ export class SimCluster {
 
   /** Records the entries this node now considers committed; two different ones at an index is fatal. */
   private recordCommits(n: SimNode): void {
-    const log = n.raw.raft.raftLog;
-    const commit = log.committed;
-    const from = Math.max(n.recordedCommit + 1, log.firstIndex());
+    const st = n.raw.basicStatus();
+    const commit = st.hardState.commit;
+    const from = Math.max(n.recordedCommit + 1, st.firstIndex);
+    const entries = from <= commit ? n.raw.entries(from, commit + 1) : [];
     for (let i = from; i <= commit; i++) {
-      const e = log.slice(i, i + 1, Number.POSITIVE_INFINITY)[0];
-      const key = entryKey(e);
+      const key = entryKey(entries[i - from]);
       const seen = this.committed.get(i);
       if (seen === undefined) this.committed.set(i, key);
       else if (seen !== key) throw new SafetyViolation(`committed entries differ at ${i}: ${seen} vs ${key} on ${n.id}`);
@@ -494,20 +494,20 @@ export class SimCluster {
 
   /** Leader Completeness (§5.4): a new leader holds every entry committed in earlier terms. */
   private checkLeaderCompleteness(n: SimNode): void {
-    const r = n.raw.raft;
-    if (n.leaderTermChecked === r.term) return;
-    n.leaderTermChecked = r.term;
-    const log = r.raftLog;
-    const first = log.firstIndex();
+    const leaderTerm = n.raw.term();
+    if (n.leaderTermChecked === leaderTerm) return;
+    n.leaderTermChecked = leaderTerm;
+    const { firstIndex: first, lastIndex: last } = n.raw.basicStatus();
+    const log = n.raw.entries(first, last + 1);
     for (const [index, key] of this.committed) {
       const term = Number(key.slice(0, key.indexOf('/')));
-      if (term >= r.term || index < first) continue;
-      if (index > log.lastIndex()) {
-        throw new SafetyViolation(`Leader Completeness: leader ${n.id} (term ${r.term}) lacks committed entry ${index}`);
+      if (term >= leaderTerm || index < first) continue;
+      if (index > last) {
+        throw new SafetyViolation(`Leader Completeness: leader ${n.id} (term ${leaderTerm}) lacks committed entry ${index}`);
       }
-      const e = log.slice(index, index + 1, Number.POSITIVE_INFINITY)[0];
+      const e = log[index - first];
       if (entryKey(e) !== key) {
-        throw new SafetyViolation(`Leader Completeness: leader ${n.id} (term ${r.term}) has ${entryKey(e)} at ${index}, committed ${key}`);
+        throw new SafetyViolation(`Leader Completeness: leader ${n.id} (term ${leaderTerm}) has ${entryKey(e)} at ${index}, committed ${key}`);
       }
     }
   }
@@ -516,11 +516,11 @@ export class SimCluster {
   checkInvariants(): void {
     const up = this.upNodes();
     for (const n of up) {
-      const r = n.raw.raft;
-      if (r.state === StateType.Leader) {
-        const seen = this.leaderOfTerm.get(r.term);
-        if (seen === undefined) this.leaderOfTerm.set(r.term, n.id);
-        else if (seen !== n.id) throw new SafetyViolation(`Election Safety: ${seen} and ${n.id} both lead term ${r.term}`);
+      if (n.raw.softState().state === StateType.Leader) {
+        const term = n.raw.term();
+        const seen = this.leaderOfTerm.get(term);
+        if (seen === undefined) this.leaderOfTerm.set(term, n.id);
+        else if (seen !== n.id) throw new SafetyViolation(`Election Safety: ${seen} and ${n.id} both lead term ${term}`);
         this.checkLeaderCompleteness(n);
       }
     }
@@ -529,16 +529,22 @@ export class SimCluster {
 
   /** Log Matching (§5.3): same index and term implies identical logs up to there. */
   private checkLogMatching(up: readonly SimNode[]): void {
+    const logs = up.map((n) => {
+      const { firstIndex, lastIndex } = n.raw.basicStatus();
+      return { first: firstIndex, last: lastIndex, entries: n.raw.entries(firstIndex, lastIndex + 1) };
+    });
     for (let a = 0; a < up.length; a++) {
       for (let b = a + 1; b < up.length; b++) {
-        const la = up[a].raw.raft.raftLog;
-        const lb = up[b].raw.raft.raftLog;
-        const lo = Math.max(la.firstIndex(), lb.firstIndex());
-        const hi = Math.min(la.lastIndex(), lb.lastIndex());
+        const la = logs[a];
+        const lb = logs[b];
+        const lo = Math.max(la.first, lb.first);
+        const hi = Math.min(la.last, lb.last);
         let matched = false;
         for (let i = hi; i >= lo; i--) {
-          const ta = la.term(i);
-          const tb = lb.term(i);
+          const ea = la.entries[i - la.first];
+          const eb = lb.entries[i - lb.first];
+          const ta = ea.term;
+          const tb = eb.term;
           if (!matched) {
             if (ta === tb) matched = true;
             else continue;
@@ -546,8 +552,6 @@ export class SimCluster {
           if (ta !== tb) {
             throw new SafetyViolation(`Log Matching: ${up[a].id} and ${up[b].id} agree at a later index but differ at ${i}`);
           }
-          const ea = la.slice(i, i + 1, Number.POSITIVE_INFINITY)[0];
-          const eb = lb.slice(i, i + 1, Number.POSITIVE_INFINITY)[0];
           if (entryKey(ea) !== entryKey(eb)) {
             throw new SafetyViolation(`Log Matching: ${up[a].id} and ${up[b].id} hold different entries at ${i} with term ${ta}`);
           }
@@ -561,8 +565,7 @@ export class SimCluster {
   leader(): SimNode | undefined {
     let best: SimNode | undefined;
     for (const n of this.upNodes()) {
-      const r = n.raw.raft;
-      if (r.state === StateType.Leader && (!best || r.term > best.raw.raft.term)) best = n;
+      if (n.raw.softState().state === StateType.Leader && (!best || n.raw.term() > best.raw.term())) best = n;
     }
     return best;
   }
@@ -574,7 +577,9 @@ export class SimCluster {
       this.deliverAll();
       this.checkInvariants();
       const leader = this.leader();
-      if (leader && leader.raw.raft.raftLog.committed >= leader.raw.raft.raftLog.lastIndex()) return;
+      if (!leader) continue;
+      const { hardState, lastIndex } = leader.raw.basicStatus();
+      if (hardState.commit >= lastIndex) return;
     }
     throw new SafetyViolation(`no leader within ${maxTicks} ticks of a healthy start: ${this.describe()}`);
   }
@@ -600,7 +605,7 @@ export class SimCluster {
         proposed = `final-${this.nextValue++}`;
         try {
           leader.raw.propose(enc.encode(proposed));
-          proposedIndex = leader.raw.raft.raftLog.lastIndex();
+          proposedIndex = leader.raw.basicStatus().lastIndex;
         } catch (err) {
           if (!(err instanceof ProposalDroppedError)) throw err;
           proposed = null;
@@ -613,8 +618,7 @@ export class SimCluster {
         if (committedKey !== undefined) proposed = null;
         continue;
       }
-      const members = leader.raw.raft.tracker;
-      const allApplied = [...members.progress.keys()].every((id) => {
+      const allApplied = [...leader.raw.status().progress.keys()].every((id) => {
         const node = this.nodes.get(id);
         return node !== undefined && node.appliedIndex >= this.maxCommitted;
       });
@@ -626,8 +630,8 @@ export class SimCluster {
   describe(): string {
     return [...this.nodes.values()]
       .map((n) => {
-        const r = n.raw.raft;
-        return `${n.id}${n.up ? '' : '(down)'}: ${r.state} term=${r.term} lead=${r.lead} commit=${r.raftLog.committed} applied=${n.appliedIndex} last=${r.raftLog.lastIndex()} voters=${r.tracker.voters.join(',')} learners=${r.tracker.learners.join(',')}`;
+        const st = n.raw.basicStatus();
+        return `${n.id}${n.up ? '' : '(down)'}: ${st.softState.state} term=${st.hardState.term} lead=${st.softState.lead} commit=${st.hardState.commit} applied=${n.appliedIndex} last=${st.lastIndex} voters=${st.config.voters.join(',')} learners=${st.config.learners.join(',')}`;
       })
       .join('; ');
   }
