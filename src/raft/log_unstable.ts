@@ -1,3 +1,4 @@
+import { RaftInvariantError } from './errors.js';
 import type { Entry, Snapshot } from './types.js';
 
 /**
@@ -52,7 +53,10 @@ export class UnstableLog {
 
   truncateAndAppend(ents: readonly Entry[]): void {
     const after = ents[0].index;
-    if (after === this.offset + this.entries.length) {
+    const end = this.offset + this.entries.length;
+    // Past the end would leave indexes with no entry: the log must stay contiguous.
+    if (after > end) throw new RaftInvariantError(`appending at ${after} leaves a gap after ${end - 1}`);
+    if (after === end) {
       for (const e of ents) this.entries.push(e);
     } else if (after <= this.offset) {
       // Replaces everything unstable; the host will also truncate the stable log from `after`.

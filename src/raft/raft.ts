@@ -14,7 +14,8 @@ import {
   isEmptySnapshot,
   makeMessage,
 } from './types.js';
-import type { ConfChange, ConfState, Entry, HardState, Message, MessageInit, ReadState, Snapshot } from './types.js';
+import type { ConfChange, ConfState, Entry, HardState, Message, MessageInit, ReadState, Snapshot, SoftState } from './types.js';
+import type { BasicStatus, ProgressStatus } from './status.js';
 
 /** Context of a MsgVote sent because of MsgTimeoutNow: voters skip their leader lease for it. */
 const campaignTransfer = new TextEncoder().encode('CampaignTransfer');
@@ -25,7 +26,9 @@ type CampaignType = 'pre-election' | 'election' | 'transfer';
  * The Raft state machine of one group member. It does no I/O and reads no clock: time is
  * `tick()`, randomness comes from the config, and everything it wants done is queued in
  * `msgs`/`msgsAfterPersist`/`readStates` and the log's unstable part, collected by RawNode as a
- * Ready.
+ * Ready. Its state is private: RawNode reads it through the narrow methods below (the Ready's
+ * parts, the log's apply and persist marks, a status copy), so no host holds a reference into
+ * what the core mutates.
  *
  *               times out,             receives votes
  *               pre-vote wins          from a majority
@@ -41,26 +44,26 @@ type CampaignType = 'pre-election' | 'election' | 'transfer';
  */
 export class Raft {
   readonly id: string;
-  term = 0;
-  vote = '';
-  lead = '';
-  state: StateType = StateType.Follower;
-  readonly raftLog: RaftLog;
-  readonly tracker: ProgressTracker;
+  private term = 0;
+  private vote = '';
+  private lead = '';
+  private state: StateType = StateType.Follower;
+  private readonly raftLog: RaftLog;
+  private readonly tracker: ProgressTracker;
   /** May be sent as soon as they are handed out. */
-  msgs: Message[] = [];
+  private msgs: Message[] = [];
   /** May be sent only after the Ready's hard state and entries are durable. */
-  msgsAfterPersist: Message[] = [];
-  readStates: ReadState[] = [];
+  private msgsAfterPersist: Message[] = [];
+  private readStates: ReadState[] = [];
   /** Target of a leadership transfer in progress, or ''. */
-  leadTransferee = '';
+  private leadTransferee = '';
   /** Index of the latest membership change in the log; a new one waits until it is applied. */
-  pendingConfIndex = 0;
-  readonly readOnly = new ReadOnlyQueue();
+  private pendingConfIndex = 0;
+  private readonly readOnly = new ReadOnlyQueue();
   /** ReadIndex requests that arrived before this leader committed an entry of its term. */
   private pendingReadIndexMessages: Message[] = [];
 
-  electionElapsed = 0;
+  private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private readonly electionTimeout: number;
@@ -100,9 +103,148 @@ export class Raft {
     return { term: this.term, vote: this.vote, commit: this.raftLog.committed };
   }
 
+  softState(): SoftState {
+    return { lead: this.lead, state: this.state };
+  }
+
+  currentTerm(): number {
+    return this.term;
+  }
+
   /** Only voters campaign; learners and removed nodes never do. */
   promotable(): boolean {
     return this.tracker.isVoter(this.id);
+  }
+
+  /** Whether `id` is a voter or learner of the current configuration. */
+  isMember(id: string): boolean {
+    return this.tracker.isMember(id);
+  }
+
+  /** The term of the entry at `index`; 0 when the log does not know it. */
+  logTerm(index: number): number {
+    return this.raftLog.term(index);
+  }
+
+  basicStatus(): BasicStatus {
+    const log = this.raftLog;
+    return {
+      id: this.id,
+      hardState: this.hardState(),
+      softState: this.softState(),
+      applied: log.applied,
+      firstIndex: log.firstIndex(),
+      lastIndex: log.lastIndex(),
+      config: this.tracker.confState(),
+      leadTransferee: this.leadTransferee,
+      confChangePending: this.pendingConfIndex > log.applied,
+    };
+  }
+
+  /** A copy of every member's progress; empty unless this member leads. */
+  progressStatus(): Map<string, ProgressStatus> {
+    const progress = new Map<string, ProgressStatus>();
+    if (this.state !== StateType.Leader) return progress;
+    for (const [id, pr] of this.tracker.progress) {
+      progress.set(id, {
+        matchIndex: pr.matchIndex,
+        nextIndex: pr.nextIndex,
+        state: pr.state,
+        isLearner: pr.isLearner,
+        recentActive: pr.recentActive,
+        pendingSnapshot: pr.pendingSnapshot,
+        paused: pr.isPaused(),
+      });
+    }
+    return progress;
+  }
+
+  /** Whether a membership change is in the log (committed or not) after index `applied`. */
+  hasConfChangeAfter(applied: number): boolean {
+    const log = this.raftLog;
+    const lo = Math.max(applied + 1, log.firstIndex());
+    const hi = log.lastIndex() + 1;
+    if (lo >= hi) return false;
+    return log.slice(lo, hi, Number.POSITIVE_INFINITY).some((e) => e.type === EntryType.ConfChange);
+  }
+
+  /** Entries in [lo, hi) of the log, stable or not, without a byte limit (see RawNode.entries). */
+  entries(lo: number, hi: number): Entry[] {
+    return this.raftLog.slice(lo, hi, Number.POSITIVE_INFINITY);
+  }
+
+  // ---------------------------------------------------------------- what a Ready collects
+
+  /** A snapshot received from the leader and not yet persisted, or null. */
+  unstableSnapshot(): Snapshot | null {
+    return this.raftLog.unstable.snapshot;
+  }
+
+  /** Entries appended and not yet persisted (the log's live array: copy it to keep it). */
+  unstableEntries(): readonly Entry[] {
+    return this.raftLog.unstableEntries();
+  }
+
+  hasNextCommittedEntries(): boolean {
+    return this.raftLog.hasNextCommittedEntries();
+  }
+
+  /** Committed entries not yet handed out for applying, bounded in bytes. */
+  nextCommittedEntries(): readonly Entry[] {
+    return this.raftLog.nextCommittedEntries();
+  }
+
+  /** Committed entries already persisted here that were not handed out for applying. */
+  durableCommittedEntries(): readonly Entry[] {
+    return this.raftLog.durableCommittedEntries();
+  }
+
+  /** Entries up to `index` were handed to the host for applying. */
+  acceptApplying(index: number): void {
+    this.raftLog.acceptApplying(index);
+  }
+
+  /** The highest index the host confirmed applied. */
+  appliedIndex(): number {
+    return this.raftLog.applied;
+  }
+
+  hasMessages(): boolean {
+    return this.msgs.length > 0 || this.msgsAfterPersist.length > 0;
+  }
+
+  /**
+   * Hands out the queued messages. The heartbeats of the open ReadIndex round leave with them, so
+   * reads asked for after this need a new round.
+   */
+  takeMessages(): { messages: Message[]; persistedMessages: Message[] } {
+    const taken = { messages: this.msgs, persistedMessages: this.msgsAfterPersist };
+    this.msgs = [];
+    this.msgsAfterPersist = [];
+    this.readOnly.closeOpenRound();
+    return taken;
+  }
+
+  hasReadStates(): boolean {
+    return this.readStates.length > 0;
+  }
+
+  takeReadStates(): ReadState[] {
+    // Never hand out the live array, even empty: the caller keeps what it was given.
+    if (this.readStates.length === 0) return [];
+    const states = this.readStates;
+    this.readStates = [];
+    return states;
+  }
+
+  /** The host persisted the entries up to (index, term). */
+  stableTo(index: number, term: number): void {
+    this.raftLog.stableTo(index, term);
+  }
+
+  /** The host persisted the snapshot at `index`. */
+  stableSnapTo(index: number): void {
+    this.raftLog.stableSnapTo(index);
   }
 
   private loadHardState(hs: HardState): void {
@@ -233,7 +375,7 @@ export class Raft {
     this.pendingReadIndexMessages = [];
   }
 
-  becomeFollower(term: number, lead: string): void {
+  private becomeFollower(term: number, lead: string): void {
     this.reset(term);
     this.lead = lead;
     this.state = StateType.Follower;

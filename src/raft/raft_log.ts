@@ -135,6 +135,18 @@ export class RaftLog {
     return this.slice(lo, hi, this.maxApplyBytes);
   }
 
+  /**
+   * Committed entries that are already persisted here (stable) and not yet handed out for
+   * applying: what a host may apply while the fsync of a newer Ready is still in flight.
+   */
+  durableCommittedEntries(): readonly Entry[] {
+    if (this.unstable.snapshot) return [];
+    const lo = Math.max(this.applying, this.firstIndex() - 1) + 1;
+    const hi = Math.min(this.committed, this.stableLastIndex());
+    if (lo > hi) return [];
+    return this.slice(lo, hi + 1, Number.POSITIVE_INFINITY);
+  }
+
   hasNextCommittedEntries(): boolean {
     if (this.unstable.snapshot) return false;
     return this.committed > Math.max(this.applying, this.firstIndex() - 1);

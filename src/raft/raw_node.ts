@@ -2,10 +2,10 @@ import type { RaftConfig } from './config.js';
 import { RaftInvariantError } from './errors.js';
 import type { LogStorage } from './log_storage.js';
 import { Raft } from './raft.js';
-import { EntryType, MessageType, StateType, hardStateEqual, isEmptySnapshot, isLocalMessage, isResponseMessage, makeMessage } from './types.js';
+import { EntryType, MessageType, hardStateEqual, isEmptySnapshot, isLocalMessage, isResponseMessage, makeMessage } from './types.js';
 import type { ConfChange, ConfState, Entry, HardState, Message, ReadState, Snapshot, SoftState } from './types.js';
 import { encodeConfChange } from './raft.js';
-import type { BasicStatus, ProgressStatus, Status } from './status.js';
+import type { BasicStatus, Status } from './status.js';
 
 /**
  * A batch of work the host must do, in this order:
@@ -43,7 +43,7 @@ export interface Ready {
  * async host must still not interleave ready() calls: call advance() before the next ready()).
  */
 export class RawNode {
-  readonly raft: Raft;
+  private readonly raft: Raft;
   private prevSoftState: SoftState;
   private prevHardState: HardState;
   private readyInFlight = false;
@@ -80,7 +80,7 @@ export class RawNode {
   /** Feeds a message from a peer. Local message types are refused: use the methods instead. */
   step(m: Message): void {
     if (isLocalMessage(m.type)) throw new RaftInvariantError(`cannot step local message ${m.type}`);
-    if (!this.raft.tracker.isMember(m.from) && isResponseMessage(m.type)) return;
+    if (!this.raft.isMember(m.from) && isResponseMessage(m.type)) return;
     this.raft.step(m);
   }
 
@@ -111,45 +111,27 @@ export class RawNode {
   }
 
   softState(): SoftState {
-    return { lead: this.raft.lead, state: this.raft.state };
+    return this.raft.softState();
   }
 
   /** The current term (cheaper than a status, for hot paths). */
   term(): number {
-    return this.raft.term;
+    return this.raft.currentTerm();
   }
 
   /** The term of the entry at `index` (still in the log, or the snapshot's own index). */
   logTerm(index: number): number {
-    return this.raft.raftLog.term(index);
+    return this.raft.logTerm(index);
   }
 
   /** The core's state at this instant, without the leader's progress map. */
   basicStatus(): BasicStatus {
-    const r = this.raft;
-    const log = r.raftLog;
-    return {
-      id: r.id,
-      hardState: r.hardState(),
-      softState: this.softState(),
-      applied: log.applied,
-      firstIndex: log.firstIndex(),
-      lastIndex: log.lastIndex(),
-      config: r.tracker.confState(),
-      leadTransferee: r.leadTransferee,
-      confChangePending: r.pendingConfIndex > log.applied,
-    };
+    return this.raft.basicStatus();
   }
 
   /** The core's state at this instant; on the leader, every member's replication progress. */
   status(): Status {
-    const progress = new Map<string, ProgressStatus>();
-    if (this.raft.state === StateType.Leader) {
-      for (const [id, pr] of this.raft.tracker.progress) {
-        progress.set(id, { matchIndex: pr.matchIndex, nextIndex: pr.nextIndex, state: pr.state, isLearner: pr.isLearner, recentActive: pr.recentActive });
-      }
-    }
-    return { ...this.basicStatus(), progress };
+    return { ...this.raft.basicStatus(), progress: this.raft.progressStatus() };
   }
 
   /**
@@ -159,11 +141,17 @@ export class RawNode {
    * says a change really is there.
    */
   hasConfChangeAfter(applied: number): boolean {
-    const log = this.raft.raftLog;
-    const lo = Math.max(applied + 1, log.firstIndex());
-    const hi = log.lastIndex() + 1;
-    if (lo >= hi) return false;
-    return log.slice(lo, hi, Number.POSITIVE_INFINITY).some((e) => e.type === EntryType.ConfChange);
+    return this.raft.hasConfChangeAfter(applied);
+  }
+
+  /**
+   * The entries in [lo, hi) as this member's log holds them, persisted or not: a read-only view
+   * for tests and tools that check logs against each other (the simulation's safety checkers).
+   * Entries are immutable values; the array is a copy. Throws CompactedError when lo is below
+   * firstIndex, UnavailableError when hi is past lastIndex + 1.
+   */
+  entries(lo: number, hi: number): Entry[] {
+    return this.raft.entries(lo, hi);
   }
 
   hasReady(): boolean {
@@ -172,11 +160,11 @@ export class RawNode {
     const ss = this.softState();
     if (ss.lead !== this.prevSoftState.lead || ss.state !== this.prevSoftState.state) return true;
     if (!hardStateEqual(r.hardState(), this.prevHardState)) return true;
-    if (r.raftLog.unstable.snapshot) return true;
-    if (r.msgs.length > 0 || r.msgsAfterPersist.length > 0) return true;
-    if (r.raftLog.unstableEntries().length > 0) return true;
-    if (r.raftLog.hasNextCommittedEntries()) return true;
-    if (r.readStates.length > 0) return true;
+    if (r.unstableSnapshot()) return true;
+    if (r.hasMessages()) return true;
+    if (r.unstableEntries().length > 0) return true;
+    if (r.hasNextCommittedEntries()) return true;
+    if (r.hasReadStates()) return true;
     return false;
   }
 
@@ -186,28 +174,24 @@ export class RawNode {
     const r = this.raft;
     const ss = this.softState();
     const hs = r.hardState();
-    const unstableSnap = r.raftLog.unstable.snapshot;
-    const entries = [...r.raftLog.unstableEntries()];
-    const committedEntries = r.raftLog.nextCommittedEntries();
+    const unstableSnap = r.unstableSnapshot();
+    const entries = [...r.unstableEntries()];
+    const committedEntries = r.nextCommittedEntries();
     const softChanged = ss.lead !== this.prevSoftState.lead || ss.state !== this.prevSoftState.state;
     const hardChanged = !hardStateEqual(hs, this.prevHardState);
+    const { messages, persistedMessages } = r.takeMessages();
     const rd: Ready = {
       ...(softChanged ? { softState: ss } : {}),
       ...(hardChanged ? { hardState: hs } : {}),
       ...(unstableSnap && !isEmptySnapshot(unstableSnap) ? { snapshot: unstableSnap } : {}),
       entries,
       committedEntries,
-      messages: r.msgs,
-      persistedMessages: r.msgsAfterPersist,
-      readStates: r.readStates,
+      messages,
+      persistedMessages,
+      readStates: r.takeReadStates(),
       mustSync: entries.length > 0 || (hardChanged && (hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote)) || unstableSnap !== null,
     };
-    r.msgs = [];
-    r.msgsAfterPersist = [];
-    r.readStates = [];
-    // Heartbeats of the open ReadIndex round are leaving now: later reads need a new round.
-    r.readOnly.closeOpenRound();
-    if (committedEntries.length > 0) r.raftLog.acceptApplying(committedEntries[committedEntries.length - 1].index);
+    if (committedEntries.length > 0) r.acceptApplying(committedEntries[committedEntries.length - 1].index);
     if (softChanged) this.prevSoftState = ss;
     if (hardChanged) this.prevHardState = hs;
     this.readyInFlight = true;
@@ -224,25 +208,17 @@ export class RawNode {
    */
   takeDurableCommitted(): readonly Entry[] {
     const r = this.raft;
-    const log = r.raftLog;
-    if (log.unstable.snapshot) return [];
-    const lo = Math.max(log.applying, log.firstIndex() - 1) + 1;
-    const hi = Math.min(log.committed, log.stableLastIndex());
-    if (lo > hi) return [];
-    const entries = log.slice(lo, hi + 1, Number.POSITIVE_INFINITY);
+    const entries = r.durableCommittedEntries();
+    if (entries.length === 0) return entries;
     const last = entries[entries.length - 1]!.index;
-    log.acceptApplying(last);
+    r.acceptApplying(last);
     r.appliedTo(last);
     return entries;
   }
 
   /** Reads released since the last Ready (see takeDurableCommitted for why a host takes them early). */
   takeReadStates(): readonly ReadState[] {
-    const r = this.raft;
-    if (r.readStates.length === 0) return [];
-    const states = r.readStates;
-    r.readStates = [];
-    return states;
+    return this.raft.takeReadStates();
   }
 
   /** The host has done everything `rd` asked for. */
@@ -251,18 +227,18 @@ export class RawNode {
     this.readyInFlight = false;
     const r = this.raft;
     if (rd.snapshot) {
-      r.raftLog.stableSnapTo(rd.snapshot.metadata.index);
+      r.stableSnapTo(rd.snapshot.metadata.index);
       r.appliedTo(rd.snapshot.metadata.index);
     }
     if (rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1];
-      r.raftLog.stableTo(last.index, last.term);
+      r.stableTo(last.index, last.term);
       r.onPersisted(last.index);
     }
     if (rd.committedEntries.length > 0) {
       const last = rd.committedEntries[rd.committedEntries.length - 1].index;
       // Entries taken with takeDurableCommitted may already have moved applied past these.
-      if (last > r.raftLog.applied) r.appliedTo(last);
+      if (last > r.appliedIndex()) r.appliedTo(last);
     }
   }
 }

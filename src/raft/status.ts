@@ -30,6 +30,10 @@ export interface ProgressStatus {
   readonly isLearner: boolean;
   /** Heard from since the last CheckQuorum round. */
   readonly recentActive: boolean;
+  /** In the Snapshot state: the index of the snapshot being sent (0 otherwise). */
+  readonly pendingSnapshot: number;
+  /** Sending to this member waits (a probe unanswered, the in-flight window full, a snapshot out). */
+  readonly paused: boolean;
 }
 
 export interface Status extends BasicStatus {

@@ -6,13 +6,9 @@
  * - redis-server with `--appendonly yes --appendfsync always --save ''`: every write fsynced
  *   before the reply, the closest single-node equivalent of quorumkv's durability.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { TestCluster, freePort, type NodeProcess } from '../integration/cluster_harness.js';
-import { waitForPort } from '../../jepsen-lite/node_probe.js';
+import { TestCluster, type NodeProcess } from '../integration/cluster_harness.js';
+import { RedisServer } from '../support/redis_server.js';
 
 /** Resident set size of a process, from /proc (Linux); null when unreadable. */
 export function rssBytes(pid: number | undefined): number | null {
@@ -60,53 +56,36 @@ export class BenchCluster {
   }
 }
 
+/** The reference redis-server: test/support/redis_server.ts, with every write fsynced (AOF always). */
 export class RedisReference {
-  private constructor(
-    readonly port: number,
-    readonly dir: string,
-    private readonly child: ChildProcess,
-    /** redis-server's last output lines, for an error report. */
-    readonly output: string[],
-  ) {}
+  private constructor(private readonly server: RedisServer) {}
 
   static installed(): boolean {
-    return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+    return RedisServer.installed();
   }
 
   static async start(): Promise<RedisReference> {
-    const dir = await mkdtemp(join(tmpdir(), 'qkv-bench-redis-'));
-    const port = await freePort();
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no', '--logfile', ''];
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const output: string[] = [];
-    const keep = (d: Buffer): void => {
-      output.push(d.toString());
-      if (output.length > 100) output.shift();
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    const redis = new RedisReference(port, dir, child, output);
-    try {
-      await waitForPort(port, 10_000);
-    } catch (err) {
-      await redis.stop();
-      throw new Error(`redis-server did not start: ${(err as Error).message}\n${output.join('')}`);
-    }
-    return redis;
+    return new RedisReference(await RedisServer.start({ persistence: 'aof-always', dirPrefix: 'qkv-bench-redis-' }));
+  }
+
+  get port(): number {
+    return this.server.port;
+  }
+
+  get dir(): string {
+    return this.server.dir;
+  }
+
+  /** redis-server's last output lines, for an error report. */
+  get output(): readonly string[] {
+    return this.server.output;
   }
 
   get pid(): number | undefined {
-    return this.child.pid;
+    return this.server.pid;
   }
 
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
-      this.child.kill('SIGTERM');
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await rm(this.dir, { recursive: true, force: true });
+  stop(): Promise<void> {
+    return this.server.stop();
   }
 }

@@ -1,6 +1,7 @@
 /** What the numbers were measured on, for the report. */
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
+import { redisServerVersion } from '../support/redis_server.js';
 import type { Machine } from './report.js';
 
 function firstLine(command: string, args: string[]): string | null {
@@ -18,7 +19,8 @@ export function describeMachine(): Machine {
     memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
     os: `${os.type()} ${os.release()}`,
     node: process.version,
-    redisServer: firstLine('redis-server', ['--version']),
+    // The binary the reference server is started from (QKV_REDIS_SERVER or PATH).
+    redisServer: redisServerVersion(),
     redisBenchmark: firstLine('redis-benchmark', ['--version']),
     gitCommit: firstLine('git', ['rev-parse', '--short', 'HEAD']) ?? 'unknown',
     gitDirty: porcelain.split('\n').filter((l) => l.trim() !== '').length,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { Differential, type Word } from './support/differential.js';
-import { useRedis } from './support/redis_server.js';
+import { useRedis } from './support/use_redis.js';
 
 /**
  * Hand-picked edge cases for every command and option, each script run from an empty keyspace

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { Differential, type Word } from './support/differential.js';
-import { useRedis } from './support/redis_server.js';
+import { useRedis } from './support/use_redis.js';
 
 /**
  * fast-check generated command sequences, run on a real redis-server 7.0 and on quorumkv's

@@ -8,7 +8,7 @@ import {
   lookupCommand,
   lookupCommandByArg,
 } from '../../src/commands/command_table.js';
-import { useRedis } from './support/redis_server.js';
+import { useRedis } from './support/use_redis.js';
 import { readReply, type RespValue } from './support/resp_frames.js';
 
 /**

@@ -161,7 +161,7 @@ describe('gateway turn batch', () => {
     const { nodes } = await startCluster();
     const leader = [...nodes.values()].find((n) => n.group.isLeader())!;
     await writeVia(leader, cmd('SET', 'warm', 'up'));
-    const before = leader.group.raw.raft.raftLog.lastIndex();
+    const before = leader.group.raw.basicStatus().lastIndex;
     // 12 clients, each with a run of 1-3 writes, all handed over in the same turn.
     const runs = Array.from({ length: 12 }, (_, c) =>
       writeVia(leader, ...Array.from({ length: 1 + (c % 3) }, (_, i) => (i === 0 ? cmd('SET', `k${c}`, `v${c}`) : cmd('INCR', `n${c}`)))),
@@ -170,7 +170,7 @@ describe('gateway turn batch', () => {
     replies.forEach((r, c) => {
       expect(r).toEqual(Array.from({ length: 1 + (c % 3) }, (_, i) => (i === 0 ? { kind: 'simple', value: 'OK' } : { kind: 'integer', value: i })));
     });
-    expect(leader.group.raw.raft.raftLog.lastIndex() - before).toBe(1);
+    expect(leader.group.raw.basicStatus().lastIndex - before).toBe(1);
     for (const n of nodes.values()) {
       const [value] = await readVia(n, cmd('GET', 'k11'));
       expect(value).toEqual({ kind: 'bulk', value: Buffer.from('v11') });

@@ -30,7 +30,7 @@ async function leaderMembership(): Promise<{ leader: RaftGroup; membership: Memb
   await tickUntil(() => groups, () => groups.some((g) => g.isLeader()));
   const leader = groups.find((g) => g.isLeader())!;
   // A new leader accepts changes once it has applied its own no-op.
-  await tickUntil(() => groups, () => !leader.hasUnappliedConfChange() && leader.applied === leader.raw.raft.raftLog.committed && leader.applied >= 4);
+  await tickUntil(() => groups, () => !leader.hasUnappliedConfChange() && leader.applied === leader.raw.basicStatus().hardState.commit && leader.applied >= 4);
   const membership = new Membership({
     group: leader,
     addressOf: () => '127.0.0.1:1',

@@ -104,7 +104,7 @@ describe('applying while an fsync is in flight', () => {
     await tickAll(() => members.some((m) => m.group.isLeader()));
     const leader = members.find((m) => m.group.isLeader())!;
     const followers = members.filter((m) => m !== leader);
-    await tickAll(() => leader.group.applied === leader.group.raw.raft.raftLog.committed && followers.every((f) => f.group.applied === leader.group.applied));
+    await tickAll(() => leader.group.applied === leader.group.raw.basicStatus().hardState.commit && followers.every((f) => f.group.applied === leader.group.applied));
 
     // p1 is durable on the leader, but the followers' disks are slow: not committed yet.
     for (const f of followers) f.log.hold();

@@ -18,7 +18,7 @@ const rewrite = process.env.REWRITE === '1';
 
 /** Highest term any node reached. */
 function maxTerm(s: ScenarioInterpreter): number {
-  return Math.max(...[...s.nodes.values()].map((n) => n.raw.raft.term));
+  return Math.max(...[...s.nodes.values()].map((n) => n.raw.term()));
 }
 
 /** Delivered messages of a type, optionally only those to or from a node. */
@@ -31,7 +31,7 @@ function appliedValues(s: ScenarioInterpreter): Set<string> {
 }
 
 function voters(s: ScenarioInterpreter, id: string): string {
-  return [...s.nodes.get(id)!.raw.raft.tracker.voters].sort().join(',');
+  return [...s.nodes.get(id)!.raw.basicStatus().config.voters].sort().join(',');
 }
 
 /** Per-scenario checks of the property the scenario demonstrates. */
@@ -53,7 +53,7 @@ const properties: Record<string, (s: ScenarioInterpreter) => void> = {
     // 2/7:x reached a majority in term 4 but was never committed, so overwriting it was safe.
     expect(s.committedAt.get(7)).toBe('3/7');
     expect(appliedValues(s).has('2/7:x')).toBe(false);
-    for (const n of s.nodes.values()) expect(n.raw.raft.raftLog.term(7)).toBe(3);
+    for (const n of s.nodes.values()) expect(n.raw.logTerm(7)).toBe(3);
   },
   figure8_current_term(s) {
     expect(s.committedAt.get(7)).toBe('2/7:x');

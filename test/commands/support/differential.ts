@@ -1,6 +1,6 @@
 import { encodeReply } from '../../../src/resp/encoder.js';
 import { Executor } from './executor.js';
-import type { RedisClient } from './redis_server.js';
+import type { RedisClient } from './use_redis.js';
 import { readReply, type RespValue } from './resp_frames.js';
 
 export type Word = string | Buffer;

@@ -24,9 +24,9 @@
  *
  * ## The model
  *
- * Each node has a Disk that survives crashes (exactly what its Readies persisted), a
- * MemoryStorage rebuilt from the Disk on restart, and a state machine that records applied
- * entries. The network is one FIFO queue: a node's Ready puts its messages on it, `stabilize` and
+ * Each node is a MemoryNode (support/memory_host.ts, the host the simulation runs too): a Disk
+ * that survives crashes (exactly what its Readies persisted), a MemoryStorage rebuilt from the
+ * Disk on restart, and a state machine that records applied entries. The network is one FIFO queue: a node's Ready puts its messages on it, `stabilize` and
  * `deliver-msgs` take them off. A partition is checked when a message is delivered. Election
  * jitter comes from a SeededRandom per node and incarnation; nothing reads a clock or Math.random.
  *
@@ -95,20 +95,28 @@
 import {
   ConfChangeType,
   EntryType,
-  MemoryStorage,
   MessageType,
   ProgressState,
   ProposalDroppedError,
-  RawNode,
   StateType,
   bootstrapLog,
   decodeConfChange,
   defaultRaftConfig,
-  emptyHardState,
 } from '../../../src/raft/index.js';
 import type { ConfChange, Entry, Message, Ready, Snapshot, StateType as Role } from '../../../src/raft/index.js';
 import { SeededRandom } from '../../../src/util/random.js';
-import { SafetyViolation, hashString, type Disk } from '../sim/cluster.js';
+import {
+  type Disk,
+  MemoryNode,
+  type MemoryHostOptions,
+  type ReadyHandler,
+  SafetyViolation,
+  bootstrappedDisk,
+  diskLastIndex,
+  emptyDisk,
+  hashString,
+  reportSnapshotOutcome,
+} from '../support/memory_host.js';
 
 export { SafetyViolation };
 
@@ -269,24 +277,10 @@ function byNodeId(a: string, b: string): number {
 
 // ------------------------------------------------------------------ the group
 
-/** What survives a crash: exactly what a Ready's persist step wrote. */
-
-interface ScenarioNode {
-  readonly id: string;
-  readonly disk: Disk;
-  up: boolean;
-  incarnation: number;
-  storage: MemoryStorage;
-  raw: RawNode;
-  /** A Ready taken with persist=false, waiting for `persist`. */
-  pending: Ready | null;
-  /** The state machine: applied[i] is the entry applied at index i (from a snapshot: its keys). */
-  applied: string[];
-  appliedIndex: number;
-  /** Highest commit index already recorded in the global committed map. */
-  recordedCommit: number;
+/** A node of the group; a Ready taken with persist=false stays `pending` until `persist`. */
+class ScenarioNode extends MemoryNode {
   /** Last printed role, term and leader. */
-  seen: string;
+  seen = '';
 }
 
 interface GroupOptions {
@@ -339,6 +333,8 @@ export class ScenarioInterpreter {
   private hidden = new Set<string>();
   private hiddenCounts = new Map<string, { delivered: number; dropped: number }>();
   private out: string[] = [];
+  /** Applying the bootstrap entries prints nothing: every script starts from that group. */
+  private quiet = false;
 
   /** What the command that failed printed before it failed. */
   partialOutput(): string[] {
@@ -393,7 +389,7 @@ export class ScenarioInterpreter {
       case 'campaign': {
         const n = this.upNode(pos[0]);
         // The core ignores a campaign silently; say so, or a script could test nothing.
-        if (!n.raw.raft.promotable()) this.out.push(`${n.id} cannot campaign: not a voter in its configuration (yet)`);
+        if (!n.raw.basicStatus().config.voters.includes(n.id)) this.out.push(`${n.id} cannot campaign: not a voter in its configuration (yet)`);
         n.raw.campaign();
         this.noteChanges(n);
         return;
@@ -429,29 +425,25 @@ export class ScenarioInterpreter {
       case 'process-ready': {
         const n = this.upNode(pos[0]);
         if (n.pending) throw new ScenarioError(`${n.id} holds a Ready: persist it first`);
-        if (!n.raw.hasReady()) {
+        const rd = n.takeReady();
+        if (!rd) {
           this.out.push(`${n.id}: no Ready`);
           return;
         }
-        const rd = n.raw.ready();
         this.printReady(n, rd);
         this.sendMessages(n, rd.messages);
         if (args.get('persist') === 'false') {
           // A broken host, for the test that shows the vote checks catch it.
           if (this.boolArg(args, 'unsafe-send-all', false)) this.sendMessages(n, rd.persistedMessages);
-          n.pending = rd;
           this.out.push(`  (${n.id} holds it: not persisted yet)`);
           return;
         }
-        this.finishReady(n, rd);
+        n.finishPending(this.handler);
         return;
       }
       case 'persist': {
         const n = this.upNode(pos[0]);
-        if (!n.pending) throw new ScenarioError(`${n.id} holds no Ready`);
-        const rd = n.pending;
-        n.pending = null;
-        this.finishReady(n, rd);
+        if (!n.finishPending(this.handler)) throw new ScenarioError(`${n.id} holds no Ready`);
         return;
       }
       case 'partition':
@@ -493,10 +485,9 @@ export class ScenarioInterpreter {
         return this.expectFields(this.node(pos[0]), args);
       case 'expect-leader': {
         const n = this.node(pos[0]);
-        const r = n.raw.raft;
-        if (!n.up || r.state !== StateType.Leader) throw new ScenarioError(`expected ${n.id} to lead, it is ${this.statusLine(n)}`);
-        if (args.has('term') && r.term !== Number(args.get('term'))) {
-          throw new ScenarioError(`expected ${n.id} to lead term ${args.get('term')}, it leads term ${r.term}`);
+        if (!n.up || n.raw.softState().state !== StateType.Leader) throw new ScenarioError(`expected ${n.id} to lead, it is ${this.statusLine(n)}`);
+        if (args.has('term') && n.raw.term() !== Number(args.get('term'))) {
+          throw new ScenarioError(`expected ${n.id} to lead term ${args.get('term')}, it leads term ${n.raw.term()}`);
         }
         return;
       }
@@ -507,7 +498,7 @@ export class ScenarioInterpreter {
           if (leader !== undefined) throw new ScenarioError(`expected no leader of term ${term}, ${leader} led it`);
           return;
         }
-        const leaders = this.upNodes().filter((n) => n.raw.raft.state === StateType.Leader);
+        const leaders = this.upNodes().filter((n) => n.raw.softState().state === StateType.Leader);
         if (leaders.length > 0) throw new ScenarioError(`expected no leader, ${leaders.map((n) => n.id).join(',')} lead`);
         return;
       }
@@ -628,38 +619,33 @@ export class ScenarioInterpreter {
     };
     const ids = Array.from({ length: voters }, (_, i) => `n${i + 1}`);
     const boot = bootstrapLog(ids);
-    for (const id of ids) {
-      const disk: Disk = { hardState: boot.hardState, snapshot: null, entries: [...boot.entries] };
-      this.nodes.set(id, this.startNode(id, disk, 0));
-    }
+    for (const id of ids) this.nodes.set(id, this.startNode(id, bootstrappedDisk(boot), 0));
     // Apply the bootstrap entries, as a host does on its first Ready, so that scripts start from
     // a group that knows its members.
+    this.quiet = true;
     for (const id of ids) {
       const n = this.node(id);
-      while (n.raw.hasReady()) this.finishReady(n, n.raw.ready(), { quiet: true });
+      while (n.takeReady()) n.finishPending(this.handler);
     }
+    this.quiet = false;
   }
 
   private addNode(id: string): void {
     if (this.nodes.has(id)) throw new ScenarioError(`${id} exists already`);
-    const disk: Disk = { hardState: emptyHardState, snapshot: null, entries: [] };
-    this.nodes.set(id, this.startNode(id, disk, 0));
+    this.nodes.set(id, this.startNode(id, emptyDisk(), 0));
   }
 
   private startNode(id: string, disk: Disk, incarnation: number): ScenarioNode {
-    const o = this.options as GroupOptions;
-    const storage = new MemoryStorage();
-    let applied: string[] = [''];
-    let appliedIndex = 0;
-    if (disk.snapshot) {
-      storage.applySnapshot(disk.snapshot);
-      applied = JSON.parse(dec.decode(disk.snapshot.data)) as string[];
-      appliedIndex = disk.snapshot.metadata.index;
-    }
-    storage.setHardState(disk.hardState);
-    storage.append(disk.entries);
-    const raw = new RawNode(
-      {
+    const node = new ScenarioNode(id, disk, incarnation, this.host);
+    node.seen = this.roleOf(node);
+    return node;
+  }
+
+  /** How this group's nodes are configured (set by `cluster`). */
+  private readonly host: MemoryHostOptions = {
+    raftConfig: (id, incarnation, applied) => {
+      const o = this.options as GroupOptions;
+      return {
         ...defaultRaftConfig,
         id,
         electionTick: o.electionTick,
@@ -668,7 +654,7 @@ export class ScenarioInterpreter {
         maxInflightMsgs: o.maxInflightMsgs,
         preVote: o.preVote,
         checkQuorum: o.checkQuorum,
-        applied: appliedIndex,
+        applied,
         random: new SeededRandom(hashString(`${o.seed}:${id}#${incarnation}`)),
         // The core's warnings are events worth seeing in a scenario; its info and debug lines
         // repeat what the role changes already show.
@@ -677,35 +663,27 @@ export class ScenarioInterpreter {
           info() {},
           warn: (msg: string) => this.out.push(`${id} warns: ${msg}`),
         },
-      },
-      storage,
-    );
-    const node: ScenarioNode = { id, disk, up: true, incarnation, storage, raw, pending: null, applied, appliedIndex, recordedCommit: 0, seen: '' };
-    node.seen = this.roleOf(node);
-    return node;
-  }
+      };
+    },
+    keyOf: entryKey,
+  };
 
   private crash(n: ScenarioNode): void {
-    n.up = false;
-    n.pending = null;
+    n.crash();
   }
 
   private restart(n: ScenarioNode): void {
     if (n.up) throw new ScenarioError(`${n.id} is up`);
     const fresh = this.startNode(n.id, n.disk, n.incarnation + 1);
     this.nodes.set(n.id, fresh);
-    this.out.push(`${n.id} restarts: ${this.roleOf(fresh)} commit=${fresh.raw.raft.raftLog.committed} applied=${fresh.appliedIndex} last=${fresh.raw.raft.raftLog.lastIndex()}`);
+    const st = fresh.raw.basicStatus();
+    this.out.push(`${n.id} restarts: ${this.roleOf(fresh)} commit=${st.hardState.commit} applied=${fresh.appliedIndex} last=${st.lastIndex}`);
   }
 
   /** Snapshots the applied state and drops the log up to the applied index. */
   private compact(n: ScenarioNode): void {
     if (n.pending) throw new ScenarioError(`${n.id} holds a Ready`);
-    const index = n.appliedIndex;
-    const data = enc.encode(JSON.stringify(n.applied.slice(0, index + 1)));
-    const snap = n.storage.createSnapshot(index, n.raw.raft.tracker.confState(), data);
-    n.storage.compact(index);
-    n.disk.snapshot = snap;
-    n.disk.entries = n.disk.entries.filter((e) => e.index > index);
+    const snap = n.compact();
     this.out.push(`${n.id} compacted: snapshot ${formatSnapshotMeta(snap)}, log starts at ${n.storage.firstIndex()}`);
   }
 
@@ -759,8 +737,8 @@ export class ScenarioInterpreter {
         }
         byVoter.set(n.id, m.to);
       }
-      if (m.type === MessageType.MsgAppResp && !m.reject && m.index > this.diskLastIndex(n)) {
-        throw new SafetyViolation(`${n.id} acknowledges index ${m.index} but its disk ends at ${this.diskLastIndex(n)}`);
+      if (m.type === MessageType.MsgAppResp && !m.reject && m.index > diskLastIndex(n.disk)) {
+        throw new SafetyViolation(`${n.id} acknowledges index ${m.index} but its disk ends at ${diskLastIndex(n.disk)}`);
       }
       this.queue.push(m);
       // Rejections also count under their own key, e.g. MsgAppResp(reject).
@@ -769,11 +747,6 @@ export class ScenarioInterpreter {
         this.sentSinceCounts.set(key, (this.sentSinceCounts.get(key) ?? 0) + 1);
       }
     }
-  }
-
-  private diskLastIndex(n: ScenarioNode): number {
-    const last = n.disk.entries[n.disk.entries.length - 1];
-    return last ? last.index : (n.disk.snapshot?.metadata.index ?? 0);
   }
 
   private print(line: string, type: string, dropped: boolean): void {
@@ -799,18 +772,14 @@ export class ScenarioInterpreter {
     const sender = this.nodes.get(m.from);
     if (why !== null || !target) {
       // The host learns that a snapshot did not get through, so the leader can try again.
-      if (m.type === MessageType.MsgSnap && sender?.up) sender.raw.reportSnapshot(m.to, true);
+      reportSnapshotOutcome(sender, m, false);
       return;
     }
     this.delivered.push(m);
-    try {
-      target.raw.step(m);
-    } catch (err) {
-      if (!(err instanceof ProposalDroppedError)) throw err;
-      this.out.push(`${target.id}: ${err.message}`);
-    }
+    const refused = target.deliver(m);
+    if (refused) this.out.push(`${target.id}: ${refused.message}`);
     this.noteChanges(target);
-    if (m.type === MessageType.MsgSnap && sender?.up) sender.raw.reportSnapshot(m.to, false);
+    reportSnapshotOutcome(sender, m, true);
   }
 
   private deliverMsgs(args: Args): void {
@@ -835,16 +804,10 @@ export class ScenarioInterpreter {
       let busy = false;
       for (const n of this.upNodes()) {
         if (scope && !scope.has(n.id)) continue;
-        if (n.pending) {
-          const rd = n.pending;
-          n.pending = null;
-          this.finishReady(n, rd);
-          busy = true;
-        }
-        while (n.raw.hasReady()) {
-          const rd = n.raw.ready();
+        if (n.finishPending(this.handler)) busy = true;
+        for (let rd = n.takeReady(); rd; rd = n.takeReady()) {
           this.sendMessages(n, rd.messages);
-          this.finishReady(n, rd);
+          n.finishPending(this.handler);
           busy = true;
         }
       }
@@ -858,59 +821,29 @@ export class ScenarioInterpreter {
 
   // ------------------------------------------------------------------ the Ready loop (host)
 
-  /** Persists the Ready, sends what had to wait for that, applies, serves reads, advances. */
-  private finishReady(n: ScenarioNode, rd: Ready, opts: { quiet?: boolean } = {}): void {
-    const disk = n.disk;
-    if (rd.snapshot) {
-      disk.snapshot = rd.snapshot;
-      disk.entries = [];
-      n.storage.applySnapshot(rd.snapshot);
-    }
-    if (rd.entries.length > 0) {
-      const first = rd.entries[0].index;
-      disk.entries = disk.entries.filter((e) => e.index < first);
-      for (const e of rd.entries) disk.entries.push(e);
-      n.storage.append(rd.entries);
-    }
-    if (rd.hardState) {
-      disk.hardState = rd.hardState;
-      n.storage.setHardState(rd.hardState);
-    }
-    this.recordCommits(n);
-    this.sendMessages(n, rd.persistedMessages);
-    if (rd.snapshot) {
-      const keys = JSON.parse(dec.decode(rd.snapshot.data)) as string[];
-      for (let i = 1; i < keys.length; i++) this.checkApplied(n, i, keys[i]);
-      n.applied = keys;
-      n.appliedIndex = rd.snapshot.metadata.index;
-      this.out.push(`${n.id} applies snapshot ${formatSnapshotMeta(rd.snapshot)}`);
-    }
-    for (const e of rd.committedEntries) {
-      if (e.index !== n.appliedIndex + 1) throw new SafetyViolation(`${n.id} applies ${e.index} after ${n.appliedIndex}`);
-      const key = entryKey(e);
-      this.checkApplied(n, e.index, key);
-      n.applied[e.index] = key;
-      n.appliedIndex = e.index;
-      this.appliedHistory.push({ node: n.id, incarnation: n.incarnation, index: e.index, key });
-      if (e.type === EntryType.ConfChange) {
-        const cc = decodeConfChange(e.data);
-        const cs = n.raw.applyConfChange(cc);
-        if (!opts.quiet) {
-          const learners = cs.learners.length > 0 ? ` learners=${[...cs.learners].sort(byNodeId).join(',')}` : '';
-          this.out.push(`${n.id} applies ${formatConfChange(cc)}: voters=${[...cs.voters].sort(byNodeId).join(',')}${learners}`);
-        }
-      }
-    }
-    for (const rs of rd.readStates) {
+  /** What this host does at each step of finishing a Ready (see MemoryNode.finishPending). */
+  private readonly handler: ReadyHandler<ScenarioNode> = {
+    persisted: (n, rd) => {
+      this.recordCommits(n);
+      this.sendMessages(n, rd.persistedMessages);
+    },
+    applying: (n, index, key) => this.checkApplied(n, index, key),
+    appliedSnapshot: (n, snap) => this.out.push(`${n.id} applies snapshot ${formatSnapshotMeta(snap)}`),
+    appliedEntry: (n, e, key) => this.appliedHistory.push({ node: n.id, incarnation: n.incarnation, index: e.index, key }),
+    appliedConfChange: (n, cc, cs) => {
+      if (this.quiet) return;
+      const learners = cs.learners.length > 0 ? ` learners=${[...cs.learners].sort(byNodeId).join(',')}` : '';
+      this.out.push(`${n.id} applies ${formatConfChange(cc)}: voters=${[...cs.voters].sort(byNodeId).join(',')}${learners}`);
+    },
+    readState: (n, rs) => {
       const ctx = dec.decode(rs.context);
       const read = this.reads.get(ctx);
       if (!read || read.node !== n.id) throw new SafetyViolation(`${n.id} got a ReadState for ${ctx}, which it did not ask for`);
       if (read.index === null) read.index = rs.index;
       this.out.push(`${n.id} read ${ctx} index=${rs.index}`);
-    }
-    n.raw.advance(rd);
-    this.noteChanges(n);
-  }
+    },
+    advanced: (n) => this.noteChanges(n),
+  };
 
   private printReady(n: ScenarioNode, rd: Ready): void {
     this.out.push(`${n.id} Ready:`);
@@ -933,8 +866,8 @@ export class ScenarioInterpreter {
   // ------------------------------------------------------------------ printing state
 
   private roleOf(n: ScenarioNode): string {
-    const r = n.raw.raft;
-    return `${r.state} term=${r.term} lead=${r.lead || 'none'}`;
+    const ss = n.raw.softState();
+    return `${ss.state} term=${n.raw.term()} lead=${ss.lead || 'none'}`;
   }
 
   /** Prints a change of role, term or leader, and records leaders for Election Safety. */
@@ -950,14 +883,14 @@ export class ScenarioInterpreter {
   private statusLine(n: ScenarioNode): string {
     if (!n.up) {
       const hs = n.disk.hardState;
-      return `${n.id}: down (disk: term=${hs.term} vote=${hs.vote || 'none'} commit=${hs.commit} last=${this.diskLastIndex(n)})`;
+      return `${n.id}: down (disk: term=${hs.term} vote=${hs.vote || 'none'} commit=${hs.commit} last=${diskLastIndex(n.disk)})`;
     }
-    const r = n.raw.raft;
-    const t = r.tracker;
+    const st = n.raw.basicStatus();
+    const t = st.config;
     const learners = t.learners.length > 0 ? ` learners=${[...t.learners].sort(byNodeId).join(',')}` : '';
     return (
-      `${n.id}: ${r.state} term=${r.term} lead=${r.lead || 'none'} vote=${r.vote || 'none'} ` +
-      `commit=${r.raftLog.committed} applied=${n.appliedIndex} last=${r.raftLog.lastIndex()} ` +
+      `${n.id}: ${st.softState.state} term=${st.hardState.term} lead=${st.softState.lead || 'none'} vote=${st.hardState.vote || 'none'} ` +
+      `commit=${st.hardState.commit} applied=${n.appliedIndex} last=${st.lastIndex} ` +
       `voters=${[...t.voters].sort(byNodeId).join(',')}${learners}`
     );
   }
@@ -965,21 +898,20 @@ export class ScenarioInterpreter {
   private logLine(n: ScenarioNode): string {
     let entries: Entry[];
     let commit: number;
-    let snapshot: Snapshot | null;
+    let snapshot: { index: number; term: number } | null;
     if (n.up) {
-      const log = n.raw.raft.raftLog;
-      entries = log.allEntries();
-      commit = log.committed;
-      const first = log.firstIndex();
-      snapshot = first > 1 ? log.snapshot() : null;
-      if (snapshot && snapshot.metadata.index !== first - 1) snapshot = null;
+      const st = n.raw.basicStatus();
+      entries = n.raw.entries(st.firstIndex, st.lastIndex + 1);
+      commit = st.hardState.commit;
+      // A log that starts past 1 starts after a snapshot, whose term the log still knows.
+      snapshot = st.firstIndex > 1 ? { index: st.firstIndex - 1, term: n.raw.logTerm(st.firstIndex - 1) } : null;
     } else {
       entries = n.disk.entries;
       commit = n.disk.hardState.commit;
-      snapshot = n.disk.snapshot;
+      snapshot = n.disk.snapshot ? n.disk.snapshot.metadata : null;
     }
     const parts: string[] = [];
-    if (snapshot) parts.push(`[snapshot ${snapshot.metadata.term}/${snapshot.metadata.index}]`);
+    if (snapshot) parts.push(`[snapshot ${snapshot.term}/${snapshot.index}]`);
     let barDone = false;
     for (const e of entries) {
       if (!barDone && e.index > commit) {
@@ -993,31 +925,31 @@ export class ScenarioInterpreter {
   }
 
   private printProgress(n: ScenarioNode): void {
-    const r = n.raw.raft;
-    if (r.state !== StateType.Leader) throw new ScenarioError(`${n.id} is not the leader`);
-    for (const id of [...r.tracker.progress.keys()].sort(byNodeId)) {
-      const pr = r.tracker.progress.get(id)!;
+    const st = n.raw.status();
+    if (st.softState.state !== StateType.Leader) throw new ScenarioError(`${n.id} is not the leader`);
+    for (const id of [...st.progress.keys()].sort(byNodeId)) {
+      const pr = st.progress.get(id)!;
       const extra = pr.state === ProgressState.Snapshot ? ` pendingSnapshot=${pr.pendingSnapshot}` : '';
       const learner = pr.isLearner ? ' learner' : '';
-      const paused = id !== n.id && pr.isPaused() ? ' paused' : '';
+      const paused = id !== n.id && pr.paused ? ' paused' : '';
       this.out.push(`${id}: ${pr.state} match=${pr.matchIndex} next=${pr.nextIndex}${extra}${paused}${learner}`);
     }
   }
 
   private expectFields(n: ScenarioNode, args: Args): void {
-    const r = n.raw.raft;
+    const st = n.raw.basicStatus();
     const actual: Record<string, string> = {
       up: String(n.up),
-      state: r.state,
-      term: String(r.term),
-      lead: r.lead || 'none',
-      vote: r.vote || 'none',
-      commit: String(r.raftLog.committed),
+      state: st.softState.state,
+      term: String(st.hardState.term),
+      lead: st.softState.lead || 'none',
+      vote: st.hardState.vote || 'none',
+      commit: String(st.hardState.commit),
       applied: String(n.appliedIndex),
-      last: String(r.raftLog.lastIndex()),
-      first: String(r.raftLog.firstIndex()),
-      voters: [...r.tracker.voters].sort(byNodeId).join(','),
-      learners: [...r.tracker.learners].sort(byNodeId).join(','),
+      last: String(st.lastIndex),
+      first: String(st.firstIndex),
+      voters: [...st.config.voters].sort(byNodeId).join(','),
+      learners: [...st.config.learners].sort(byNodeId).join(','),
     };
     if (!n.up) {
       actual.term = String(n.disk.hardState.term);
@@ -1033,11 +965,12 @@ export class ScenarioInterpreter {
   // ------------------------------------------------------------------ safety checks
 
   private recordCommits(n: ScenarioNode): void {
-    const log = n.raw.raft.raftLog;
-    const commit = log.committed;
-    const from = Math.max(n.recordedCommit + 1, log.firstIndex());
+    const st = n.raw.basicStatus();
+    const commit = st.hardState.commit;
+    const from = Math.max(n.recordedCommit + 1, st.firstIndex);
+    const entries = from <= commit ? n.raw.entries(from, commit + 1) : [];
     for (let i = from; i <= commit; i++) {
-      const key = entryKey(log.slice(i, i + 1, Number.POSITIVE_INFINITY)[0]);
+      const key = entryKey(entries[i - from]);
       const seen = this.committedAt.get(i);
       if (seen === undefined) this.committedAt.set(i, key);
       else if (seen !== key) throw new SafetyViolation(`committed entries differ at ${i}: ${seen} vs ${key} on ${n.id}`);
@@ -1059,13 +992,17 @@ export class ScenarioInterpreter {
     // Log Matching (§5.3): two logs with an entry of the same index and term agree up to it.
     for (let a = 0; a < up.length; a++) {
       for (let b = a + 1; b < up.length; b++) {
-        const la = up[a].raw.raft.raftLog;
-        const lb = up[b].raw.raft.raftLog;
-        const lo = Math.max(la.firstIndex(), lb.firstIndex());
+        const sa = up[a].raw.basicStatus();
+        const sb = up[b].raw.basicStatus();
+        const lo = Math.max(sa.firstIndex, sb.firstIndex);
+        const hi = Math.min(sa.lastIndex, sb.lastIndex);
+        if (hi < lo) continue;
+        const la = up[a].raw.entries(lo, hi + 1);
+        const lb = up[b].raw.entries(lo, hi + 1);
         let matched = false;
-        for (let i = Math.min(la.lastIndex(), lb.lastIndex()); i >= lo; i--) {
-          const ea = la.slice(i, i + 1, Number.POSITIVE_INFINITY)[0];
-          const eb = lb.slice(i, i + 1, Number.POSITIVE_INFINITY)[0];
+        for (let i = hi; i >= lo; i--) {
+          const ea = la[i - lo];
+          const eb = lb[i - lo];
           if (!matched && ea.term === eb.term) matched = true;
           if (matched && entryKey(ea) !== entryKey(eb)) {
             throw new SafetyViolation(`Log Matching: ${up[a].id} and ${up[b].id} differ at ${i} below a common entry`);
@@ -1076,16 +1013,16 @@ export class ScenarioInterpreter {
   }
 
   private noteLeader(n: ScenarioNode): void {
-    const r = n.raw.raft;
-    if (r.state !== StateType.Leader) return;
-    const seen = this.leaderOfTerm.get(r.term);
-    if (seen === undefined) this.leaderOfTerm.set(r.term, n.id);
-    else if (seen !== n.id) throw new SafetyViolation(`Election Safety: ${seen} and ${n.id} both led term ${r.term}`);
+    if (n.raw.softState().state !== StateType.Leader) return;
+    const term = n.raw.term();
+    const seen = this.leaderOfTerm.get(term);
+    if (seen === undefined) this.leaderOfTerm.set(term, n.id);
+    else if (seen !== n.id) throw new SafetyViolation(`Election Safety: ${seen} and ${n.id} both led term ${term}`);
   }
 
   /** The current role of a node (for tests). */
   role(id: string): Role {
-    return this.node(id).raw.raft.state;
+    return this.node(id).raw.softState().state;
   }
 }
 

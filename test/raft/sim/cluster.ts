@@ -1,58 +1,41 @@
 /**
  * A deterministic simulation of one Raft group: nodes, a lossy reordering network, a disk per
  * node that survives crashes (and loses whatever was not persisted), and checkers for the safety
- * properties of the Raft paper (Figure 3), run after every action.
+ * properties of the Raft paper (Figure 3), run after every action. The nodes are the in-memory
+ * host the scenario scripts use too (support/memory_host.ts); the network and checks are here.
  *
  * Nothing here reads a clock or Math.random: a schedule (a list of actions) and a seed decide
  * everything, so a failing run replays exactly.
  */
 import {
   ConfChangeType,
-  EntryType,
-  MemoryStorage,
   ProposalDroppedError,
-  RawNode,
   StateType,
   bootstrapLog,
-  decodeConfChange,
   defaultRaftConfig,
 } from '../../../src/raft/index.js';
-import type { ConfChange, Entry, HardState, Message, Ready, Snapshot } from '../../../src/raft/index.js';
+import type { ConfChange, Entry, Message } from '../../../src/raft/index.js';
 import { SeededRandom } from '../../../src/util/random.js';
+import {
+  type Disk,
+  MemoryNode,
+  type MemoryHostOptions,
+  type ReadyHandler,
+  SafetyViolation,
+  bootstrappedDisk,
+  emptyDisk,
+  hashString,
+  reportSnapshotOutcome,
+} from '../support/memory_host.js';
+
+export { SafetyViolation };
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-export class SafetyViolation extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SafetyViolation';
-  }
-}
-
-/** What survives a crash: exactly what a Ready's persist step wrote. */
-export interface Disk {
-  hardState: HardState;
-  snapshot: Snapshot | null;
-  entries: Entry[];
-}
-
-interface SimNode {
-  readonly id: string;
-  readonly disk: Disk;
-  up: boolean;
-  incarnation: number;
-  storage: MemoryStorage;
-  raw: RawNode;
-  /** A Ready taken (phase 1) but not yet persisted and applied (phase 2). */
-  pending: Ready | null;
-  /** State machine: applied[i] is the key of the entry applied at index i (index 0 unused). */
-  applied: string[];
-  appliedIndex: number;
-  /** Highest commit index of this node already recorded in the global committed map. */
-  recordedCommit: number;
+class SimNode extends MemoryNode {
   /** Terms in which this node's leadership was already checked for Leader Completeness. */
-  leaderTermChecked: number;
+  leaderTermChecked = 0;
 }
 
 interface PendingRead {
@@ -94,6 +77,8 @@ export class SimCluster {
   private nextValue = 1;
   private nextRead = 1;
   private readonly options: Required<ClusterOptions>;
+  private readonly host: MemoryHostOptions;
+  private readonly handler: ReadyHandler<SimNode>;
 
   constructor(options: ClusterOptions) {
     // Unless the test fixes them, the batching limits vary with the seed: one entry per MsgApp
@@ -105,31 +90,8 @@ export class SimCluster {
       maxInflightMsgs: [1, 2, 4, 16][pick.intBelow(4)],
       ...options,
     };
-    const ids = Array.from({ length: options.voters }, (_, i) => `n${i + 1}`);
-    this.nextNodeNumber = options.voters + 1;
-    const boot = bootstrapLog(ids);
-    for (const id of ids) {
-      const disk: Disk = { hardState: boot.hardState, snapshot: null, entries: [...boot.entries] };
-      this.nodes.set(id, this.startNode(id, disk, 0));
-    }
-  }
-
-  // ------------------------------------------------------------------ node lifecycle
-
-  private startNode(id: string, disk: Disk, incarnation: number): SimNode {
-    const storage = new MemoryStorage();
-    let applied: string[] = [''];
-    let appliedIndex = 0;
-    if (disk.snapshot) {
-      storage.applySnapshot(disk.snapshot);
-      applied = JSON.parse(dec.decode(disk.snapshot.data)) as string[];
-      appliedIndex = disk.snapshot.metadata.index;
-    }
-    storage.setHardState(disk.hardState);
-    storage.append(disk.entries);
-    const seed = (this.options.seed ^ hashString(`${id}#${incarnation}`)) >>> 0;
-    const raw = new RawNode(
-      {
+    this.host = {
+      raftConfig: (id, incarnation, applied) => ({
         ...defaultRaftConfig,
         id,
         electionTick: this.options.electionTick,
@@ -137,24 +99,32 @@ export class SimCluster {
         maxSizePerMsg: this.options.maxSizePerMsg,
         maxInflightMsgs: this.options.maxInflightMsgs,
         maxCommittedSizePerReady: 512,
-        applied: appliedIndex,
-        random: new SeededRandom(seed),
-      },
-      storage,
-    );
-    return {
-      id,
-      disk,
-      up: true,
-      incarnation,
-      storage,
-      raw,
-      pending: null,
-      applied,
-      appliedIndex,
-      recordedCommit: 0,
-      leaderTermChecked: 0,
+        applied,
+        random: new SeededRandom((this.options.seed ^ hashString(`${id}#${incarnation}`)) >>> 0),
+      }),
+      keyOf: entryKey,
     };
+    this.handler = {
+      persisted: (n, rd) => {
+        this.recordCommits(n);
+        this.enqueue(rd.persistedMessages);
+      },
+      applying: (n, index, key) => this.checkApplied(n, index, key),
+      readState: (n, rs) => this.serveRead(n, rs.index, dec.decode(rs.context)),
+      advanced: (n, rd) => {
+        if (rd.softState?.state === StateType.Leader) this.checkLeaderCompleteness(n);
+      },
+    };
+    const ids = Array.from({ length: options.voters }, (_, i) => `n${i + 1}`);
+    this.nextNodeNumber = options.voters + 1;
+    const boot = bootstrapLog(ids);
+    for (const id of ids) this.nodes.set(id, this.startNode(id, bootstrappedDisk(boot), 0));
+  }
+
+  // ------------------------------------------------------------------ node lifecycle
+
+  private startNode(id: string, disk: Disk, incarnation: number): SimNode {
+    return new SimNode(id, disk, incarnation, this.host);
   }
 
   ids(): string[] {
@@ -172,8 +142,7 @@ export class SimCluster {
 
   crash(n: SimNode): void {
     if (!n.up) return;
-    n.up = false;
-    n.pending = null;
+    n.crash();
     this.log.push(`crash ${n.id}`);
   }
 
@@ -230,9 +199,7 @@ export class SimCluster {
   }
 
   private reportLost(m: Message): void {
-    if (m.type !== 'MsgSnap') return;
-    const sender = this.nodes.get(m.from);
-    if (sender?.up) sender.raw.reportSnapshot(m.to, true);
+    reportSnapshotOutcome(this.nodes.get(m.from), m, false);
   }
 
   private deliverMessage(m: Message): void {
@@ -241,15 +208,8 @@ export class SimCluster {
       this.reportLost(m);
       return;
     }
-    try {
-      target.raw.step(m);
-    } catch (err) {
-      if (!(err instanceof ProposalDroppedError)) throw err;
-    }
-    if (m.type === 'MsgSnap') {
-      const sender = this.nodes.get(m.from);
-      if (sender?.up) sender.raw.reportSnapshot(m.to, false);
-    }
+    target.deliver(m);
+    reportSnapshotOutcome(this.nodes.get(m.from), m, true);
   }
 
   /** Delivers every message in flight (and whatever they cause), in order, until quiet. */
@@ -333,8 +293,7 @@ export class SimCluster {
     const id = `n${this.nextNodeNumber}`;
     if (!this.proposeConfChange(leaderHint, { type: ConfChangeType.AddLearner, nodeId: id })) return;
     this.nextNodeNumber++;
-    const disk: Disk = { hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [] };
-    this.nodes.set(id, this.startNode(id, disk, 0));
+    this.nodes.set(id, this.startNode(id, emptyDisk(), 0));
   }
 
   promote(leaderHint: SimNode, target: SimNode): void {
@@ -350,35 +309,20 @@ export class SimCluster {
     if (!n.up || n.pending) return;
     const index = n.appliedIndex;
     if (index <= n.storage.firstIndex()) return;
-    const data = enc.encode(JSON.stringify(n.applied.slice(0, index + 1)));
-    const snap = n.storage.createSnapshot(index, n.raw.raft.tracker.confState(), data);
-    n.storage.compact(index);
-    n.disk.snapshot = snap;
-    n.disk.entries = n.disk.entries.filter((e) => e.index > index);
+    n.compact();
   }
 
   // ------------------------------------------------------------------ the Ready loop
 
   /** Phase 1: take a Ready and send what may go before persisting. */
   readyPhase1(n: SimNode): void {
-    if (!n.up || n.pending || !n.raw.hasReady()) return;
-    const rd = n.raw.ready();
-    n.pending = rd;
-    this.enqueue(rd.messages);
+    const rd = n.takeReady();
+    if (rd) this.enqueue(rd.messages);
   }
 
   /** Phase 2: persist, send the rest, apply, serve reads, advance. */
   readyPhase2(n: SimNode): void {
-    if (!n.up || !n.pending) return;
-    const rd = n.pending;
-    n.pending = null;
-    this.persist(n, rd);
-    this.enqueue(rd.persistedMessages);
-    if (rd.snapshot) this.applySnapshot(n, rd.snapshot);
-    for (const e of rd.committedEntries) this.applyEntry(n, e);
-    for (const rs of rd.readStates) this.serveRead(n, rs.index, dec.decode(rs.context));
-    n.raw.advance(rd);
-    if (rd.softState?.state === StateType.Leader) this.checkLeaderCompleteness(n);
+    n.finishPending(this.handler);
   }
 
   process(n: SimNode): void {
@@ -399,45 +343,7 @@ export class SimCluster {
     }
   }
 
-  private persist(n: SimNode, rd: Ready): void {
-    const disk = n.disk;
-    if (rd.snapshot) {
-      disk.snapshot = rd.snapshot;
-      disk.entries = [];
-      n.storage.applySnapshot(rd.snapshot);
-    }
-    if (rd.entries.length > 0) {
-      const first = rd.entries[0].index;
-      disk.entries = disk.entries.filter((e) => e.index < first);
-      for (const e of rd.entries) disk.entries.push(e);
-      n.storage.append(rd.entries);
-    }
-    if (rd.hardState) {
-      disk.hardState = rd.hardState;
-      n.storage.setHardState(rd.hardState);
-    }
-    this.recordCommits(n);
-  }
-
-  private applySnapshot(n: SimNode, snap: Snapshot): void {
-    const keys = JSON.parse(dec.decode(snap.data)) as string[];
-    for (let i = 1; i < keys.length; i++) this.checkApplied(n, i, keys[i]);
-    n.applied = keys;
-    n.appliedIndex = snap.metadata.index;
-  }
-
-  private applyEntry(n: SimNode, e: Entry): void {
-    if (e.index !== n.appliedIndex + 1) {
-      throw new SafetyViolation(`${n.id} applied index ${e.index} after ${n.appliedIndex}: gap or repeat`);
-    }
-    const key = entryKey(e);
-    this.checkApplied(n, e.index, key);
-    n.applied[e.index] = key;
-    n.appliedIndex = e.index;
-    if (e.type === EntryType.ConfChange) n.raw.applyConfChange(decodeConfChange(e.data));
-  }
-
-  private serveRead(n: SimNode, index: number, ctx: string): void {
+  private serveRead(n: MemoryNode, index: number, ctx: string): void {
     const read = this.reads.get(ctx);
     if (!read) {
       // A duplicated MsgReadIndexResp releases a read twice; a host ignores contexts it has
@@ -464,7 +370,7 @@ export class SimCluster {
 
   // ------------------------------------------------------------------ safety checks
 
-  private checkApplied(n: SimNode, index: number, key: string): void {
+  private checkApplied(n: MemoryNode, index: number, key: string): void {
     const seen = this.appliedAt.get(index);
     if (seen === undefined) this.appliedAt.set(index, key);
     else if (seen !== key) {
@@ -477,13 +383,13 @@ export class SimCluster {
   }
 
   /** Records the entries this node now considers committed; two different ones at an index is fatal. */
-  private recordCommits(n: SimNode): void {
-    const log = n.raw.raft.raftLog;
-    const commit = log.committed;
-    const from = Math.max(n.recordedCommit + 1, log.firstIndex());
+  private recordCommits(n: MemoryNode): void {
+    const st = n.raw.basicStatus();
+    const commit = st.hardState.commit;
+    const from = Math.max(n.recordedCommit + 1, st.firstIndex);
+    const entries = from <= commit ? n.raw.entries(from, commit + 1) : [];
     for (let i = from; i <= commit; i++) {
-      const e = log.slice(i, i + 1, Number.POSITIVE_INFINITY)[0];
-      const key = entryKey(e);
+      const key = entryKey(entries[i - from]);
       const seen = this.committed.get(i);
       if (seen === undefined) this.committed.set(i, key);
       else if (seen !== key) throw new SafetyViolation(`committed entries differ at ${i}: ${seen} vs ${key} on ${n.id}`);
@@ -494,20 +400,20 @@ export class SimCluster {
 
   /** Leader Completeness (§5.4): a new leader holds every entry committed in earlier terms. */
   private checkLeaderCompleteness(n: SimNode): void {
-    const r = n.raw.raft;
-    if (n.leaderTermChecked === r.term) return;
-    n.leaderTermChecked = r.term;
-    const log = r.raftLog;
-    const first = log.firstIndex();
+    const leaderTerm = n.raw.term();
+    if (n.leaderTermChecked === leaderTerm) return;
+    n.leaderTermChecked = leaderTerm;
+    const { firstIndex: first, lastIndex: last } = n.raw.basicStatus();
+    const log = n.raw.entries(first, last + 1);
     for (const [index, key] of this.committed) {
       const term = Number(key.slice(0, key.indexOf('/')));
-      if (term >= r.term || index < first) continue;
-      if (index > log.lastIndex()) {
-        throw new SafetyViolation(`Leader Completeness: leader ${n.id} (term ${r.term}) lacks committed entry ${index}`);
+      if (term >= leaderTerm || index < first) continue;
+      if (index > last) {
+        throw new SafetyViolation(`Leader Completeness: leader ${n.id} (term ${leaderTerm}) lacks committed entry ${index}`);
       }
-      const e = log.slice(index, index + 1, Number.POSITIVE_INFINITY)[0];
+      const e = log[index - first];
       if (entryKey(e) !== key) {
-        throw new SafetyViolation(`Leader Completeness: leader ${n.id} (term ${r.term}) has ${entryKey(e)} at ${index}, committed ${key}`);
+        throw new SafetyViolation(`Leader Completeness: leader ${n.id} (term ${leaderTerm}) has ${entryKey(e)} at ${index}, committed ${key}`);
       }
     }
   }
@@ -516,11 +422,11 @@ export class SimCluster {
   checkInvariants(): void {
     const up = this.upNodes();
     for (const n of up) {
-      const r = n.raw.raft;
-      if (r.state === StateType.Leader) {
-        const seen = this.leaderOfTerm.get(r.term);
-        if (seen === undefined) this.leaderOfTerm.set(r.term, n.id);
-        else if (seen !== n.id) throw new SafetyViolation(`Election Safety: ${seen} and ${n.id} both lead term ${r.term}`);
+      if (n.raw.softState().state === StateType.Leader) {
+        const term = n.raw.term();
+        const seen = this.leaderOfTerm.get(term);
+        if (seen === undefined) this.leaderOfTerm.set(term, n.id);
+        else if (seen !== n.id) throw new SafetyViolation(`Election Safety: ${seen} and ${n.id} both lead term ${term}`);
         this.checkLeaderCompleteness(n);
       }
     }
@@ -529,16 +435,22 @@ export class SimCluster {
 
   /** Log Matching (§5.3): same index and term implies identical logs up to there. */
   private checkLogMatching(up: readonly SimNode[]): void {
+    const logs = up.map((n) => {
+      const { firstIndex, lastIndex } = n.raw.basicStatus();
+      return { first: firstIndex, last: lastIndex, entries: n.raw.entries(firstIndex, lastIndex + 1) };
+    });
     for (let a = 0; a < up.length; a++) {
       for (let b = a + 1; b < up.length; b++) {
-        const la = up[a].raw.raft.raftLog;
-        const lb = up[b].raw.raft.raftLog;
-        const lo = Math.max(la.firstIndex(), lb.firstIndex());
-        const hi = Math.min(la.lastIndex(), lb.lastIndex());
+        const la = logs[a];
+        const lb = logs[b];
+        const lo = Math.max(la.first, lb.first);
+        const hi = Math.min(la.last, lb.last);
         let matched = false;
         for (let i = hi; i >= lo; i--) {
-          const ta = la.term(i);
-          const tb = lb.term(i);
+          const ea = la.entries[i - la.first];
+          const eb = lb.entries[i - lb.first];
+          const ta = ea.term;
+          const tb = eb.term;
           if (!matched) {
             if (ta === tb) matched = true;
             else continue;
@@ -546,8 +458,6 @@ export class SimCluster {
           if (ta !== tb) {
             throw new SafetyViolation(`Log Matching: ${up[a].id} and ${up[b].id} agree at a later index but differ at ${i}`);
           }
-          const ea = la.slice(i, i + 1, Number.POSITIVE_INFINITY)[0];
-          const eb = lb.slice(i, i + 1, Number.POSITIVE_INFINITY)[0];
           if (entryKey(ea) !== entryKey(eb)) {
             throw new SafetyViolation(`Log Matching: ${up[a].id} and ${up[b].id} hold different entries at ${i} with term ${ta}`);
           }
@@ -561,8 +471,7 @@ export class SimCluster {
   leader(): SimNode | undefined {
     let best: SimNode | undefined;
     for (const n of this.upNodes()) {
-      const r = n.raw.raft;
-      if (r.state === StateType.Leader && (!best || r.term > best.raw.raft.term)) best = n;
+      if (n.raw.softState().state === StateType.Leader && (!best || n.raw.term() > best.raw.term())) best = n;
     }
     return best;
   }
@@ -574,7 +483,9 @@ export class SimCluster {
       this.deliverAll();
       this.checkInvariants();
       const leader = this.leader();
-      if (leader && leader.raw.raft.raftLog.committed >= leader.raw.raft.raftLog.lastIndex()) return;
+      if (!leader) continue;
+      const { hardState, lastIndex } = leader.raw.basicStatus();
+      if (hardState.commit >= lastIndex) return;
     }
     throw new SafetyViolation(`no leader within ${maxTicks} ticks of a healthy start: ${this.describe()}`);
   }
@@ -600,7 +511,7 @@ export class SimCluster {
         proposed = `final-${this.nextValue++}`;
         try {
           leader.raw.propose(enc.encode(proposed));
-          proposedIndex = leader.raw.raft.raftLog.lastIndex();
+          proposedIndex = leader.raw.basicStatus().lastIndex;
         } catch (err) {
           if (!(err instanceof ProposalDroppedError)) throw err;
           proposed = null;
@@ -613,8 +524,7 @@ export class SimCluster {
         if (committedKey !== undefined) proposed = null;
         continue;
       }
-      const members = leader.raw.raft.tracker;
-      const allApplied = [...members.progress.keys()].every((id) => {
+      const allApplied = [...leader.raw.status().progress.keys()].every((id) => {
         const node = this.nodes.get(id);
         return node !== undefined && node.appliedIndex >= this.maxCommitted;
       });
@@ -626,19 +536,9 @@ export class SimCluster {
   describe(): string {
     return [...this.nodes.values()]
       .map((n) => {
-        const r = n.raw.raft;
-        return `${n.id}${n.up ? '' : '(down)'}: ${r.state} term=${r.term} lead=${r.lead} commit=${r.raftLog.committed} applied=${n.appliedIndex} last=${r.raftLog.lastIndex()} voters=${r.tracker.voters.join(',')} learners=${r.tracker.learners.join(',')}`;
+        const st = n.raw.basicStatus();
+        return `${n.id}${n.up ? '' : '(down)'}: ${st.softState.state} term=${st.hardState.term} lead=${st.softState.lead} commit=${st.hardState.commit} applied=${n.appliedIndex} last=${st.lastIndex} voters=${st.config.voters.join(',')} learners=${st.config.learners.join(',')}`;
       })
       .join('; ');
   }
-}
-
-/** FNV-1a: a stable per-node seed from a name. */
-export function hashString(s: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 16777619);
-  }
-  return h >>> 0;
 }

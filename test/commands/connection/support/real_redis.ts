@@ -1,49 +1,20 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { RedisServer } from '../../../support/redis_server.js';
 
 /**
- * A real redis-server 7.0 for raw-byte differential tests of the connection layer, started as
- * quorumkv presents itself: one database (`--databases 1`, so SELECT 1 is refused as here).
- * `QKV_REDIS_SERVER` names the binary, else `redis-server` from PATH. A missing binary is a
- * failure, not a skip: CI installs it, and a skipped differential test hides every difference.
+ * A real redis-server 7.0 (test/support/redis_server.ts) for raw-byte differential tests of the
+ * connection layer, started as quorumkv presents itself: one database (`--databases 1`, so
+ * SELECT 1 is refused as here).
  */
 export class RawRedis {
-  private constructor(
-    readonly port: number,
-    private readonly child: ChildProcess,
-    private readonly dir: string,
-  ) {}
+  private constructor(private readonly server: RedisServer) {}
 
   static async start(): Promise<RawRedis> {
-    const binary = process.env.QKV_REDIS_SERVER ?? 'redis-server';
-    const probe = spawnSync(binary, ['--version'], { encoding: 'utf8' });
-    if (probe.error !== undefined || probe.status !== 0) {
-      throw new Error(
-        `${binary} not found: the connection differential tests compare byte for byte with a real Redis 7.0. ` +
-          'Install it (apt-get install -y redis-server) or point QKV_REDIS_SERVER at one.',
-      );
-    }
-    if (!/v=7\.0\./.test(probe.stdout)) throw new Error(`these tests need Redis 7.0, found: ${probe.stdout.trim()}`);
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'qkv-conn-redis-'));
-    const child = spawn(
-      binary,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--databases', '1', '--dir', dir],
-      { stdio: 'ignore' },
-    );
-    const server = new RawRedis(port, child, dir);
-    const deadline = Date.now() + 10_000;
-    while ((await exchange(port, Buffer.from('PING\r\n'), 100)).bytes.toString() !== '+PONG\r\n') {
-      if (child.exitCode !== null || Date.now() > deadline) {
-        await server.stop();
-        throw new Error(`redis-server did not start on port ${port}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    return server;
+    return new RawRedis(await RedisServer.start({ version: '7.0', databases: 1, dirPrefix: 'qkv-conn-redis-' }));
+  }
+
+  get port(): number {
+    return this.server.port;
   }
 
   /** Sends raw bytes on a new connection; see exchange. */
@@ -51,13 +22,8 @@ export class RawRedis {
     return exchange(this.port, bytes, idleMs);
   }
 
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      const exited = new Promise((resolve) => this.child.once('exit', resolve));
-      this.child.kill('SIGKILL');
-      await exited;
-    }
-    rmSync(this.dir, { recursive: true, force: true });
+  stop(): Promise<void> {
+    return this.server.stop();
   }
 }
 
@@ -85,16 +51,5 @@ function exchange(port: number, bytes: Buffer, idleMs: number): Promise<Exchange
     });
     socket.on('end', () => finish(true));
     socket.on('error', () => finish(true));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
   });
 }
