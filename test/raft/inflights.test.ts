@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Inflights } from '../../src/raft/inflights.js';
-import { propertySeed } from './support/seed.js';
+import { propertySeed } from '../support/seed.js';
 
 /** What the tests compare: the window's count, bytes and whether it is full. */
 function state(f: Inflights): { count: number; bytes: number; full: boolean } {

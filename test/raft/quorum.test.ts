@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { VoteResult, committedIndex, majority, voteResult } from '../../src/raft/quorum.js';
-import { propertySeed } from './support/seed.js';
+import { propertySeed } from '../support/seed.js';
 
 const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `n${i + 1}`);
 
