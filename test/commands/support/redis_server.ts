@@ -19,18 +19,21 @@ export class RedisServer {
     private readonly dir: string,
   ) {}
 
-  /** Starts on a free port; retries if another process took the port between probe and bind. */
-  static async start(): Promise<RedisServer> {
+  /**
+   * Starts on a free port; retries if another process took the port between probe and bind.
+   * `extraArgs` are further redis-server options (`--maxclients 8`).
+   */
+  static async start(extraArgs: readonly string[] = []): Promise<RedisServer> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await RedisServer.startOnce();
+        return await RedisServer.startOnce(extraArgs);
       } catch (error) {
         if (attempt >= 3 || !String((error as Error).message).includes('Address already in use')) throw error;
       }
     }
   }
 
-  private static async startOnce(): Promise<RedisServer> {
+  private static async startOnce(extraArgs: readonly string[]): Promise<RedisServer> {
     const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
     if (probe.error !== undefined || probe.status !== 0) {
       throw new Error(
@@ -45,7 +48,7 @@ export class RedisServer {
     const dir = mkdtempSync(join(tmpdir(), 'qkv-redis-'));
     const child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
@@ -126,6 +129,18 @@ export class RedisClient {
   /** Sends one command; resolves with exactly the bytes of its reply. */
   async send(args: readonly Buffer[]): Promise<Buffer> {
     this.socket.write(encodeCommand(args));
+    return this.nextReply();
+  }
+
+  /** Sends the commands in one write (one pipeline); resolves with the bytes of each reply. */
+  async sendAll(commands: readonly (readonly Buffer[])[]): Promise<Buffer[]> {
+    this.socket.write(Buffer.concat(commands.map(encodeCommand)));
+    const replies: Buffer[] = [];
+    while (replies.length < commands.length) replies.push(await this.nextReply());
+    return replies;
+  }
+
+  private async nextReply(): Promise<Buffer> {
     for (;;) {
       if (this.pending.length > 0) {
         const reply = readReply(this.pending);
