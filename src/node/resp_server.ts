@@ -108,11 +108,21 @@ class ClientConnection {
       const parsed = this.parser.next();
       if (parsed === null) break;
       if (parsed instanceof ProtocolError) {
-        // Redis answers a protocol error and closes the connection, after the replies of the
-        // commands that came before it.
+        this.endInput();
         const reply = parsed.reply;
-        if (reply) this.enqueue({ kind: 'immediate', reply });
-        this.stopReading();
+        if (reply === null) {
+          this.client.closeAfterReply = true;
+          break;
+        }
+        // Redis answers a protocol error after the replies of the commands that came before
+        // it, then closes the connection: the error takes its turn like QUIT does.
+        this.enqueue({
+          kind: 'connection',
+          run: () => {
+            this.client.closeAfterReply = true;
+            return reply;
+          },
+        });
         break;
       }
       this.options.stats.totalCommandsProcessed++;
@@ -136,9 +146,9 @@ class ClientConnection {
         this.queueHead++;
         this.complete(slot, cmd.kind === 'immediate' ? cmd.reply : cmd.run());
         if (this.client.closeAfterReply) {
-          // QUIT (or CLIENT KILL of itself): nothing after it runs.
+          // QUIT, CLIENT KILL of itself, a protocol error: nothing after it runs.
           this.dropQueuedAfter();
-          this.stopReading();
+          this.endInput();
           return;
         }
         continue;
@@ -181,8 +191,7 @@ class ClientConnection {
     this.head = Math.min(this.head, this.slots.length);
   }
 
-  private stopReading(): void {
-    this.client.closeAfterReply = true;
+  private endInput(): void {
     this.closing = true;
     this.socket.pause();
   }
@@ -216,7 +225,7 @@ class ClientConnection {
       this.options.stats.totalNetOutputBytes += bytes.length;
       this.socket.write(bytes);
     }
-    if (this.closing && this.head === this.slots.length && !this.runInFlight && !this.socket.destroyed) {
+    if (this.client.closeAfterReply && this.head === this.slots.length && !this.runInFlight && !this.socket.destroyed) {
       this.socket.end();
       return;
     }
