@@ -345,7 +345,12 @@ export class RespServer {
     stats.totalConnectionsReceived++;
     if (this.connections.size >= this.options.maxClients) {
       stats.rejectedConnections++;
-      socket.end('-ERR max number of clients reached\r\n');
+      // Redis writes the error and closes at once. Half-closing alone would leave the socket
+      // open for as long as the peer keeps it, with nobody reading what it sends.
+      socket.on('error', () => {}); // a reset from the peer is no error of ours
+      const stalled = setTimeout(() => socket.destroy(), closeStallMs);
+      socket.once('close', () => clearTimeout(stalled));
+      socket.end('-ERR max number of clients reached\r\n', () => socket.destroy());
       return;
     }
     const id = this.nextClientId++;

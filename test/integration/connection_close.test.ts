@@ -1,9 +1,9 @@
 /**
  * How a node process closes a client connection, side by side with a redis-server started alike
- * (`maxclients 8`): after a protocol error, QUIT and CLIENT KILL (of itself or of another
- * client), a client that keeps writing is released at once (reset or close) instead of
- * blocking, and the connection leaves CLIENT LIST and connected_clients, so that such clients
- * never use up maxclients. The parser's other refusals, which no node meets,
+ * (`maxclients 8`): after a protocol error, QUIT, CLIENT KILL (of itself or of another client)
+ * and a refusal at maxclients, a client that keeps writing is released at once (reset or
+ * close) instead of blocking, and the connection leaves CLIENT LIST and connected_clients, so
+ * that such clients never use up maxclients. The parser's other refusals, which no node meets,
  * are run in-process by test/node/resp_server_close.test.ts.
  */
 import net from 'node:net';
@@ -142,6 +142,21 @@ describe.each(['quorumkv', 'redis-server'])('%s', (name) => {
       expect((await victim.closed) - killedAt).toBeLessThan(1_000);
     } finally {
       victim.socket.destroy();
+    }
+  });
+
+  it('refuses a client past maxclients with an error and closes it at once, even while it writes', async () => {
+    const idle: net.Socket[] = [];
+    try {
+      // With the observer, every slot is taken.
+      for (let i = 0; i < maxClients - 1; i++) idle.push((await idleClient(server())).socket);
+      const outcome = await writeUntilClosed(server().target.port, Buffer.from('PING\r\n'), 3_000);
+      expect(outcome.ended, `still open after 3 s: ${JSON.stringify(outcome)}`).not.toBeNull();
+      expect(outcome.ms).toBeLessThan(1_000);
+      expect(['-ERR max number of clients reached\r\n', '']).toContain(outcome.reply);
+      expect(await connectedClients(server().watch)).toBe(maxClients);
+    } finally {
+      for (const socket of idle) socket.destroy();
     }
   });
 });
