@@ -24,6 +24,7 @@ import { Gateway, type CommandResolution } from './gateway.js';
 import { infoSection, infoSectionNames, type InfoSources } from './info.js';
 import { KvStateMachine } from './kv_state_machine.js';
 import { Membership } from './membership.js';
+import { memoryFigures } from './process_usage.js';
 import { RaftGroup } from './raft_group.js';
 import { RespServer } from './resp_server.js';
 import { ServerStats } from './server_stats.js';
@@ -332,7 +333,10 @@ export class QuorumServer {
 
   private startTimers(clock: () => number): void {
     const tick = setInterval(() => this.group.tick(), this.config.tickMs);
-    const sample = setInterval(() => this.stats.sample(clock()), 100);
+    const sample = setInterval(() => {
+      this.stats.sample(clock());
+      this.stats.noteUsedMemory(memoryFigures().used);
+    }, 100);
     this.timers.push(tick, sample);
   }
 
