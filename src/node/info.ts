@@ -3,7 +3,7 @@ import type { ServerConfig } from '../config/config.js';
 import { StateType } from '../raft/types.js';
 import type { Keyspace } from '../state/keyspace.js';
 import type { RaftGroup } from './raft_group.js';
-import { memoryFigures } from './process_usage.js';
+import { cpuFigures, memoryFigures } from './process_usage.js';
 import type { SnapshotManager } from './snapshot_manager.js';
 import type { CommandCatalog } from './server.js';
 import type { ServerStats } from './server_stats.js';
@@ -24,8 +24,11 @@ export interface InfoSources {
   readonly redisVersion: string;
 }
 
-/** INFO's sections, in the order plain INFO prints them. */
-export const infoSectionNames = ['server', 'clients', 'memory', 'stats', 'replication', 'raft', 'keyspace'] as const;
+/**
+ * INFO's sections, in the order plain INFO prints them: Redis 7.0's order (genRedisInfoString),
+ * with `raft` after `cpu`, where Redis lists its modules.
+ */
+export const infoSectionNames = ['server', 'clients', 'memory', 'stats', 'replication', 'cpu', 'raft', 'keyspace'] as const;
 
 const runId = Array.from({ length: 40 }, (_, i) => ((i * 7919 + process.pid) % 16).toString(16)).join('');
 
@@ -97,6 +100,20 @@ export function infoSection(name: string, s: InfoSources): string[] {
       const leader = s.group.isLeader();
       return [`role:${leader ? 'master' : 'slave'}`, `connected_slaves:${leader ? Math.max(0, s.group.confState().voters.length - 1) : 0}`];
     }
+    case 'cpu': {
+      const cpu = cpuFigures();
+      const lines = [
+        `used_cpu_sys:${cpuSeconds(cpu.sys)}`,
+        `used_cpu_user:${cpuSeconds(cpu.user)}`,
+        `used_cpu_sys_children:${cpuSeconds(cpu.childrenSys)}`,
+        `used_cpu_user_children:${cpuSeconds(cpu.childrenUser)}`,
+      ];
+      // Redis too leaves these out where the system cannot tell a thread's time.
+      if (cpu.mainThread !== null) {
+        lines.push(`used_cpu_sys_main_thread:${cpuSeconds(cpu.mainThread.sys)}`, `used_cpu_user_main_thread:${cpuSeconds(cpu.mainThread.user)}`);
+      }
+      return lines;
+    }
     case 'raft':
       return raftSection(s.group, s.snapshots);
     case 'keyspace': {
@@ -165,4 +182,10 @@ export function bytesToHuman(bytes: number): string {
   if (twiceRemainder > divisor || (twiceRemainder === divisor && hundredths % 2n === 1n)) hundredths++;
   const text = hundredths.toString().padStart(3, '0');
   return `${text.slice(0, -2)}.${text.slice(-2)}${units[unit]}`;
+}
+
+/** Microseconds as Redis prints getrusage's timevals: `%ld.%06ld` seconds. */
+export function cpuSeconds(micros: number): string {
+  const whole = Math.floor(micros);
+  return `${Math.floor(whole / 1_000_000)}.${String(whole % 1_000_000).padStart(6, '0')}`;
 }

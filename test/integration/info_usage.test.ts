@@ -1,7 +1,7 @@
 /**
- * INFO memory of a node process: Redis 7.0's field names, order and formats (compared with a
- * redis-server's own INFO), and figures that are the process's own (memory grows when values
- * are stored).
+ * INFO memory and INFO cpu of a node process: Redis 7.0's field names, order and formats
+ * (compared with a redis-server's own INFO), and figures that are the process's own (memory
+ * grows when values are stored, CPU time when commands run).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bytesToHuman } from '../../src/node/info.js';
@@ -100,5 +100,43 @@ describe('INFO memory', () => {
     expect(grew('used_memory')).toBeGreaterThan(5 * 1024 * 1024);
     expect(Number(after.get('used_memory_peak'))).toBeGreaterThanOrEqual(Number(after.get('used_memory')));
     expect(grew('used_memory_dataset')).toBeGreaterThanOrEqual(10 * 1024 * 1024);
+  });
+});
+
+describe('INFO cpu', () => {
+  it("has exactly Redis 7.0's fields, in order, as seconds with 6 decimals", async () => {
+    const ours = await fields(node!, 'cpu');
+    expect(ours.map(([name]) => name)).toEqual((await fields(real!, 'cpu')).map(([name]) => name));
+    for (const [name, value] of ours) expect(value, name).toMatch(/^\d+\.\d{6}$/);
+    const info = new Map(ours);
+    // A node starts no child process.
+    expect(info.get('used_cpu_sys_children')).toBe('0.000000');
+    expect(info.get('used_cpu_user_children')).toBe('0.000000');
+  });
+
+  it('counts the time commands take, the main thread within the process', async () => {
+    const before = await fieldMap(node!, 'cpu');
+    for (let round = 0; round < 20; round++) await pipelineSets(node!, `cpu:${round}:`, 500, Buffer.from('v'));
+    const after = await fieldMap(node!, 'cpu');
+    const seconds = (info: Map<string, string>, name: string) => Number(info.get(name));
+    expect(seconds(after, 'used_cpu_user')).toBeGreaterThan(seconds(before, 'used_cpu_user'));
+    expect(seconds(after, 'used_cpu_user_main_thread')).toBeGreaterThan(seconds(before, 'used_cpu_user_main_thread'));
+    // The main thread is a part of the process; its figure is read a moment later and in 10 ms steps.
+    expect(seconds(after, 'used_cpu_user_main_thread')).toBeLessThanOrEqual(seconds(after, 'used_cpu_user') + 0.05);
+    expect(seconds(after, 'used_cpu_sys_main_thread')).toBeLessThanOrEqual(seconds(after, 'used_cpu_sys') + 0.05);
+  });
+});
+
+describe('INFO sections', () => {
+  const titles = (text: string) => text.split('\r\n').filter((line) => line.startsWith('# '));
+
+  it('prints CPU where Redis does, in plain INFO, default, all and everything', async () => {
+    for (const args of [[], ['default'], ['all'], ['everything']]) {
+      const ours = titles(await infoText(node!, ...args));
+      expect(ours, args.join(' ')).toContain('# CPU');
+      expectRedisOrder(ours, titles(await infoText(real!, ...args)));
+    }
+    expect(titles(await infoText(node!))).toEqual(['# Server', '# Clients', '# Memory', '# Stats', '# Replication', '# CPU', '# Raft', '# Keyspace']);
+    expect(titles(await infoText(node!, 'cpu'))).toEqual(['# CPU']);
   });
 });

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bytesToHuman } from '../../src/node/info.js';
+import { bytesToHuman, cpuSeconds } from '../../src/node/info.js';
 
 describe('bytesToHuman', () => {
   it('prints what redis-server 7.0 printed for the same byte counts', () => {
@@ -48,5 +48,14 @@ describe('bytesToHuman', () => {
     expect(printed.status, printed.stderr).toBe(0);
     const lines = printed.stdout.trim().split('\n');
     exact.forEach((e, i) => expect(bytesToHuman(e.n), `${e.n}`).toBe(`${lines[i]}${units[e.unit]}`));
+  });
+});
+
+describe('cpuSeconds', () => {
+  it("prints microseconds as getrusage's timeval with %ld.%06ld", () => {
+    expect(cpuSeconds(0)).toBe('0.000000');
+    expect(cpuSeconds(15276)).toBe('0.015276');
+    expect(cpuSeconds(1_000_000)).toBe('1.000000');
+    expect(cpuSeconds(1_234_567_890)).toBe('1234.567890');
   });
 });
