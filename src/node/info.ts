@@ -3,6 +3,7 @@ import type { ServerConfig } from '../config/config.js';
 import { StateType } from '../raft/types.js';
 import type { Keyspace } from '../state/keyspace.js';
 import type { RaftGroup } from './raft_group.js';
+import { cpuFigures, memoryFigures } from './process_usage.js';
 import type { SnapshotManager } from './snapshot_manager.js';
 import type { CommandCatalog } from './command_catalog.js';
 import type { ServerStats } from './server_stats.js';
@@ -23,8 +24,11 @@ export interface InfoSources {
   readonly redisVersion: string;
 }
 
-/** INFO's sections, in the order plain INFO prints them. */
-export const infoSectionNames = ['server', 'clients', 'memory', 'stats', 'replication', 'raft', 'keyspace'] as const;
+/**
+ * INFO's sections, in the order plain INFO prints them: Redis 7.0's order (genRedisInfoString),
+ * with `raft` after `cpu`, where Redis lists its modules.
+ */
+export const infoSectionNames = ['server', 'clients', 'memory', 'stats', 'replication', 'cpu', 'raft', 'keyspace'] as const;
 
 const runId = Array.from({ length: 40 }, (_, i) => ((i * 7919 + process.pid) % 16).toString(16)).join('');
 
@@ -52,17 +56,30 @@ export function infoSection(name: string, s: InfoSources): string[] {
     case 'clients':
       return [`connected_clients:${s.clients}`, `maxclients:${s.config.maxClients}`, 'blocked_clients:0'];
     case 'memory': {
-      const mem = process.memoryUsage();
-      const used = s.catalog.usedMemoryBytes(s.keyspace);
+      const mem = memoryFigures();
+      s.stats.noteUsedMemory(mem.used);
+      const peak = s.stats.usedMemoryPeak;
+      // Redis's dataset is what it holds beyond its own overhead; here the keyspace's estimate of
+      // its keys, values and TTLs, which eviction under maxmemory counts.
+      const dataset = s.catalog.usedMemoryBytes(s.keyspace);
       return [
-        `used_memory:${used}`,
-        `used_memory_human:${human(used)}`,
+        `used_memory:${mem.used}`,
+        `used_memory_human:${bytesToHuman(mem.used)}`,
         `used_memory_rss:${mem.rss}`,
-        `used_memory_rss_human:${human(mem.rss)}`,
-        `used_memory_heap:${mem.heapUsed}`,
+        `used_memory_rss_human:${bytesToHuman(mem.rss)}`,
+        `used_memory_peak:${peak}`,
+        `used_memory_peak_human:${bytesToHuman(peak)}`,
+        `used_memory_dataset:${dataset}`,
         'maxmemory:0',
         'maxmemory_human:0B',
         'maxmemory_policy:noeviction',
+        // What Redis prints when built on the C library's malloc rather than jemalloc: Node
+        // allocates off-heap memory (Buffers) with libc's malloc and has no jemalloc, so none of
+        // jemalloc's figures (allocator_*) or MEMORY MALLOC-STATS exist here. V8 maps its heap
+        // pages itself.
+        'mem_allocator:libc',
+        // quorumkv's own: the part of used_memory that is V8's heap.
+        `used_memory_heap:${mem.heapUsed}`,
       ];
     }
     case 'stats': {
@@ -82,6 +99,20 @@ export function infoSection(name: string, s: InfoSources): string[] {
     case 'replication': {
       const leader = s.group.isLeader();
       return [`role:${leader ? 'master' : 'slave'}`, `connected_slaves:${leader ? Math.max(0, s.group.confState().voters.length - 1) : 0}`];
+    }
+    case 'cpu': {
+      const cpu = cpuFigures();
+      const lines = [
+        `used_cpu_sys:${cpuSeconds(cpu.sys)}`,
+        `used_cpu_user:${cpuSeconds(cpu.user)}`,
+        `used_cpu_sys_children:${cpuSeconds(cpu.childrenSys)}`,
+        `used_cpu_user_children:${cpuSeconds(cpu.childrenUser)}`,
+      ];
+      // Redis too leaves these out where the system cannot tell a thread's time.
+      if (cpu.mainThread !== null) {
+        lines.push(`used_cpu_sys_main_thread:${cpuSeconds(cpu.mainThread.sys)}`, `used_cpu_user_main_thread:${cpuSeconds(cpu.mainThread.user)}`);
+      }
+      return lines;
     }
     case 'raft':
       return raftSection(s.group, s.snapshots);
@@ -134,13 +165,28 @@ function raftSection(group: RaftGroup, snapshots: SnapshotManager): string[] {
   return lines;
 }
 
-function human(bytes: number): string {
-  const units = ['B', 'K', 'M', 'G', 'T'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v}B` : `${v.toFixed(2)}${units[i]}`;
+/**
+ * Redis's bytesToHuman: whole bytes below 1024, else two decimals and K, M, G, T or P (powers of
+ * 1024); whole bytes again past 2^53, where a count is no longer exact here. printf's %.2f rounds the exact value with ties to even (1152 is
+ * 1.12K); toFixed would round a tie up, so the rounding is done here on integers: n / 1024^k is
+ * exact in binary, so every tie is a real one.
+ */
+export function bytesToHuman(bytes: number): string {
+  const units = ['K', 'M', 'G', 'T', 'P'];
+  let unit = -1;
+  while (unit + 1 < units.length && bytes >= 1024 ** (unit + 2)) unit++;
+  if (unit < 0 || !Number.isSafeInteger(bytes)) return `${bytes}B`;
+  const divisor = 1024n ** BigInt(unit + 1);
+  const scaled = BigInt(bytes) * 100n;
+  let hundredths = scaled / divisor;
+  const twiceRemainder = (scaled % divisor) * 2n;
+  if (twiceRemainder > divisor || (twiceRemainder === divisor && hundredths % 2n === 1n)) hundredths++;
+  const text = hundredths.toString().padStart(3, '0');
+  return `${text.slice(0, -2)}.${text.slice(-2)}${units[unit]}`;
+}
+
+/** Microseconds as Redis prints getrusage's timevals: `%ld.%06ld` seconds. */
+export function cpuSeconds(micros: number): string {
+  const whole = Math.floor(micros);
+  return `${Math.floor(whole / 1_000_000)}.${String(whole % 1_000_000).padStart(6, '0')}`;
 }

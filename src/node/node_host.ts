@@ -18,6 +18,7 @@ import { classifyCommand } from './command_classifier.js';
 import { ServerStartError, dataGroupId, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
 import { GroupReplica } from './group_replica.js';
 import { infoSection, infoSectionNames, type InfoSources } from './info.js';
+import { memoryFigures } from './process_usage.js';
 import { raftLogger } from './raft_logger.js';
 import { RespServer } from './resp_server.js';
 import { ServerStats } from './server_stats.js';
@@ -201,6 +202,7 @@ export class NodeHost {
       }, config.tickMs),
       setInterval(() => {
         this.stats.sample(clock());
+        this.stats.noteUsedMemory(memoryFigures().used);
         for (const replica of this.replicas.values()) replica.housekeeping();
       }, housekeepingMs),
     );

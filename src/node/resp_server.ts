@@ -22,6 +22,12 @@ export interface RespServerOptions {
   readonly port: number;
   readonly maxClients: number;
   readonly limits?: Partial<RespLimits>;
+  /**
+   * Makes each connection's request parser; by default one with `limits`. quorumkv has no AUTH
+   * yet, so no node starts a connection unauthenticated: tests of Redis's pre-AUTH request
+   * bounds make such a parser here.
+   */
+  readonly newParser?: () => RespParser;
   readonly executor: CommandExecutor;
   readonly server: ServerContext;
   readonly stats: ServerStats;
@@ -34,6 +40,15 @@ export interface RespServerOptions {
  * this many commands in flight: it slows down, nobody else does.
  */
 const maxPendingPerConnection = 100_000;
+
+/**
+ * A connection that is closing (after QUIT, CLIENT KILL of itself, a protocol error) is destroyed
+ * once its last replies are handed to the kernel, or once the peer has taken none of them for
+ * this long: a client that stopped reading must not keep its socket, and its maxclients slot,
+ * for good. Redis waits for such a client without limit (its default output buffer limit for
+ * normal clients is none); every reply still goes out to a client that reads.
+ */
+export const closeStallMs = 5_000;
 
 /** A reply slot, in command order: replies go out in the order commands came in (pipelining). */
 interface Slot {
@@ -65,14 +80,19 @@ class ClientConnection {
   private queueHead = 0;
   private runInFlight = false;
   private readonly flusher = new OncePerTurn(() => this.flush());
-  private closing = false;
+  /** No more requests are read: a protocol error was seen, or QUIT (or CLIENT KILL of itself) ran. */
+  private inputEnded = false;
+  /** The last reply went out and the socket is being closed (see closeWhenFlushed). */
+  private closeStarted = false;
+  private released = false;
+  private stallTimer: NodeJS.Timeout | undefined;
   private readingPaused = false;
 
   constructor(
     readonly socket: net.Socket,
     id: number,
     private readonly options: RespServerOptions,
-    onClose: (c: ClientConnection) => void,
+    private readonly onClose: (c: ClientConnection) => void,
   ) {
     const now = options.clock();
     this.client = {
@@ -88,19 +108,16 @@ class ClientConnection {
       closeAfterReply: false,
     };
     this.ctx = { client: this.client, server: options.server };
-    this.parser = new RespParser(options.limits);
+    this.parser = options.newParser?.() ?? new RespParser(options.limits);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.maybeResume());
     socket.on('error', (err) => options.onClientError?.(err, this.client));
-    socket.on('close', () => {
-      this.closing = true;
-      onClose(this);
-    });
+    socket.on('close', () => this.release());
   }
 
   private onData(chunk: Buffer): void {
-    if (this.closing) return;
+    if (this.inputEnded || this.released) return;
     this.options.stats.totalNetInputBytes += chunk.length;
     this.client.lastInteractionMs = this.options.clock();
     this.parser.feed(chunk);
@@ -108,11 +125,23 @@ class ClientConnection {
       const parsed = this.parser.next();
       if (parsed === null) break;
       if (parsed instanceof ProtocolError) {
-        // Redis answers a protocol error and closes the connection, after the replies of the
-        // commands that came before it.
+        this.endInput();
         const reply = parsed.reply;
-        if (reply) this.enqueue({ kind: 'immediate', reply });
-        this.stopReading();
+        if (reply === null) {
+          // The query buffer limit: Redis frees such a client at once (freeClientAsync), without
+          // a reply and without sending the replies it still owes.
+          this.destroy();
+          return;
+        }
+        // Redis answers a protocol error after the replies of the commands that came before
+        // it, then closes the connection: the error takes its turn like QUIT does.
+        this.enqueue({
+          kind: 'connection',
+          run: () => {
+            this.client.closeAfterReply = true;
+            return reply;
+          },
+        });
         break;
       }
       this.options.stats.totalCommandsProcessed++;
@@ -136,9 +165,9 @@ class ClientConnection {
         this.queueHead++;
         this.complete(slot, cmd.kind === 'immediate' ? cmd.reply : cmd.run());
         if (this.client.closeAfterReply) {
-          // QUIT (or CLIENT KILL of itself): nothing after it runs.
+          // QUIT, CLIENT KILL of itself, a protocol error: nothing after it runs.
           this.dropQueuedAfter();
-          this.stopReading();
+          this.endInput();
           return;
         }
         continue;
@@ -181,9 +210,8 @@ class ClientConnection {
     this.head = Math.min(this.head, this.slots.length);
   }
 
-  private stopReading(): void {
-    this.client.closeAfterReply = true;
-    this.closing = true;
+  private endInput(): void {
+    this.inputEnded = true;
     this.socket.pause();
   }
 
@@ -216,11 +244,40 @@ class ClientConnection {
       this.options.stats.totalNetOutputBytes += bytes.length;
       this.socket.write(bytes);
     }
-    if (this.closing && this.head === this.slots.length && !this.runInFlight && !this.socket.destroyed) {
-      this.socket.end();
+    if (this.client.closeAfterReply && this.head === this.slots.length && !this.runInFlight) {
+      this.closeWhenFlushed();
       return;
     }
     this.maybeResume();
+  }
+
+  /**
+   * Closes after the last reply, as Redis frees a CLIENT_CLOSE_AFTER_REPLY client once its
+   * output is written: half-close when the kernel has every byte, then destroy, so that the
+   * peer reads the replies and an EOF, and a peer still writing gets a reset instead of
+   * blocking on a connection nobody reads. Bounded by closeStallMs for a peer that reads nothing.
+   */
+  private closeWhenFlushed(): void {
+    if (this.closeStarted || this.released) return;
+    this.closeStarted = true;
+    if (this.socket.destroyed) {
+      this.release();
+      return;
+    }
+    let unsent = this.socket.writableLength;
+    const stalled = (): void => {
+      if (this.released) return;
+      const now = this.socket.writableLength;
+      if (now >= unsent) {
+        this.destroy();
+        return;
+      }
+      unsent = now;
+      this.stallTimer = setTimeout(stalled, closeStallMs);
+    };
+    this.stallTimer = setTimeout(stalled, closeStallMs);
+    this.socket.once('finish', () => this.destroy());
+    this.socket.end();
   }
 
   private pending(): number {
@@ -228,7 +285,7 @@ class ClientConnection {
   }
 
   private maybePause(): void {
-    if (this.readingPaused || this.closing) return;
+    if (this.readingPaused || this.inputEnded) return;
     if (this.socket.writableNeedDrain || this.pending() >= maxPendingPerConnection) {
       this.readingPaused = true;
       this.socket.pause();
@@ -236,16 +293,29 @@ class ClientConnection {
   }
 
   private maybeResume(): void {
-    if (!this.readingPaused || this.closing) return;
+    if (!this.readingPaused || this.inputEnded) return;
     if (!this.socket.writableNeedDrain && this.pending() < maxPendingPerConnection / 2) {
       this.readingPaused = false;
       this.socket.resume();
     }
   }
 
-  close(): void {
-    this.closing = true;
+  /**
+   * Closes now, dropping unsent replies (CLIENT KILL, server shutdown), and leaves the server's
+   * client list at once, as Redis's freeClient: a pipelined CLIENT LIST after CLIENT KILL no
+   * longer shows the client, and its maxclients slot is free for the next connection.
+   */
+  destroy(): void {
+    this.inputEnded = true;
     this.socket.destroy();
+    this.release();
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    clearTimeout(this.stallTimer);
+    this.onClose(this);
   }
 }
 
@@ -275,7 +345,12 @@ export class RespServer {
     stats.totalConnectionsReceived++;
     if (this.connections.size >= this.options.maxClients) {
       stats.rejectedConnections++;
-      socket.end('-ERR max number of clients reached\r\n');
+      // Redis writes the error and closes at once. Half-closing alone would leave the socket
+      // open for as long as the peer keeps it, with nobody reading what it sends.
+      socket.on('error', () => {}); // a reset from the peer is no error of ours
+      const stalled = setTimeout(() => socket.destroy(), closeStallMs);
+      socket.once('close', () => clearTimeout(stalled));
+      socket.end('-ERR max number of clients reached\r\n', () => socket.destroy());
       return;
     }
     const id = this.nextClientId++;
@@ -290,14 +365,14 @@ export class RespServer {
   kill(id: number): boolean {
     const c = this.connections.get(id);
     if (!c) return false;
-    c.close();
+    c.destroy();
     return true;
   }
 
   /** Stops accepting; closes every client. */
   async close(): Promise<void> {
     const closed = new Promise<void>((r) => this.server.close(() => r()));
-    for (const c of this.connections.values()) c.close();
+    for (const c of this.connections.values()) c.destroy();
     await closed;
   }
 }

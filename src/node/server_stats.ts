@@ -9,6 +9,11 @@ export class ServerStats {
   expiredKeys = 0;
   totalNetInputBytes = 0;
   totalNetOutputBytes = 0;
+  /**
+   * The most memory seen in use (INFO used_memory_peak). Redis looks after every command; here
+   * it is looked at on the 100 ms sample and on every INFO, so a peak shorter than that is missed.
+   */
+  usedMemoryPeak = 0;
   private readonly samples: number[] = [];
   private lastSampleCommands = 0;
   private lastSampleMs: number;
@@ -26,6 +31,10 @@ export class ServerStats {
     if (this.samples.length > 16) this.samples.shift();
     this.lastSampleCommands = this.totalCommandsProcessed;
     this.lastSampleMs = nowMs;
+  }
+
+  noteUsedMemory(bytes: number): void {
+    if (bytes > this.usedMemoryPeak) this.usedMemoryPeak = bytes;
   }
 
   instantaneousOpsPerSec(): number {

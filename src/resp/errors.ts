@@ -18,8 +18,9 @@ export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof Protocol
 
 /**
  * A malformed request stream. The parser returns it (it never throws); the connection writes
- * `reply` (when there is one) after the replies of the commands that came before, then closes,
- * as Redis does. `message` is Redis's text after `ERR `, as a byte string (one char per byte:
+ * `reply` after the replies of the commands that came before, then closes, as Redis does; with
+ * no reply (the query buffer limit) it closes at once, sending nothing more, as Redis frees such
+ * a client. `message` is Redis's text after `ERR `, as a byte string (one char per byte:
  * `expected '$', got '<byte>'` quotes a raw client byte).
  */
 export class ProtocolError extends QuorumError {

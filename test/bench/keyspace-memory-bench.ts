@@ -57,7 +57,7 @@ const dataBytes = keys * (16 + 100);
 console.log(
   `${keys} keys applied${withTtl ? ' (every 10th with a TTL)' : ''}: heap + external ${mib(after - before)} MiB, ` +
     `${((after - before) / keys).toFixed(0)} B per key (${((after - before - dataBytes) / keys).toFixed(0)} B beyond the 116 B of data); ` +
-    `dedup table ${sm.dedup.size} writes; INFO used_memory estimate ${mib(sm.keyspace.usedMemoryBytes)} MiB`,
+    `dedup table ${sm.dedup.size} writes; INFO used_memory_dataset estimate ${mib(sm.keyspace.usedMemoryBytes)} MiB`,
 );
 
 // 2. Loaded from snapshot chunks.

@@ -33,6 +33,8 @@ export interface RedisServerOptions {
   readonly dirPrefix?: string;
   /** How long to wait for the first PONG. */
   readonly startTimeoutMs?: number;
+  /** Further redis-server options (`--maxclients 8`, `--requirepass p`). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** The binary the tests run. */
@@ -97,6 +99,7 @@ export class RedisServer {
     if (options.persistence === 'aof-always') args.push('--appendonly', 'yes', '--appendfsync', 'always');
     else args.push('--appendonly', 'no');
     if (options.databases !== undefined) args.push('--databases', String(options.databases));
+    if (options.extraArgs !== undefined) args.push(...options.extraArgs);
     const [command, argv] = withParentDeathSignal(redisServerBinary(), args);
     const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];

@@ -42,6 +42,18 @@ export class RedisClient {
   /** Sends one command; resolves with exactly the bytes of its reply. */
   async send(args: readonly Buffer[]): Promise<Buffer> {
     this.socket.write(encodeCommand(args));
+    return this.nextReply();
+  }
+
+  /** Sends the commands in one write (one pipeline); resolves with the bytes of each reply. */
+  async sendAll(commands: readonly (readonly Buffer[])[]): Promise<Buffer[]> {
+    this.socket.write(Buffer.concat(commands.map(encodeCommand)));
+    const replies: Buffer[] = [];
+    while (replies.length < commands.length) replies.push(await this.nextReply());
+    return replies;
+  }
+
+  private async nextReply(): Promise<Buffer> {
     for (;;) {
       if (this.pending.length > 0) {
         const reply = readReply(this.pending);
