@@ -173,7 +173,8 @@ function answersPing(port: number): Promise<boolean> {
     const timer = setTimeout(() => done(false), 500);
     socket.on('data', (chunk: Buffer) => {
       reply += chunk.toString('latin1');
-      if (reply.includes('\r\n')) done(reply === '+PONG\r\n');
+      // A server started with --requirepass answers -NOAUTH: it is up, and it is ours (the port is).
+      if (reply.includes('\r\n')) done(reply === '+PONG\r\n' || reply.startsWith('-NOAUTH'));
     });
     socket.on('error', () => done(false));
     socket.on('close', () => done(false));
