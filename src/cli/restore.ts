@@ -184,6 +184,7 @@ async function* rewrittenRecords(
     if (record[0] === ImageRecordKind.Key) counts.keys++;
     else if (record[0] === ImageRecordKind.Dedup) counts.dedup++;
     else if (record[0] === ImageRecordKind.Members) throw refuse(`${from} holds a members record that is not the first record`);
+    else if (record[0] === ImageRecordKind.Slots) decodeImageRecord(record); // checked: a bad one throws corrupt
     else throw refuse(`${from} holds a record of unknown kind ${record[0]}`);
     return record;
   };

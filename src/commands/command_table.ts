@@ -1,6 +1,7 @@
 import type { Reply } from '../resp/reply.js';
 import type { CommandSpec, WriteCommandSpec } from './command_spec.js';
 import { expireKeys } from './internal/expire_keys.js';
+import { ownSlots } from './internal/own_slots.js';
 import { del, unlink } from './keyspace/delete.js';
 import { expire, expireat, persist, pexpire, pexpireat } from './keyspace/expire.js';
 import { exists, type } from './keyspace/inspect.js';
@@ -67,7 +68,7 @@ export const commandTable: readonly CommandSpec[] = [
   dbsize,
 ];
 
-export const internalCommands: readonly WriteCommandSpec[] = [expireKeys];
+export const internalCommands: readonly WriteCommandSpec[] = [expireKeys, ownSlots];
 
 const byName = new Map<string, CommandSpec>(commandTable.map((spec) => [spec.name, spec]));
 const internalByName = new Map<string, WriteCommandSpec>(internalCommands.map((spec) => [spec.name, spec]));

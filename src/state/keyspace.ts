@@ -1,5 +1,7 @@
 import { CopyOnWriteImage, KeyspaceImageError, KeyspaceImageErrorCode, type ImageEntry, type ImageKey, type KeyspaceImage } from './keyspace_image.js';
+import { keyHashSlot } from './hash_slot.js';
 import { ScanTable, hashName } from './scan_table.js';
+import { SlotSet } from './slot_set.js';
 
 export type { ImageKey, KeyspaceImage } from './keyspace_image.js';
 
@@ -150,10 +152,42 @@ export class Keyspace {
   private image: CopyOnWriteImage<Entry> | null = null;
   /** The generation of the last image begun; entries' stamps never exceed it. */
   private imageGeneration = 0;
+  /**
+   * The hash slots whose keys this keyspace serves: its group's share of the cluster. Every slot
+   * until the group is given its share (a group of its own, or a snapshot taken before groups
+   * owned slots). A command whose keys are not all owned is refused before it runs
+   * (KvStateMachine, the gateway's reads), so a group never applies a write for a slot that is
+   * not its own. Replicated state: changed only by applied entries, carried by snapshots.
+   */
+  private owned: SlotSet = SlotSet.all();
 
   /** Number of keys, including expired keys not yet deleted (as Redis's DBSIZE). */
   get size(): number {
     return this.table.size;
+  }
+
+  get ownedSlots(): SlotSet {
+    return this.owned;
+  }
+
+  /** Replaces the owned slots (an applied ownership entry, or a snapshot's record). */
+  setOwnedSlots(slots: SlotSet): void {
+    this.owned = slots.copy();
+  }
+
+  /** Whether every slot is this keyspace's (one group holds the whole cluster's keys). */
+  get ownsAllSlots(): boolean {
+    return this.owned.size === 16384;
+  }
+
+  /** The first of `keys` whose slot this keyspace does not own, or -1 when it owns them all. */
+  firstUnownedSlot(keys: Iterable<Buffer>): number {
+    if (this.ownsAllSlots) return -1;
+    for (const key of keys) {
+      const slot = keyHashSlot(key);
+      if (!this.owned.has(slot)) return slot;
+    }
+    return -1;
   }
 
   /** Number of keys that have a TTL, including expired keys not yet deleted. */
@@ -341,6 +375,7 @@ export class Keyspace {
     this.withTtl = other.withTtl;
     this.ttlAt = other.ttlAt;
     this.memoryBytes = other.memoryBytes;
+    this.owned = other.owned;
     // Adopted entries carry stamps of `other`'s images: the next image here must be above them.
     this.imageGeneration = Math.max(this.imageGeneration, other.imageGeneration);
     other.table = new ScanTable();

@@ -1,14 +1,16 @@
 import type { VisitableRecords } from '../storage/snapshot_format.js';
 import { error, type Reply } from '../resp/reply.js';
+import { commandKeys, wrongGroupReply, type KeyPositions } from './command_keys.js';
 import { DedupTable } from './dedup_table.js';
 import { GroupMembers } from './group_members.js';
 import type { Keyspace } from './keyspace.js';
 import { loadStateImage, packedStateImage, type DedupRecord, type MembersRecord } from './snapshot_image.js';
+import { SlotSet } from './slot_set.js';
 import type { MemberChange, ReplicatedStateMachine, StateImage } from './state_machine.js';
 import { WriteFlags, decodeWrites } from './write_entry.js';
 
 /** A replicated command as apply runs it: deterministic, "now" is the entry's time. */
-export interface AppliedCommand {
+export interface AppliedCommand extends KeyPositions {
   apply(keyspace: Keyspace, args: readonly Buffer[], timeMs: number): Reply;
 }
 
@@ -64,7 +66,14 @@ export class KvStateMachine implements ReplicatedStateMachine<Reply | Reply[]> {
     }
     const name = args.length > 0 ? args[0]!.toString('latin1').toLowerCase() : '';
     const command = this.options.resolveWrite(name);
-    const reply = command ? command.apply(this.keyspace, args, timeMs) : error(`ERR internal: unknown replicated command '${name}'`);
+    if (command === undefined) return error(`ERR internal: unknown replicated command '${name}'`);
+    // A write routed here for a slot this group does not own (a stale route): refused, not
+    // remembered, so that its retry at the owning group is applied there, once.
+    if (!this.keyspace.ownsAllSlots) {
+      const unowned = this.keyspace.firstUnownedSlot(commandKeys(args, command));
+      if (unowned >= 0) return wrongGroupReply(unowned);
+    }
+    const reply = command.apply(this.keyspace, args, timeMs);
     this.appliedWrites++;
     if (retriable) this.dedup.remember(requestId, reply, timeMs);
     return reply;
@@ -77,20 +86,26 @@ export class KvStateMachine implements ReplicatedStateMachine<Reply | Reply[]> {
   /** The keys (copy-on-write), the dedup table and the members, all as of this instant. */
   beginSnapshot(): StateImage {
     const keys = this.keyspace.beginSnapshot();
-    return { records: packedStateImage(keys, this.dedup.image(), this.members.record()), release: () => keys.release() };
+    const records = packedStateImage(keys, this.dedup.image(), this.members.record(), this.keyspace.ownedSlots.copy());
+    return { records, release: () => keys.release() };
   }
 
   async restore(image: VisitableRecords): Promise<() => void> {
     const keyspace = this.options.newKeyspace();
     const dedup: DedupRecord[] = [];
     let members: MembersRecord | null = null;
+    let slots: SlotSet | null = null;
     await loadStateImage(image, {
       keyspace,
       dedup: (r) => dedup.push(r),
       members: (r) => {
         members = r;
       },
+      slots: (r) => {
+        slots = r;
+      },
     });
+    keyspace.setOwnedSlots(slots ?? SlotSet.all());
     return () => {
       this.keyspace.adopt(keyspace);
       this.dedup.restore(dedup);

@@ -1,5 +1,7 @@
 import type { Reply } from '../resp/reply.js';
+import { slotCount } from './hash_slot.js';
 import { NO_EXPIRY, storedString, valueOfStored } from './keyspace.js';
+import { SlotSet } from './slot_set.js';
 import type { ImageKey, KeyRecord, KeyspaceImage, StoredValue } from './keyspace.js';
 import { decodeReply, encodeReply } from '../resp/reply_codec.js';
 import { SnapshotCorruptError } from '../storage/snapshot_errors.js';
@@ -20,6 +22,10 @@ import type { ChunkPacker, PackableRecords, VisitableRecords } from '../storage/
  *                  The group's address book and every node id it ever had (ids are never reused):
  *                  what the descriptor's voter and learner lists do not say. At most one per
  *                  image, first; `quorumkv restore` rewrites it for the new cluster.
+ *   slots record   kind u8 = 4 | count u16 | (first u16, last u16) ×count
+ *                  The hash slots the group serves (Keyspace.ownedSlots). At most one per image,
+ *                  after the members record; an image without one serves every slot (it was
+ *                  taken before groups owned slots).
  *
  * Taking an image (the caller's part: both calls at one instant, between two applies; the write
  * then runs across many event-loop turns while applies go on):
@@ -67,6 +73,7 @@ export const ImageRecordKind = {
   Key: 1,
   Dedup: 2,
   Members: 3,
+  Slots: 4,
 } as const;
 
 const ValueType = {
@@ -106,6 +113,13 @@ export function encodeMembersRecord(record: MembersRecord): Buffer {
   return w.list16(record.everMembers).toBuffer();
 }
 
+export function encodeSlotsRecord(slots: SlotSet): Buffer {
+  const ranges = slots.ranges();
+  const w = new FieldWriter().u8(ImageRecordKind.Slots).u16(ranges.length);
+  for (const [first, last] of ranges) w.u16(first).u16(last);
+  return w.toBuffer();
+}
+
 /** Writes a key record into the packer's current chunk, or adds it the slow way if it does not fit there. Returns its stream bytes. */
 function packKey(packer: ChunkPacker, key: ImageKey): number {
   const { name, expireAt, value } = key;
@@ -137,8 +151,13 @@ function isKeyspaceImage(keys: Iterable<KeyRecord>): keys is KeyspaceImage {
  * The records of an image as stateImageRecords yields them, packed straight into the store's
  * chunks (PackableRecords). With a KeyspaceImage, no object is allocated per key. One pass.
  */
-export function packedStateImage(keys: KeyspaceImage | Iterable<KeyRecord>, dedup: Iterable<DedupRecord>, members?: MembersRecord): PackableRecords {
-  let stage: 'members' | 'keys' | 'dedup' | 'done' = members === undefined ? 'keys' : 'members';
+export function packedStateImage(
+  keys: KeyspaceImage | Iterable<KeyRecord>,
+  dedup: Iterable<DedupRecord>,
+  members?: MembersRecord,
+  slots?: SlotSet,
+): PackableRecords {
+  let stage: 'members' | 'slots' | 'keys' | 'dedup' | 'done' = members !== undefined ? 'members' : slots !== undefined ? 'slots' : 'keys';
   const image = isKeyspaceImage(keys) ? keys : null;
   const keyRecords = image === null ? keys[Symbol.iterator]() : null;
   const dedupRecords = dedup[Symbol.iterator]();
@@ -166,6 +185,11 @@ export function packedStateImage(keys: KeyspaceImage | Iterable<KeyRecord>, dedu
           const record = encodeMembersRecord(members!);
           packer.add(record);
           packed += recordHeaderBytes + record.length;
+          stage = slots !== undefined ? 'slots' : 'keys';
+        } else if (stage === 'slots') {
+          const record = encodeSlotsRecord(slots!);
+          packer.add(record);
+          packed += recordHeaderBytes + record.length;
           stage = 'keys';
         } else if (stage === 'dedup') {
           const next = dedupRecords.next();
@@ -188,8 +212,9 @@ export function packedStateImage(keys: KeyspaceImage | Iterable<KeyRecord>, dedu
  * The records of an image, encoded lazily in order: the members record (if given), every key,
  * then the dedup table.
  */
-export function* stateImageRecords(keys: Iterable<KeyRecord>, dedup: Iterable<DedupRecord>, members?: MembersRecord): Generator<Buffer> {
+export function* stateImageRecords(keys: Iterable<KeyRecord>, dedup: Iterable<DedupRecord>, members?: MembersRecord, slots?: SlotSet): Generator<Buffer> {
   if (members) yield encodeMembersRecord(members);
+  if (slots) yield encodeSlotsRecord(slots);
   for (const record of keys) yield encodeKeyRecord(record);
   for (const record of dedup) yield encodeDedupRecord(record);
 }
@@ -197,7 +222,8 @@ export function* stateImageRecords(keys: Iterable<KeyRecord>, dedup: Iterable<De
 export type ImageRecord =
   | { readonly kind: 'key'; readonly record: KeyRecord }
   | { readonly kind: 'dedup'; readonly record: DedupRecord }
-  | { readonly kind: 'members'; readonly record: MembersRecord };
+  | { readonly kind: 'members'; readonly record: MembersRecord }
+  | { readonly kind: 'slots'; readonly record: SlotSet };
 
 /**
  * Decodes one record. Keys and values are copied out, so the result does not pin the chunk the
@@ -238,6 +264,18 @@ export function decodeImageRecord(bytes: Uint8Array): ImageRecord {
       r.expectEnd('members record');
       return { kind: 'members', record: { addresses, everMembers } };
     }
+    if (kind === ImageRecordKind.Slots) {
+      const count = r.u16();
+      const slots = SlotSet.empty();
+      for (let i = 0; i < count; i++) {
+        const first = r.u16();
+        const last = r.u16();
+        if (first > last || last >= slotCount) throw new SnapshotFormatError(`slot range ${first}-${last} is not within 0-${slotCount - 1}`);
+        slots.addRange([first, last]);
+      }
+      r.expectEnd('slots record');
+      return { kind: 'slots', record: slots };
+    }
     throw new SnapshotFormatError(`unknown record kind ${kind}`);
   } catch (err) {
     if (err instanceof SnapshotCorruptError) throw err;
@@ -250,6 +288,7 @@ export interface StateImageSink {
   key(record: KeyRecord): void;
   dedup(record: DedupRecord): void;
   members?(record: MembersRecord): void;
+  slots?(record: SlotSet): void;
 }
 
 /**
@@ -271,8 +310,10 @@ export async function decodeStateImage(
     } else if (decoded.kind === 'dedup') {
       sink.dedup(decoded.record);
       dedup++;
-    } else {
+    } else if (decoded.kind === 'members') {
       sink.members?.(decoded.record);
+    } else {
+      sink.slots?.(decoded.record);
     }
   }
   return { keys, dedup };
@@ -284,6 +325,7 @@ export interface StateImageTarget {
   readonly keyspace: { setStoredByName(name: string, value: StoredValue, expireAt: number): void };
   dedup(record: DedupRecord): void;
   members?(record: MembersRecord): void;
+  slots?(record: SlotSet): void;
 }
 
 /**
@@ -308,6 +350,8 @@ export async function loadStateImage(source: VisitableRecords, target: StateImag
       dedup++;
     } else if (decoded.kind === 'members') {
       target.members?.(decoded.record);
+    } else if (decoded.kind === 'slots') {
+      target.slots?.(decoded.record);
     } else {
       throw new SnapshotCorruptError('malformed state image record: a key record that does not say so');
     }

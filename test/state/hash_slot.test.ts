@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { crc16, keyHashSlot, slotCount } from '../../src/cluster/hash_slot.js';
+import { crc16, keyHashSlot, slotCount } from '../../src/state/hash_slot.js';
 import { propertySeed } from '../support/seed.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
