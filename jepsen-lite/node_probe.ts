@@ -69,18 +69,43 @@ export async function waitForPort(port: number, timeoutMs = 15_000): Promise<voi
 }
 
 /** The `# Raft` fields of the node whose RESP port is `respPort`. */
+/** `key:value` lines of an INFO reply. */
+export function parseInfo(text: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const line of text.split('\r\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) fields[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return fields;
+}
+
+/**
+ * The Raft fields of the node's one data group, named as INFO names a group's fields when it is
+ * the only one (`raft_role`, ...): INFO's unprefixed fields describe the meta group, and each
+ * data group adds its own prefixed with its id (`g1_raft_role`). A node with several data groups,
+ * or none, is described by the unprefixed fields, as INFO gives them.
+ */
+export function dataGroupFields(fields: Record<string, string>): Record<string, string> {
+  const groups = Object.keys(fields)
+    .map((k) => /^(g\d+)_raft_group_id$/.exec(k)?.[1])
+    .filter((g): g is string => g !== undefined);
+  if (groups.length !== 1) return fields;
+  const prefix = `${groups[0]}_`;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+  return out;
+}
+
+/**
+ * INFO raft of the node at `respPort`, as dataGroupFields gives it: the data group's fields when
+ * there is one data group (what the tests and the fault harness mean by "the leader").
+ */
 export async function raftInfo(respPort: number, timeoutMs = 1_000): Promise<Record<string, string>> {
   const c = new Redis({ port: respPort, host: '127.0.0.1', maxRetriesPerRequest: 0, connectTimeout: timeoutMs, commandTimeout: timeoutMs, lazyConnect: true });
   c.on('error', () => {});
   try {
     await c.connect();
-    const text = await c.info('raft');
-    const fields: Record<string, string> = {};
-    for (const line of text.split('\r\n')) {
-      const i = line.indexOf(':');
-      if (i > 0) fields[line.slice(0, i)] = line.slice(i + 1);
-    }
-    return fields;
+    return dataGroupFields(parseInfo(await c.info('raft')));
   } finally {
     c.disconnect();
   }

@@ -7,7 +7,7 @@ import type { SnapshotInfo } from '../storage/snapshot_format.js';
 import { loadProto, serviceDefinition } from '../transport/proto_files.js';
 import { QuorumError } from '../util/errors.js';
 import { leaderGrpcMetadataKey } from './admin_service.js';
-import type { MembershipCall } from './membership_call.js';
+import { groupOfCall, type MembershipCall } from './membership_call.js';
 import { snapshotInfoFromWire } from './snapshot_wire.js';
 import type { BackupChunkWire, SnapshotReplyWire } from './snapshot_wire.js';
 import { statusFromWire } from './status.js';
@@ -57,16 +57,16 @@ export async function adminChange(address: string, call: MembershipCall, options
   let reply: { message: string };
   switch (call.kind) {
     case 'promote':
-      reply = await unaryCall(address, 'PromoteNode', { nodeId: call.nodeId }, options);
+      reply = await unaryCall(address, 'PromoteNode', { nodeId: call.nodeId, groupId: groupOfCall(call) }, options);
       break;
     case 'add-node':
-      reply = await unaryCall(address, 'AddNode', { nodeId: call.nodeId, grpcAddress: call.address }, options);
+      reply = await unaryCall(address, 'AddNode', { nodeId: call.nodeId, grpcAddress: call.address, groupId: groupOfCall(call) }, options);
       break;
     case 'remove-node':
-      reply = await unaryCall(address, 'RemoveNode', { nodeId: call.nodeId }, options);
+      reply = await unaryCall(address, 'RemoveNode', { nodeId: call.nodeId, groupId: groupOfCall(call) }, options);
       break;
     case 'transfer-leader':
-      reply = await unaryCall(address, 'TransferLeader', { toNodeId: call.to, groupId: '' }, options);
+      reply = await unaryCall(address, 'TransferLeader', { toNodeId: call.to, groupId: groupOfCall(call) }, options);
       break;
   }
   return reply.message;

@@ -46,6 +46,7 @@ export async function runAdminCommand(args: readonly string[], out: CommandOutpu
         grpc: { type: 'string' },
         to: { type: 'string' },
         out: { type: 'string' },
+        group: { type: 'string' },
       },
       allowPositionals: true,
       strict: true,
@@ -53,7 +54,9 @@ export async function runAdminCommand(args: readonly string[], out: CommandOutpu
   } catch (err) {
     return usageError(out, (err as Error).message);
   }
-  const { addr, 'timeout-ms': timeoutText, json, id, grpc, to } = parsed.values;
+  const { addr, 'timeout-ms': timeoutText, json, id, grpc, to, group } = parsed.values;
+  if (group !== undefined && !/^(meta|g\d{1,9})$/.test(group)) return usageError(out, `--group '${group}' is not a group id (meta, g1, g2, ...)`);
+  const scoped = { ...(group !== undefined ? { group } : {}) };
   const [subcommand, ...extra] = parsed.positionals;
   const timeoutMs = timeoutText === undefined ? defaultAdminTimeoutMs : Number(timeoutText);
   const problem = usageProblem(addr, timeoutText, timeoutMs, subcommand, extra);
@@ -66,19 +69,19 @@ export async function runAdminCommand(args: readonly string[], out: CommandOutpu
   switch (command) {
     case 'add-node':
       if (!id || !grpc) return usageError(out, 'add-node needs --id ID and --grpc HOST:PORT');
-      call = { kind: 'add-node', nodeId: id, address: grpc };
+      call = { kind: 'add-node', nodeId: id, address: grpc, ...scoped };
       break;
     case 'remove-node':
       if (!id) return usageError(out, 'remove-node needs --id ID');
-      call = { kind: 'remove-node', nodeId: id };
+      call = { kind: 'remove-node', nodeId: id, ...scoped };
       break;
     case 'promote':
       if (!id) return usageError(out, 'promote needs --id ID');
-      call = { kind: 'promote', nodeId: id };
+      call = { kind: 'promote', nodeId: id, ...scoped };
       break;
     case 'transfer-leader':
       if (!to) return usageError(out, 'transfer-leader needs --to ID');
-      call = { kind: 'transfer-leader', to };
+      call = { kind: 'transfer-leader', to, ...scoped };
       break;
     case 'backup':
       if (!parsed.values.out) return usageError(out, 'backup needs --out FILE');

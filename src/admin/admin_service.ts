@@ -6,7 +6,7 @@ import { snapshotInfoToWire } from './snapshot_wire.js';
 import type { BackupChunkWire, SnapshotReplyWire } from './snapshot_wire.js';
 import { statusToWire } from './status.js';
 import type { StatusProvider, StatusReplyWire } from './status.js';
-import type { MembershipCall } from './membership_call.js';
+import { withGroup, type MembershipCall } from './membership_call.js';
 
 /** The Admin service of proto/admin.proto as proto-loader builds it. */
 export function adminServiceDefinition(): grpc.ServiceDefinition {
@@ -24,7 +24,7 @@ export interface MembershipProvider {
    * does). Resolves with one line for the operator; rejects with the reason (a QuorumError's code
    * is shown). Absent: PromoteNode answers UNIMPLEMENTED.
    */
-  promote?(nodeId: string): Promise<string>;
+  promote?(nodeId: string, group: string): Promise<string>;
 }
 
 /** What the node does for Snapshot and Backup. */
@@ -81,15 +81,15 @@ export function registerAdminService(
         (err: unknown) => callback({ code: grpc.status.INTERNAL, details: `status failed: ${describe(err)}` }),
       );
     },
-    AddNode: change(membership, (r: { nodeId: string; grpcAddress: string }) => ({ kind: 'add-node', nodeId: r.nodeId, address: r.grpcAddress })),
-    RemoveNode: change(membership, (r: { nodeId: string }) => ({ kind: 'remove-node', nodeId: r.nodeId })),
-    TransferLeader: change(membership, (r: { toNodeId: string }) => ({ kind: 'transfer-leader', to: r.toNodeId })),
-    PromoteNode: (call: grpc.ServerUnaryCall<{ nodeId: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+    AddNode: change(membership, (r: { nodeId: string; grpcAddress: string; groupId: string }) => withGroup({ kind: 'add-node', nodeId: r.nodeId, address: r.grpcAddress }, r.groupId)),
+    RemoveNode: change(membership, (r: { nodeId: string; groupId: string }) => withGroup({ kind: 'remove-node', nodeId: r.nodeId }, r.groupId)),
+    TransferLeader: change(membership, (r: { toNodeId: string; groupId: string }) => withGroup({ kind: 'transfer-leader', to: r.toNodeId }, r.groupId)),
+    PromoteNode: (call: grpc.ServerUnaryCall<{ nodeId: string; groupId: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       if (!membership?.promote) {
         callback({ code: grpc.status.UNIMPLEMENTED, details: 'this node offers no promotion of learners' });
         return;
       }
-      membership.promote(call.request.nodeId).then(
+      membership.promote(call.request.nodeId, call.request.groupId).then(
         (message) => callback(null, { message }),
         (err: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: describe(err) }),
       );

@@ -19,6 +19,7 @@ export async function runDev(argv: readonly string[]): Promise<number> {
         'grpc-port': { type: 'string', default: '7379' },
         'data-dir': { type: 'string', default: './data' },
         host: { type: 'string', default: '127.0.0.1' },
+        groups: { type: 'string', default: '3' },
       },
       strict: true,
     }).values;
@@ -27,6 +28,8 @@ export async function runDev(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const nodes = Number(values.nodes);
+  const groups = Number(values.groups);
+  if (!Number.isInteger(groups) || groups < 1 || groups > 1024) return usage('--groups must be 1 to 1024');
   const respBase = Number(values['resp-port']);
   const grpcBase = Number(values['grpc-port']);
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) return usage('--nodes must be 1 to 9');
@@ -53,6 +56,7 @@ export async function runDev(argv: readonly string[]): Promise<number> {
       '--grpc-port', String(grpcBase + i),
       '--data-dir', `${dataDir}/${id}`,
       '--peers', peers,
+      '--groups', String(groups),
       '--pretty',
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });

@@ -2,12 +2,13 @@ import { mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, parsePeers } from '../config/config.js';
-import { dataGroupId, groupSnapshotDir, lockDataDir, nodeMetaPath, saveMeta } from '../node/data_dir.js';
+import { groupSnapshotDir, lockDataDir, nodeMetaPath, saveMeta } from '../node/data_dir.js';
 import { readBackup } from '../storage/backup_file.js';
 import { BackupCorruptError, BackupTruncatedError, SnapshotCorruptError } from '../storage/snapshot_errors.js';
 import type { SnapshotDescriptor, SnapshotInfo } from '../storage/snapshot_format.js';
 import { ImageRecordKind, decodeImageRecord, encodeMembersRecord } from '../state/snapshot_image.js';
 import type { MembersRecord } from '../state/snapshot_image.js';
+import { isDataGroupId } from '../cluster/layout.js';
 import { SnapshotStore } from '../storage/snapshot_store.js';
 import { QuorumError } from '../util/errors.js';
 import type { CommandOutput } from '../admin/admin_command.js';
@@ -123,8 +124,9 @@ export async function restoreDataDir(options: RestoreOptions): Promise<RestoreRe
     if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') throw new RestoreRefusedError(`cannot read --from ${options.from}: ${code}`, { cause: err });
     throw err;
   }
-  if (backup.info.groupId !== dataGroupId) {
-    throw new RestoreRefusedError(`${options.from} is a backup of group '${backup.info.groupId}', not of the data group '${dataGroupId}'`);
+  const groupId = backup.info.groupId;
+  if (!isDataGroupId(groupId)) {
+    throw new RestoreRefusedError(`${options.from} is a backup of group '${groupId}', not of a data group`);
   }
 
   const voters = [...options.peers.keys()];
@@ -147,7 +149,7 @@ export async function restoreDataDir(options: RestoreOptions): Promise<RestoreRe
   }
   let store: SnapshotStore | null = null;
   try {
-    store = await SnapshotStore.open({ dir: groupSnapshotDir(dir, dataGroupId), groupId: dataGroupId });
+    store = await SnapshotStore.open({ dir: groupSnapshotDir(dir, groupId), groupId });
     // The store reports whatever the records throw as a LevelDB failure (it wraps any error with
     // a `code`); a refusal raised while rewriting them is rethrown as itself.
     const refusal: { error?: RestoreRefusedError } = {};

@@ -42,6 +42,10 @@ export interface ServerConfig {
    * file when a follower far behind needs them (PagedLogStorage).
    */
   readonly logCacheBytes: number;
+  /** Data groups a new cluster is created with (the 16,384 slots divided evenly among them). */
+  readonly groups: number;
+  /** Voters of each new data group (every node when there are fewer). */
+  readonly replicas: number;
 }
 
 export class ConfigError extends QuorumError {
@@ -66,6 +70,8 @@ export const serverDefaults = {
   snapshotCatchupEntries: 5_000,
   snapshotCatchupBytes: 16 * 1024 * 1024,
   logCacheBytes: 4 * 1024 * 1024, // RaftGroup's defaultResidentLogBytes (why 4 MiB: there)
+  groups: 1,
+  replicas: 3,
 } as const;
 
 const idPattern = /^[a-z0-9-]{1,64}$/;
@@ -91,6 +97,8 @@ const flagOptions = {
   'snapshot-catchup-entries': { type: 'string' },
   'snapshot-catchup-bytes': { type: 'string' },
   'log-cache-bytes': { type: 'string' },
+  groups: { type: 'string' },
+  replicas: { type: 'string' },
 } as const;
 
 type Raw = Record<string, string | boolean | number | undefined>;
@@ -150,6 +158,8 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     snapshotCatchupEntries: intOf('snapshot-catchup-entries', pick('snapshot-catchup-entries'), serverDefaults.snapshotCatchupEntries, 0, 1_000_000_000),
     snapshotCatchupBytes: intOf('snapshot-catchup-bytes', pick('snapshot-catchup-bytes'), serverDefaults.snapshotCatchupBytes, 0, Number.MAX_SAFE_INTEGER),
     logCacheBytes: intOf('log-cache-bytes', pick('log-cache-bytes'), serverDefaults.logCacheBytes, 0, Number.MAX_SAFE_INTEGER),
+    groups: intOf('groups', pick('groups'), serverDefaults.groups, 1, 1024),
+    replicas: intOf('replicas', pick('replicas'), serverDefaults.replicas, 1, 9),
   });
 }
 

@@ -1,5 +1,5 @@
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, open, readFile, rename } from 'node:fs/promises';
+import { access, mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config/config.js';
@@ -27,8 +27,11 @@ export class ServerStartError extends QuorumError {
   }
 }
 
-/** The one data group until shard groups arrive. */
-export const dataGroupId = 'g0';
+/**
+ * The one data group of a cluster made before data groups owned slots: it serves every slot, and
+ * there is no meta group beside it. A data dir holding it keeps working as it did.
+ */
+export const legacyDataGroupId = 'g0';
 
 export interface NodeMeta {
   readonly id: string;
@@ -46,6 +49,19 @@ export function groupLogDir(dataDir: string, groupId: string): string {
 
 export function groupSnapshotDir(dataDir: string, groupId: string): string {
   return join(dataDir, 'snapshots', groupId);
+}
+
+/** The groups this node holds a replica of: one directory each under groups/ (or snapshots/, after a restore). */
+export async function hostedGroupIds(dataDir: string): Promise<string[]> {
+  const ids = new Set<string>();
+  for (const sub of ['groups', 'snapshots']) {
+    try {
+      for (const entry of await readdir(join(dataDir, sub), { withFileTypes: true })) if (entry.isDirectory()) ids.add(entry.name);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ServerStartError(`cannot list ${join(dataDir, sub)}: ${(err as Error).message}`);
+    }
+  }
+  return [...ids].sort();
 }
 
 /**

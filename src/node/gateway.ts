@@ -1,6 +1,7 @@
 import type { ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
 import { ProposalDroppedError } from '../raft/errors.js';
 import { error, type Reply } from '../resp/reply.js';
+import { commandKeys, wrongGroupReply } from '../state/command_keys.js';
 import type { Keyspace } from '../state/keyspace.js';
 import { NoLeaderError, NotReadyError, OutcomeUnknownError, QuorumError } from '../util/errors.js';
 import type { ForwardResult, ForwardedWrite, Forwarder } from '../transport/forward.js';
@@ -78,9 +79,16 @@ export class Gateway {
         try {
           await withDeadline(group.readBarrier(), deadline - clock());
           const now = clock();
+          const ks = this.options.keyspace;
           return items.map(({ spec, args }) => {
+            // A read routed here for a slot this group does not serve (a stale route) is not
+            // served: the router retries it at the owning group.
+            if (!ks.ownsAllSlots) {
+              const unowned = ks.firstUnownedSlot(commandKeys(args, spec));
+              if (unowned >= 0) return wrongGroupReply(unowned);
+            }
             try {
-              return spec.read(this.options.keyspace, args, now, this.options.random);
+              return spec.read(ks, args, now, this.options.random);
             } catch (err) {
               return internalError(err);
             }

@@ -66,8 +66,11 @@ export interface GroupReplicaOptions {
   readonly catalog: CommandCatalog;
   readonly peers: ReplicaPeers;
   readonly events: ReplicaEvents;
-  /** The first voters and their addresses, for a group that does not exist yet; none for a node started with --join. */
-  readonly bootstrap?: { readonly voters: readonly string[]; readonly addresses: ReadonlyMap<string, string> };
+  /**
+   * The first voters, their addresses and the state machine's first entries, for a group that
+   * does not exist yet; none for a replica that catches up from the group's leader.
+   */
+  readonly bootstrap?: { readonly voters: readonly string[]; readonly addresses: ReadonlyMap<string, string>; readonly proposals?: readonly Uint8Array[] };
   /** Unique per process incarnation: prefix of the request ids this replica's gateway creates. */
   readonly requestIdPrefix: string;
   readonly clock: () => number;
@@ -77,6 +80,8 @@ export interface GroupReplicaOptions {
 
 /** How many housekeeping rounds (see housekeeping()) between two looks for caught-up learners. */
 const promoteEveryRounds = 5;
+/** ... and between two looks at whether leadership should go to the group's preferred leader. */
+const rebalanceEveryRounds = 20;
 
 /**
  * One replica of one group on this node, opened by group id from its own parts:
@@ -186,7 +191,9 @@ export class GroupReplica {
             if (regular.length > 0) peers.transport.send(regular);
           },
         },
-        ...(options.bootstrap ? { bootstrapVoters: options.bootstrap.voters, bootstrapAddresses: options.bootstrap.addresses } : {}),
+        ...(options.bootstrap
+          ? { bootstrapVoters: options.bootstrap.voters, bootstrapAddresses: options.bootstrap.addresses, bootstrapProposals: options.bootstrap.proposals ?? [] }
+          : {}),
         ...(initial !== null ? { initialSnapshot: { index: initial.index, term: initial.term, confState: initial.confState } } : {}),
         snapshots,
         onConfChange: (change) => events.onConfChange(change),
@@ -211,7 +218,8 @@ export class GroupReplica {
         group: openGroup,
         addressOf: (id) => stateMachine.members.addressOf(id) ?? peers.addressOf(id),
         wasMember: (id) => stateMachine.members.wasMember(id),
-        onLeader: (address, call) => peers.runOnLeader(address, call),
+        // Passed on as a call on this group, so that the leader acts on this group only.
+        onLeader: (address, call) => peers.runOnLeader(address, { ...call, group: groupId }),
         sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
         waitMs: 10_000,
       });
@@ -250,10 +258,29 @@ export class GroupReplica {
    * The host's periodic round (every 100 ms): the leader's active-expiry cycle, and now and then
    * the promotion of learners that caught up.
    */
-  housekeeping(): void {
+  housekeeping(preferredLeader = ''): void {
     if (this.stopped) return;
     this.expiry.cycle();
-    if (++this.housekeepingRounds % promoteEveryRounds === 0) void this.membership.promoteCaughtUpLearners();
+    const round = ++this.housekeepingRounds;
+    if (round % promoteEveryRounds === 0) void this.membership.promoteCaughtUpLearners();
+    if (round % rebalanceEveryRounds === 0) this.handToPreferredLeader(preferredLeader);
+  }
+
+  /**
+   * Leaders spread over the nodes: each group has a preferred leader (the layout's, kept by the
+   * meta group), and a leader that is not it hands leadership over once the preferred one is a
+   * voter whose log is complete. An election won by whichever node timed out first (a node that
+   * started late, one that came back) is so undone within seconds, without anyone asking.
+   */
+  private handToPreferredLeader(preferred: string): void {
+    if (preferred === '' || !this.group.isLeader() || preferred === this.group.nodeId) return;
+    const status = this.group.raw.status();
+    if (status.leadTransferee !== '' || !status.config.voters.includes(preferred)) return;
+    const progress = status.progress.get(preferred);
+    if (!progress || progress.matchIndex < status.lastIndex || !progress.recentActive) return;
+    this.logger.info({ component: 'node', group: this.groupId, to: preferred }, 'handing leadership to the preferred leader');
+    this.group.raw.transferLeader(preferred);
+    this.group.tick();
   }
 
   /** A Raft message from a peer for this group. */

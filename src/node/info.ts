@@ -16,12 +16,21 @@ export interface InfoSources {
   readonly respPort: number;
   readonly stats: ServerStats;
   readonly clients: number;
-  readonly group: RaftGroup;
-  readonly snapshots: SnapshotManager;
-  readonly keyspace: Keyspace;
+  /** The group the unprefixed Raft fields describe: the meta group, or the first data group hosted (none while a --join node waits). */
+  readonly primary: InfoGroup | null;
+  /** The data groups hosted here, in group order; each adds its Raft fields prefixed with its id. */
+  readonly dataGroups: readonly InfoGroup[];
   readonly catalog: CommandCatalog;
   readonly version: string;
   readonly redisVersion: string;
+}
+
+/** What INFO reads of one group replica. */
+export interface InfoGroup {
+  readonly groupId: string;
+  readonly group: RaftGroup;
+  readonly snapshots: SnapshotManager;
+  readonly stateMachine: { readonly keyspace: Keyspace };
 }
 
 /**
@@ -61,7 +70,8 @@ export function infoSection(name: string, s: InfoSources): string[] {
       const peak = s.stats.usedMemoryPeak;
       // Redis's dataset is what it holds beyond its own overhead; here the keyspace's estimate of
       // its keys, values and TTLs, which eviction under maxmemory counts.
-      const dataset = s.catalog.usedMemoryBytes(s.keyspace);
+      let dataset = 0;
+      for (const g of s.dataGroups) dataset += s.catalog.usedMemoryBytes(g.stateMachine.keyspace);
       return [
         `used_memory:${mem.used}`,
         `used_memory_human:${bytesToHuman(mem.used)}`,
@@ -84,6 +94,12 @@ export function infoSection(name: string, s: InfoSources): string[] {
     }
     case 'stats': {
       const st = s.stats;
+      let hits = 0;
+      let misses = 0;
+      for (const g of s.dataGroups) {
+        hits += g.stateMachine.keyspace.readHits;
+        misses += g.stateMachine.keyspace.readMisses;
+      }
       return [
         `total_connections_received:${st.totalConnectionsReceived}`,
         `total_commands_processed:${st.totalCommandsProcessed}`,
@@ -92,13 +108,14 @@ export function infoSection(name: string, s: InfoSources): string[] {
         `total_net_output_bytes:${st.totalNetOutputBytes}`,
         `rejected_connections:${st.rejectedConnections}`,
         `expired_keys:${st.expiredKeys}`,
-        `keyspace_hits:${s.keyspace.readHits}`,
-        `keyspace_misses:${s.keyspace.readMisses}`,
+        `keyspace_hits:${hits}`,
+        `keyspace_misses:${misses}`,
       ];
     }
     case 'replication': {
-      const leader = s.group.isLeader();
-      return [`role:${leader ? 'master' : 'slave'}`, `connected_slaves:${leader ? Math.max(0, s.group.confState().voters.length - 1) : 0}`];
+      const group = s.primary?.group;
+      const leader = group?.isLeader() ?? false;
+      return [`role:${leader ? 'master' : 'slave'}`, `connected_slaves:${leader ? Math.max(0, group!.confState().voters.length - 1) : 0}`];
     }
     case 'cpu': {
       const cpu = cpuFigures();
@@ -114,20 +131,30 @@ export function infoSection(name: string, s: InfoSources): string[] {
       }
       return lines;
     }
-    case 'raft':
-      return raftSection(s.group, s.snapshots);
+    case 'raft': {
+      if (s.primary === null) return [];
+      const lines = raftSection(s.primary.group, s.primary.snapshots, '');
+      // With the meta group first, every data group adds its own, prefixed (g1_raft_role:...).
+      for (const g of s.dataGroups) if (g !== s.primary) lines.push(...raftSection(g.group, g.snapshots, `${g.groupId}_`));
+      return lines;
+    }
     case 'keyspace': {
-      const keys = s.keyspace.size;
+      let keys = 0;
+      let expires = 0;
+      for (const g of s.dataGroups) {
+        keys += g.stateMachine.keyspace.size;
+        expires += s.catalog.keysWithTtl(g.stateMachine.keyspace);
+      }
       if (keys === 0) return [];
-      return [`db0:keys=${keys},expires=${s.catalog.keysWithTtl(s.keyspace)},avg_ttl=0`];
+      return [`db0:keys=${keys},expires=${expires},avg_ttl=0`];
     }
     default:
       return [];
   }
 }
 
-/** The contract's `# Raft` fields, then each member's progress as the leader sees it. */
-function raftSection(group: RaftGroup, snapshots: SnapshotManager): string[] {
+/** The contract's `# Raft` fields, then each member's progress as the leader sees it; every name prefixed with `prefix`. */
+function raftSection(group: RaftGroup, snapshots: SnapshotManager, prefix: string): string[] {
   const status = group.raw.status();
   const { voters, learners } = status.config;
   const log = group.logMemory();
@@ -162,7 +189,7 @@ function raftSection(group: RaftGroup, snapshots: SnapshotManager): string[] {
       lines.push(`raft_member_${id.replace(/-/g, '_')}:match=${pr.matchIndex},lag=${Math.max(0, last - pr.matchIndex)},state=${pr.state}`);
     }
   }
-  return lines;
+  return prefix === '' ? lines : lines.map((line) => prefix + line);
 }
 
 /**

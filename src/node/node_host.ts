@@ -6,16 +6,26 @@ import { BackupNotLeaderError, registerAdminService, type SnapshotProvider } fro
 import type { NodeStatus } from '../admin/status.js';
 import type { ClientState, ServerContext } from '../commands/connection_context.js';
 import type { ServerConfig } from '../config/config.js';
-import { ConfChangeType, type ConfChange } from '../raft/index.js';
+import { ConfChangeType, type ConfChange, type Message } from '../raft/index.js';
+import { withGroup, type MembershipCall } from '../admin/membership_call.js';
 import { error } from '../resp/reply.js';
 import type { MembersRecord } from '../state/snapshot_image.js';
 import { GrpcForwarder, registerForwardService } from '../transport/forward.js';
 import { GrpcPeerTransport, peerServerOptions } from '../transport/grpc_transport.js';
 import type { HeldLock } from '../storage/lock_file.js';
+import { QuorumError } from '../util/errors.js';
 import { SeededRandom } from '../util/random.js';
+import { initialLayout, isDataGroupId, metaGroupId, type ClusterLayout, type GroupLayout } from '../cluster/layout.js';
+import { RoutingTable, compareGroupIds, layoutRecords } from '../cluster/meta_records.js';
+import { metaPutArgs } from '../commands/internal/meta_put.js';
+import { ownSlotsArgs } from '../commands/internal/own_slots.js';
+import { SlotSet } from '../state/slot_set.js';
+import { writeEntryWriter } from '../state/write_entry.js';
 import type { CommandCatalog } from './command_catalog.js';
 import { classifyCommand } from './command_classifier.js';
-import { ServerStartError, dataGroupId, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
+import { CommandRouter } from './command_router.js';
+import { ServerStartError, hostedGroupIds, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
+import { MembershipError } from './membership.js';
 import { GroupReplica } from './group_replica.js';
 import { infoSection, infoSectionNames, type InfoSources } from './info.js';
 import { memoryFigures } from './process_usage.js';
@@ -82,13 +92,15 @@ export class NodeHost {
       const transport = new GrpcPeerTransport({
         nodeId: config.id,
         peers: [...addressBook].filter(([id]) => id !== config.id),
-        onMessage: (groupId, message) => host?.replicas.get(groupId)?.step(message),
+        onMessage: (groupId, message) => host?.deliver(groupId, message),
         onUnreachable: (peerId) => {
           for (const replica of host?.replicas.values() ?? []) replica.reportUnreachable(peerId);
         },
-        onSnapshot: (incoming) => {
-          const replica = host?.replicas.get(incoming.groupId);
-          return replica ? replica.receiveSnapshot(incoming) : Promise.reject(new Error(`group ${incoming.groupId} is not open on this node`));
+        onSnapshot: async (incoming) => {
+          if (!host) throw new Error('this node is still starting');
+          const replica = host.replicas.get(incoming.groupId) ?? (await host.openJoined(incoming.groupId));
+          if (!replica) throw new Error(`group ${incoming.groupId} is not open on this node`);
+          return replica.receiveSnapshot(incoming);
         },
         advertiseAddress: `${config.host}:${config.grpcPort}`,
         logger: raftLogger(logger, 'transport'),
@@ -96,7 +108,14 @@ export class NodeHost {
       const forwarder = new GrpcForwarder((id) => transport.peers().get(id), clock);
       const grpcServer = new grpc.Server(peerServerOptions);
       host = new NodeHost(config, logger, catalog, dataDirLock, addressBook, transport, forwarder, grpcServer, clock);
-      await host.openGroup(dataGroupId, config.join ? undefined : bootstrapVoters(config.id, addressBook));
+      const hosted = await hostedGroupIds(config.dataDir);
+      if (hosted.length > 0) {
+        for (const groupId of hosted) await host.openGroup(groupId, undefined);
+      } else if (!config.join) {
+        const nodes = addressBook.size > 0 ? [...addressBook.keys()] : [config.id];
+        await host.bootstrap(initialLayout(nodes, config.groups, config.replicas));
+      }
+      host.refreshRouting();
       await host.listen();
       return host;
     } catch (err) {
@@ -106,8 +125,67 @@ export class NodeHost {
     }
   }
 
+  /**
+   * Creates this node's replicas of a new cluster's groups (those of the layout it is a voter
+   * of), each with the entries every initial replica writes: its slots for a data group, the
+   * layout itself for the meta group. The preferred leader of each campaigns at once.
+   */
+  private async bootstrap(layout: ClusterLayout): Promise<void> {
+    const self = this.config.id;
+    const initial = (g: GroupLayout): Uint8Array[] =>
+      g.id === metaGroupId
+        ? [writeEntryBytes(ownSlotsArgs(SlotSet.empty())), writeEntryBytes(metaPutArgs(layoutRecords(layout, this.addressBook)))]
+        : [writeEntryBytes(ownSlotsArgs(SlotSet.of(g.slots)))];
+    for (const g of [layout.meta, ...layout.data]) {
+      if (!g.voters.includes(self)) continue;
+      const replica = await this.openGroup(g.id, { voters: g.voters, proposals: initial(g) });
+      if (g.preferredLeader === self) replica.group.campaign();
+    }
+    this.logger.info({ component: 'node', groups: layout.data.length, hosted: [...this.replicas.keys()] }, 'new cluster: groups created');
+  }
+
+  /** A peer's Raft message: to the replica of its group; a group this node does not host yet is opened for it (see openJoined). */
+  private deliver(groupId: string, message: Message): void {
+    const replica = this.replicas.get(groupId);
+    if (replica) {
+      replica.step(message);
+      return;
+    }
+    if (message.to === this.config.id) void this.openJoined(groupId);
+  }
+
+  private readonly opening = new Map<string, Promise<GroupReplica | undefined>>();
+
+  /**
+   * Opens an empty replica of a group this node was added to (it hears from the group's leader
+   * before it has any state of it): it starts as a --join node does, with no log, and catches up
+   * from the leader (a snapshot, then the log). Messages that arrive while it opens are dropped;
+   * Raft sends them again.
+   */
+  private openJoined(groupId: string): Promise<GroupReplica | undefined> {
+    if (this.stopped || !(groupId === metaGroupId || isDataGroupId(groupId))) return Promise.resolve(undefined);
+    const existing = this.replicas.get(groupId);
+    if (existing) return Promise.resolve(existing);
+    let opening = this.opening.get(groupId);
+    if (!opening) {
+      this.logger.info({ component: 'node', group: groupId }, 'a leader reached this node for a group it does not host yet: opening it empty');
+      opening = this.openGroup(groupId, undefined)
+        .then((replica) => {
+          this.refreshRouting();
+          return replica;
+        })
+        .catch((err: Error) => {
+          this.logger.warn({ component: 'node', group: groupId, error: err.message }, 'could not open the group');
+          return undefined;
+        })
+        .finally(() => this.opening.delete(groupId));
+      this.opening.set(groupId, opening);
+    }
+    return opening;
+  }
+
   /** Opens this node's replica of `groupId` (bootstrapping the group when `bootstrap` is given and it has no state yet). */
-  private async openGroup(groupId: string, bootstrap: readonly string[] | undefined): Promise<GroupReplica> {
+  private async openGroup(groupId: string, bootstrap: { voters: readonly string[]; proposals: readonly Uint8Array[] } | undefined): Promise<GroupReplica> {
     const { config, logger, transport, clock } = this;
     const replica = await GroupReplica.open({
       groupId,
@@ -123,8 +201,8 @@ export class NodeHost {
         runOnLeader: (address, call) => adminChange(address, call, { timeoutMs: 30_000 }),
       },
       events: {
-        onConfChange: (change) => this.onConfChange(change),
-        onMembersRestored: (record) => this.onMembersRestored(record),
+        onConfChange: (change) => this.onConfChange(groupId, change),
+        onMembersRestored: (record) => this.onMembersRestored(groupId, record),
         onExpired: (n) => {
           this.stats.expiredKeys += n;
         },
@@ -134,7 +212,7 @@ export class NodeHost {
           setTimeout(() => process.exit(1), 50);
         },
       },
-      ...(bootstrap ? { bootstrap: { voters: bootstrap, addresses: this.addressBook } } : {}),
+      ...(bootstrap ? { bootstrap: { voters: bootstrap.voters, addresses: this.addressBook, proposals: bootstrap.proposals } } : {}),
       requestIdPrefix: `${config.id}.${randomBytes(6).toString('base64url')}.`,
       clock,
       random: new SeededRandom(randomBytes(4).readUInt32LE(0)),
@@ -158,11 +236,10 @@ export class NodeHost {
       },
       clock,
     );
-    const data = (): GroupReplica => this.dataReplica();
     registerAdminService(
       this.grpcServer,
       { status: () => this.status() },
-      { change: (call) => data().membership.run(call), promote: (nodeId) => data().membership.run({ kind: 'promote', nodeId }) },
+      { change: (call) => this.membershipCall(call), promote: (nodeId, group) => this.membershipCall(withGroup({ kind: 'promote', nodeId }, group)) },
       this.snapshotProvider(),
     );
     this.grpcPort = await new Promise<number>((resolve, reject) => {
@@ -172,6 +249,14 @@ export class NodeHost {
     });
 
     const loadingReply = error('LOADING Redis is loading the dataset in memory');
+    const router = new CommandRouter({
+      routing: () => this.routingTable,
+      refreshRouting: () => this.refreshRouting(),
+      replica: (id) => this.replicas.get(id),
+      clock,
+      random: () => Math.random(),
+      routeWaitMs: config.leaderWaitMs,
+    });
     const resp = new RespServer({
       host: config.host,
       port: config.respPort,
@@ -180,11 +265,11 @@ export class NodeHost {
         classify: (ctx, args) => {
           const cmd = classifyCommand((a) => this.catalog.resolve(a), ctx, args);
           // Until its log is replayed, a restarted replica must not serve an empty or stale state.
-          if ((cmd.kind === 'read' || cmd.kind === 'write') && !this.replicaFor(cmd.args).serving) return { kind: 'immediate', reply: loadingReply };
+          if ((cmd.kind === 'read' || cmd.kind === 'write') && !router.serving(cmd.spec, cmd.args)) return { kind: 'immediate', reply: loadingReply };
           return cmd;
         },
-        readRun: (items) => this.replicaFor(items[0]!.args).gateway.readRun(items),
-        writeRun: (items) => this.replicaFor(items[0]!.args).gateway.writeRun(items),
+        readRun: (items) => router.readRun(items),
+        writeRun: (items) => router.writeRun(items),
       },
       server: this.serverContext(),
       stats: this.stats,
@@ -203,24 +288,93 @@ export class NodeHost {
       setInterval(() => {
         this.stats.sample(clock());
         this.stats.noteUsedMemory(memoryFigures().used);
-        for (const replica of this.replicas.values()) replica.housekeeping();
+        this.refreshRouting();
+        for (const replica of this.replicas.values()) replica.housekeeping(this.preferredLeaderOf(replica.groupId));
       }, housekeepingMs),
     );
     logger.info({ component: 'node', resp: `${config.host}:${this.respPort}`, grpc: `${config.host}:${this.grpcPort}` }, 'quorumkv node started');
   }
 
+  // ------------------------------------------------------------------ routing
+
+  private routingTable: RoutingTable = RoutingTable.of([], []);
+  private routingSource = '';
+
   /**
-   * The replica that serves a command with these arguments. One data group holds every key
-   * today; hash slots will route here.
+   * Rebuilds the routing table when what it is read from changed: the meta group's records when
+   * this node hosts the meta group, otherwise the slots of the data groups it hosts (a cluster
+   * made before the meta group existed, whose one group g0 serves every slot). Cheap when nothing
+   * changed (the meta group's applied index says).
    */
-  private replicaFor(_args: readonly Buffer[]): GroupReplica {
-    return this.dataReplica();
+  refreshRouting(): void {
+    const meta = this.replicas.get(metaGroupId);
+    const source = meta
+      ? `meta@${meta.group.applied}`
+      : [...this.replicas.values()].map((r) => `${r.groupId}@${r.group.applied}`).join(',');
+    if (source === this.routingSource) return;
+    this.routingSource = source;
+    if (meta) {
+      const problems: string[] = [];
+      this.routingTable = RoutingTable.fromMeta(meta.stateMachine.keyspace, this.clock(), problems);
+      for (const p of problems) this.logger.warn({ component: 'routing', problem: p }, 'a meta record does not parse');
+      return;
+    }
+    const groups = [...this.dataReplicas()].map((r) => ({
+      id: r.groupId,
+      voters: r.group.confState().voters,
+      preferredLeader: '',
+      slots: r.stateMachine.keyspace.ownedSlots.ranges(),
+    }));
+    this.routingTable = RoutingTable.of(groups, [...this.addressBook].map(([id, grpc]) => ({ id, grpc, resp: '' })));
   }
 
-  private dataReplica(): GroupReplica {
-    const replica = this.replicas.get(dataGroupId);
-    if (!replica) throw new Error(`group ${dataGroupId} is not open on this node`);
-    return replica;
+  /** Whom the routing table names as the group's preferred leader ('' when none: the meta group leads wherever it won). */
+  private preferredLeaderOf(groupId: string): string {
+    // One data group has nothing to spread: it stays with whichever node won it.
+    if (this.routingTable.groups().length < 2) return '';
+    return this.routingTable.group(groupId)?.preferredLeader ?? '';
+  }
+
+  /** This node's replicas of data groups, in group order. */
+  private dataReplicas(): GroupReplica[] {
+    return [...this.replicas.values()].filter((r) => r.groupId !== metaGroupId).sort((a, b) => compareGroupIds(a.groupId, b.groupId));
+  }
+
+  /** The group INFO's unprefixed Raft fields describe: the meta group, or else the first data group hosted here. */
+  private primaryReplica(): GroupReplica | undefined {
+    return this.replicas.get(metaGroupId) ?? this.dataReplicas()[0];
+  }
+
+  /**
+   * A membership call of the admin API: on its group, or, without one, on every group of the
+   * cluster it makes sense for (adding a node adds it to every group; removing it removes it
+   * from every group it is in; a transfer moves every group's leadership to it). Each group's
+   * call goes to that group's leader, which acts.
+   */
+  private async membershipCall(call: MembershipCall): Promise<string> {
+    if (call.group !== undefined) {
+      const replica = this.replicas.get(call.group);
+      if (!replica) throw new MembershipError('UNKNOWN_GROUP', `group ${call.group} is not hosted on this node; send the call to a node that hosts it`);
+      return replica.membership.run(call);
+    }
+    const groups = [...(this.replicas.has(metaGroupId) ? [metaGroupId] : []), ...this.dataReplicas().map((r) => r.groupId)];
+    const lines: string[] = [];
+    for (const groupId of groups) {
+      const replica = this.replicas.get(groupId)!;
+      const { voters, learners } = replica.group.confState();
+      const member = voters.includes(memberOf(call)) || learners.includes(memberOf(call));
+      if ((call.kind === 'remove-node' || call.kind === 'promote') && !member) continue;
+      if (call.kind === 'transfer-leader' && !voters.includes(call.to)) continue;
+      if (call.kind === 'add-node' && member) continue;
+      lines.push(`${groupId}: ${await replica.membership.run({ ...call, group: groupId })}`);
+    }
+    if (lines.length === 0) {
+      const who = memberOf(call);
+      if (call.kind === 'transfer-leader') throw new MembershipError('NOT_A_VOTER', `${who} is not a voter of any group`);
+      if (call.kind === 'add-node') throw new MembershipError('NODE_ID_USED', `${who} is already a member of every group`);
+      throw new MembershipError('NOT_A_MEMBER', `${who} is not a member of any group`);
+    }
+    return lines.join('; ');
   }
 
   private addressOf(nodeId: string): string | undefined {
@@ -229,30 +383,46 @@ export class NodeHost {
 
   // ------------------------------------------------------------------ the address book
 
-  private onConfChange(change: ConfChange): void {
+  /**
+   * The address book is every node some group hosted here has as a member: a node removed from
+   * one group keeps its address while another group still has it.
+   */
+  private onConfChange(groupId: string, change: ConfChange): void {
     const { config, transport } = this;
     if (change.type === ConfChangeType.RemoveNode) {
-      this.addressBook.delete(change.nodeId);
-      if (change.nodeId !== config.id) transport.removePeer(change.nodeId);
+      if (!this.memberOfAnyGroup(change.nodeId)) {
+        this.addressBook.delete(change.nodeId);
+        if (change.nodeId !== config.id) transport.removePeer(change.nodeId);
+      }
     } else if (change.context) {
       this.addressBook.set(change.nodeId, change.context);
       if (change.nodeId !== config.id) transport.setPeer(change.nodeId, change.context);
     }
-    this.logger.info({ component: 'membership', change: { ...change, type: ['add-voter', 'add-learner', 'remove'][change.type] } }, 'membership change applied');
+    this.logger.info({ component: 'membership', group: groupId, change: { ...change, type: ['add-voter', 'add-learner', 'remove'][change.type] } }, 'membership change applied');
     this.saveAddressBook();
   }
 
-  private onMembersRestored(record: MembersRecord): void {
+  private onMembersRestored(_groupId: string, record: MembersRecord): void {
     const { config, transport } = this;
     for (const id of [...this.addressBook.keys()]) {
-      if (!record.addresses.has(id) && id !== config.id) transport.removePeer(id);
+      if (!record.addresses.has(id) && id !== config.id && !this.memberOfAnyGroup(id)) {
+        this.addressBook.delete(id);
+        transport.removePeer(id);
+      }
     }
-    this.addressBook.clear();
     for (const [id, address] of record.addresses) {
       this.addressBook.set(id, address);
       if (id !== config.id) transport.setPeer(id, address);
     }
     this.saveAddressBook();
+  }
+
+  private memberOfAnyGroup(nodeId: string): boolean {
+    for (const replica of this.replicas.values()) {
+      const { voters, learners } = replica.group.confState();
+      if (voters.includes(nodeId) || learners.includes(nodeId)) return true;
+    }
+    return false;
   }
 
   /** node.json writes go one after the other (a replay applies many changes in one turn). */
@@ -275,12 +445,19 @@ export class NodeHost {
     };
   }
 
-  /** Snapshot and Backup of the admin API: snapshots of every replica; backups of the data group, from its leader. */
+  /**
+   * Snapshot and Backup of the admin API: snapshots of every replica; a backup of the data group,
+   * from its leader (a cluster of several data groups cannot be backed up yet: refused).
+   */
   private snapshotProvider(): SnapshotProvider {
     return {
       snapshotNow: () => Promise.all([...this.replicas.values()].map((r) => r.snapshotNow())),
       backup: async () => {
-        const replica = this.dataReplica();
+        const data = this.dataReplicas();
+        if (data.length !== 1 || this.routingTable.groups().length > 1) {
+          throw new QuorumError('BACKUP_UNSUPPORTED', `a backup covers one data group; this cluster has ${Math.max(data.length, this.routingTable.groups().length)}`, 'fail');
+        }
+        const replica = data[0]!;
         if (!replica.group.isLeader()) {
           const leader = replica.group.leaderId();
           throw new BackupNotLeaderError(leader === '' ? null : (this.addressOf(leader) ?? null));
@@ -299,7 +476,6 @@ export class NodeHost {
   }
 
   private infoSources(): InfoSources {
-    const replica = this.dataReplica();
     return {
       config: this.config,
       startedAtMs: this.startedAtMs,
@@ -307,9 +483,8 @@ export class NodeHost {
       respPort: this.respPort,
       stats: this.stats,
       clients: this.resp?.clients().length ?? 0,
-      group: replica.group,
-      snapshots: replica.snapshots,
-      keyspace: replica.stateMachine.keyspace,
+      primary: this.primaryReplica() ?? null,
+      dataGroups: this.dataReplicas(),
       catalog: this.catalog,
       version: quorumkvVersion,
       redisVersion: compatibleRedisVersion,
@@ -327,7 +502,7 @@ export class NodeHost {
       infoSection: (name) => infoSection(name, this.infoSources()),
       serverName: 'redis',
       redisVersion: compatibleRedisVersion,
-      role: () => (this.dataReplica().group.isLeader() ? 'master' : 'replica'),
+      role: () => (this.primaryReplica()?.group.isLeader() ? 'master' : 'replica'),
     };
   }
 
@@ -349,7 +524,15 @@ export class NodeHost {
   }
 }
 
-/** The voters a new cluster starts with: --peers, or this node alone. */
-function bootstrapVoters(nodeId: string, addressBook: ReadonlyMap<string, string>): readonly string[] {
-  return addressBook.size > 0 ? [...addressBook.keys()] : [nodeId];
+/** The bytes of a write entry of the node's own (a bootstrap entry): no request id to deduplicate, time 0. */
+function writeEntryBytes(args: readonly Buffer[]): Uint8Array {
+  const writer = writeEntryWriter({ flags: 0, timeMs: 0, args });
+  const bytes = Buffer.alloc(writer.size);
+  writer.writeTo(bytes, 0);
+  return bytes;
+}
+
+/** The node a membership call is about. */
+function memberOf(call: MembershipCall): string {
+  return call.kind === 'transfer-leader' ? call.to : call.nodeId;
 }

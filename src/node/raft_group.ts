@@ -64,6 +64,11 @@ export interface RaftGroupOptions {
   readonly bootstrapVoters?: readonly string[];
   /** Their gRPC addresses, written into the bootstrap entries so that every replica learns them. */
   readonly bootstrapAddresses?: ReadonlyMap<string, string>;
+  /**
+   * State machine payloads every initial replica writes after the membership entries, committed
+   * from the start (a data group's slots, the meta group's first records).
+   */
+  readonly bootstrapProposals?: readonly Uint8Array[];
   /** Called on every replica when a membership change is applied (after the core adopted it). */
   readonly onConfChange?: (change: ConfChange, confState: ConfState) => void;
   readonly random: RandomSource;
@@ -237,7 +242,8 @@ export class RaftGroup {
     }
     const empty = initial === null && entries.length === 0 && hardState.term === 0;
     if (empty && options.bootstrapVoters && options.bootstrapVoters.length > 0) {
-      const boot = bootstrapLog(options.bootstrapVoters, (id) => options.bootstrapAddresses?.get(id));
+      const initial = (options.bootstrapProposals ?? []).map((payload, i) => encodeProposal(`bootstrap.${i + 1}`, payload));
+      const boot = bootstrapLog(options.bootstrapVoters, (id) => options.bootstrapAddresses?.get(id), initial);
       await options.log.save({ hardState: boot.hardState, entries: boot.entries });
       hardState = boot.hardState;
       entries = boot.entries;
@@ -334,6 +340,16 @@ export class RaftGroup {
     this.compaction = { snapshot, keepEntries, keepBytes, deferred };
     this.schedule();
     return deferred.promise;
+  }
+
+  /**
+   * Starts an election now instead of waiting for the election timeout: the preferred leader of
+   * a new group does, so that leaders start spread over the nodes.
+   */
+  campaign(): void {
+    if (this.stopped) return;
+    this.raw.campaign();
+    this.schedule();
   }
 
   /** Advances the core's clock by one tick (the host's timer calls this). */

@@ -4,15 +4,18 @@ import type { Entry, HardState } from './types.js';
 
 /**
  * The first log of a new group (etcd's Bootstrap): one committed AddVoter entry per initial
- * voter at term 1. Every initial member writes the same entries, so their logs agree from the
- * start, and a node that joins later learns the initial membership by replaying the log.
+ * voter at term 1, then the host's own initial entries (`initial`, normal entries: what the
+ * group's state machine starts from). Every initial member writes the same entries, so their
+ * logs agree from the start, and a node that joins later learns the initial membership and state
+ * by replaying the log.
  */
 export function bootstrapLog(
   voters: readonly string[],
   contextOf: (nodeId: string) => string | undefined = () => undefined,
+  initial: readonly Uint8Array[] = [],
 ): { entries: Entry[]; hardState: HardState } {
   const sorted = [...voters].sort();
-  const entries = sorted.map((nodeId, i) => {
+  const entries: Entry[] = sorted.map((nodeId, i) => {
     // The context is the host's (quorumkv puts the node's gRPC address there).
     const context = contextOf(nodeId);
     return {
@@ -22,5 +25,6 @@ export function bootstrapLog(
       data: encodeConfChange({ type: ConfChangeType.AddVoter, nodeId, ...(context !== undefined ? { context } : {}) }),
     };
   });
+  for (const data of initial) entries.push({ term: 1, index: entries.length + 1, type: EntryType.Normal, data });
   return { entries, hardState: { term: 1, vote: '', commit: entries.length } };
 }

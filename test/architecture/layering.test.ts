@@ -26,8 +26,9 @@ const mayImport: Readonly<Record<string, readonly string[]>> = {
   transport: ['util', 'raft', 'resp', 'storage'],
   observability: ['util'],
   admin: ['util', 'storage', 'transport'],
-  node: ['util', 'config', 'raft', 'resp', 'storage', 'state', 'commands', 'transport', 'observability', 'admin'],
-  cli: ['util', 'config', 'raft', 'resp', 'storage', 'state', 'commands', 'transport', 'observability', 'admin', 'node'],
+  cluster: ['util', 'raft', 'resp', 'state'],
+  node: ['util', 'config', 'raft', 'resp', 'storage', 'state', 'commands', 'transport', 'observability', 'admin', 'cluster'],
+  cli: ['util', 'config', 'raft', 'resp', 'storage', 'state', 'commands', 'transport', 'observability', 'admin', 'cluster', 'node'],
 };
 
 /**

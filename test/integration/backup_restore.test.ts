@@ -85,7 +85,7 @@ describe('backup and restore', () => {
           const restored = await quorumkv('restore', '--from', file, '--data-dir', n.dataDir, '--id', n.id, '--peers', c.peers());
           expect(restored.stderr).toBe('');
           expect(restored.code).toBe(0);
-          expect(restored.stdout).toMatch(/restored g0 at index \d+/);
+          expect(restored.stdout).toMatch(/restored g1 at index \d+/);
         }
       },
     });

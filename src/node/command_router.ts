@@ -1,0 +1,254 @@
+import type { ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
+import type { RoutingTable } from '../cluster/meta_records.js';
+import { array, bulk, error, integer, nullReply, ok, type Reply } from '../resp/reply.js';
+import { commandKeys, wrongGroupSlot } from '../state/command_keys.js';
+import { keyHashSlot } from '../state/hash_slot.js';
+import type { GroupReplica } from './group_replica.js';
+
+type ReadItem = { readonly spec: ReadCommandSpec; readonly args: readonly Buffer[] };
+type WriteItem = { readonly spec: WriteCommandSpec; readonly args: readonly Buffer[] };
+
+/** What the router needs of the host: the routing table, the replicas it hosts, time. */
+export interface RouterHost {
+  routing(): RoutingTable;
+  /** Rebuilds the routing table from the meta group now (after a wrong-group reply). */
+  refreshRouting(): void;
+  replica(groupId: string): GroupReplica | undefined;
+  clock(): number;
+  random(): number;
+  /** How long a command keeps looking for the group of its slot (as for a leader): then -TRYAGAIN. */
+  readonly routeWaitMs: number;
+}
+
+/** Redis Cluster's reply for keys of different slots; here keys of different groups. */
+export const crossSlotReply = error("CROSSSLOT Keys in request don't hash to the same slot");
+
+const tryAgainReply = (why: string): Reply => error(`TRYAGAIN ${why}`);
+
+/** Where one command goes. */
+type Target = { readonly kind: 'group'; readonly replica: GroupReplica } | { readonly kind: 'all' } | { readonly kind: 'reply'; readonly reply: Reply };
+
+/**
+ * Routes client commands to the groups that serve their keys: hash slot → group (the routing
+ * table, read out of the meta group) → this node's replica of it, whose gateway proposes or
+ * forwards to its leader.
+ *
+ *   command with keys  ─▶ every key's slot in one group? ─ no ─▶ -CROSSSLOT
+ *                                  │ yes
+ *                                  ▼
+ *                      that group's replica here ─▶ its gateway ─▶ reply
+ *                                  │ wrong group (a stale route: the slot moved)
+ *                                  ▼
+ *                      refresh the routing table, send it again (same command), until routeWaitMs
+ *   command over the keyspace (DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHALL, FLUSHDB)
+ *                      ─▶ every group, one after another ─▶ replies combined as Redis Cluster
+ *                         clients combine them (the command's response_policy tip)
+ *
+ * A connection's run is cut where its target changes, and the pieces run one after the other,
+ * so a pipeline still executes in its order, as Redis's does.
+ */
+export class CommandRouter {
+  constructor(private readonly host: RouterHost) {}
+
+  async readRun(items: readonly ReadItem[]): Promise<Reply[]> {
+    return this.run(items, (replica, chunk) => replica.gateway.readRun(chunk), (item) => this.readEverywhere(item));
+  }
+
+  async writeRun(items: readonly WriteItem[]): Promise<Reply[]> {
+    return this.run(items, (replica, chunk) => replica.gateway.writeRun(chunk), (item) => this.writeEverywhere(item));
+  }
+
+  /** Whether this node can serve a command with these arguments now (its group's log replayed). */
+  serving(spec: ReadCommandSpec | WriteCommandSpec, args: readonly Buffer[]): boolean {
+    const target = this.targetOf(spec, args);
+    if (target.kind === 'group') return target.replica.serving;
+    return true;
+  }
+
+  private async run<T extends ReadItem | WriteItem>(
+    items: readonly T[],
+    send: (replica: GroupReplica, chunk: readonly T[]) => Promise<Reply[]>,
+    everywhere: (item: T) => Promise<Reply>,
+  ): Promise<Reply[]> {
+    const replies: Reply[] = new Array(items.length);
+    let i = 0;
+    while (i < items.length) {
+      const target = this.targetOf(items[i]!.spec, items[i]!.args);
+      if (target.kind === 'reply') {
+        replies[i++] = target.reply;
+        continue;
+      }
+      if (target.kind === 'all') {
+        replies[i] = await everywhere(items[i]!);
+        i++;
+        continue;
+      }
+      // The longest run of commands for the same group goes as one run (one entry, one barrier).
+      let end = i + 1;
+      while (end < items.length) {
+        const next = this.targetOf(items[end]!.spec, items[end]!.args);
+        if (next.kind !== 'group' || next.replica !== target.replica) break;
+        end++;
+      }
+      const chunk = items.slice(i, end);
+      const chunkReplies = await send(target.replica, chunk);
+      for (let k = 0; k < chunk.length; k++) {
+        const reply = chunkReplies[k]!;
+        replies[i + k] = wrongGroupSlot(reply) >= 0 ? await this.reroute(chunk[k]!, send) : reply;
+      }
+      i = end;
+    }
+    return replies;
+  }
+
+  /** A command a group refused as not its own: sent again once the routing table says where it goes now. */
+  private async reroute<T extends ReadItem | WriteItem>(item: T, send: (replica: GroupReplica, chunk: readonly T[]) => Promise<Reply[]>): Promise<Reply> {
+    const deadline = this.host.clock() + this.host.routeWaitMs;
+    for (;;) {
+      this.host.refreshRouting();
+      const target = this.targetOf(item.spec, item.args);
+      if (target.kind === 'reply') return target.reply;
+      if (target.kind === 'group') {
+        const [reply] = await send(target.replica, [item]);
+        if (wrongGroupSlot(reply!) < 0) return reply!;
+      }
+      if (this.host.clock() >= deadline) return tryAgainReply(`the slot of this command is moving between groups; no group took it within ${this.host.routeWaitMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  private targetOf(spec: ReadCommandSpec | WriteCommandSpec, args: readonly Buffer[]): Target {
+    const keys = commandKeys(args, spec);
+    if (keys.length === 0) {
+      if (isKeyspaceWide(spec)) return { kind: 'all' };
+      // A keyless command that is not over the keyspace: any group serves it the same.
+      const first = this.firstLocalGroup();
+      return first ? { kind: 'group', replica: first } : { kind: 'reply', reply: tryAgainReply('no group is open on this node yet') };
+    }
+    const routing = this.host.routing();
+    let groupId: string | undefined;
+    for (const key of keys) {
+      const group = routing.groupOfSlot(keyHashSlot(key));
+      if (group === undefined) return { kind: 'reply', reply: tryAgainReply(`no group serves slot ${keyHashSlot(key)} yet`) };
+      if (groupId === undefined) groupId = group.id;
+      else if (group.id !== groupId) return { kind: 'reply', reply: crossSlotReply };
+    }
+    const replica = this.host.replica(groupId!);
+    if (!replica) return { kind: 'reply', reply: tryAgainReply(`group ${groupId} is not hosted on this node`) };
+    return { kind: 'group', replica };
+  }
+
+  private firstLocalGroup(): GroupReplica | undefined {
+    for (const g of this.host.routing().groups()) {
+      const replica = this.host.replica(g.id);
+      if (replica) return replica;
+    }
+    return undefined;
+  }
+
+  /** The groups a keyspace-wide command covers: every data group (each must be hosted here). */
+  private everyGroup(): GroupReplica[] | Reply {
+    const replicas: GroupReplica[] = [];
+    for (const g of this.host.routing().groups()) {
+      const replica = this.host.replica(g.id);
+      if (!replica) return tryAgainReply(`group ${g.id} is not hosted on this node`);
+      replicas.push(replica);
+    }
+    if (replicas.length === 0) return tryAgainReply('no group is open on this node yet');
+    return replicas;
+  }
+
+  private async readEverywhere(item: ReadItem): Promise<Reply> {
+    if (item.spec.name === 'scan') return this.scan(item);
+    const replicas = this.everyGroup();
+    if (!Array.isArray(replicas)) return replicas;
+    const replies: Reply[] = [];
+    for (const replica of replicas) {
+      const [reply] = await replica.gateway.readRun([item]);
+      if (reply!.kind === 'error') return reply!;
+      replies.push(reply!);
+    }
+    return combine(item.spec, replies, () => this.host.random());
+  }
+
+  private async writeEverywhere(item: WriteItem): Promise<Reply> {
+    const replicas = this.everyGroup();
+    if (!Array.isArray(replicas)) return replicas;
+    const replies: Reply[] = [];
+    for (const replica of replicas) {
+      const [reply] = await replica.gateway.writeRun([item]);
+      if (reply!.kind === 'error') return reply!;
+      replies.push(reply!);
+    }
+    return combine(item.spec, replies, () => this.host.random());
+  }
+
+  /**
+   * SCAN over every group: the cursor carries the group and the position in its keyspace,
+   *
+   *   cursor = position × 2^16 + n   (the group gn; 0 = from the first group)
+   *
+   * so a client's cursor walks g1 to its end, then g2, and so on; each group's own cursor keeps
+   * SCAN's guarantee within it (every key present for the whole walk is returned).
+   */
+  private async scan(item: ReadItem): Promise<Reply> {
+    const groups = this.host.routing().groups();
+    const replicas = this.everyGroup();
+    if (!Array.isArray(replicas)) return replicas;
+    const cursorArg = item.args[1]!.toString('latin1');
+    if (!/^\d+$/.test(cursorArg)) {
+      // Whatever the group says of a bad cursor is what Redis says.
+      const [reply] = await replicas[0]!.gateway.readRun([item]);
+      return reply!;
+    }
+    const cursor = BigInt(cursorArg);
+    const ordinal = Number(cursor & 0xffffn);
+    let position = cursor >> 16n;
+    let index = ordinal === 0 ? 0 : groups.findIndex((g) => groupOrdinal(g.id) === ordinal);
+    if (index < 0) {
+      // A group that is gone (merged): continue with the next one after it.
+      index = groups.findIndex((g) => groupOrdinal(g.id) > ordinal);
+      position = 0n;
+      if (index < 0) return array([bulk('0'), array([])]);
+    }
+    if (ordinal === 0) position = 0n;
+    const args = [...item.args];
+    args[1] = Buffer.from(position.toString(), 'latin1');
+    const [reply] = await replicas[index]!.gateway.readRun([{ spec: item.spec, args }]);
+    if (reply!.kind !== 'array') return reply!;
+    const [next, keys] = reply!.items;
+    const nextPosition = BigInt((next as { value: Buffer }).value.toString('latin1'));
+    let nextCursor: bigint;
+    if (nextPosition !== 0n) nextCursor = (nextPosition << 16n) | BigInt(groupOrdinal(groups[index]!.id));
+    else if (index + 1 < groups.length) nextCursor = BigInt(groupOrdinal(groups[index + 1]!.id));
+    else nextCursor = 0n;
+    return array([bulk(nextCursor.toString()), keys!]);
+  }
+}
+
+/** A keyless command that covers the whole keyspace (Redis's request_policy:all_shards, and SCAN). */
+function isKeyspaceWide(spec: ReadCommandSpec | WriteCommandSpec): boolean {
+  return spec.name === 'scan' || (spec.tips ?? []).includes('request_policy:all_shards');
+}
+
+/** The number in a data group's id (g12 → 12). */
+function groupOrdinal(id: string): number {
+  return Number(id.slice(1));
+}
+
+/** One reply out of every group's, as the command's response_policy tip says. */
+function combine(spec: ReadCommandSpec | WriteCommandSpec, replies: readonly Reply[], random: () => number): Reply {
+  const tips = spec.tips ?? [];
+  if (tips.includes('response_policy:agg_sum')) {
+    let sum = 0n;
+    for (const r of replies) if (r.kind === 'integer') sum += BigInt(r.value);
+    return integer(sum);
+  }
+  if (tips.includes('response_policy:all_succeeded')) return ok;
+  if (spec.name === 'randomkey') {
+    const found = replies.filter((r) => r.kind !== 'null');
+    return found.length === 0 ? nullReply : found[Math.floor(random() * found.length)]!;
+  }
+  // KEYS: the keys of every group.
+  return array(replies.flatMap((r) => (r.kind === 'array' ? r.items : [])));
+}
