@@ -1,0 +1,151 @@
+/**
+ * The router, with groups faked at their gateway: a stale route (the slot moved to another group
+ * since the routing table was read) is refused by the old owner and sent again to the new one,
+ * where it runs once; a pipeline keeps its order across groups; keys of two groups are refused
+ * before anything runs; keyspace-wide commands are combined as Redis Cluster clients combine them.
+ */
+import { describe, expect, it } from 'vitest';
+import { RoutingTable, type GroupRecord } from '../../src/cluster/meta_records.js';
+import { lookupCommand } from '../../src/commands/command_table.js';
+import type { ReadCommandSpec, WriteCommandSpec } from '../../src/commands/command_spec.js';
+import { CommandRouter, crossSlotReply } from '../../src/node/command_router.js';
+import type { GroupReplica } from '../../src/node/group_replica.js';
+import { bulk, integer, ok, type Reply } from '../../src/resp/reply.js';
+import { commandKeys, wrongGroupReply } from '../../src/state/command_keys.js';
+import { keyHashSlot } from '../../src/state/hash_slot.js';
+import type { SlotRange } from '../../src/state/slot_set.js';
+
+const b = (s: string): Buffer => Buffer.from(s);
+const spec = (name: string) => lookupCommand(name)! as ReadCommandSpec & WriteCommandSpec;
+
+/** Every command any fake group ran, in the order they ran. */
+const ran: string[] = [];
+
+/** A group whose gateway runs commands against a plain map, refusing slots it does not own. */
+class FakeGroup {
+  readonly log: string[] = [];
+  readonly data = new Map<string, string>();
+  constructor(
+    readonly id: string,
+    public owned: (slot: number) => boolean,
+  ) {}
+
+  private runOne(args: readonly Buffer[]): Reply {
+    const name = args[0]!.toString().toLowerCase();
+    for (const key of commandKeys(args, spec(name))) {
+      if (!this.owned(keyHashSlot(key))) return wrongGroupReply(keyHashSlot(key));
+    }
+    this.log.push(args.map((a) => a.toString()).join(' '));
+    ran.push(`${this.id}: ${this.log[this.log.length - 1]}`);
+    switch (name) {
+      case 'set':
+        this.data.set(args[1]!.toString(), args[2]!.toString());
+        return ok;
+      case 'get':
+        return this.data.has(args[1]!.toString()) ? bulk(this.data.get(args[1]!.toString())!) : { kind: 'null' };
+      case 'dbsize':
+        return integer(this.data.size);
+      default:
+        return ok;
+    }
+  }
+
+  asReplica(): GroupReplica {
+    const run = async (items: readonly { args: readonly Buffer[] }[]): Promise<Reply[]> => items.map((i) => this.runOne(i.args));
+    return { groupId: this.id, serving: true, gateway: { readRun: run, writeRun: run } } as unknown as GroupReplica;
+  }
+}
+
+function table(groups: readonly [string, SlotRange][]): RoutingTable {
+  return RoutingTable.of(
+    groups.map(([id, range]): GroupRecord => ({ id, voters: ['n1'], preferredLeader: '', slots: [range] })),
+    [],
+  );
+}
+
+function router(groups: FakeGroup[], tables: RoutingTable[]): { router: CommandRouter; refreshes: () => number } {
+  let current = 0;
+  let refreshes = 0;
+  const replicas = new Map(groups.map((g) => [g.id, g.asReplica()]));
+  const r = new CommandRouter({
+    routing: () => tables[current]!,
+    refreshRouting: () => {
+      refreshes++;
+      current = Math.min(current + 1, tables.length - 1);
+    },
+    replica: (id) => replicas.get(id),
+    clock: () => Date.now(),
+    random: () => 0,
+    routeWaitMs: 1_000,
+  });
+  return { router: r, refreshes: () => refreshes };
+}
+
+const fooSlot = keyHashSlot(b('foo')); // 12182
+const barSlot = keyHashSlot(b('bar')); // 5061
+
+describe('CommandRouter', () => {
+  it('sends a write the old owner refuses to the new owner, where it runs once', async () => {
+    // foo's slot moved from g1 to g2; this node's table still says g1.
+    const g1 = new FakeGroup('g1', (s) => s !== fooSlot);
+    const g2 = new FakeGroup('g2', (s) => s === fooSlot);
+    const stale = table([['g1', [0, 16383]]]);
+    const fresh = RoutingTable.of(
+      [
+        { id: 'g1', voters: ['n1'], preferredLeader: '', slots: [[0, fooSlot - 1], [fooSlot + 1, 16383]] },
+        { id: 'g2', voters: ['n1'], preferredLeader: '', slots: [[fooSlot, fooSlot]] },
+      ],
+      [],
+    );
+    const { router: r, refreshes } = router([g1, g2], [stale, fresh]);
+    const replies = await r.writeRun([
+      { spec: spec('set'), args: [b('set'), b('bar'), b('1')] },
+      { spec: spec('set'), args: [b('set'), b('foo'), b('2')] },
+    ]);
+    expect(replies).toEqual([ok, ok]);
+    expect(refreshes()).toBe(1);
+    expect(g1.log).toEqual(['set bar 1']);
+    expect(g2.log).toEqual(['set foo 2']);
+    expect(await r.readRun([{ spec: spec('get'), args: [b('get'), b('foo')] }])).toEqual([bulk('2')]);
+  });
+
+  it('answers TRYAGAIN when no group takes the slot within the wait', async () => {
+    const g1 = new FakeGroup('g1', () => false);
+    const { router: r } = router([g1], [table([['g1', [0, 16383]]])]);
+    const [reply] = await r.writeRun([{ spec: spec('set'), args: [b('set'), b('foo'), b('1')] }]);
+    expect(reply).toMatchObject({ kind: 'error' });
+    expect((reply as { message: string }).message).toMatch(/^TRYAGAIN /);
+    expect(g1.log).toEqual([]);
+  });
+
+  it('keeps a pipeline in order across groups, and refuses keys of two groups before running anything', async () => {
+    const g1 = new FakeGroup('g1', (s) => s < 8192);
+    const g2 = new FakeGroup('g2', (s) => s >= 8192);
+    const { router: r } = router([g1, g2], [table([['g1', [0, 8191]], ['g2', [8192, 16383]]])]);
+    ran.length = 0;
+    expect(barSlot).toBeLessThan(8192);
+    expect(fooSlot).toBeGreaterThanOrEqual(8192);
+    const replies = await r.writeRun([
+      { spec: spec('set'), args: [b('set'), b('bar'), b('1')] },
+      { spec: spec('set'), args: [b('set'), b('foo'), b('1')] },
+      { spec: spec('mset'), args: [b('mset'), b('bar'), b('2'), b('foo'), b('2')] },
+      { spec: spec('set'), args: [b('set'), b('bar'), b('3')] },
+    ]);
+    expect(replies).toEqual([ok, ok, crossSlotReply, ok]);
+    expect(ran.slice(-3)).toEqual(['g1: set bar 1', 'g2: set foo 1', 'g1: set bar 3']);
+    expect(g1.log).toEqual(['set bar 1', 'set bar 3']);
+    expect(g2.log).toEqual(['set foo 1']);
+  });
+
+  it('sums DBSIZE over every group', async () => {
+    const g1 = new FakeGroup('g1', (s) => s < 8192);
+    const g2 = new FakeGroup('g2', (s) => s >= 8192);
+    const { router: r } = router([g1, g2], [table([['g1', [0, 8191]], ['g2', [8192, 16383]]])]);
+    await r.writeRun([
+      { spec: spec('set'), args: [b('set'), b('bar'), b('1')] },
+      { spec: spec('set'), args: [b('set'), b('foo'), b('1')] },
+      { spec: spec('set'), args: [b('set'), b('{foo}x'), b('1')] },
+    ]);
+    expect(await r.readRun([{ spec: spec('dbsize'), args: [b('dbsize')] }])).toEqual([integer(3n)]);
+  });
+});
