@@ -52,6 +52,19 @@ export async function adminStatus(address: string, options: AdminCallOptions = {
 
 export type { MembershipCall };
 
+/** What `admin split` asks: the group, the new group's first slot (null: the middle), and whether to wait until it serves. */
+export interface SplitCall {
+  readonly group: string;
+  readonly atSlot: number | null;
+  readonly wait: boolean;
+}
+
+/** Splits a group at the node at `address` (it passes it on to the group's leader); one line back. */
+export async function adminSplit(address: string, call: SplitCall, options: AdminCallOptions = { timeoutMs: defaultAdminTimeoutMs }): Promise<string> {
+  const reply: { message: string } = await unaryCall(address, 'Split', { groupId: call.group, atSlot: call.atSlot ?? -1, noWait: !call.wait }, options);
+  return reply.message;
+}
+
 /** Runs a membership change at the node at `address` (it passes it on to the leader); one line back. */
 export async function adminChange(address: string, call: MembershipCall, options: AdminCallOptions = { timeoutMs: defaultAdminTimeoutMs }): Promise<string> {
   let reply: { message: string };

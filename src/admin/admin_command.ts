@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { adminBackup, adminChange, adminSnapshot, adminStatus, defaultAdminTimeoutMs } from './admin_client.js';
+import { adminBackup, adminChange, adminSnapshot, adminSplit, adminStatus, defaultAdminTimeoutMs } from './admin_client.js';
 import type { MembershipCall } from './admin_client.js';
 import type { SnapshotInfo } from '../storage/snapshot_format.js';
 
@@ -9,10 +9,10 @@ export interface CommandOutput {
 }
 
 const usage =
-  'quorumkv admin --addr HOST:PORT [--timeout-ms N] [--json] (status | add-node --id ID --grpc HOST:PORT | remove-node --id ID | promote --id ID | transfer-leader --to ID | snapshot | backup --out FILE)';
+  'quorumkv admin --addr HOST:PORT [--timeout-ms N] [--json] (status | add-node --id ID --grpc HOST:PORT | remove-node --id ID | promote --id ID | transfer-leader --to ID | split --group G [--at-slot S] [--no-wait] | snapshot | backup --out FILE); membership calls take [--group G]';
 
 const changes = ['add-node', 'remove-node', 'promote', 'transfer-leader'] as const;
-const subcommands = ['status', ...changes, 'snapshot', 'backup'] as const;
+const subcommands = ['status', ...changes, 'split', 'snapshot', 'backup'] as const;
 type Subcommand = (typeof subcommands)[number];
 
 /**
@@ -25,6 +25,7 @@ const defaultTimeoutMs = {
   'remove-node': 30_000,
   promote: 30_000,
   'transfer-leader': 30_000,
+  split: 90_000,
   snapshot: 120_000,
   backup: 30_000,
 } as const satisfies Record<Subcommand, number>;
@@ -47,6 +48,8 @@ export async function runAdminCommand(args: readonly string[], out: CommandOutpu
         to: { type: 'string' },
         out: { type: 'string' },
         group: { type: 'string' },
+        'at-slot': { type: 'string' },
+        'no-wait': { type: 'boolean' },
       },
       allowPositionals: true,
       strict: true,
@@ -86,10 +89,20 @@ export async function runAdminCommand(args: readonly string[], out: CommandOutpu
     case 'backup':
       if (!parsed.values.out) return usageError(out, 'backup needs --out FILE');
       break;
+    case 'split': {
+      if (group === undefined || group === 'meta') return usageError(out, 'split needs --group G, a data group');
+      const at = parsed.values['at-slot'];
+      if (at !== undefined && !/^\d{1,5}$/.test(at)) return usageError(out, `--at-slot '${at}' is not a slot`);
+      break;
+    }
   }
   try {
     if (call !== null) {
       const message = await adminChange(addr!, call, options);
+      print(message, { ok: true, message });
+    } else if (command === 'split') {
+      const at = parsed.values['at-slot'];
+      const message = await adminSplit(addr!, { group: group!, atSlot: at === undefined ? null : Number(at), wait: parsed.values['no-wait'] !== true }, options);
       print(message, { ok: true, message });
     } else if (command === 'status') {
       out.stdout(`${JSON.stringify(await adminStatus(addr!, options), null, 2)}\n`);

@@ -27,6 +27,12 @@ export interface MembershipProvider {
   promote?(nodeId: string, group: string): Promise<string>;
 }
 
+/** What the node does for the calls that change the cluster's groups. */
+export interface ClusterProvider {
+  /** Splits a data group at `atSlot` (null: the middle of its slots); one line for the operator. */
+  split(group: string, atSlot: number | null, wait: boolean): Promise<string>;
+}
+
 /** What the node does for Snapshot and Backup. */
 export interface SnapshotProvider {
   /** Takes a snapshot of every group on this node now; resolves with the newest SnapshotInfo of each. */
@@ -73,6 +79,7 @@ export function registerAdminService(
   provider: StatusProvider,
   membership?: MembershipProvider,
   snapshots?: SnapshotProvider,
+  cluster?: ClusterProvider,
 ): void {
   server.addService(adminServiceDefinition(), {
     Status: (_call: grpc.ServerUnaryCall<unknown, StatusReplyWire>, callback: grpc.sendUnaryData<StatusReplyWire>) => {
@@ -84,6 +91,17 @@ export function registerAdminService(
     AddNode: change(membership, (r: { nodeId: string; grpcAddress: string; groupId: string }) => withGroup({ kind: 'add-node', nodeId: r.nodeId, address: r.grpcAddress }, r.groupId)),
     RemoveNode: change(membership, (r: { nodeId: string; groupId: string }) => withGroup({ kind: 'remove-node', nodeId: r.nodeId }, r.groupId)),
     TransferLeader: change(membership, (r: { toNodeId: string; groupId: string }) => withGroup({ kind: 'transfer-leader', to: r.toNodeId }, r.groupId)),
+    Split: (call: grpc.ServerUnaryCall<{ groupId: string; atSlot: number; noWait: boolean }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      if (!cluster) {
+        callback({ code: grpc.status.UNIMPLEMENTED, details: 'this node offers no splits' });
+        return;
+      }
+      const { groupId, atSlot, noWait } = call.request;
+      cluster.split(groupId, atSlot < 0 ? null : atSlot, !noWait).then(
+        (message) => callback(null, { message }),
+        (err: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: describe(err) }),
+      );
+    },
     PromoteNode: (call: grpc.ServerUnaryCall<{ nodeId: string; groupId: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       if (!membership?.promote) {
         callback({ code: grpc.status.UNIMPLEMENTED, details: 'this node offers no promotion of learners' });

@@ -37,9 +37,13 @@ export function nodeRecordEntry(node: NodeRecord): [string, string] {
   return [`${nodePrefix}${node.id}`, JSON.stringify({ grpc: node.grpc, resp: node.resp })];
 }
 
+/** The meta group's counter of data groups ever made (qkv.meta-next): the next new group is g<value + 1>. */
+export const groupCounterName = 'counter:group';
+
 /** The meta group's first records: every data group of the layout and every initial node's gRPC address. */
 export function layoutRecords(layout: ClusterLayout, grpcAddresses: ReadonlyMap<string, string>): [string, string][] {
   return [
+    [groupCounterName, String(layout.data.length)],
     ...layout.data.map((g) => groupRecordEntry(g)),
     ...[...grpcAddresses].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, grpc]) => nodeRecordEntry({ id, grpc, resp: '' })),
   ];

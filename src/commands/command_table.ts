@@ -1,7 +1,8 @@
 import type { Reply } from '../resp/reply.js';
 import type { CommandSpec, WriteCommandSpec } from './command_spec.js';
 import { expireKeys } from './internal/expire_keys.js';
-import { metaPut } from './internal/meta_put.js';
+import { metaNext, metaPut } from './internal/meta_put.js';
+import { split } from './internal/split.js';
 import { ownSlots } from './internal/own_slots.js';
 import { del, unlink } from './keyspace/delete.js';
 import { expire, expireat, persist, pexpire, pexpireat } from './keyspace/expire.js';
@@ -69,7 +70,7 @@ export const commandTable: readonly CommandSpec[] = [
   dbsize,
 ];
 
-export const internalCommands: readonly WriteCommandSpec[] = [expireKeys, ownSlots, metaPut];
+export const internalCommands: readonly WriteCommandSpec[] = [expireKeys, ownSlots, metaPut, metaNext, split];
 
 const byName = new Map<string, CommandSpec>(commandTable.map((spec) => [spec.name, spec]));
 const internalByName = new Map<string, WriteCommandSpec>(internalCommands.map((spec) => [spec.name, spec]));

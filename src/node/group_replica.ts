@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { MembershipCall } from '../admin/membership_call.js';
 import type { GroupStatus } from '../admin/status.js';
-import { MessageType, type ConfChange, type Message } from '../raft/index.js';
+import { MessageType, type ConfChange, type ConfState, type Message } from '../raft/index.js';
 import type { Reply } from '../resp/reply.js';
-import { KvStateMachine } from '../state/kv_state_machine.js';
+import { KvStateMachine, type SplitOff } from '../state/kv_state_machine.js';
 import type { MembersRecord } from '../state/snapshot_image.js';
 import { WriteFlags, writeEntryWriter } from '../state/write_entry.js';
 import { FileLog } from '../storage/file_log.js';
@@ -56,6 +56,11 @@ export interface ReplicaEvents {
   onExpired(count: number): void;
   /** The group's log could not be written: the node must stop (see RaftGroupOptions.onFatal). */
   onFatal(error: Error): void;
+  /**
+   * The group applied a split (inside that apply): the host makes this node's replica of the new
+   * group from `split`, with the members the group had at that index (`confState`).
+   */
+  onSplit(split: SplitOff, confState: ConfState): void;
 }
 
 export interface GroupReplicaOptions {
@@ -125,7 +130,12 @@ export class GroupReplica {
   static async open(options: GroupReplicaOptions): Promise<GroupReplica> {
     const { groupId, nodeId, settings, catalog, peers, events, clock, random, logger } = options;
     const unit = (): number => random.intBelow(0x1_0000_0000) / 0x1_0000_0000;
-    const stateMachine = new KvStateMachine({ newKeyspace: () => catalog.newKeyspace(), resolveWrite: (name) => catalog.resolveWrite(name) });
+    let group: RaftGroup | null = null;
+    const stateMachine = new KvStateMachine({
+      newKeyspace: () => catalog.newKeyspace(),
+      resolveWrite: (name) => catalog.resolveWrite(name),
+      onSplit: (split) => events.onSplit(split, group!.confState()),
+    });
     const store = await SnapshotStore.open({
       dir: groupSnapshotDir(options.dataDir, groupId),
       groupId,
@@ -133,7 +143,6 @@ export class GroupReplica {
     }).catch((err: Error) => {
       throw new ServerStartError(`snapshot store of group ${groupId} is unusable: ${err.message}`, { cause: err });
     });
-    let group: RaftGroup | null = null;
     try {
       const snapshots = new SnapshotManager({
         groupId,

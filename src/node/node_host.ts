@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { adminChange } from '../admin/admin_client.js';
+import { adminChange, adminSplit } from '../admin/admin_client.js';
 import { BackupNotLeaderError, registerAdminService, type SnapshotProvider } from '../admin/admin_service.js';
 import type { NodeStatus } from '../admin/status.js';
 import type { ClientState, ServerContext } from '../commands/connection_context.js';
 import type { ServerConfig } from '../config/config.js';
-import { ConfChangeType, type ConfChange, type Message } from '../raft/index.js';
+import { ConfChangeType, type ConfChange, type ConfState, type Message } from '../raft/index.js';
 import { withGroup, type MembershipCall } from '../admin/membership_call.js';
 import { error } from '../resp/reply.js';
 import type { MembersRecord } from '../state/snapshot_image.js';
@@ -15,16 +15,21 @@ import { GrpcPeerTransport, peerServerOptions } from '../transport/grpc_transpor
 import type { HeldLock } from '../storage/lock_file.js';
 import { QuorumError } from '../util/errors.js';
 import { SeededRandom } from '../util/random.js';
-import { initialLayout, isDataGroupId, metaGroupId, type ClusterLayout, type GroupLayout } from '../cluster/layout.js';
-import { RoutingTable, compareGroupIds, layoutRecords } from '../cluster/meta_records.js';
-import { metaPutArgs } from '../commands/internal/meta_put.js';
+import { dataGroupName, initialLayout, isDataGroupId, metaGroupId, type ClusterLayout, type GroupLayout } from '../cluster/layout.js';
+import { RoutingTable, compareGroupIds, groupCounterName, groupRecordEntry, layoutRecords } from '../cluster/meta_records.js';
+import type { WriteCommandSpec } from '../commands/command_spec.js';
+import { metaNextArgs, metaPutArgs } from '../commands/internal/meta_put.js';
+import { splitArgs } from '../commands/internal/split.js';
 import { ownSlotsArgs } from '../commands/internal/own_slots.js';
-import { SlotSet } from '../state/slot_set.js';
+import { KvStateMachine, type SplitOff } from '../state/kv_state_machine.js';
+import { SlotSet, formatSlotRanges } from '../state/slot_set.js';
+import { SnapshotStore } from '../storage/snapshot_store.js';
+import type { Reply } from '../resp/reply.js';
 import { writeEntryWriter } from '../state/write_entry.js';
 import type { CommandCatalog } from './command_catalog.js';
 import { classifyCommand } from './command_classifier.js';
 import { CommandRouter } from './command_router.js';
-import { ServerStartError, hostedGroupIds, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
+import { ServerStartError, groupSnapshotDir, hostedGroupIds, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
 import { MembershipError } from './membership.js';
 import { GroupReplica } from './group_replica.js';
 import { infoSection, infoSectionNames, type InfoSources } from './info.js';
@@ -110,7 +115,7 @@ export class NodeHost {
       host = new NodeHost(config, logger, catalog, dataDirLock, addressBook, transport, forwarder, grpcServer, clock);
       const hosted = await hostedGroupIds(config.dataDir);
       if (hosted.length > 0) {
-        for (const groupId of hosted) await host.openGroup(groupId, undefined);
+        for (const groupId of hosted) await host.openOnce(groupId);
       } else if (!config.join) {
         const nodes = addressBook.size > 0 ? [...addressBook.keys()] : [config.id];
         await host.bootstrap(initialLayout(nodes, config.groups, config.replicas));
@@ -154,7 +159,7 @@ export class NodeHost {
     if (message.to === this.config.id) void this.openJoined(groupId);
   }
 
-  private readonly opening = new Map<string, Promise<GroupReplica | undefined>>();
+  private readonly opening = new Map<string, Promise<GroupReplica>>();
 
   /**
    * Opens an empty replica of a group this node was added to (it hears from the group's leader
@@ -164,19 +169,29 @@ export class NodeHost {
    */
   private openJoined(groupId: string): Promise<GroupReplica | undefined> {
     if (this.stopped || !(groupId === metaGroupId || isDataGroupId(groupId))) return Promise.resolve(undefined);
+    if (!this.replicas.has(groupId) && !this.opening.has(groupId)) {
+      this.logger.info({ component: 'node', group: groupId }, 'a leader reached this node for a group it does not host yet: opening it empty');
+    }
+    return this.openOnce(groupId).catch((err: Error) => {
+      this.logger.warn({ component: 'node', group: groupId, error: err.message }, 'could not open the group');
+      return undefined;
+    });
+  }
+
+  /**
+   * Opens this node's replica of `groupId` from what its data dir holds (nothing: an empty replica
+   * that catches up from the group's leader), once, whoever asks first: the start-up, a leader's
+   * message, a split replayed from the log.
+   */
+  private openOnce(groupId: string): Promise<GroupReplica> {
     const existing = this.replicas.get(groupId);
     if (existing) return Promise.resolve(existing);
     let opening = this.opening.get(groupId);
     if (!opening) {
-      this.logger.info({ component: 'node', group: groupId }, 'a leader reached this node for a group it does not host yet: opening it empty');
       opening = this.openGroup(groupId, undefined)
         .then((replica) => {
           this.refreshRouting();
           return replica;
-        })
-        .catch((err: Error) => {
-          this.logger.warn({ component: 'node', group: groupId, error: err.message }, 'could not open the group');
-          return undefined;
         })
         .finally(() => this.opening.delete(groupId));
       this.opening.set(groupId, opening);
@@ -206,6 +221,7 @@ export class NodeHost {
         onExpired: (n) => {
           this.stats.expiredKeys += n;
         },
+        onSplit: (split, confState) => this.splitOff(groupId, split, confState),
         onFatal: (err) => {
           // Crash-stop, as etcd does on a WAL error: the disk decides what survived.
           logger.fatal({ component: 'node', group: groupId, error: err.message }, 'the Raft log failed; stopping the process');
@@ -220,6 +236,127 @@ export class NodeHost {
     });
     this.replicas.set(groupId, replica);
     return replica;
+  }
+
+  // ------------------------------------------------------------------ splits
+
+  /**
+   * A group applied a split (this runs inside that apply, on every replica of the group): this
+   * node makes its replica of the new group, on the same members, from the split-off state as of
+   * the split's index. The state is written as the new group's first snapshot, then the replica
+   * is opened from it. Until that snapshot is durable the parent takes no snapshot (so a crash
+   * before it leaves the split entry in the parent's log, and its replay makes the new group
+   * again); a replay finding the new group's snapshot already written just opens it.
+   */
+  private splitOff(parentId: string, split: SplitOff, confState: ConfState): void {
+    const parent = this.replicas.get(parentId);
+    const done = this.makeSplitGroup(split, confState).catch((err: Error) => {
+      this.logger.error({ component: 'split', group: split.childGroupId, parent: parentId, error: err.message }, 'could not make the split-off group here; it will catch up from its leader');
+    });
+    parent?.snapshots.holdSnapshotsUntil(done);
+    this.logger.info({ component: 'split', parent: parentId, group: split.childGroupId, index: split.index, keys: split.keyspace.size, slots: split.keyspace.ownedSlots.toString() }, 'group split');
+  }
+
+  private async makeSplitGroup(split: SplitOff, confState: ConfState): Promise<void> {
+    const groupId = split.childGroupId;
+    if (this.replicas.has(groupId) || this.opening.has(groupId)) return;
+    const store = await SnapshotStore.open({ dir: groupSnapshotDir(this.config.dataDir, groupId), groupId });
+    try {
+      if (store.latestInfo === null) {
+        const sm = new KvStateMachine({ newKeyspace: () => this.catalog.newKeyspace(), resolveWrite: (name) => this.catalog.resolveWrite(name) });
+        sm.keyspace.adopt(split.keyspace);
+        sm.dedup.restore(split.dedup);
+        sm.members.replace(split.members);
+        const image = sm.beginSnapshot();
+        try {
+          // Every replica of the new group starts from the same snapshot: index 1, term 1.
+          await store.write({ groupId, index: splitGroupStart.index, term: splitGroupStart.term, confState, createdAtMs: this.clock() }, image.records);
+        } finally {
+          image.release();
+        }
+      }
+    } finally {
+      await store.close();
+    }
+    if (!this.stopped) await this.openOnce(groupId);
+  }
+
+  /**
+   * `admin split`: on the group's leader (another node passes the call on to it), a new group id
+   * from the meta group's counter, then the split as an entry in the group's own log. With
+   * `wait`, returns once the routing table says the new group serves its slots and it has a
+   * leader.
+   */
+  private async splitGroup(groupId: string, atSlot: number | null, wait: boolean): Promise<string> {
+    const replica = this.replicas.get(groupId);
+    if (!replica || groupId === metaGroupId) throw new MembershipError('UNKNOWN_GROUP', `group ${groupId} is not a data group hosted on this node`);
+    if (!replica.group.isLeader()) {
+      const leader = replica.group.leaderId();
+      const address = leader === '' ? undefined : this.addressOf(leader);
+      if (!address) throw new MembershipError('NO_LEADER', `group ${groupId} has no leader this node can reach; try again`);
+      return adminSplit(address, { group: groupId, atSlot, wait }, { timeoutMs: 60_000 });
+    }
+    const owned = replica.stateMachine.keyspace.ownedSlots;
+    const slots = owned.ranges().flatMap(([a, b]) => [a, b]);
+    if (owned.size < 2) throw new MembershipError('CANNOT_SPLIT', `group ${groupId} owns ${owned.size} slot(s): nothing to split`);
+    const at = atSlot ?? middleSlot(owned);
+    if (!owned.has(at) || at === slots[0]) throw new MembershipError('CANNOT_SPLIT', `slot ${at} is not inside ${groupId}'s slots ${owned.toString()} (nor may it be the first)`);
+    const meta = this.replicas.get(metaGroupId);
+    if (!meta) throw new MembershipError('NO_META', 'this node hosts no replica of the meta group, which gives new groups their ids');
+    const [next] = await meta.gateway.writeRun([{ spec: this.internal('qkv.meta-next'), args: metaNextArgs(groupCounterName) }]);
+    if (next!.kind !== 'integer') throw new MembershipError('SPLIT_FAILED', `no new group id: ${describeReply(next!)}`);
+    const childId = dataGroupName(Number(next!.value));
+    const [reply] = await replica.gateway.writeRun([{ spec: this.internal('qkv.split'), args: splitArgs(childId, at) }]);
+    if (reply!.kind === 'error') throw new MembershipError('SPLIT_FAILED', `split of ${groupId} at slot ${at}: ${reply!.message}`);
+    const line = `split ${groupId} at slot ${at}: ${childId} serves ${formatSlotRanges(owned.ranges().flatMap(([a, b]) => (b >= at ? [[Math.max(a, at), b] as const] : [])))}`;
+    if (!wait) return `${line} (not waited for)`;
+    const deadline = this.clock() + 60_000;
+    for (;;) {
+      this.refreshRouting();
+      const child = this.replicas.get(childId);
+      const routed = this.routingTable.group(childId);
+      if (routed && routed.slots.length > 0 && child && child.group.leaderId() !== '') return line;
+      if (this.clock() > deadline) throw new MembershipError('SPLIT_TIMEOUT', `${line}, but it did not come to serve within 60 s`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  private internal(name: string): WriteCommandSpec {
+    const spec = this.catalog.resolveWrite(name);
+    if (!spec) throw new Error(`internal command ${name} is missing from the table`);
+    return spec;
+  }
+
+  // ------------------------------------------------------------------ the meta group's records
+
+  private reconcileRounds = 0;
+
+  /**
+   * Each data group's leader keeps the group's record in the meta group true (its slots, its
+   * voters): so a split's two groups, and a group whose members changed, are routed right within
+   * a round of housekeeping. Only a leader that hosts a meta replica writes (it proposes through
+   * it); a new group's preferred leader is the voter that is preferred by the fewest groups.
+   */
+  private reconcileMetaRecords(): void {
+    if (++this.reconcileRounds % reconcileEveryRounds !== 0) return;
+    const meta = this.replicas.get(metaGroupId);
+    if (!meta || !meta.serving) return;
+    for (const replica of this.dataReplicas()) {
+      if (!replica.group.isLeader() || !replica.serving) continue;
+      const slots = replica.stateMachine.keyspace.ownedSlots.ranges();
+      const voters = replica.group.confState().voters;
+      const record = this.routingTable.group(replica.groupId);
+      if (record && formatSlotRanges(record.slots) === formatSlotRanges(slots) && record.voters.join(',') === voters.join(',')) continue;
+      const preferredLeader = record?.preferredLeader && voters.includes(record.preferredLeader) ? record.preferredLeader : this.leastPreferred(voters);
+      const entry = groupRecordEntry({ id: replica.groupId, voters, preferredLeader, slots });
+      void meta.gateway.writeRun([{ spec: this.internal('qkv.meta-put'), args: metaPutArgs([entry]) }]).then(() => this.refreshRouting());
+    }
+  }
+
+  private leastPreferred(voters: readonly string[]): string {
+    const load = new Map(voters.map((v) => [v, 0]));
+    for (const g of this.routingTable.groups()) if (load.has(g.preferredLeader)) load.set(g.preferredLeader, load.get(g.preferredLeader)! + 1);
+    return [...load].sort(([a, x], [b, y]) => x - y || (a < b ? -1 : 1))[0]?.[0] ?? '';
   }
 
   /** Binds the gRPC and RESP listeners and starts the timers. */
@@ -241,6 +378,7 @@ export class NodeHost {
       { status: () => this.status() },
       { change: (call) => this.membershipCall(call), promote: (nodeId, group) => this.membershipCall(withGroup({ kind: 'promote', nodeId }, group)) },
       this.snapshotProvider(),
+      { split: (group, atSlot, wait) => this.splitGroup(group, atSlot, wait) },
     );
     this.grpcPort = await new Promise<number>((resolve, reject) => {
       this.grpcServer.bindAsync(`${config.host}:${config.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
@@ -289,6 +427,7 @@ export class NodeHost {
         this.stats.sample(clock());
         this.stats.noteUsedMemory(memoryFigures().used);
         this.refreshRouting();
+        this.reconcileMetaRecords();
         for (const replica of this.replicas.values()) replica.housekeeping(this.preferredLeaderOf(replica.groupId));
       }, housekeepingMs),
     );
@@ -530,6 +669,27 @@ function writeEntryBytes(args: readonly Buffer[]): Uint8Array {
   const bytes = Buffer.alloc(writer.size);
   writer.writeTo(bytes, 0);
   return bytes;
+}
+
+/** Where every replica of a split-off group starts: a snapshot at index 1, term 1, the same on every node. */
+const splitGroupStart = { index: 1, term: 1 } as const;
+
+/** How many housekeeping rounds between two looks at the meta group's records. */
+const reconcileEveryRounds = 5;
+
+/** The slot at the middle of a set of slots (the default place to split). */
+function middleSlot(slots: SlotSet): number {
+  const target = Math.floor(slots.size / 2);
+  let seen = 0;
+  for (const [a, b] of slots.ranges()) {
+    if (seen + (b - a + 1) > target) return a + (target - seen);
+    seen += b - a + 1;
+  }
+  return slots.ranges()[0]![0];
+}
+
+function describeReply(reply: Reply): string {
+  return reply.kind === 'error' ? reply.message : JSON.stringify(reply);
 }
 
 /** The node a membership call is about. */

@@ -66,6 +66,8 @@ export class SnapshotManager implements GroupSnapshots {
   private triggered = false;
   private readonly shipping = new Set<string>();
   private stopped = false;
+  /** Work a snapshot must wait for (see holdSnapshotsUntil). */
+  private readonly holds = new Set<Promise<unknown>>();
   /** Counters for INFO and tests. */
   readonly stats = { taken: 0, failed: 0, shipped: 0, installed: 0, lastDurationMs: 0 };
 
@@ -147,8 +149,20 @@ export class SnapshotManager implements GroupSnapshots {
     return this.taking;
   }
 
+  /**
+   * Defers every snapshot until `done` settles: a split's new group is written to its own store
+   * after the parent applied the split, and the parent's snapshot must not cover the split (so
+   * that no replay would make the new group again) before the new group's first snapshot is
+   * durable.
+   */
+  holdSnapshotsUntil(done: Promise<unknown>): void {
+    const held = done.catch(() => {}).finally(() => this.holds.delete(held));
+    this.holds.add(held);
+  }
+
   private async take(): Promise<SnapshotInfo> {
     const group = this.requireGroup();
+    while (this.holds.size > 0) await Promise.all([...this.holds]);
     await this.storeBusy.catch(() => {});
     const started = performance.now();
     const index = group.applied;

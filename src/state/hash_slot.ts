@@ -29,6 +29,26 @@ export function crc16(bytes: Uint8Array, start = 0, end = bytes.length): number 
 const openBrace = 0x7b;
 const closeBrace = 0x7d;
 
+/**
+ * keyHashSlot of a key held as a latin1 string (one char per byte, as the keyspace holds names),
+ * without a Buffer.
+ */
+export function nameHashSlot(name: string): number {
+  let start = 0;
+  let end = name.length;
+  const open = name.indexOf('{');
+  if (open >= 0) {
+    const close = name.indexOf('}', open + 1);
+    if (close > open + 1) {
+      start = open + 1;
+      end = close;
+    }
+  }
+  let crc = 0;
+  for (let i = start; i < end; i++) crc = ((crc << 8) & 0xffff) ^ table[((crc >> 8) ^ name.charCodeAt(i)) & 0xff]!;
+  return crc & (slotCount - 1);
+}
+
 /** The hash slot of a key (its bytes, as the client sent them). */
 export function keyHashSlot(key: Uint8Array): number {
   const open = key.indexOf(openBrace);

@@ -1,5 +1,5 @@
 import { CopyOnWriteImage, KeyspaceImageError, KeyspaceImageErrorCode, type ImageEntry, type ImageKey, type KeyspaceImage } from './keyspace_image.js';
-import { keyHashSlot } from './hash_slot.js';
+import { keyHashSlot, nameHashSlot } from './hash_slot.js';
 import { ScanTable, hashName } from './scan_table.js';
 import { SlotSet } from './slot_set.js';
 
@@ -478,6 +478,32 @@ export class Keyspace {
     const keys: Buffer[] = [];
     for (const slot of picked) keys.push(Buffer.from(this.withTtl[slot]!.name, 'latin1'));
     return keys;
+  }
+
+  /**
+   * A split: moves every key whose hash slot is in `slots` (expired ones included: they are state
+   * until a replicated delete removes them), with its value and expiry, into a new keyspace that
+   * owns exactly `slots`; this one stops owning them. O(keys), synchronous, the same on every
+   * replica (it runs inside the apply of one entry). A tracking image keeps the moved keys' old
+   * records, as for any removal.
+   */
+  extractSlots(slots: SlotSet): Keyspace {
+    const out = new Keyspace();
+    out.owned = slots.copy();
+    const moving: Entry[] = [];
+    this.table.forEach((entry) => {
+      if (slots.has(nameHashSlot(entry.name))) moving.push(entry);
+    });
+    for (const entry of moving) {
+      const expireAt = this.expiryOf(entry);
+      const value = entry.value;
+      this.remove(entry);
+      out.insert(entry.name, entry.hash, value, expireAt);
+    }
+    const kept = this.owned.copy();
+    for (const range of slots.ranges()) kept.removeRange(range);
+    this.owned = kept;
+    return out;
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { VisitableRecords } from '../storage/snapshot_format.js';
-import { error, type Reply } from '../resp/reply.js';
+import { error, ok, type Reply } from '../resp/reply.js';
 import { commandKeys, wrongGroupReply, type KeyPositions } from './command_keys.js';
 import { DedupTable } from './dedup_table.js';
 import { GroupMembers } from './group_members.js';
@@ -19,7 +19,30 @@ export interface KvStateMachineOptions {
   readonly newKeyspace: () => Keyspace;
   /** Every replicated command by lower-case name, the internal ones included. */
   readonly resolveWrite: (lowerCaseName: string) => AppliedCommand | undefined;
+  /**
+   * Called, inside the apply of a split entry, with the new group's state: the host makes the new
+   * group's replica of it (the same on every replica of the parent, at the same index).
+   */
+  readonly onSplit?: (split: SplitOff) => void;
 }
+
+/** What a split hands the host: the new group's id and state, as of the split entry's index. */
+export interface SplitOff {
+  readonly childGroupId: string;
+  readonly index: number;
+  readonly keyspace: Keyspace;
+  /** Every dedup record of the parent: a write applied before the split and retried at the new group gets its reply. */
+  readonly dedup: readonly DedupRecord[];
+  readonly members: MembersRecord;
+}
+
+/**
+ * `qkv.split CHILD FIRST-SLOT`: the group gives every slot it owns from FIRST-SLOT on, and the keys
+ * in them, to a new group CHILD on the same members. Applied by the state machine itself (it
+ * changes the whole state, not the keyspace alone); the command table lists it so that it is
+ * known as internal.
+ */
+export const SPLIT_COMMAND = 'qkv.split';
 
 /**
  * The replicated key-value state machine of one group: the keyspace, the dedup table of request
@@ -47,7 +70,8 @@ export class KvStateMachine implements ReplicatedStateMachine<Reply | Reply[]> {
    * string, or a large one into a Buffer of its own (keyspace.ts, StoredValue), and replies (kept
    * by the dedup table) are built from keyspace reads and constants. So the payload is not copied.
    */
-  apply(_index: number, payload: Uint8Array, requestId: string): Reply | Reply[] {
+  apply(index: number, payload: Uint8Array, requestId: string): Reply | Reply[] {
+    this.applyingIndex = index;
     let decoded;
     try {
       decoded = decodeWrites(payload);
@@ -65,6 +89,11 @@ export class KvStateMachine implements ReplicatedStateMachine<Reply | Reply[]> {
       if (seen) return seen;
     }
     const name = args.length > 0 ? args[0]!.toString('latin1').toLowerCase() : '';
+    if (name === SPLIT_COMMAND) {
+      const reply = this.applySplit(args);
+      if (retriable) this.dedup.remember(requestId, reply, timeMs);
+      return reply;
+    }
     const command = this.options.resolveWrite(name);
     if (command === undefined) return error(`ERR internal: unknown replicated command '${name}'`);
     // A write routed here for a slot this group does not own (a stale route): refused, not
@@ -77,6 +106,29 @@ export class KvStateMachine implements ReplicatedStateMachine<Reply | Reply[]> {
     this.appliedWrites++;
     if (retriable) this.dedup.remember(requestId, reply, timeMs);
     return reply;
+  }
+
+  /** The index of the entry being applied (a split's child starts from it). */
+  private applyingIndex = 0;
+
+  /**
+   * Splits off every owned slot from the given one on, with its keys, into a new group. Refused,
+   * changing nothing, when that would leave either side without slots.
+   */
+  private applySplit(args: readonly Buffer[]): Reply {
+    if (args.length !== 3) return error('ERR internal: qkv.split takes a group id and a slot');
+    const childGroupId = args[1]!.toString('latin1');
+    const first = Number(args[2]!.toString('latin1'));
+    const owned = this.keyspace.ownedSlots;
+    if (!Number.isInteger(first) || first < 0 || first >= 16384) return error(`ERR split slot ${args[2]!.toString('latin1')} is not a slot`);
+    const moved = SlotSet.empty();
+    for (const [a, b] of owned.ranges()) if (b >= first) moved.addRange([Math.max(a, first), b]);
+    if (moved.size === 0 || moved.size === owned.size) {
+      return error(`ERR cannot split at slot ${first}: the group owns ${owned.toString() || 'no slots'}, and both sides need slots`);
+    }
+    const keyspace = this.keyspace.extractSlots(moved);
+    this.options.onSplit?.({ childGroupId, index: this.applyingIndex, keyspace, dedup: [...this.dedup.image()], members: this.members.record() });
+    return ok;
   }
 
   applyMemberChange(change: MemberChange): void {

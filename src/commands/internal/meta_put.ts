@@ -1,4 +1,4 @@
-import { ok, type Reply } from '../../resp/reply.js';
+import { integer, ok, type Reply } from '../../resp/reply.js';
 import type { Keyspace } from '../../state/keyspace.js';
 import { asIs } from '../arguments.js';
 import type { WriteCommandSpec } from '../command_spec.js';
@@ -35,4 +35,38 @@ export const metaPut = {
 
 export function metaPutArgs(records: readonly (readonly [string, string])[]): Buffer[] {
   return [Buffer.from(META_PUT_COMMAND), ...records.flatMap(([name, value]) => [Buffer.from(name, 'latin1'), Buffer.from(value, 'utf8')])];
+}
+
+/**
+ * `qkv.meta-next NAME`: increments the meta group's counter NAME and replies with its new value:
+ * how a new group gets an id no other group ever had, whoever asks at the same moment.
+ */
+function applyMetaNext(ks: Keyspace, args: readonly Buffer[]): Reply {
+  const name = args[1]!;
+  const current = ks.get(name, 0);
+  const next = (current === undefined ? 0 : Number(current.value.toString('latin1'))) + 1;
+  ks.set(name, { type: 'string', value: Buffer.from(String(next), 'latin1') });
+  return integer(next);
+}
+
+export const META_NEXT_COMMAND = 'qkv.meta-next';
+
+export const metaNext = {
+  name: META_NEXT_COMMAND,
+  kind: 'write',
+  arity: 2,
+  flags: ['write', 'admin'],
+  ...noKeys,
+  categories: ['admin', 'write'],
+  summary: 'Increment a counter of the meta group and return it (internal: new group ids)',
+  since: '0.2.0',
+  group: 'cluster',
+  complexity: 'O(1)',
+  keySpecs: [],
+  prepare: asIs,
+  apply: applyMetaNext,
+} as const satisfies WriteCommandSpec;
+
+export function metaNextArgs(name: string): Buffer[] {
+  return [Buffer.from(META_NEXT_COMMAND), Buffer.from(name, 'latin1')];
 }
