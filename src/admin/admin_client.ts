@@ -6,7 +6,7 @@ import { chunkHeaderBytes, maxChunkBytes } from '../storage/snapshot_format.js';
 import type { SnapshotInfo } from '../storage/snapshot_format.js';
 import { loadProto, serviceDefinition } from '../transport/proto_files.js';
 import { QuorumError } from '../util/errors.js';
-import { leaderGrpcMetadataKey } from './admin_service.js';
+import { leaderGrpcMetadataKey, type GroupSummary } from './admin_service.js';
 import { groupOfCall, type MembershipCall } from './membership_call.js';
 import { snapshotInfoFromWire } from './snapshot_wire.js';
 import type { BackupChunkWire, SnapshotReplyWire } from './snapshot_wire.js';
@@ -57,6 +57,24 @@ export interface SplitCall {
   readonly group: string;
   readonly atSlot: number | null;
   readonly wait: boolean;
+}
+
+/** Every group of the cluster as the node at `address` sees it (`admin groups`). */
+export async function adminGroups(address: string, options: AdminCallOptions = { timeoutMs: defaultAdminTimeoutMs }): Promise<GroupSummary[]> {
+  const reply: { groups?: (Omit<GroupSummary, 'slots' | 'epoch' | 'keys' | 'bytes'> & { slots?: { first: number; last: number }[]; epoch: string | number; keys: string | number; bytes: string | number })[] } =
+    await unaryCall(address, 'Groups', {}, options);
+  return (reply.groups ?? []).map((g) => ({
+    group: g.group,
+    slots: (g.slots ?? []).map((r) => [r.first, r.last] as const),
+    leader: g.leader,
+    voters: g.voters ?? [],
+    learners: g.learners ?? [],
+    epoch: Number(g.epoch),
+    keys: Number(g.keys),
+    bytes: Number(g.bytes),
+    writesPerSec: g.writesPerSec ?? 0,
+    hosted: g.hosted ?? false,
+  }));
 }
 
 /** Splits a group at the node at `address` (it passes it on to the group's leader); one line back. */

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { adminBackup, adminChange, adminSnapshot, adminSplit, adminStatus, defaultAdminTimeoutMs } from './admin_client.js';
+import { adminBackup, adminChange, adminGroups, adminSnapshot, adminSplit, adminStatus, defaultAdminTimeoutMs } from './admin_client.js';
+import type { GroupSummary } from './admin_service.js';
 import type { MembershipCall } from './admin_client.js';
 import type { SnapshotInfo } from '../storage/snapshot_format.js';
 
@@ -9,10 +10,10 @@ export interface CommandOutput {
 }
 
 const usage =
-  'quorumkv admin --addr HOST:PORT [--timeout-ms N] [--json] (status | add-node --id ID --grpc HOST:PORT | remove-node --id ID | promote --id ID | transfer-leader --to ID | split --group G [--at-slot S] [--no-wait] | snapshot | backup --out FILE); membership calls take [--group G]';
+  'quorumkv admin --addr HOST:PORT [--timeout-ms N] [--json] (status | add-node --id ID --grpc HOST:PORT | remove-node --id ID | promote --id ID | transfer-leader --to ID | split --group G [--at-slot S] [--no-wait] | groups | snapshot | backup --out FILE); membership calls take [--group G]';
 
 const changes = ['add-node', 'remove-node', 'promote', 'transfer-leader'] as const;
-const subcommands = ['status', ...changes, 'split', 'snapshot', 'backup'] as const;
+const subcommands = ['status', 'groups', ...changes, 'split', 'snapshot', 'backup'] as const;
 type Subcommand = (typeof subcommands)[number];
 
 /**
@@ -21,6 +22,7 @@ type Subcommand = (typeof subcommands)[number];
  */
 const defaultTimeoutMs = {
   status: defaultAdminTimeoutMs,
+  groups: defaultAdminTimeoutMs,
   'add-node': 30_000,
   'remove-node': 30_000,
   promote: 30_000,
@@ -104,6 +106,10 @@ export async function runAdminCommand(args: readonly string[], out: CommandOutpu
       const at = parsed.values['at-slot'];
       const message = await adminSplit(addr!, { group: group!, atSlot: at === undefined ? null : Number(at), wait: parsed.values['no-wait'] !== true }, options);
       print(message, { ok: true, message });
+    } else if (command === 'groups') {
+      const groups = await adminGroups(addr!, options);
+      if (json) out.stdout(`${JSON.stringify(groups.map(({ hosted: _hosted, ...g }) => g))}\n`);
+      else out.stdout(groupsTable(groups));
     } else if (command === 'status') {
       out.stdout(`${JSON.stringify(await adminStatus(addr!, options), null, 2)}\n`);
     } else if (command === 'snapshot') {
@@ -120,6 +126,35 @@ export async function runAdminCommand(args: readonly string[], out: CommandOutpu
     out.stderr(`quorumkv admin: ${oneLine(err)}\n`);
     return 1;
   }
+}
+
+/**
+ * `admin groups` as a table:
+ *
+ *   group  slots        leader  voters    learners  epoch  keys   bytes    writes/s
+ *   meta   -            n1      n1,n2,n3  -         1      -      -        -
+ *   g1     0-5460       n1      n1,n2,n3  -         1      1203   151234   12.5
+ *
+ * Keys, bytes and writes/s are of this node's replica ('-' where it hosts none).
+ */
+export function groupsTable(groups: readonly GroupSummary[]): string {
+  const rows = [['group', 'slots', 'leader', 'voters', 'learners', 'epoch', 'keys', 'bytes', 'writes/s']];
+  for (const g of groups) {
+    const data = g.group !== 'meta' && g.hosted;
+    rows.push([
+      g.group,
+      g.slots.length === 0 ? '-' : g.slots.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(','),
+      g.leader || '-',
+      g.voters.join(',') || '-',
+      g.learners.join(',') || '-',
+      String(g.epoch),
+      data ? String(g.keys) : '-',
+      data ? String(g.bytes) : '-',
+      data ? g.writesPerSec.toFixed(1) : '-',
+    ]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
 /** `g0: index 1234, term 7, 100100 records, 2345678 bytes in 9 chunks` */

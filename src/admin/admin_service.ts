@@ -27,10 +27,26 @@ export interface MembershipProvider {
   promote?(nodeId: string, group: string): Promise<string>;
 }
 
+/** One group as `admin groups` shows it. */
+export interface GroupSummary {
+  readonly group: string;
+  readonly slots: readonly (readonly [number, number])[];
+  readonly leader: string;
+  readonly voters: readonly string[];
+  readonly learners: readonly string[];
+  readonly epoch: number;
+  readonly keys: number;
+  readonly bytes: number;
+  readonly writesPerSec: number;
+  readonly hosted: boolean;
+}
+
 /** What the node does for the calls that change the cluster's groups. */
 export interface ClusterProvider {
   /** Splits a data group at `atSlot` (null: the middle of its slots); one line for the operator. */
   split(group: string, atSlot: number | null, wait: boolean): Promise<string>;
+  /** Every group of the cluster as this node sees it, the meta group first. */
+  groups(): GroupSummary[];
 }
 
 /** What the node does for Snapshot and Backup. */
@@ -101,6 +117,17 @@ export function registerAdminService(
         (message) => callback(null, { message }),
         (err: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: describe(err) }),
       );
+    },
+    Groups: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      if (!cluster) {
+        callback({ code: grpc.status.UNIMPLEMENTED, details: 'this node offers no groups' });
+        return;
+      }
+      try {
+        callback(null, { groups: cluster.groups().map((g) => ({ ...g, slots: g.slots.map(([first, last]) => ({ first, last })) })) });
+      } catch (err) {
+        callback({ code: grpc.status.INTERNAL, details: describe(err) });
+      }
     },
     PromoteNode: (call: grpc.ServerUnaryCall<{ nodeId: string; groupId: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       if (!membership?.promote) {

@@ -17,6 +17,8 @@ export interface GroupRecord {
   readonly voters: readonly string[];
   readonly preferredLeader: string;
   readonly slots: readonly SlotRange[];
+  /** 1 when the group was made; each change of its record (slots, voters) adds one. */
+  readonly epoch?: number;
 }
 
 export interface NodeRecord {
@@ -30,7 +32,8 @@ const groupPrefix = 'group:';
 const nodePrefix = 'node:';
 
 export function groupRecordEntry(group: GroupLayout | GroupRecord): [string, string] {
-  return [`${groupPrefix}${group.id}`, JSON.stringify({ voters: group.voters, slots: formatSlotRanges(group.slots), preferredLeader: group.preferredLeader })];
+  const epoch = 'epoch' in group && group.epoch !== undefined ? group.epoch : 1;
+  return [`${groupPrefix}${group.id}`, JSON.stringify({ voters: group.voters, slots: formatSlotRanges(group.slots), preferredLeader: group.preferredLeader, epoch })];
 }
 
 export function nodeRecordEntry(node: NodeRecord): [string, string] {
@@ -134,7 +137,7 @@ export function compareGroupIds(a: string, b: string): number {
 }
 
 function parseGroup(id: string, text: string): GroupRecord {
-  const raw = JSON.parse(text) as { voters?: unknown; slots?: unknown; preferredLeader?: unknown };
+  const raw = JSON.parse(text) as { voters?: unknown; slots?: unknown; preferredLeader?: unknown; epoch?: unknown };
   if (!Array.isArray(raw.voters) || !raw.voters.every((v) => typeof v === 'string')) throw new Error('voters is not a list of node ids');
   if (typeof raw.slots !== 'string') throw new Error('slots is not a range list');
   return {
@@ -142,6 +145,7 @@ function parseGroup(id: string, text: string): GroupRecord {
     voters: raw.voters as string[],
     preferredLeader: typeof raw.preferredLeader === 'string' ? raw.preferredLeader : '',
     slots: parseSlotRanges(raw.slots),
+    epoch: typeof raw.epoch === 'number' ? raw.epoch : 1,
   };
 }
 

@@ -51,12 +51,15 @@ export function groupSnapshotDir(dataDir: string, groupId: string): string {
   return join(dataDir, 'snapshots', groupId);
 }
 
+const groupDirName = /^(meta|g\d{1,9})$/;
+
 /** The groups this node holds a replica of: one directory each under groups/ (or snapshots/, after a restore). */
 export async function hostedGroupIds(dataDir: string): Promise<string[]> {
   const ids = new Set<string>();
   for (const sub of ['groups', 'snapshots']) {
     try {
-      for (const entry of await readdir(join(dataDir, sub), { withFileTypes: true })) if (entry.isDirectory()) ids.add(entry.name);
+      // Group ids only: a split leaves a temporary directory beside them if it was cut short.
+      for (const entry of await readdir(join(dataDir, sub), { withFileTypes: true })) if (entry.isDirectory() && groupDirName.test(entry.name)) ids.add(entry.name);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ServerStartError(`cannot list ${join(dataDir, sub)}: ${(err as Error).message}`);
     }

@@ -267,10 +267,19 @@ export class GroupReplica {
    * The host's periodic round (every 100 ms): the leader's active-expiry cycle, and now and then
    * the promotion of learners that caught up.
    */
+  /** Writes applied per second here, over the last rate window (admin groups). */
+  writesPerSec = 0;
+  private rateWindow = { writes: 0, rounds: 0 };
+
   housekeeping(preferredLeader = ''): void {
     if (this.stopped) return;
     this.expiry.cycle();
     const round = ++this.housekeepingRounds;
+    // Housekeeping runs every 100 ms: the rate over the last 2 s.
+    if (++this.rateWindow.rounds === 20) {
+      this.writesPerSec = (this.stateMachine.appliedWrites - this.rateWindow.writes) / 2;
+      this.rateWindow = { writes: this.stateMachine.appliedWrites, rounds: 0 };
+    }
     if (round % promoteEveryRounds === 0) void this.membership.promoteCaughtUpLearners();
     if (round % rebalanceEveryRounds === 0) this.handToPreferredLeader(preferredLeader);
   }

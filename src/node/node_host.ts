@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { access, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { adminChange, adminSplit } from '../admin/admin_client.js';
-import { BackupNotLeaderError, registerAdminService, type SnapshotProvider } from '../admin/admin_service.js';
+import { BackupNotLeaderError, registerAdminService, type GroupSummary, type SnapshotProvider } from '../admin/admin_service.js';
 import type { NodeStatus } from '../admin/status.js';
 import type { ClientState, ServerContext } from '../commands/connection_context.js';
 import type { ServerConfig } from '../config/config.js';
@@ -23,6 +25,7 @@ import { splitArgs } from '../commands/internal/split.js';
 import { ownSlotsArgs } from '../commands/internal/own_slots.js';
 import { KvStateMachine, type SplitOff } from '../state/kv_state_machine.js';
 import { SlotSet, formatSlotRanges } from '../state/slot_set.js';
+import { fsyncDirectory } from '../storage/fs_sync.js';
 import { SnapshotStore } from '../storage/snapshot_store.js';
 import type { Reply } from '../resp/reply.js';
 import { writeEntryWriter } from '../state/write_entry.js';
@@ -250,35 +253,52 @@ export class NodeHost {
    */
   private splitOff(parentId: string, split: SplitOff, confState: ConfState): void {
     const parent = this.replicas.get(parentId);
-    const done = this.makeSplitGroup(split, confState).catch((err: Error) => {
-      this.logger.error({ component: 'split', group: split.childGroupId, parent: parentId, error: err.message }, 'could not make the split-off group here; it will catch up from its leader');
-    });
-    parent?.snapshots.holdSnapshotsUntil(done);
     this.logger.info({ component: 'split', parent: parentId, group: split.childGroupId, index: split.index, keys: split.keyspace.size, slots: split.keyspace.ownedSlots.toString() }, 'group split');
+    const groupId = split.childGroupId;
+    // Already hosted or being opened: made by an earlier apply of this split, or opened empty for
+    // the new group's leader, which catches it up.
+    if (this.replicas.has(groupId) || this.opening.has(groupId)) return;
+    // Registered before anything is awaited, so that nothing else opens the group meanwhile.
+    const opening = this.writeSplitGroup(split, confState)
+      .then(() => this.openGroup(groupId, undefined))
+      .finally(() => this.opening.delete(groupId));
+    this.opening.set(groupId, opening);
+    const done = opening.then(
+      () => this.refreshRouting(),
+      (err: Error) => this.logger.error({ component: 'split', group: groupId, parent: parentId, error: err.message }, 'could not make the split-off group here'),
+    );
+    parent?.snapshots.holdSnapshotsUntil(done);
   }
 
-  private async makeSplitGroup(split: SplitOff, confState: ConfState): Promise<void> {
+  /**
+   * Writes the new group's first snapshot, whole or not at all: into a directory of its own, then
+   * renamed into place, so that a group directory exists only with its state (a crash midway
+   * leaves a temporary directory that the replay of the split writes again).
+   */
+  private async writeSplitGroup(split: SplitOff, confState: ConfState): Promise<void> {
     const groupId = split.childGroupId;
-    if (this.replicas.has(groupId) || this.opening.has(groupId)) return;
-    const store = await SnapshotStore.open({ dir: groupSnapshotDir(this.config.dataDir, groupId), groupId });
+    const dir = groupSnapshotDir(this.config.dataDir, groupId);
+    if (await pathExists(dir)) return;
+    const tmp = `${dir}.split-${split.index}.tmp`;
+    await rm(tmp, { recursive: true, force: true });
+    const store = await SnapshotStore.open({ dir: tmp, groupId });
     try {
-      if (store.latestInfo === null) {
-        const sm = new KvStateMachine({ newKeyspace: () => this.catalog.newKeyspace(), resolveWrite: (name) => this.catalog.resolveWrite(name) });
-        sm.keyspace.adopt(split.keyspace);
-        sm.dedup.restore(split.dedup);
-        sm.members.replace(split.members);
-        const image = sm.beginSnapshot();
-        try {
-          // Every replica of the new group starts from the same snapshot: index 1, term 1.
-          await store.write({ groupId, index: splitGroupStart.index, term: splitGroupStart.term, confState, createdAtMs: this.clock() }, image.records);
-        } finally {
-          image.release();
-        }
+      const sm = new KvStateMachine({ newKeyspace: () => this.catalog.newKeyspace(), resolveWrite: (name) => this.catalog.resolveWrite(name) });
+      sm.keyspace.adopt(split.keyspace);
+      sm.dedup.restore(split.dedup);
+      sm.members.replace(split.members);
+      const image = sm.beginSnapshot();
+      try {
+        // Every replica of the new group starts from the same snapshot: index 1, term 1.
+        await store.write({ groupId, index: splitGroupStart.index, term: splitGroupStart.term, confState, createdAtMs: this.clock() }, image.records);
+      } finally {
+        image.release();
       }
     } finally {
       await store.close();
     }
-    if (!this.stopped) await this.openOnce(groupId);
+    await rename(tmp, dir);
+    await fsyncDirectory(dirname(dir));
   }
 
   /**
@@ -321,6 +341,33 @@ export class NodeHost {
     }
   }
 
+  /** `admin groups`: the meta group, then every data group of the routing table (and any hosted one it does not list yet). */
+  private groupSummaries(): GroupSummary[] {
+    const ids = [metaGroupId, ...this.routingTable.groups().map((g) => g.id)];
+    for (const r of this.dataReplicas()) if (!ids.includes(r.groupId)) ids.push(r.groupId);
+    return ids.flatMap((id) => {
+      const replica = this.replicas.get(id);
+      const record = this.routingTable.group(id);
+      if (!replica && !record) return [];
+      const conf = replica?.group.confState();
+      const ks = replica?.stateMachine.keyspace;
+      return [
+        {
+          group: id,
+          slots: id === metaGroupId ? [] : (ks?.ownedSlots.ranges() ?? record?.slots ?? []),
+          leader: replica?.group.leaderId() ?? '',
+          voters: conf?.voters ?? record?.voters ?? [],
+          learners: conf?.learners ?? [],
+          epoch: record?.epoch ?? 1,
+          keys: ks?.size ?? 0,
+          bytes: ks?.usedMemoryBytes ?? 0,
+          writesPerSec: replica?.writesPerSec ?? 0,
+          hosted: replica !== undefined,
+        },
+      ];
+    });
+  }
+
   private internal(name: string): WriteCommandSpec {
     const spec = this.catalog.resolveWrite(name);
     if (!spec) throw new Error(`internal command ${name} is missing from the table`);
@@ -348,7 +395,7 @@ export class NodeHost {
       const record = this.routingTable.group(replica.groupId);
       if (record && formatSlotRanges(record.slots) === formatSlotRanges(slots) && record.voters.join(',') === voters.join(',')) continue;
       const preferredLeader = record?.preferredLeader && voters.includes(record.preferredLeader) ? record.preferredLeader : this.leastPreferred(voters);
-      const entry = groupRecordEntry({ id: replica.groupId, voters, preferredLeader, slots });
+      const entry = groupRecordEntry({ id: replica.groupId, voters, preferredLeader, slots, epoch: (record?.epoch ?? 0) + 1 });
       void meta.gateway.writeRun([{ spec: this.internal('qkv.meta-put'), args: metaPutArgs([entry]) }]).then(() => this.refreshRouting());
     }
   }
@@ -378,7 +425,7 @@ export class NodeHost {
       { status: () => this.status() },
       { change: (call) => this.membershipCall(call), promote: (nodeId, group) => this.membershipCall(withGroup({ kind: 'promote', nodeId }, group)) },
       this.snapshotProvider(),
-      { split: (group, atSlot, wait) => this.splitGroup(group, atSlot, wait) },
+      { split: (group, atSlot, wait) => this.splitGroup(group, atSlot, wait), groups: () => this.groupSummaries() },
     );
     this.grpcPort = await new Promise<number>((resolve, reject) => {
       this.grpcServer.bindAsync(`${config.host}:${config.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
@@ -673,6 +720,15 @@ function writeEntryBytes(args: readonly Buffer[]): Uint8Array {
 
 /** Where every replica of a split-off group starts: a snapshot at index 1, term 1, the same on every node. */
 const splitGroupStart = { index: 1, term: 1 } as const;
+
+async function pathExists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** How many housekeeping rounds between two looks at the meta group's records. */
 const reconcileEveryRounds = 5;
