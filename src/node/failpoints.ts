@@ -17,7 +17,13 @@ export type FailpointName =
   /** After a received snapshot is published in the store, before the Raft core sees it. */
   | 'install-after-publish'
   /** While the state machine loads an installed snapshot (the log already starts after it). */
-  | 'install-load';
+  | 'install-load'
+  /** A split applied, before the new group's first snapshot is written here. */
+  | 'split-before-write'
+  /** The new group's first snapshot written in its temporary directory, not yet renamed into place. */
+  | 'split-before-rename'
+  /** The new group's directory in place, before its replica is opened. */
+  | 'split-before-open';
 
 const armed = parse(process.env.QKV_FAILPOINTS ?? '');
 const reached = new Map<string, number>();

@@ -33,6 +33,7 @@ import type { CommandCatalog } from './command_catalog.js';
 import { classifyCommand } from './command_classifier.js';
 import { CommandRouter } from './command_router.js';
 import { ServerStartError, groupSnapshotDir, hostedGroupIds, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
+import { failpoint } from './failpoints.js';
 import { MembershipError } from './membership.js';
 import { GroupReplica } from './group_replica.js';
 import { infoSection, infoSectionNames, type InfoSources } from './info.js';
@@ -277,6 +278,7 @@ export class NodeHost {
    */
   private async writeSplitGroup(split: SplitOff, confState: ConfState): Promise<void> {
     const groupId = split.childGroupId;
+    failpoint('split-before-write');
     const dir = groupSnapshotDir(this.config.dataDir, groupId);
     if (await pathExists(dir)) return;
     const tmp = `${dir}.split-${split.index}.tmp`;
@@ -297,8 +299,10 @@ export class NodeHost {
     } finally {
       await store.close();
     }
+    failpoint('split-before-rename');
     await rename(tmp, dir);
     await fsyncDirectory(dirname(dir));
+    failpoint('split-before-open');
   }
 
   /**

@@ -145,3 +145,49 @@ describe('an online split', () => {
     expect((await groups()).filter((g) => g.group !== 'meta').map((g) => g.group)).toEqual(['g1', 'g2', 'g3', 'g4']);
   }, 120_000);
 });
+
+describe('kill -9 at every step of a split', () => {
+  for (const point of ['split-before-write', 'split-before-rename', 'split-before-open']) {
+    it(`a node killed at ${point} restarts with the new group and its keys`, async () => {
+      const c = await TestCluster.start({ extraArgs: ['--groups', '2'] });
+      try {
+        const writer = c.client(c.nodes[0]!, { commandTimeout: 20_000 });
+        const keys = Array.from({ length: 300 }, (_, i) => `key:${i}`);
+        for (const k of keys) expect(await writer.set(k, k, 'EX', 3600)).toBe('OK');
+        const victim = c.nodes[2]!;
+        await c.kill(victim);
+        victim.env = { QKV_FAILPOINTS: point };
+        await c.restart(victim);
+        const split = await admin(c.nodes[0]!, 'split', '--group', 'g1');
+        expect(split.code, split.stderr).toBe(0);
+        const exit = await c.waitForExit(victim);
+        expect(exit.signal).toBe('SIGKILL');
+        expect(victim.output.join('')).toContain(`failpoint ${point}`);
+        victim.env = {};
+        await c.restart(victim);
+        // The victim's own replicas (admin groups reports this node's figures) come to hold what
+        // the others hold, the new group included.
+        const view = async (n: (typeof c.nodes)[number]): Promise<Record<string, number>> => {
+          const r = await admin(n, 'groups', '--json');
+          if (r.code !== 0) return {};
+          return Object.fromEntries((JSON.parse(r.stdout) as { group: string; keys: number }[]).filter((g) => g.group !== 'meta').map((g) => [g.group, g.keys]));
+        };
+        const expected = await view(c.nodes[0]!);
+        expect(Object.keys(expected).sort()).toEqual(['g1', 'g2', 'g3']);
+        expect(expected.g1! + expected.g2! + expected.g3!).toBe(300);
+        const deadline = Date.now() + 45_000;
+        let got: Record<string, number> = {};
+        while (Date.now() < deadline) {
+          got = await view(victim);
+          if (JSON.stringify(got) === JSON.stringify(expected)) break;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        expect(got).toEqual(expected);
+        const reader = c.client(victim, { commandTimeout: 20_000 });
+        for (const k of keys.slice(0, 50)) expect(await reader.get(k)).toBe(k);
+      } finally {
+        await c.stop();
+      }
+    }, 150_000);
+  }
+});
