@@ -6,7 +6,7 @@ import { chunkHeaderBytes, maxChunkBytes } from '../storage/snapshot_format.js';
 import type { SnapshotInfo } from '../storage/snapshot_format.js';
 import { loadProto, serviceDefinition } from '../transport/proto_files.js';
 import { QuorumError } from '../util/errors.js';
-import { leaderGrpcMetadataKey, type GroupSummary } from './admin_service.js';
+import { leaderGrpcMetadataKey, type GroupSummary, type MoveReplicaCall } from './admin_service.js';
 import { groupOfCall, type MembershipCall } from './membership_call.js';
 import { snapshotInfoFromWire } from './snapshot_wire.js';
 import type { BackupChunkWire, SnapshotReplyWire } from './snapshot_wire.js';
@@ -57,6 +57,17 @@ export interface SplitCall {
   readonly group: string;
   readonly atSlot: number | null;
   readonly wait: boolean;
+}
+
+/** Moves a group's replica at the node at `address` (it passes it on to the group's leader); one line back. */
+export async function adminMoveReplica(address: string, call: MoveReplicaCall, options: AdminCallOptions = { timeoutMs: defaultAdminTimeoutMs }): Promise<string> {
+  const reply: { message: string } = await unaryCall(
+    address,
+    'MoveReplica',
+    { groupId: call.group, fromNodeId: call.from, toNodeId: call.to, grpcAddress: call.address ?? '', noWait: !call.wait },
+    options,
+  );
+  return reply.message;
 }
 
 /** Every group of the cluster as the node at `address` sees it (`admin groups`). */

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { adminBackup, adminChange, adminGroups, adminSnapshot, adminSplit, adminStatus, defaultAdminTimeoutMs } from './admin_client.js';
+import { adminBackup, adminChange, adminGroups, adminMoveReplica, adminSnapshot, adminSplit, adminStatus, defaultAdminTimeoutMs } from './admin_client.js';
 import type { GroupSummary } from './admin_service.js';
 import type { MembershipCall } from './admin_client.js';
 import type { SnapshotInfo } from '../storage/snapshot_format.js';
@@ -10,10 +10,10 @@ export interface CommandOutput {
 }
 
 const usage =
-  'quorumkv admin --addr HOST:PORT [--timeout-ms N] [--json] (status | add-node --id ID --grpc HOST:PORT | remove-node --id ID | promote --id ID | transfer-leader --to ID | split --group G [--at-slot S] [--no-wait] | groups | snapshot | backup --out FILE); membership calls take [--group G]';
+  'quorumkv admin --addr HOST:PORT [--timeout-ms N] [--json] (status | add-node --id ID --grpc HOST:PORT | remove-node --id ID | promote --id ID | transfer-leader --to ID | split --group G [--at-slot S] [--no-wait] | move-replica --group G --from ID --to ID [--grpc HOST:PORT] [--no-wait] | groups | snapshot | backup --out FILE); membership calls take [--group G]';
 
 const changes = ['add-node', 'remove-node', 'promote', 'transfer-leader'] as const;
-const subcommands = ['status', 'groups', ...changes, 'split', 'snapshot', 'backup'] as const;
+const subcommands = ['status', 'groups', ...changes, 'split', 'move-replica', 'snapshot', 'backup'] as const;
 type Subcommand = (typeof subcommands)[number];
 
 /**
@@ -28,6 +28,7 @@ const defaultTimeoutMs = {
   promote: 30_000,
   'transfer-leader': 30_000,
   split: 90_000,
+  'move-replica': 300_000,
   snapshot: 120_000,
   backup: 30_000,
 } as const satisfies Record<Subcommand, number>;
@@ -52,6 +53,7 @@ export async function runAdminCommand(args: readonly string[], out: CommandOutpu
         group: { type: 'string' },
         'at-slot': { type: 'string' },
         'no-wait': { type: 'boolean' },
+        from: { type: 'string' },
       },
       allowPositionals: true,
       strict: true,
@@ -91,6 +93,9 @@ export async function runAdminCommand(args: readonly string[], out: CommandOutpu
     case 'backup':
       if (!parsed.values.out) return usageError(out, 'backup needs --out FILE');
       break;
+    case 'move-replica':
+      if (group === undefined || !parsed.values.from || !to) return usageError(out, 'move-replica needs --group G --from ID --to ID');
+      break;
     case 'split': {
       if (group === undefined || group === 'meta') return usageError(out, 'split needs --group G, a data group');
       const at = parsed.values['at-slot'];
@@ -105,6 +110,13 @@ export async function runAdminCommand(args: readonly string[], out: CommandOutpu
     } else if (command === 'split') {
       const at = parsed.values['at-slot'];
       const message = await adminSplit(addr!, { group: group!, atSlot: at === undefined ? null : Number(at), wait: parsed.values['no-wait'] !== true }, options);
+      print(message, { ok: true, message });
+    } else if (command === 'move-replica') {
+      const message = await adminMoveReplica(
+        addr!,
+        { group: group!, from: parsed.values.from!, to: to!, address: grpc ?? null, wait: parsed.values['no-wait'] !== true },
+        options,
+      );
       print(message, { ok: true, message });
     } else if (command === 'groups') {
       const groups = await adminGroups(addr!, options);

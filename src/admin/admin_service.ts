@@ -47,6 +47,17 @@ export interface ClusterProvider {
   split(group: string, atSlot: number | null, wait: boolean): Promise<string>;
   /** Every group of the cluster as this node sees it, the meta group first. */
   groups(): GroupSummary[];
+  /** Moves `group`'s replica on `from` to `to` (learner, caught up, voter; then `from` removed). */
+  moveReplica(call: MoveReplicaCall): Promise<string>;
+}
+
+export interface MoveReplicaCall {
+  readonly group: string;
+  readonly from: string;
+  readonly to: string;
+  /** The target's gRPC address, when the cluster does not know it yet. */
+  readonly address: string | null;
+  readonly wait: boolean;
 }
 
 /** What the node does for Snapshot and Backup. */
@@ -114,6 +125,20 @@ export function registerAdminService(
       }
       const { groupId, atSlot, noWait } = call.request;
       cluster.split(groupId, atSlot < 0 ? null : atSlot, !noWait).then(
+        (message) => callback(null, { message }),
+        (err: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: describe(err) }),
+      );
+    },
+    MoveReplica: (
+      call: grpc.ServerUnaryCall<{ groupId: string; fromNodeId: string; toNodeId: string; grpcAddress: string; noWait: boolean }, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) => {
+      if (!cluster) {
+        callback({ code: grpc.status.UNIMPLEMENTED, details: 'this node offers no replica moves' });
+        return;
+      }
+      const r = call.request;
+      cluster.moveReplica({ group: r.groupId, from: r.fromNodeId, to: r.toNodeId, address: r.grpcAddress === '' ? null : r.grpcAddress, wait: !r.noWait }).then(
         (message) => callback(null, { message }),
         (err: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: describe(err) }),
       );

@@ -78,11 +78,14 @@ export class RoutingTable {
 
   /** From the meta group's keyspace (records that do not parse are left out, and say so in `problems`). */
   static fromMeta(ks: Keyspace, nowMs: number, problems: string[] = []): RoutingTable {
+    return RoutingTable.fromRecords(metaRecordsOf(ks, nowMs), problems);
+  }
+
+  /** From the meta group's records as name/value pairs (another node's, over the wire). */
+  static fromRecords(records: Iterable<readonly [string, string]>, problems: string[] = []): RoutingTable {
     const groups: GroupRecord[] = [];
     const nodes: NodeRecord[] = [];
-    for (const name of ks.liveKeyNames(nowMs)) {
-      const text = ks.getByName(name, nowMs)?.value.toString('utf8');
-      if (text === undefined) continue;
+    for (const [name, text] of records) {
       try {
         if (name.startsWith(groupPrefix)) groups.push(parseGroup(name.slice(groupPrefix.length), text));
         else if (name.startsWith(nodePrefix)) nodes.push(parseNode(name.slice(nodePrefix.length), text));
@@ -126,6 +129,16 @@ export class RoutingTable {
     for (let s = 0; s < slotCount; s++) if (this.bySlot[s]! < 0) set.addRange([s, s]);
     return set;
   }
+}
+
+/** Every record of a meta group's keyspace, as name/value pairs. */
+export function metaRecordsOf(ks: Keyspace, nowMs: number): [string, string][] {
+  const out: [string, string][] = [];
+  for (const name of ks.liveKeyNames(nowMs)) {
+    const value = ks.getByName(name, nowMs)?.value.toString('utf8');
+    if (value !== undefined) out.push([name, value]);
+  }
+  return out;
 }
 
 /** g2 before g10: by the number after the letter, then as text. */

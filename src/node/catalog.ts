@@ -1,4 +1,4 @@
-import type { CommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
+import type { CommandSpec, ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
 import { commandTable, lookupCommand, lookupInternalCommand } from '../commands/command_table.js';
 import { EXPIRE_KEYS_COMMAND } from '../commands/internal/expire_keys.js';
 import { connectionCommands, resolveCommand } from '../commands/connection/registry.js';
@@ -28,6 +28,10 @@ export const commandCatalog: CommandCatalog = {
     const spec = lookupCommand(lowerCaseName);
     if (spec?.kind === 'write') return spec;
     return lookupInternalCommand(lowerCaseName);
+  },
+  resolveRead(lowerCaseName: string): ReadCommandSpec | undefined {
+    const spec = lookupCommand(lowerCaseName);
+    return spec?.kind === 'read' ? spec : undefined;
   },
   publicTable: () => publicTable,
   expireKeysCommand: EXPIRE_KEYS_COMMAND,

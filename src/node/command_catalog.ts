@@ -1,4 +1,4 @@
-import type { CommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
+import type { CommandSpec, ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
 import type { Keyspace } from '../state/keyspace.js';
 import type { CommandResolution } from './command_classifier.js';
 
@@ -11,6 +11,8 @@ export interface CommandCatalog {
   resolve(args: readonly Buffer[]): CommandResolution;
   /** Every replicated command, the internal ones included (what apply may meet in the log). */
   resolveWrite(lowerCaseName: string): WriteCommandSpec | undefined;
+  /** A public read command (what another node may send to be read here). */
+  resolveRead(lowerCaseName: string): ReadCommandSpec | undefined;
   /** What COMMAND lists: the public commands. */
   publicTable(): readonly CommandSpec[];
   /** The internal command the leader's active expiry proposes: args are keys. */

@@ -3,7 +3,15 @@ import type { RoutingTable } from '../cluster/meta_records.js';
 import { array, bulk, error, integer, nullReply, ok, type Reply } from '../resp/reply.js';
 import { commandKeys, wrongGroupSlot } from '../state/command_keys.js';
 import { keyHashSlot } from '../state/hash_slot.js';
-import type { GroupReplica } from './group_replica.js';
+
+/** Where a group's commands go from this node: its replica here, or the nodes that host it. */
+export interface GroupEndpoint {
+  readonly groupId: string;
+  /** False while a replica here has not replayed its log (the command gets -LOADING). */
+  readonly serving: boolean;
+  readRun(items: readonly ReadItem[]): Promise<Reply[]>;
+  writeRun(items: readonly WriteItem[]): Promise<Reply[]>;
+}
 
 type ReadItem = { readonly spec: ReadCommandSpec; readonly args: readonly Buffer[] };
 type WriteItem = { readonly spec: WriteCommandSpec; readonly args: readonly Buffer[] };
@@ -13,7 +21,8 @@ export interface RouterHost {
   routing(): RoutingTable;
   /** Rebuilds the routing table from the meta group now (after a wrong-group reply). */
   refreshRouting(): void;
-  replica(groupId: string): GroupReplica | undefined;
+  /** The endpoint of a group (a replica here, or a remote group); undefined for a group the routing table does not know. */
+  endpoint(groupId: string): GroupEndpoint | undefined;
   clock(): number;
   random(): number;
   /** How long a command keeps looking for the group of its slot (as for a leader): then -TRYAGAIN. */
@@ -26,7 +35,7 @@ export const crossSlotReply = error("CROSSSLOT Keys in request don't hash to the
 const tryAgainReply = (why: string): Reply => error(`TRYAGAIN ${why}`);
 
 /** Where one command goes. */
-type Target = { readonly kind: 'group'; readonly replica: GroupReplica } | { readonly kind: 'all' } | { readonly kind: 'reply'; readonly reply: Reply };
+type Target = { readonly kind: 'group'; readonly replica: GroupEndpoint } | { readonly kind: 'all' } | { readonly kind: 'reply'; readonly reply: Reply };
 
 /**
  * Routes client commands to the groups that serve their keys: hash slot → group (the routing
@@ -51,11 +60,11 @@ export class CommandRouter {
   constructor(private readonly host: RouterHost) {}
 
   async readRun(items: readonly ReadItem[]): Promise<Reply[]> {
-    return this.run(items, (replica, chunk) => replica.gateway.readRun(chunk), (item) => this.readEverywhere(item));
+    return this.run(items, (replica, chunk) => replica.readRun(chunk), (item) => this.readEverywhere(item));
   }
 
   async writeRun(items: readonly WriteItem[]): Promise<Reply[]> {
-    return this.run(items, (replica, chunk) => replica.gateway.writeRun(chunk), (item) => this.writeEverywhere(item));
+    return this.run(items, (replica, chunk) => replica.writeRun(chunk), (item) => this.writeEverywhere(item));
   }
 
   /** Whether this node can serve a command with these arguments now (its group's log replayed). */
@@ -67,7 +76,7 @@ export class CommandRouter {
 
   private async run<T extends ReadItem | WriteItem>(
     items: readonly T[],
-    send: (replica: GroupReplica, chunk: readonly T[]) => Promise<Reply[]>,
+    send: (replica: GroupEndpoint, chunk: readonly T[]) => Promise<Reply[]>,
     everywhere: (item: T) => Promise<Reply>,
   ): Promise<Reply[]> {
     const replies: Reply[] = new Array(items.length);
@@ -102,7 +111,7 @@ export class CommandRouter {
   }
 
   /** A command a group refused as not its own: sent again once the routing table says where it goes now. */
-  private async reroute<T extends ReadItem | WriteItem>(item: T, send: (replica: GroupReplica, chunk: readonly T[]) => Promise<Reply[]>): Promise<Reply> {
+  private async reroute<T extends ReadItem | WriteItem>(item: T, send: (replica: GroupEndpoint, chunk: readonly T[]) => Promise<Reply[]>): Promise<Reply> {
     const deadline = this.host.clock() + this.host.routeWaitMs;
     for (;;) {
       this.host.refreshRouting();
@@ -133,25 +142,25 @@ export class CommandRouter {
       if (groupId === undefined) groupId = group.id;
       else if (group.id !== groupId) return { kind: 'reply', reply: crossSlotReply };
     }
-    const replica = this.host.replica(groupId!);
-    if (!replica) return { kind: 'reply', reply: tryAgainReply(`group ${groupId} is not hosted on this node`) };
+    const replica = this.host.endpoint(groupId!);
+    if (!replica) return { kind: 'reply', reply: tryAgainReply(`group ${groupId} is not reachable from this node`) };
     return { kind: 'group', replica };
   }
 
-  private firstLocalGroup(): GroupReplica | undefined {
+  private firstLocalGroup(): GroupEndpoint | undefined {
     for (const g of this.host.routing().groups()) {
-      const replica = this.host.replica(g.id);
+      const replica = this.host.endpoint(g.id);
       if (replica) return replica;
     }
     return undefined;
   }
 
   /** The groups a keyspace-wide command covers: every data group (each must be hosted here). */
-  private everyGroup(): GroupReplica[] | Reply {
-    const replicas: GroupReplica[] = [];
+  private everyGroup(): GroupEndpoint[] | Reply {
+    const replicas: GroupEndpoint[] = [];
     for (const g of this.host.routing().groups()) {
-      const replica = this.host.replica(g.id);
-      if (!replica) return tryAgainReply(`group ${g.id} is not hosted on this node`);
+      const replica = this.host.endpoint(g.id);
+      if (!replica) return tryAgainReply(`group ${g.id} is not reachable from this node`);
       replicas.push(replica);
     }
     if (replicas.length === 0) return tryAgainReply('no group is open on this node yet');
@@ -164,7 +173,7 @@ export class CommandRouter {
     if (!Array.isArray(replicas)) return replicas;
     const replies: Reply[] = [];
     for (const replica of replicas) {
-      const [reply] = await replica.gateway.readRun([item]);
+      const [reply] = await replica.readRun([item]);
       if (reply!.kind === 'error') return reply!;
       replies.push(reply!);
     }
@@ -176,7 +185,7 @@ export class CommandRouter {
     if (!Array.isArray(replicas)) return replicas;
     const replies: Reply[] = [];
     for (const replica of replicas) {
-      const [reply] = await replica.gateway.writeRun([item]);
+      const [reply] = await replica.writeRun([item]);
       if (reply!.kind === 'error') return reply!;
       replies.push(reply!);
     }
@@ -198,7 +207,7 @@ export class CommandRouter {
     const cursorArg = item.args[1]!.toString('latin1');
     if (!/^\d+$/.test(cursorArg)) {
       // Whatever the group says of a bad cursor is what Redis says.
-      const [reply] = await replicas[0]!.gateway.readRun([item]);
+      const [reply] = await replicas[0]!.readRun([item]);
       return reply!;
     }
     const cursor = BigInt(cursorArg);
@@ -214,7 +223,7 @@ export class CommandRouter {
     if (ordinal === 0) position = 0n;
     const args = [...item.args];
     args[1] = Buffer.from(position.toString(), 'latin1');
-    const [reply] = await replicas[index]!.gateway.readRun([{ spec: item.spec, args }]);
+    const [reply] = await replicas[index]!.readRun([{ spec: item.spec, args }]);
     if (reply!.kind !== 'array') return reply!;
     const [next, keys] = reply!.items;
     const nextPosition = BigInt((next as { value: Buffer }).value.toString('latin1'));

@@ -3,8 +3,8 @@ import { access, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { adminChange, adminSplit } from '../admin/admin_client.js';
-import { BackupNotLeaderError, registerAdminService, type GroupSummary, type SnapshotProvider } from '../admin/admin_service.js';
+import { adminChange, adminMoveReplica, adminSplit } from '../admin/admin_client.js';
+import { BackupNotLeaderError, registerAdminService, type GroupSummary, type MoveReplicaCall, type SnapshotProvider } from '../admin/admin_service.js';
 import type { NodeStatus } from '../admin/status.js';
 import type { ClientState, ServerContext } from '../commands/connection_context.js';
 import type { ServerConfig } from '../config/config.js';
@@ -18,8 +18,8 @@ import type { HeldLock } from '../storage/lock_file.js';
 import { QuorumError } from '../util/errors.js';
 import { SeededRandom } from '../util/random.js';
 import { dataGroupName, initialLayout, isDataGroupId, metaGroupId, type ClusterLayout, type GroupLayout } from '../cluster/layout.js';
-import { RoutingTable, compareGroupIds, groupCounterName, groupRecordEntry, layoutRecords } from '../cluster/meta_records.js';
-import type { WriteCommandSpec } from '../commands/command_spec.js';
+import { RoutingTable, compareGroupIds, groupCounterName, groupRecordEntry, layoutRecords, metaRecordsOf } from '../cluster/meta_records.js';
+import type { ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
 import { metaNextArgs, metaPutArgs } from '../commands/internal/meta_put.js';
 import { splitArgs } from '../commands/internal/split.js';
 import { ownSlotsArgs } from '../commands/internal/own_slots.js';
@@ -31,8 +31,9 @@ import type { Reply } from '../resp/reply.js';
 import { writeEntryWriter } from '../state/write_entry.js';
 import type { CommandCatalog } from './command_catalog.js';
 import { classifyCommand } from './command_classifier.js';
-import { CommandRouter } from './command_router.js';
-import { ServerStartError, groupSnapshotDir, hostedGroupIds, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
+import { CommandRouter, type GroupEndpoint } from './command_router.js';
+import { RemoteGroup } from './remote_group.js';
+import { ServerStartError, groupLogDir, groupSnapshotDir, hostedGroupIds, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
 import { failpoint } from './failpoints.js';
 import { MembershipError } from './membership.js';
 import { GroupReplica } from './group_replica.js';
@@ -345,6 +346,41 @@ export class NodeHost {
     }
   }
 
+  /**
+   * `admin move-replica`: on the group's leader (another node passes the call on), the target is
+   * added as a learner, caught up (a snapshot, then the log) and promoted by the promoter; then
+   * the source is removed (its leadership handed off first if it leads). A move cut short (the
+   * target already a member) resumes where it stopped. The source's replica destroys itself when
+   * it applies its removal.
+   */
+  private async moveReplica(call: MoveReplicaCall): Promise<string> {
+    const { group: groupId, from, to } = call;
+    const replica = this.replicas.get(groupId);
+    if (!replica) throw new MembershipError('UNKNOWN_GROUP', `group ${groupId} is not hosted on this node; send the call to a node that hosts it`);
+    if (from === to) throw new MembershipError('BAD_MOVE', 'the source and the target are the same node');
+    if (!replica.group.isLeader()) {
+      const leader = replica.group.leaderId();
+      const address = leader === '' ? undefined : this.addressOf(leader);
+      if (!address) throw new MembershipError('NO_LEADER', `group ${groupId} has no leader this node can reach; try again`);
+      return adminMoveReplica(address, call, { timeoutMs: 300_000 });
+    }
+    const conf = replica.group.confState();
+    if (!conf.voters.includes(from)) throw new MembershipError('NOT_A_VOTER', `${from} is not a voter of ${groupId}`);
+    if (!conf.voters.includes(to) && !conf.learners.includes(to)) {
+      const address = call.address ?? this.addressOf(to) ?? this.routingTable.node(to)?.grpc;
+      if (!address) throw new MembershipError('UNKNOWN_NODE', `the cluster knows no address for ${to}: give it with --grpc HOST:PORT`);
+      await replica.membership.run({ kind: 'add-node', nodeId: to, address, group: groupId });
+    }
+    if (!call.wait) return `adding ${to} to ${groupId}; ${from} is to be removed once ${to} is a voter (not waited for)`;
+    const deadline = this.clock() + 240_000;
+    while (!replica.group.confState().voters.includes(to)) {
+      if (this.clock() > deadline) throw new MembershipError('MOVE_TIMEOUT', `${to} did not catch up with ${groupId} within 240 s; it stays a learner`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await replica.membership.run({ kind: 'remove-node', nodeId: from, group: groupId });
+    return `moved ${groupId}'s replica from ${from} to ${to}`;
+  }
+
   /** `admin groups`: the meta group, then every data group of the routing table (and any hosted one it does not list yet). */
   private groupSummaries(): GroupSummary[] {
     const ids = [metaGroupId, ...this.routingTable.groups().map((g) => g.id)];
@@ -416,11 +452,29 @@ export class NodeHost {
     this.transport.register(this.grpcServer);
     registerForwardService(
       this.grpcServer,
-      (groupId, writes, deadline) => {
-        const replica = this.replicas.get(groupId);
-        return replica
-          ? replica.gateway.handleForwarded(writes, (name) => this.catalog.resolveWrite(name), deadline)
-          : Promise.resolve(writes.map(() => ({ status: 'not-leader' as const })));
+      {
+        forward: (groupId, writes, deadline) => {
+          const replica = this.replicas.get(groupId);
+          return replica
+            ? replica.gateway.handleForwarded(writes, (name) => this.catalog.resolveWrite(name), deadline)
+            : Promise.resolve(writes.map(() => ({ status: 'not-leader' as const })));
+        },
+        read: async (groupId, commands) => {
+          const replica = this.replicas.get(groupId);
+          if (!replica || !replica.serving) return { hosted: false, replies: [] };
+          const items = commands.map((args) => {
+            const spec = this.catalog.resolveRead(args[0]!.toString('latin1').toLowerCase());
+            return spec ? { spec, args } : null;
+          });
+          if (items.some((i) => i === null)) return { hosted: true, replies: commands.map(() => error('ERR unknown forwarded command')) };
+          return { hosted: true, replies: await replica.gateway.readRun(items as { spec: ReadCommandSpec; args: readonly Buffer[] }[]) };
+        },
+        leaderOf: (groupId) => this.replicas.get(groupId)?.group.leaderId() ?? '',
+        metaRecords: () => {
+          const meta = this.replicas.get(metaGroupId);
+          if (!meta || !meta.serving) return { hosted: false, appliedIndex: 0, records: [] };
+          return { hosted: true, appliedIndex: meta.group.applied, records: metaRecordsOf(meta.stateMachine.keyspace, this.clock()) };
+        },
       },
       clock,
     );
@@ -429,7 +483,7 @@ export class NodeHost {
       { status: () => this.status() },
       { change: (call) => this.membershipCall(call), promote: (nodeId, group) => this.membershipCall(withGroup({ kind: 'promote', nodeId }, group)) },
       this.snapshotProvider(),
-      { split: (group, atSlot, wait) => this.splitGroup(group, atSlot, wait), groups: () => this.groupSummaries() },
+      { split: (group, atSlot, wait) => this.splitGroup(group, atSlot, wait), groups: () => this.groupSummaries(), moveReplica: (call) => this.moveReplica(call) },
     );
     this.grpcPort = await new Promise<number>((resolve, reject) => {
       this.grpcServer.bindAsync(`${config.host}:${config.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
@@ -441,7 +495,7 @@ export class NodeHost {
     const router = new CommandRouter({
       routing: () => this.routingTable,
       refreshRouting: () => this.refreshRouting(),
-      replica: (id) => this.replicas.get(id),
+      endpoint: (id) => this.endpoint(id),
       clock,
       random: () => Math.random(),
       routeWaitMs: config.leaderWaitMs,
@@ -498,9 +552,15 @@ export class NodeHost {
    */
   refreshRouting(): void {
     const meta = this.replicas.get(metaGroupId);
+    if (!meta && this.fetchedRouting !== null) {
+      this.routingTable = this.fetchedRouting;
+      this.fetchRemoteRouting();
+      return;
+    }
     const source = meta
       ? `meta@${meta.group.applied}`
       : [...this.replicas.values()].map((r) => `${r.groupId}@${r.group.applied}`).join(',');
+    if (!meta) this.fetchRemoteRouting();
     if (source === this.routingSource) return;
     this.routingSource = source;
     if (meta) {
@@ -518,11 +578,91 @@ export class NodeHost {
     this.routingTable = RoutingTable.of(groups, [...this.addressBook].map(([id, grpc]) => ({ id, grpc, resp: '' })));
   }
 
+  private readonly localEndpoints = new WeakMap<GroupReplica, GroupEndpoint>();
+  private readonly remoteGroups = new Map<string, RemoteGroup>();
+
+  /**
+   * Where a data group's commands go from here: this node's replica, or, for a group it does not
+   * host, the nodes that do (a RemoteGroup). Stable objects, so that a run's commands for one
+   * group are recognized as one run.
+   */
+  private endpoint(groupId: string): GroupEndpoint | undefined {
+    const replica = this.replicas.get(groupId);
+    if (replica) {
+      let local = this.localEndpoints.get(replica);
+      if (!local) {
+        local = {
+          groupId,
+          get serving() {
+            return replica.serving;
+          },
+          readRun: (items) => replica.gateway.readRun(items),
+          writeRun: (items) => replica.gateway.writeRun(items),
+        };
+        this.localEndpoints.set(replica, local);
+      }
+      return local;
+    }
+    if (!this.routingTable.group(groupId)) return undefined;
+    let remote = this.remoteGroups.get(groupId);
+    if (!remote) {
+      remote = new RemoteGroup({
+        groupId,
+        forwarder: this.forwarder,
+        candidates: () => {
+          const record = this.routingTable.group(groupId);
+          if (!record) return [];
+          return [...(record.preferredLeader ? [record.preferredLeader] : []), ...record.voters.filter((v) => v !== record.preferredLeader && v !== this.config.id)];
+        },
+        clock: this.clock,
+        leaderWaitMs: this.config.leaderWaitMs,
+        requestIdPrefix: `${this.config.id}.${randomBytes(6).toString('base64url')}.${groupId}.`,
+      });
+      this.remoteGroups.set(groupId, remote);
+    }
+    return remote;
+  }
+
   /** Whom the routing table names as the group's preferred leader ('' when none: the meta group leads wherever it won). */
   private preferredLeaderOf(groupId: string): string {
     // One data group has nothing to spread: it stays with whichever node won it.
     if (this.routingTable.groups().length < 2) return '';
     return this.routingTable.group(groupId)?.preferredLeader ?? '';
+  }
+
+  /** The routing table last fetched from a node hosting the meta group (for a node that hosts none). */
+  private fetchedRouting: RoutingTable | null = null;
+  private fetchingRouting = false;
+  private lastRoutingFetchMs = 0;
+
+  /**
+   * A node without a meta replica asks a peer that has one for the meta group's records, at most
+   * every 500 ms (a wrong-group refusal asks again sooner than the housekeeping would).
+   */
+  private fetchRemoteRouting(): void {
+    const now = this.clock();
+    if (this.fetchingRouting || now - this.lastRoutingFetchMs < 500 || this.stopped) return;
+    this.fetchingRouting = true;
+    this.lastRoutingFetchMs = now;
+    const peers = [...this.addressBook.keys()].filter((id) => id !== this.config.id);
+    void (async () => {
+      for (const peer of peers) {
+        try {
+          const m = await this.forwarder.metaRecords(peer, 1_000);
+          if (!m.hosted) continue;
+          this.fetchedRouting = RoutingTable.fromRecords(m.records);
+          this.routingTable = this.fetchedRouting;
+          for (const n of this.fetchedRouting.nodes()) {
+            if (n.id !== this.config.id && !this.addressBook.has(n.id)) this.transport.setPeer(n.id, n.grpc);
+          }
+          return;
+        } catch {
+          // Try the next peer.
+        }
+      }
+    })().finally(() => {
+      this.fetchingRouting = false;
+    });
   }
 
   /** This node's replicas of data groups, in group order. */
@@ -580,6 +720,8 @@ export class NodeHost {
   private onConfChange(groupId: string, change: ConfChange): void {
     const { config, transport } = this;
     if (change.type === ConfChangeType.RemoveNode) {
+      // This node left the group: its replica goes (after this apply; its data with it).
+      if (change.nodeId === config.id) setImmediate(() => void this.destroyReplica(groupId));
       if (!this.memberOfAnyGroup(change.nodeId)) {
         this.addressBook.delete(change.nodeId);
         if (change.nodeId !== config.id) transport.removePeer(change.nodeId);
@@ -605,6 +747,22 @@ export class NodeHost {
       if (id !== config.id) transport.setPeer(id, address);
     }
     this.saveAddressBook();
+  }
+
+  /**
+   * Stops this node's replica of a group it was removed from and deletes its log and snapshots:
+   * nothing of it may serve again. A message from the group afterwards (a leader that has not
+   * yet heard of the removal) would open an empty replica, with no vote of its own to give.
+   */
+  private async destroyReplica(groupId: string): Promise<void> {
+    const replica = this.replicas.get(groupId);
+    if (!replica || this.stopped) return;
+    this.replicas.delete(groupId);
+    this.refreshRouting();
+    await replica.stop().catch(() => {});
+    await rm(groupLogDir(this.config.dataDir, groupId), { recursive: true, force: true });
+    await rm(groupSnapshotDir(this.config.dataDir, groupId), { recursive: true, force: true });
+    this.logger.info({ component: 'membership', group: groupId }, 'removed from the group: its replica here is gone');
   }
 
   private memberOfAnyGroup(nodeId: string): boolean {

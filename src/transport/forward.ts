@@ -22,7 +22,20 @@ export interface ForwardResult {
   readonly status: ForwardStatus;
   /** The leader's reply (status ok). */
   readonly reply?: Reply;
+  /** Whom the called node knows as the group's leader (status not-leader), '' when none. */
+  readonly leaderHint?: string;
 }
+
+/** What a Read call came back with. */
+export interface ReadResult {
+  /** False when the called node does not host the group (nothing was read). */
+  readonly hosted: boolean;
+  readonly replies: readonly Reply[];
+  readonly leaderHint: string;
+}
+
+/** The serving side of Read: the group's replies to `commands`, read as a local read would be. */
+export type ReadHandler = (groupId: string, commands: readonly (readonly Buffer[])[], deadlineMs: number) => Promise<{ hosted: boolean; replies: readonly Reply[] }>;
 
 /** Sends writes to the leader's gateway (gRPC Forward); batched by the caller. */
 export interface Forwarder {
@@ -41,6 +54,16 @@ interface WireRequest {
 interface WireResult {
   status: 'FORWARD_STATUS_OK' | 'FORWARD_STATUS_NOT_LEADER' | 'FORWARD_STATUS_UNKNOWN';
   reply: Buffer;
+}
+interface WireReadRequest {
+  groupId: string;
+  timeoutMs: number;
+  commands: { args: Buffer[] }[];
+}
+interface WireReadReply {
+  replies: Buffer[];
+  leaderHint: string;
+  hosted: boolean;
 }
 
 const statusToWire = {
@@ -62,16 +85,48 @@ function gatewayService(): grpc.ServiceDefinition {
 /** The leader's side: what to do with forwarded writes of a group. */
 export type ForwardHandler = (groupId: string, writes: readonly ForwardedWrite[], deadlineMs: number) => Promise<ForwardResult[]>;
 
-export function registerForwardService(server: grpc.Server, handler: ForwardHandler, clock: () => number): void {
+/** The meta group's records as a node's meta replica holds them (hosted false: it holds none). */
+export interface MetaRecords {
+  readonly hosted: boolean;
+  readonly appliedIndex: number;
+  readonly records: readonly (readonly [string, string])[];
+}
+
+export interface ForwardService {
+  readonly forward: ForwardHandler;
+  readonly read: ReadHandler;
+  metaRecords(): MetaRecords;
+  /** Whom this node knows as `groupId`'s leader ('' when none, or when it does not host the group). */
+  leaderOf(groupId: string): string;
+}
+
+export function registerForwardService(server: grpc.Server, service: ForwardService, clock: () => number): void {
   server.addService(gatewayService(), {
     Forward: (call: grpc.ServerUnaryCall<WireRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const req = call.request;
       const deadline = clock() + Math.min(req.timeoutMs || 30_000, 120_000);
-      handler(req.groupId, req.writes.map((w) => ({ requestId: w.requestId, args: w.args })), deadline).then(
+      service.forward(req.groupId, req.writes.map((w) => ({ requestId: w.requestId, args: w.args })), deadline).then(
         (results) =>
           callback(null, {
             results: results.map((r) => ({ status: statusToWire[r.status], reply: r.reply ? encodeReply(r.reply) : Buffer.alloc(0) })),
+            leaderHint: service.leaderOf(req.groupId),
           }),
+        (err: Error) => callback({ code: grpc.status.INTERNAL, details: err.message }),
+      );
+    },
+    MetaRecords: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      try {
+        const m = service.metaRecords();
+        callback(null, { hosted: m.hosted, appliedIndex: m.appliedIndex, records: m.records.map(([name, value]) => ({ name, value })) });
+      } catch (err) {
+        callback({ code: grpc.status.INTERNAL, details: (err as Error).message });
+      }
+    },
+    Read: (call: grpc.ServerUnaryCall<WireReadRequest, unknown>, callback: grpc.sendUnaryData<WireReadReply>) => {
+      const req = call.request;
+      const deadline = clock() + Math.min(req.timeoutMs || 30_000, 120_000);
+      service.read(req.groupId, req.commands.map((c) => c.args), deadline).then(
+        (r) => callback(null, { replies: r.replies.map(encodeReply), leaderHint: service.leaderOf(req.groupId), hosted: r.hosted }),
         (err: Error) => callback({ code: grpc.status.INTERNAL, details: err.message }),
       );
     },
@@ -163,12 +218,12 @@ export class GrpcForwarder {
       timeoutMs,
       writes: writes.map((w) => ({ requestId: w.write.requestId, args: w.write.args })),
     };
-    const method = (client as unknown as Record<string, grpc.requestCallback<{ results: WireResult[] }> & Function>).Forward;
+    const method = (client as unknown as Record<string, grpc.requestCallback<{ results: WireResult[]; leaderHint: string }> & Function>).Forward;
     method.call(
       client,
       request,
       { deadline: new Date(Date.now() + timeoutMs + 1_000) },
-      (err: grpc.ServiceError | null, reply?: { results: WireResult[] }) => {
+      (err: grpc.ServiceError | null, reply?: { results: WireResult[]; leaderHint: string }) => {
         if (err || !reply) {
           for (const w of writes) w.reject(err ?? new Error('empty forward reply'));
           return;
@@ -180,10 +235,42 @@ export class GrpcForwarder {
             return;
           }
           const status = statusFromWire[r.status];
-          w.resolve(status === 'ok' ? { status, reply: decodeReply(r.reply) } : { status });
+          w.resolve(status === 'ok' ? { status, reply: decodeReply(r.reply) } : { status, leaderHint: reply.leaderHint });
         });
       },
     );
+  }
+
+  /** The meta group's records as node `nodeId` holds them; rejects on a transport failure. */
+  metaRecords(nodeId: string, timeoutMs: number): Promise<MetaRecords> {
+    const client = this.clientFor(nodeId);
+    if (!client) return Promise.resolve({ hosted: false, appliedIndex: 0, records: [] });
+    const method = (client as unknown as Record<string, grpc.requestCallback<{ hosted: boolean; appliedIndex: number; records: { name: string; value: string }[] }> & Function>).MetaRecords;
+    return new Promise((resolve, reject) => {
+      method.call(client, {}, { deadline: new Date(Date.now() + timeoutMs) }, (err: grpc.ServiceError | null, reply?: { hosted: boolean; appliedIndex: number; records: { name: string; value: string }[] }) => {
+        if (err || !reply) reject(err ?? new Error('empty meta records reply'));
+        else resolve({ hosted: reply.hosted, appliedIndex: Number(reply.appliedIndex), records: reply.records.map((r) => [r.name, r.value] as const) });
+      });
+    });
+  }
+
+  /** Reads of `groupId` served by node `nodeId` (which must host the group); rejects on a transport failure. */
+  read(groupId: string, nodeId: string, commands: readonly (readonly Buffer[])[], deadlineMs: number): Promise<ReadResult> {
+    const client = this.clientFor(nodeId);
+    if (!client) return Promise.resolve({ hosted: false, replies: [], leaderHint: '' });
+    const timeoutMs = Math.max(1, deadlineMs - this.clock());
+    const method = (client as unknown as Record<string, grpc.requestCallback<WireReadReply> & Function>).Read;
+    return new Promise((resolve, reject) => {
+      method.call(
+        client,
+        { groupId, timeoutMs, commands: commands.map((args) => ({ args })) },
+        { deadline: new Date(Date.now() + timeoutMs + 1_000) },
+        (err: grpc.ServiceError | null, reply?: WireReadReply) => {
+          if (err || !reply) reject(err ?? new Error('empty read reply'));
+          else resolve({ hosted: reply.hosted, replies: reply.replies.map((r) => decodeReply(r)), leaderHint: reply.leaderHint });
+        },
+      );
+    });
   }
 
   close(): void {

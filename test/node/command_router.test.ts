@@ -8,8 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { RoutingTable, type GroupRecord } from '../../src/cluster/meta_records.js';
 import { lookupCommand } from '../../src/commands/command_table.js';
 import type { ReadCommandSpec, WriteCommandSpec } from '../../src/commands/command_spec.js';
-import { CommandRouter, crossSlotReply } from '../../src/node/command_router.js';
-import type { GroupReplica } from '../../src/node/group_replica.js';
+import { CommandRouter, crossSlotReply, type GroupEndpoint } from '../../src/node/command_router.js';
 import { bulk, integer, ok, type Reply } from '../../src/resp/reply.js';
 import { commandKeys, wrongGroupReply } from '../../src/state/command_keys.js';
 import { keyHashSlot } from '../../src/state/hash_slot.js';
@@ -50,9 +49,9 @@ class FakeGroup {
     }
   }
 
-  asReplica(): GroupReplica {
+  asReplica(): GroupEndpoint {
     const run = async (items: readonly { args: readonly Buffer[] }[]): Promise<Reply[]> => items.map((i) => this.runOne(i.args));
-    return { groupId: this.id, serving: true, gateway: { readRun: run, writeRun: run } } as unknown as GroupReplica;
+    return { groupId: this.id, serving: true, readRun: run, writeRun: run };
   }
 }
 
@@ -73,7 +72,7 @@ function router(groups: FakeGroup[], tables: RoutingTable[]): { router: CommandR
       refreshes++;
       current = Math.min(current + 1, tables.length - 1);
     },
-    replica: (id) => replicas.get(id),
+    endpoint: (id) => replicas.get(id),
     clock: () => Date.now(),
     random: () => 0,
     routeWaitMs: 1_000,

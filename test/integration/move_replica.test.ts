@@ -1,0 +1,75 @@
+/**
+ * Moving a replica online, through real processes: a fourth node started with --join takes g1's
+ * replica from n1 (learner, caught up by snapshot, voter; then n1 removed, its replica of g1 gone
+ * from its data dir) while a writer keeps writing; every acknowledged write is there afterwards;
+ * and every node serves every key, including the groups it does not host (n1 no longer hosts g1,
+ * n4 hosts neither g2 nor the meta group): the commands go to the nodes that host them.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyHashSlot } from '../../src/state/hash_slot.js';
+import { TestCluster, admin } from './cluster_harness.js';
+
+let cluster: TestCluster;
+beforeAll(async () => {
+  cluster = await TestCluster.start({ extraArgs: ['--groups', '2', '--snapshot-entries', '50'] });
+}, 90_000);
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const inG1 = (k: string): boolean => keyHashSlot(Buffer.from(k)) <= 8191;
+
+describe('move-replica', () => {
+  it('moves g1 from n1 to a new node under writes, and every node serves every key', async () => {
+    const [n1, n2, n3] = cluster.nodes as [(typeof cluster.nodes)[number], (typeof cluster.nodes)[number], (typeof cluster.nodes)[number]];
+    const writer = cluster.client(n2, { commandTimeout: 20_000 });
+    const acked = new Map<string, string>();
+    for (let i = 0; i < 400; i++) {
+      expect(await writer.set(`k${i}`, `v${i}`)).toBe('OK');
+      acked.set(`k${i}`, `v${i}`);
+    }
+    const n4 = await cluster.startJoiner('n4');
+    let stop = false;
+    const writing = (async () => {
+      for (let i = 400; !stop; i++) {
+        try {
+          if ((await writer.set(`k${i}`, `v${i}`)) === 'OK') acked.set(`k${i}`, `v${i}`);
+        } catch {
+          // outcome unknown: not counted
+        }
+      }
+    })();
+    let moved;
+    try {
+      moved = await admin(n3, 'move-replica', '--group', 'g1', '--from', 'n1', '--to', 'n4', '--grpc', `127.0.0.1:${n4.grpcPort}`);
+    } finally {
+      stop = true;
+      await writing;
+    }
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout).toMatch(/moved g1's replica from n1 to n4/);
+
+    const groups = JSON.parse((await admin(n2, 'groups', '--json')).stdout) as { group: string; voters: string[] }[];
+    expect(groups.find((g) => g.group === 'g1')!.voters).toEqual(['n2', 'n3', 'n4']);
+    expect(groups.find((g) => g.group === 'g2')!.voters).toEqual(['n1', 'n2', 'n3']);
+    // n1's replica of g1 is gone, data and all.
+    const deadline = Date.now() + 20_000;
+    while (existsSync(join(n1.dataDir, 'groups', 'g1')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(join(n1.dataDir, 'groups', 'g1'))).toBe(false);
+    expect(existsSync(join(n1.dataDir, 'snapshots', 'g1'))).toBe(false);
+
+    // Every node serves every key: n1 reaches g1 through the nodes that host it; n4 reaches g2 likewise.
+    expect([...acked.keys()].some(inG1)).toBe(true);
+    expect([...acked.keys()].some((k) => !inG1(k))).toBe(true);
+    for (const n of [n1, n4]) {
+      const c = cluster.client(n, { commandTimeout: 20_000 });
+      for (const [k, v] of acked) expect(await c.get(k), `${k} on ${n.id}`).toBe(v);
+      expect(await c.set(`written-on-${n.id}-g1`, '1')).toBe('OK');
+      expect(await c.incr(`counter-${n.id}`)).toBe(1);
+    }
+    expect(await cluster.client(n2).get('written-on-n1-g1')).toBe('1');
+    expect(await cluster.client(n3).get('written-on-n4-g1')).toBe('1');
+  }, 240_000);
+});
