@@ -7,7 +7,7 @@ import { FileLog } from '../../src/storage/file_log.js';
 import { NodeLog } from '../../src/storage/node_log.js';
 import { commitSize, segmentHeaderSize, writeCheckpoint, writeCommit, writeEntry, writeSegmentHeader } from '../../src/storage/node_record.js';
 import { entry, normalize, segmentNames, snapshotAt, withTempDir } from './support.js';
-import { GatedIo, RecordingLogger, observe, openGroup, openNodeLog, quietLogger, reloadGroups, turns, until } from './node_log_support.js';
+import { GatedIo, RecordingLogger, observe, openGroup, openNodeLog, quietLogger, reloadGroups, turns } from './node_log_support.js';
 
 function indices(log: PersistedLog): number[] {
   return log.entries.map((e) => e.index);
@@ -253,7 +253,7 @@ describe('NodeLog group commit', () => {
       const before = io.calls;
       io.held = true;
       const first = observe(groups[0]!.save({ entries: [entry(1, 1)] }));
-      await until(() => io.pending === 1);
+      await io.whenHeld();
       // Group 0's fsync is in flight; the others save now, over several turns.
       const rest: ReturnType<typeof observe>[] = [];
       for (const log of groups.slice(1)) {
@@ -266,7 +266,7 @@ describe('NodeLog group commit', () => {
       await io.release(true);
       await first.settled;
       expect(first.state()).toBe('resolved');
-      await until(() => io.pending === 1);
+      await io.whenHeld();
       expect(io.calls - before).toBe(2);
       await turns(5);
       expect(rest.map((r) => r.state())).toEqual(Array(7).fill('pending'));
@@ -288,7 +288,7 @@ describe('NodeLog group commit', () => {
       await a.save({ entries: [entry(1, 1)] });
       io.held = true;
       const inBatch = [observe(a.save({ entries: [entry(2, 1)] })), observe(b.save({ entries: [entry(1, 1)] }))];
-      await until(() => io.pending === 1);
+      await io.whenHeld();
       const queued = observe(c.save({ entries: [entry(1, 1)] }));
       io.fail(new Error('EIO'));
       for (const call of [...inBatch, queued]) {

@@ -2,11 +2,14 @@
  * Shared by the NodeLog tests: an fsync that can be counted and held back (a slow or interrupted
  * disk), a logger that records, and helpers to open a node log and a group's view of it.
  */
+import { writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { DurableLog, PersistedLog } from '../../src/storage/durable_log.js';
 import type { StorageLogger } from '../../src/storage/file_log.js';
 import { NodeLog } from '../../src/storage/node_log.js';
 import type { NodeLogIo, NodeLogOptions } from '../../src/storage/node_log.js';
+import { readSegment, segmentNames } from './support.js';
 
 /**
  * The node log's fsync, counted; while `held`, each call waits until the test releases it (the
@@ -17,14 +20,35 @@ export class GatedIo implements NodeLogIo {
   held = false;
   private waiting: { readonly file: FileHandle; readonly resolve: () => void; readonly reject: (error: unknown) => void }[] = [];
 
+  private arrival: (() => void) | null = null;
+
   datasync(file: FileHandle): Promise<void> {
     this.calls++;
     if (!this.held) return file.datasync();
-    return new Promise<void>((resolve, reject) => this.waiting.push({ file, resolve, reject }));
+    const held = new Promise<void>((resolve, reject) => this.waiting.push({ file, resolve, reject }));
+    this.arrival?.();
+    return held;
   }
 
   get pending(): number {
     return this.waiting.length;
+  }
+
+  /**
+   * Resolves once an fsync is held (a batch has been written and waits for it). A liveness
+   * guard, not a timing assertion: after `guardMs` it rejects, so a lost batch fails the test
+   * with a message instead of hanging it.
+   */
+  whenHeld(guardMs = 20_000): Promise<void> {
+    if (this.waiting.length > 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no fsync arrived: the batch was never written')), guardMs);
+      this.arrival = () => {
+        clearTimeout(timer);
+        this.arrival = null;
+        resolve();
+      };
+    });
   }
 
   /** Lets the held fsyncs complete (in order), and stops holding new ones unless `keepHolding`. */
@@ -84,15 +108,6 @@ export async function turns(count = 3): Promise<void> {
   for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
-/** Waits (in event-loop turns, not time) until `condition` holds; throws after `limit` turns. */
-export async function until(condition: () => boolean, limit = 2000): Promise<void> {
-  for (let i = 0; i < limit; i++) {
-    if (condition()) return;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-  throw new Error(`condition not reached after ${limit} turns`);
-}
-
 /** Settles to 'resolved' or the error, so a test can look at a promise without awaiting it first. */
 export function observe(promise: Promise<unknown>): { readonly state: () => 'pending' | 'resolved' | 'rejected'; readonly settled: Promise<unknown> } {
   let state: 'pending' | 'resolved' | 'rejected' = 'pending';
@@ -107,4 +122,24 @@ export function observe(promise: Promise<unknown>): { readonly state: () => 'pen
     },
   );
   return { state: () => state, settled };
+}
+
+/**
+ * Copies of segments, to bring back those a deletion removed (a crash between its unlinks).
+ * `update()` is called whenever no write is under way or one is held at its fsync: a segment that
+ * is not the last never changes again, so it is read once; the last one is read again each time.
+ */
+export class SegmentArchive {
+  private readonly contents = new Map<string, Buffer>();
+
+  async update(dir: string): Promise<void> {
+    const names = await segmentNames(dir);
+    for (const [i, name] of names.entries()) {
+      if (i === names.length - 1 || !this.contents.has(name)) this.contents.set(name, await readSegment(dir, name));
+    }
+  }
+
+  async restore(dir: string, names: readonly string[]): Promise<void> {
+    for (const name of names) await writeFile(join(dir, name), this.contents.get(name)!);
+  }
 }
