@@ -162,6 +162,8 @@ class Harness {
 
   /** A batch resolved: its calls are durable, so the references take them. */
   async applyResolved(batch: readonly Pending[]): Promise<void> {
+    // Every call of the released batch was in it: all settle before a later batch is written.
+    expect(await this.io.settleBeforeNextBatch(batch.map((p) => p.outcome.settled))).toBe('settled');
     for (const pending of batch) {
       expect({ group: groupIds[pending.group], outcome: await pending.outcome.settled }).toEqual({ group: groupIds[pending.group], outcome: 'resolved' });
       this.applyDurable(pending);

@@ -20,13 +20,15 @@ export class GatedIo implements NodeLogIo {
   held = false;
   private waiting: { readonly file: FileHandle; readonly resolve: () => void; readonly reject: (error: unknown) => void }[] = [];
 
-  private arrival: (() => void) | null = null;
+  private listeners: (() => void)[] = [];
 
   datasync(file: FileHandle): Promise<void> {
     this.calls++;
     if (!this.held) return file.datasync();
     const held = new Promise<void>((resolve, reject) => this.waiting.push({ file, resolve, reject }));
-    this.arrival?.();
+    const listeners = this.listeners;
+    this.listeners = [];
+    for (const listener of listeners) listener();
     return held;
   }
 
@@ -43,12 +45,31 @@ export class GatedIo implements NodeLogIo {
     if (this.waiting.length > 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no fsync arrived: the batch was never written')), guardMs);
-      this.arrival = () => {
+      this.listeners.push(() => {
         clearTimeout(timer);
-        this.arrival = null;
         resolve();
+      });
+    });
+  }
+
+  /**
+   * Which comes first: `promises` all settling, or the next held fsync (another batch written
+   * meanwhile). A call of the batch that was released must settle before any later batch.
+   */
+  async settleBeforeNextBatch(promises: readonly Promise<unknown>[]): Promise<'settled' | 'another batch came first'> {
+    let cancel = (): void => undefined;
+    const next = new Promise<'another batch came first'>((resolve) => {
+      const listener = (): void => resolve('another batch came first');
+      this.listeners.push(listener);
+      cancel = () => {
+        this.listeners = this.listeners.filter((l) => l !== listener);
       };
     });
+    try {
+      return await Promise.race([Promise.all(promises).then(() => 'settled' as const), next]);
+    } finally {
+      cancel();
+    }
   }
 
   /** Lets the held fsyncs complete (in order), and stops holding new ones unless `keepHolding`. */
