@@ -58,6 +58,10 @@ export interface NodeLogOptions {
   readonly io?: NodeLogIo;
 }
 
+/**
+ * Four times FileLog's: a node's log takes the writes of all its groups, and every segment starts
+ * with a checkpoint of each of them (etcd's WAL segments are 64 MB too).
+ */
 export const defaultNodeSegmentBytes = 64 * 1024 * 1024;
 
 interface Segment {
@@ -140,9 +144,11 @@ const maxGroupIdBytes = 0xffff;
  *              └─ ...
  *
  * Group commit: `save()`/`compact()` of any group, and `dropGroup()`, queue a request. The queue
- * is written once per event-loop turn, or as soon as the write in flight is durable: the calls
+ * is written on the event-loop turn after a call finds the writer idle (so that every call of the
+ * same turn joins it), and otherwise on the turn after the write in flight is durable: the calls
  * that arrived meanwhile go together, as one buffer, one write and one fdatasync. Each caller's
- * promise resolves when the batch that holds its records is durable, not before.
+ * promise resolves when the batch that holds its records is durable, not before. One batch is in
+ * flight at a time, so only the last batch of the last segment can ever be torn.
  *
  * A batch is atomic: its records are applied on load only when its commit record (which counts
  * them) is intact, so a crash leaves each batch, and therefore each group's call, whole or absent.
