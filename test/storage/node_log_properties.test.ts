@@ -19,8 +19,8 @@
  * survived (batches are atomic), and none of the queued ones; readEntry must return every live
  * entry. Calls cut short must have been rejected (STORAGE_FAILED), never resolved. Without a crash,
  * each round must cost exactly one fdatasync per batch written. Rounds also reopen the log, and
- * bring back a suffix of the segments a round deleted (a crash between deletion's unlinks): the
- * load must not change.
+ * bring back a suffix of the segments the round's last deletion pass removed (a crash between its
+ * unlinks): the load must not change.
  *
  * Seeds are printed; QKV_SEED replays one, QKV_RUNS scales the run count.
  */
@@ -191,7 +191,12 @@ class Harness {
 
 async function runRound(h: Harness, round: Round): Promise<void> {
   const { dir } = h;
-  const namesBefore = await segmentNames(dir);
+  /**
+   * The segments when the last batch was held at its fsync: its deletion pass, the round's last,
+   * runs after that. Passes before it are over (each unlink followed by a directory fsync): a
+   * crash cannot bring back what they removed.
+   */
+  let namesBeforeLastPass = await segmentNames(dir);
   await h.archive.update(dir);
   let synced = await lastSegment(dir);
   const fsyncsBefore = h.io.calls;
@@ -229,6 +234,7 @@ async function runRound(h: Harness, round: Round): Promise<void> {
       await h.io.whenHeld();
       region = await h.regionSince(synced);
       await h.archive.update(dir);
+      namesBeforeLastPass = await segmentNames(dir);
       batchesWritten++;
       if (new Set(inFlight.filter((p) => p.writes).map((p) => p.group)).size > 1) seen.batchesOfSeveralGroups++;
     }
@@ -257,7 +263,7 @@ async function runRound(h: Harness, round: Round): Promise<void> {
   for (let g = 0; g < h.groups; g++) expectReadsBack(h.views[g]!, h.refs[g]!);
 
   const namesAfter = await segmentNames(dir);
-  const deleted = namesBefore.filter((name) => !namesAfter.includes(name));
+  const deleted = namesBeforeLastPass.filter((name) => !namesAfter.includes(name));
   const resurrect = Math.min(round.resurrect, deleted.length);
   if (deleted.length > 0) seen.roundsDeletingSegments++;
   if (resurrect > 0) seen.resurrected++;
