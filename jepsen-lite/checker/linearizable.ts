@@ -290,7 +290,9 @@ function prepareKey(keyOps: readonly Operation[], precheck: boolean): PreparedKe
 function searchKey(registerOps: readonly RegisterOp[], budget: SearchBudget): SearchOutcome {
   return searchLinearization(
     {
-      operations: registerOps,
+      count: registerOps.length,
+      invokeTimes: Float64Array.from(registerOps, (op) => op.invokeTime),
+      returnTimes: Float64Array.from(registerOps, (op) => op.returnTime),
       initialState: NULL_STATE,
       step: (state, index) => {
         const op = registerOps[index]!;
