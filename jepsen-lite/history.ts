@@ -122,18 +122,10 @@ export class HistoryError extends Error {
  * within a process.
  */
 export function operations(history: History): Operation[] {
-  interface Pending {
-    readonly event: HistoryEvent;
-    readonly id: number;
-  }
-  const outstanding = new Map<number, Pending>();
   const byId: Operation[] = [];
-  let nextId = 0;
-
-  const complete = (pending: Pending, completion: HistoryEvent | undefined): void => {
-    const invoke = pending.event;
-    const op: Operation = {
-      id: pending.id,
+  const pairer = new EventPairer((invoke, id, completion) => {
+    byId[id] = {
+      id,
       process: invoke.process,
       key: invoke.key,
       f: invoke.f,
@@ -144,21 +136,45 @@ export function operations(history: History): Operation[] {
       completeTime: completion ? completion.time : Infinity,
       ...(completion?.error !== undefined ? { error: completion.error } : {}),
     };
-    byId[pending.id] = op;
-  };
+  });
+  for (const event of history.events) pairer.add(event);
+  pairer.finish();
+  return byId;
+}
 
-  history.events.forEach((event, index) => {
-    const pending = outstanding.get(event.process);
+/**
+ * The pairing rules of `operations`, one event at a time, for whoever stores the operations
+ * (an array of objects, or the columns of an `OperationLog` as the run goes). Operations are
+ * numbered in invoke order; `complete` is called once per operation, at its completion, or with
+ * no completion from `finish` for those still outstanding.
+ */
+export class EventPairer {
+  private readonly outstanding = new Map<number, { readonly invoke: HistoryEvent; readonly id: number; readonly eventIndex: number }>();
+  private events = 0;
+  private nextId = 0;
+
+  constructor(private readonly complete: (invoke: HistoryEvent, id: number, completion: HistoryEvent | undefined) => void) {}
+
+  /** The id the next invoke gets. */
+  get operationCount(): number {
+    return this.nextId;
+  }
+
+  /** Takes the next event; throws `HistoryError` as `operations` does, naming the event's index. */
+  add(event: HistoryEvent): number {
+    const index = this.events++;
+    const pending = this.outstanding.get(event.process);
     if (event.type === EventType.invoke) {
       if (pending) {
         throw new HistoryError(
           'OVERLAPPING_INVOKE',
           `event ${index}: process ${event.process} invoked ${event.f} while event ` +
-            `${history.events.indexOf(pending.event)} (${pending.event.f}) was outstanding`,
+            `${pending.eventIndex} (${pending.invoke.f}) was outstanding`,
         );
       }
-      outstanding.set(event.process, { event, id: nextId++ });
-      return;
+      const id = this.nextId++;
+      this.outstanding.set(event.process, { invoke: event, id, eventIndex: index });
+      return id;
     }
     if (!pending) {
       throw new HistoryError(
@@ -166,35 +182,29 @@ export function operations(history: History): Operation[] {
         `event ${index}: ${event.type} for process ${event.process} with no outstanding invoke`,
       );
     }
-    if (pending.event.key !== event.key || pending.event.f !== event.f) {
+    if (pending.invoke.key !== event.key || pending.invoke.f !== event.f) {
       throw new HistoryError(
         'MISMATCHED_COMPLETION',
         `event ${index}: ${event.type} ${event.f} ${event.key} completes ` +
-          `${pending.event.f} ${pending.event.key} of process ${event.process}`,
+          `${pending.invoke.f} ${pending.invoke.key} of process ${event.process}`,
       );
     }
-    if (event.time < pending.event.time) {
+    if (event.time < pending.invoke.time) {
       throw new HistoryError(
         'TIME_WENT_BACKWARDS',
-        `event ${index}: process ${event.process} completed at ${event.time}, before its invoke at ${pending.event.time}`,
+        `event ${index}: process ${event.process} completed at ${event.time}, before its invoke at ${pending.invoke.time}`,
       );
     }
-    outstanding.delete(event.process);
-    complete(pending, event);
-  });
-  for (const pending of outstanding.values()) complete(pending, undefined);
-  return byId;
-}
-
-/** Groups operations by key, each group in invoke order. */
-export function byKey(ops: readonly Operation[]): Map<string, Operation[]> {
-  const groups = new Map<string, Operation[]>();
-  for (const op of ops) {
-    const group = groups.get(op.key);
-    if (group) group.push(op);
-    else groups.set(op.key, [op]);
+    this.outstanding.delete(event.process);
+    this.complete(pending.invoke, pending.id, event);
+    return pending.id;
   }
-  return groups;
+
+  /** Completes, as unknown, every operation still outstanding (the harness stopped first). */
+  finish(): void {
+    for (const pending of this.outstanding.values()) this.complete(pending.invoke, pending.id, undefined);
+    this.outstanding.clear();
+  }
 }
 
 /** Counts of operations by outcome. */
@@ -234,11 +244,22 @@ export interface PendingOperation {
 export type Span = readonly [number, number];
 
 /**
+ * What records a history event by event, in the order the events happen: `HistoryBuilder` (tests)
+ * and the harness's streaming recorder (`recorder.ts`).
+ */
+export interface OperationRecorder {
+  invoke(process: number, f: string, key: string, args: Json, time: number): PendingOperation;
+  ok(pending: PendingOperation, result: Json, time: number): unknown;
+  fail(pending: PendingOperation, time: number, error?: string): unknown;
+  info(pending: PendingOperation, time: number, error?: string): unknown;
+}
+
+/**
  * Builds a history event by event (`invoke`, then `ok` / `fail` / `info`), or operation by
  * operation for tests (`write`, `read`, `incr`, `append`, `op`). `build()` orders the events by
  * time; events with equal times keep the order they were added in.
  */
-export class HistoryBuilder {
+export class HistoryBuilder implements OperationRecorder {
   private readonly events: HistoryEvent[] = [];
 
   constructor(private readonly timeUnit: TimeUnit = 'ms') {}

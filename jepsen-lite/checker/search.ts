@@ -382,11 +382,11 @@ class LinearizedSet {
  * have succeeded.
  */
 class ConfigurationCache {
-  private arena = new Int32Array(1 << 12);
+  private arena = new Int32Array(1 << 8);
   private used = 0;
   /** Arena offset + 1 of each entry; 0 for an empty slot. */
-  private slots = new Int32Array(1 << 10);
-  private hashes = new Int32Array(1 << 10);
+  private slots = new Int32Array(1 << 6);
+  private hashes = new Int32Array(1 << 6);
   size = 0;
 
   /** Adds the configuration; false when it was already there. */
