@@ -27,7 +27,7 @@
  */
 import { Fn, type Json, type Operation, type OutcomeCounts } from '../history.js';
 import { OperationLog, OutcomeCode } from '../oplog.js';
-import { AnomalySink, BoundedList, findings, sliceOf, unsupportedFunction, valueKey, type WorkloadCheck } from './result.js';
+import { AnomalySink, BoundedList, MAX_EVIDENCE, findings, sliceOf, unsupportedFunction, valueKey, type WorkloadCheck } from './result.js';
 import { Timeline } from './timeline.js';
 import { WriterIndex } from './writers.js';
 
@@ -203,11 +203,11 @@ function checkElements(
       if (duplicateReported[element]) continue;
       duplicateReported[element] = 1;
       const first = firstAt[element]!;
-      anomalies.add('duplicate-element', writers.possibleCount(element) + 1, () => ({
+      anomalies.add('duplicate-element', Math.min(writers.possibleCount(element), MAX_EVIDENCE) + 1, () => ({
         kind: 'duplicate-element',
         key,
         message: `read #${log.id(row)} shows ${text} at positions ${first} and ${index}`,
-        ops: [...writers.writersOf(element), row].map((w) => log.operation(w)),
+        ops: [...writers.writersOf(element, MAX_EVIDENCE), row].map((w) => log.operation(w)),
       }));
     }
   }

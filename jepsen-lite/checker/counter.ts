@@ -20,7 +20,7 @@
  */
 import { Fn, type Json, type Operation, type OutcomeCounts } from '../history.js';
 import { OperationLog, OutcomeCode, ValueTable } from '../oplog.js';
-import { AnomalySink, BoundedList, findings, show, sliceOf, unsupportedFunction, type WorkloadCheck } from './result.js';
+import { AnomalySink, BoundedList, MAX_EVIDENCE, findings, idList, show, sliceOf, unsupportedFunction, type WorkloadCheck } from './result.js';
 import { Timeline } from './timeline.js';
 
 export interface CounterOptions {
@@ -44,8 +44,6 @@ interface Observations {
   readonly own: Float64Array;
 }
 
-/** How many in-flight increments an anomaly shows: the full evidence can be thousands. */
-const SHOWN_IN_FLIGHT = 20;
 
 export function checkCounter(input: readonly Operation[] | OperationLog, options: CounterOptions = {}): WorkloadCheck<CounterStats> {
   const log = input instanceof OperationLog ? input : OperationLog.fromOperations(input);
@@ -176,10 +174,10 @@ function checkBounds(
     // Those invoked before it completed, less the certain ones and itself (an increment among them).
     const inFlight = i - c - (log.fId(row) === log.functionId(Fn.incr) && log.outcomeCode(row) !== OutcomeCode.fail ? 1 : 0);
     const kind = isFinal ? 'final-read-out-of-range' : 'read-out-of-range';
-    anomalies.add(kind, Math.min(SHOWN_IN_FLIGHT, inFlight) + 1, () => {
+    anomalies.add(kind, Math.min(MAX_EVIDENCE, inFlight) + 1, () => {
       // The first few in flight, in invoke order: a certain one completed before `op` began.
       const shown: Operation[] = [];
-      for (let j = 0; j < i && shown.length < SHOWN_IN_FLIGHT; j++) {
+      for (let j = 0; j < i && shown.length < MAX_EVIDENCE; j++) {
         const inc = invoked.items[j]!;
         const isCertain = log.outcomeCode(inc) === OutcomeCode.ok && log.completeTime(inc) < invokeTime;
         if (inc !== row && !isCertain) shown.push(log.operation(inc));
@@ -235,12 +233,12 @@ function checkUniqueReplies(log: OperationLog, key: string, observations: Observ
   runs.sort((a, b) => a.first - b.first);
   for (const { from, to } of runs) {
     const value = observations.values[byValue[from]!]!;
-    anomalies.add('duplicate-incr-result', to - from, () => {
-      const ops = Array.from(byValue.subarray(from, to), (k) => log.operation(observations.rows[k]!));
+    anomalies.add('duplicate-incr-result', Math.min(to - from, MAX_EVIDENCE), () => {
+      const ops = Array.from(byValue.subarray(from, Math.min(to, from + MAX_EVIDENCE)), (k) => log.operation(observations.rows[k]!));
       return {
         kind: 'duplicate-incr-result',
         key,
-        message: `${ops.map((op) => `#${op.id}`).join(', ')} all replied ${value}: an increment was lost or applied to a stale value`,
+        message: `${idList(ops.map((op) => op.id), to - from)} all replied ${value}: an increment was lost or applied to a stale value`,
         ops,
       };
     });

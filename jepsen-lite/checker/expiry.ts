@@ -130,22 +130,36 @@ export function checkExpiry(input: readonly Operation[] | OperationLog, options:
     const readValue = Int32Array.from(reads, (row) => values.idOf(log.values.text(log.resultId(row))));
     const writers = new WriterIndex(log, rows, values.texts.length, (i) => writes.value[i]!);
     const ttlOf = (row: number): number => writes.ttl[positionOf.get(row)!]!;
+    // Per value, over the writes that may have written it (ok or info): whether one never expires,
+    // whether one is info, and the one that expires last (the first among equals): computed once,
+    // not for every read of the value.
+    const valueCount = values.texts.length;
+    const neverExpires = new Uint8Array(valueCount);
+    const someInfo = new Uint8Array(valueCount);
+    const latestWrite = new Int32Array(valueCount).fill(-1);
+    const expiryOf = (w: number): number => log.completeTime(w) + ttlOf(w);
+    rows.forEach((row, i) => {
+      const value = writes.value[i]!;
+      if (value < 0 || log.outcomeCode(row) === OutcomeCode.fail) return;
+      if (Number.isNaN(writes.ttl[i]!)) neverExpires[value] = 1;
+      if (log.outcomeCode(row) !== OutcomeCode.ok) someInfo[value] = 1;
+      const latest = latestWrite[value]!;
+      if (latest < 0 || expiryOf(row) > expiryOf(latest)) latestWrite[value] = row;
+    });
 
     reads.forEach((read, r) => {
       const value = readValue[r]!;
       if (value === NULL) return;
       const text = values.texts[value]!;
       if (writers.checkSource(read, value, text, 'value', { phantom: 'phantom-read', future: 'read-from-future' }, key, anomalies)) return;
-      const sources = writers.writersOf(value);
-      if (sources.some((w) => Number.isNaN(ttlOf(w)))) return; // one of them never expires
-      if (sources.some((w) => log.outcomeCode(w) !== OutcomeCode.ok) && options.infoWrites !== 'bounded') {
+      if (neverExpires[value]) return;
+      if (someInfo[value] && options.infoWrites !== 'bounded') {
         unboundedReads++;
         return;
       }
       checkedReads++;
       // With several writes of one value (the workload should not), the most lenient one decides.
-      const expiryOf = (w: number): number => log.completeTime(w) + ttlOf(w);
-      const latest = sources.reduce((a, b) => (expiryOf(b) > expiryOf(a) ? b : a));
+      const latest = latestWrite[value]!;
       const expiry = expiryOf(latest);
       const invokeTime = log.invokeTime(read);
       maxLateness = Math.max(maxLateness, invokeTime - expiry);

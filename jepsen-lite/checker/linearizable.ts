@@ -40,6 +40,7 @@ import { ILLEGAL, SearchBudget, searchLinearization, type PartialLinearization, 
 import {
   AnomalySink,
   BoundedList,
+  MAX_EVIDENCE,
   byInvoke,
   findings,
   show,
@@ -405,7 +406,8 @@ function failingSlice(log: OperationLog, key: string, prepared: PreparedKey, dee
   const lastWrite = deepest.order.findLast((i) => ops.isWrite[i] === 1);
   const held = lastWrite === undefined ? 'null' : log.values.text(log.argsId(ops.rows[lastWrite]!));
   const recent = deepest.order.slice(Math.max(0, deepest.order.length - context));
-  const others = deepest.pending.filter((i) => i !== stuck);
+  const pending = deepest.pending.filter((i) => i !== stuck);
+  const others = pending.slice(0, MAX_EVIDENCE);
 
   const why = ops.isWrite[stuck]
     ? 'every way of placing it led to a configuration already ruled out'
@@ -417,6 +419,7 @@ function failingSlice(log: OperationLog, key: string, prepared: PreparedKey, dee
     ...recent.map((i, k) => `  linearized ${deepest.order.length - recent.length + k + 1}: ${formatOperation(operation(i))}`),
     `  cannot linearize: ${formatOperation(operation(stuck))}`,
     ...others.map((i) => `  also pending:     ${formatOperation(operation(i))}`),
+    ...(pending.length > others.length ? [`  also pending:     ${pending.length - others.length} more`] : []),
   ];
   return { key, lines, ops: byInvoke([...recent, stuck, ...others].map(operation)) };
 }

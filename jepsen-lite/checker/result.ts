@@ -40,6 +40,19 @@ export interface WorkloadCheck<Stats> {
   readonly smallestFailingSlice?: FailingSlice;
 }
 
+/**
+ * Operations an anomaly carries as evidence, at most: a value written by a million operations, or
+ * a million increments that replied the same, would otherwise make one anomaly the size of the
+ * history. Messages still give the full count.
+ */
+export const MAX_EVIDENCE = 20;
+
+/** `#3, #7, #9` of the ids shown, and how many there were in all when not all are shown. */
+export function idList(ids: readonly number[], total: number): string {
+  const shown = ids.map((id) => `#${id}`).join(', ');
+  return total > ids.length ? `${shown}, … (${total} in all)` : shown;
+}
+
 /** How many anomalies a checker keeps when not told. */
 export const DEFAULT_MAX_ANOMALIES = 100;
 

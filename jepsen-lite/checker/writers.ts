@@ -10,7 +10,7 @@
  */
 import type { OperationLog } from '../oplog.js';
 import { OutcomeCode } from '../oplog.js';
-import type { AnomalySink } from './result.js';
+import { MAX_EVIDENCE, idList, type AnomalySink } from './result.js';
 
 export class WriterIndex {
   private readonly possibleHead: Int32Array;
@@ -59,14 +59,14 @@ export class WriterIndex {
     return this.possible[value]!;
   }
 
-  /** The rows of the `ok` and `info` writes of `value`, in order. */
-  writersOf(value: number): number[] {
-    return this.chain(this.possibleHead[value]!);
+  /** The rows of the `ok` and `info` writes of `value`, in order; the first `limit` of them. */
+  writersOf(value: number, limit = Infinity): number[] {
+    return this.chain(this.possibleHead[value]!, limit);
   }
 
-  /** The rows of the failed writes of `value`, in order. */
-  failedWritersOf(value: number): number[] {
-    return this.chain(this.failedHead[value]!);
+  /** The rows of the failed writes of `value`, in order; the first `limit` of them. */
+  failedWritersOf(value: number, limit = Infinity): number[] {
+    return this.chain(this.failedHead[value]!, limit);
   }
 
   /** How many values more than one write (`ok` or `info`) wrote: the workload should not. */
@@ -86,9 +86,9 @@ export class WriterIndex {
     if (this.possible[value] === 0) {
       let failedCount = 0;
       for (let i = this.failedHead[value]!; i !== -1; i = this.next[i]!) failedCount++;
-      sink.add(kinds.phantom, failedCount + 1, () => {
-        const failed = this.failedWritersOf(value);
-        const why = failed.length > 0 ? `only by a write that failed (${failed.map((w) => `#${log.id(w)}`).join(', ')})` : 'by no operation';
+      sink.add(kinds.phantom, Math.min(failedCount, MAX_EVIDENCE) + 1, () => {
+        const failed = this.failedWritersOf(value, MAX_EVIDENCE);
+        const why = failed.length > 0 ? `only by a write that failed (${idList(failed.map((w) => log.id(w)), failedCount)})` : 'by no operation';
         return {
           kind: kinds.phantom,
           key,
@@ -99,22 +99,22 @@ export class WriterIndex {
       return true;
     }
     if (this.earliestInvoke[value]! > log.completeTime(read)) {
-      sink.add(kinds.future, this.possible[value]! + 1, () => ({
+      sink.add(kinds.future, Math.min(this.possible[value]!, MAX_EVIDENCE) + 1, () => ({
         kind: kinds.future,
         key,
         message:
           `read #${log.id(read)} completed at ${log.completeTime(read)} having seen ${noun} ${text}, ` +
           `which was not written before ${this.earliestInvoke[value]}`,
-        ops: [...this.writersOf(value), read].map((row) => log.operation(row)),
+        ops: [...this.writersOf(value, MAX_EVIDENCE), read].map((row) => log.operation(row)),
       }));
       return true;
     }
     return false;
   }
 
-  private chain(first: number): number[] {
+  private chain(first: number, limit: number): number[] {
     const rows: number[] = [];
-    for (let i = first; i !== -1; i = this.next[i]!) rows.push(this.rows[i]!);
+    for (let i = first; i !== -1 && rows.length < limit; i = this.next[i]!) rows.push(this.rows[i]!);
     return rows;
   }
 }
