@@ -342,32 +342,84 @@ export function historyHeaderLine(timeUnit: TimeUnit): string {
   return JSON.stringify({ format: HISTORY_FORMAT, timeUnit });
 }
 
-export function eventToJsonLine(event: HistoryEvent): string {
-  return JSON.stringify(event);
+/**
+ * `JSON.stringify(event)`, field for field, written out by hand: a run writes millions.
+ * `valueText`: the event's value as JSON, when the caller has it already.
+ */
+export function eventToJsonLine(event: HistoryEvent, valueText = JSON.stringify(event.value)): string {
+  const error = event.error !== undefined ? `,"error":${JSON.stringify(event.error)}` : '';
+  return `{"type":"${event.type}","process":${JSON.stringify(event.process)},"time":${JSON.stringify(event.time)},"key":${JSON.stringify(event.key)},"f":${JSON.stringify(event.f)},"value":${valueText}${error}}`;
 }
 
+/** The whole history as one string: for tests and small histories; a run streams it (`recorder.ts`). */
 export function historyToJsonLines(history: History): string {
-  return [historyHeaderLine(history.timeUnit), ...history.events.map(eventToJsonLine)].join('\n') + '\n';
+  const lines = [historyHeaderLine(history.timeUnit)];
+  for (const event of history.events) lines.push(eventToJsonLine(event));
+  return lines.join('\n') + '\n';
 }
 
 export function historyFromJsonLines(text: string): History {
-  const lines = text.split('\n');
-  while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
-  if (lines.length === 0) throw new HistoryError('BAD_HISTORY', 'empty history file');
-  const header = parseHeader(parseLine(lines[0]!, 1), 'line 1');
   const events: HistoryEvent[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const isLast = i === lines.length - 1;
+  const reader = new JsonLinesReader((event) => events.push(event));
+  for (const line of text.split('\n')) reader.line(line);
+  // split() leaves an empty last piece after a final newline; it is not a line.
+  return { ...reader.end(text.endsWith('\n')), events };
+}
+
+/**
+ * JSON Lines read one line at a time (a file of any size, as it streams in): the header, then
+ * events, each handed to `onEvent`. A line that is not JSON is an error, except the last one of a
+ * file that does not end with a newline: torn by a crash mid-write, it is dropped. Blank lines at
+ * the end are ignored.
+ */
+export class JsonLinesReader {
+  private lineNumber = 0;
+  /** The last non-blank line, held until it is known whether it is the file's last. */
+  private held: { readonly text: string; readonly number: number } | undefined;
+  /** The first blank line since `held`: an error if another line follows. */
+  private blank: number | undefined;
+  private header: Pick<History, 'format' | 'timeUnit'> | undefined;
+
+  constructor(
+    private readonly onEvent: (event: HistoryEvent) => void,
+    private readonly onHeader?: (header: Pick<History, 'format' | 'timeUnit'>) => void,
+  ) {}
+
+  /** One line, without its newline. */
+  line(text: string): void {
+    this.lineNumber++;
+    if (text.trim() === '') {
+      this.blank ??= this.lineNumber;
+      return;
+    }
+    if (this.held) this.take(this.held, false);
+    if (this.blank !== undefined) throw new HistoryError('BAD_JSON', `line ${this.blank} is not valid JSON`);
+    this.held = { text, number: this.lineNumber };
+  }
+
+  /** The end of the input; `endsWithNewline`: whether its last character was a newline. */
+  end(endsWithNewline: boolean): Pick<History, 'format' | 'timeUnit'> {
+    if (this.held) this.take(this.held, !endsWithNewline);
+    this.held = undefined;
+    if (!this.header) throw new HistoryError('BAD_HISTORY', 'empty history file');
+    return this.header;
+  }
+
+  private take(line: { readonly text: string; readonly number: number }, mayBeTorn: boolean): void {
+    if (!this.header) {
+      this.header = parseHeader(parseLine(line.text, line.number), `line ${line.number}`);
+      this.onHeader?.(this.header);
+      return;
+    }
     let value: unknown;
     try {
-      value = JSON.parse(lines[i]!);
+      value = JSON.parse(line.text);
     } catch (cause) {
-      if (isLast && !text.endsWith('\n')) break; // torn by a crash mid-write
-      throw new HistoryError('BAD_JSON', `line ${i + 1} is not valid JSON`, { cause });
+      if (mayBeTorn) return; // torn by a crash mid-write
+      throw new HistoryError('BAD_JSON', `line ${line.number} is not valid JSON`, { cause });
     }
-    events.push(parseEvent(value, `line ${i + 1}`));
+    this.onEvent(parseEvent(value, `line ${line.number}`));
   }
-  return { ...header, events };
 }
 
 function parseLine(line: string, lineNumber: number): unknown {

@@ -213,13 +213,30 @@ export class OperationLog {
     });
   }
 
-  /** One event through `pairer`: an invoke adds a pending row, a completion completes it. */
-  addEvent(pairer: EventPairer, event: HistoryEvent): void {
-    const row = pairer.add(event);
-    if (event.type === EventType.invoke) {
-      this.append({ process: event.process, key: event.key, f: event.f, args: event.value, result: null, outcome: 'pending', invokeTime: event.time, completeTime: Infinity });
-      if (row !== this.rows - 1) throw new Error(`the log is out of step with its pairer (${row} vs ${this.rows - 1})`);
+  /**
+   * One event through `pairer`: an invoke adds a pending row, a completion completes it.
+   * `valueText`: the event's value as JSON text when the caller has it already (the recorder
+   * writes it to the file), so that it is not made twice.
+   */
+  addEvent(pairer: EventPairer, event: HistoryEvent, valueText?: string): void {
+    this.valueText = valueText;
+    try {
+      const row = pairer.add(event);
+      if (event.type === EventType.invoke) {
+        this.append({ process: event.process, key: event.key, f: event.f, args: event.value, result: null, outcome: 'pending', invokeTime: event.time, completeTime: Infinity });
+        if (row !== this.rows - 1) throw new Error(`the log is out of step with its pairer (${row} vs ${this.rows - 1})`);
+      }
+    } finally {
+      this.valueText = undefined;
     }
+  }
+
+  /** Set by `addEvent` while it adds an event whose value's text the caller gave. */
+  private valueText: string | undefined;
+
+  private valueId(value: Json): number {
+    if (value === null) return ValueTable.NULL;
+    return this.valueText !== undefined ? this.values.idOfText(this.valueText) : this.values.idOf(value);
   }
 
   /** Adds an operation; returns its row. */
@@ -231,7 +248,7 @@ export class OperationLog {
     this.outcomeCol.set(row, OutcomeCode[op.outcome]);
     this.invokeCol.set(row, op.invokeTime);
     this.completeCol.set(row, op.completeTime);
-    this.argsCol.set(row, this.values.idOf(op.args));
+    this.argsCol.set(row, this.valueId(op.args));
     this.resultCol.set(row, this.values.idOf(op.result));
     this.errorCol.set(row, op.error === undefined ? -1 : this.errors.idOf(op.error));
     return row;
@@ -241,7 +258,7 @@ export class OperationLog {
   complete(row: number, outcome: Outcome, result: Json, time: number, error?: string): void {
     this.outcomeCol.set(row, OutcomeCode[outcome]);
     this.completeCol.set(row, time);
-    this.resultCol.set(row, this.values.idOf(result));
+    this.resultCol.set(row, this.valueId(result));
     this.errorCol.set(row, error === undefined ? -1 : this.errors.idOf(error));
   }
 
