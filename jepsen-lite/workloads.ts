@@ -15,10 +15,10 @@
 import type { Redis } from 'ioredis';
 import type { SeededRandom } from '../src/util/random.js';
 import { expiringWrite } from './checker/index.js';
-import { Fn, type HistoryBuilder, type Json } from './history.js';
+import { Fn, type Json, type OperationRecorder } from './history.js';
 
 export interface OpContext {
-  readonly history: HistoryBuilder;
+  readonly history: OperationRecorder;
   readonly now: () => number;
   readonly process: number;
   readonly rng: SeededRandom;
