@@ -87,6 +87,8 @@ export function checkAppend(input: readonly Operation[] | OperationLog, options:
   const APPEND = log.functionId(Fn.append);
   const READ = log.functionId(Fn.read);
   let readCount = 0;
+  // Each append's element, by row, in its key's numbering.
+  const elementByRow = new Int32Array(log.length);
 
   const partitions = log.partitionByKey();
   for (const { key, rows } of partitions) {
@@ -105,13 +107,13 @@ export function checkAppend(input: readonly Operation[] | OperationLog, options:
     readCount += reads.count;
 
     const writers = new WriterIndex(log, rows, elements.size, (i) => appendElement[i]!);
-    const elementOf = new Map<number, number>();
-    rows.forEach((row, i) => appendElement[i]! >= 0 && elementOf.set(row, appendElement[i]!));
+    rows.forEach((row, i) => (elementByRow[row] = appendElement[i]!));
+    const elementOf = (row: number): number => elementByRow[row]!;
     const byInvoke = readsByInvoke(log, reads);
     checkElements(log, key, reads, byInvoke, elements, writers, anomalies);
     checkPrefixOrder(log, key, reads, elements, anomalies);
-    const lost = checkAcknowledged(log, key, appends, (row) => elementOf.get(row)!, reads, byInvoke, elements, anomalies);
-    checkAppendOrder(log, key, appends, (row) => elementOf.get(row)!, reads, elements, anomalies);
+    const lost = checkAcknowledged(log, key, appends, elementOf, reads, byInvoke, elements, anomalies);
+    checkAppendOrder(log, key, appends, elementOf, reads, elements, anomalies);
     let acknowledged = 0;
     for (const row of appends) if (log.outcomeCode(row) === OutcomeCode.ok) acknowledged++;
     lists[key] = { acknowledged, finalLength: lost.finalLength, lost: lost.lostCount };

@@ -55,6 +55,8 @@ export function checkCounter(input: readonly Operation[] | OperationLog, options
   const READ = log.functionId(Fn.read);
   // Deltas are few distinct values (mostly 1): parsed once per value.
   const deltaOfValue = new Map<number, number | undefined>();
+  // Each increment's delta by row (0 when it is not an integer).
+  const deltaByRow = new Float64Array(log.length);
 
   const partitions = log.partitionByKey();
   for (const { key, rows } of partitions) {
@@ -65,7 +67,6 @@ export function checkCounter(input: readonly Operation[] | OperationLog, options
     }
     // Increments that may have happened, and each one's delta (0 when it is not an integer).
     const incrementList: number[] = [];
-    const deltas = new Map<number, number>();
     let allNonNegative = true;
     let allPositive = true;
     let acknowledged = 0;
@@ -80,14 +81,14 @@ export function checkCounter(input: readonly Operation[] | OperationLog, options
         unknownReasons.push(`key ${show(key)}: #${log.id(row)} increments by ${log.values.text(argsId)}, not an integer`);
         continue;
       }
-      deltas.set(row, delta);
+      deltaByRow[row] = delta;
       allNonNegative &&= delta >= 0;
       allPositive &&= delta > 0;
       attempted += delta;
       if (log.outcomeCode(row) === OutcomeCode.ok) acknowledged += delta;
     }
     const increments = Int32Array.from(incrementList);
-    const delta = (row: number): number => deltas.get(row) ?? 0;
+    const delta = (row: number): number => deltaByRow[row]!;
 
     const observed = { rows: new Int32Array(rows.length), values: new Float64Array(rows.length), own: new Float64Array(rows.length) };
     let count = 0;

@@ -103,6 +103,8 @@ export function checkExpiry(input: readonly Operation[] | OperationLog, options:
   let checkedReads = 0;
   let unboundedReads = 0;
   let maxLateness = -Infinity;
+  // Each parsed write's position in its key's rows, by row.
+  const positionByRow = new Int32Array(log.length);
 
   const partitions = log.partitionByKey();
   for (const { key, rows } of partitions) {
@@ -114,7 +116,6 @@ export function checkExpiry(input: readonly Operation[] | OperationLog, options:
     const values = new Values();
     const NULL = values.idOf('null');
     const writes: ParsedWrites = { value: new Int32Array(rows.length).fill(-1), ttl: new Float64Array(rows.length).fill(NaN) };
-    const positionOf = new Map<number, number>();
     rows.forEach((row, i) => {
       if (log.fId(row) !== WRITE) return;
       const parsed = parseWrite(log.args(row), unit);
@@ -124,12 +125,12 @@ export function checkExpiry(input: readonly Operation[] | OperationLog, options:
       }
       writes.value[i] = values.idOf(valueKey(parsed.value));
       writes.ttl[i] = parsed.ttl ?? NaN;
-      positionOf.set(row, i);
+      positionByRow[row] = i;
     });
     const reads = rows.filter((row) => log.fId(row) === READ && log.outcomeCode(row) === OutcomeCode.ok);
     const readValue = Int32Array.from(reads, (row) => values.idOf(log.values.text(log.resultId(row))));
     const writers = new WriterIndex(log, rows, values.texts.length, (i) => writes.value[i]!);
-    const ttlOf = (row: number): number => writes.ttl[positionOf.get(row)!]!;
+    const ttlOf = (row: number): number => writes.ttl[positionByRow[row]!]!;
     // Per value, over the writes that may have written it (ok or info): whether one never expires,
     // whether one is info, and the one that expires last (the first among equals): computed once,
     // not for every read of the value.
