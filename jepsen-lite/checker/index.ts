@@ -131,7 +131,8 @@ export function verdict(
   }
   const kinds = check.anomalyKinds.map(([kind, n]) => `${kind} ×${n}`).join(', ');
   const n = check.anomalyCount;
-  return oneLine(`${workload}: INVALID — ${n} ${n === 1 ? 'anomaly' : 'anomalies'} (${kinds}) in ${summary}; first: ${check.anomalies[0]!.message}`);
+  const first = check.anomalies[0]?.message ?? 'none kept (maxAnomalies 0)';
+  return oneLine(`${workload}: INVALID — ${n} ${n === 1 ? 'anomaly' : 'anomalies'} (${kinds}) in ${summary}; first: ${first}`);
 }
 
 function oneLine(text: string): string {
