@@ -1,8 +1,8 @@
 /**
  * One jepsen-lite run: a 3-node cluster, concurrent clients running a workload, nemeses
  * alternating inject / heal on a seeded schedule, then heal everything, settle, final reads,
- * check the history, and write the history (JSON Lines) and a report into
- * `jepsen-lite/runs/<timestamp>-<workload>/`.
+ * check the history, and write a report into `jepsen-lite/runs/<timestamp>-<workload>/`, where
+ * the history (JSON Lines) has been streaming since the clients started.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -144,15 +144,15 @@ export async function run(options: RunOptions): Promise<RunResult> {
   const clientCount = options.clients ?? 6;
   const faults: FaultRecord[] = [];
   const startedAt = new Date();
-  // The run's directory from the start: the history streams into it as the clients go.
-  const dir = options.runsDir === null ? null : join(options.runsDir ?? join(repoRoot, 'jepsen-lite', 'runs'), `${timestamp()}-${workload.name}`);
-  if (dir !== null) await mkdir(dir, { recursive: true });
-  const history = new HistoryRecorder('ms', dir === null ? undefined : new TextFileWriter(join(dir, 'history.jsonl'), { flushEveryMs: 1_000 }));
 
   log(
     `jepsen-lite: workload ${workload.name}, nemeses ${nemeses.map((n) => n.name).join(',') || 'none'}${options.schedule === 'each' ? ' (each in turn)' : ''}, ${options.timeSeconds} s, seed ${options.seed}, ${clientCount} clients${options.serverArgs?.length ? `, server flags ${options.serverArgs.join(' ')}` : ''}`,
   );
+  // The run's directory from the start: the history streams into it as the clients go.
+  const dir = options.runsDir === null ? null : join(options.runsDir ?? join(repoRoot, 'jepsen-lite', 'runs'), `${timestamp()}-${workload.name}`);
+  if (dir !== null) await mkdir(dir, { recursive: true });
   const cluster = await Cluster.start({ nodes: options.nodes ?? 3, extraArgs: options.serverArgs ?? [] });
+  const history = new HistoryRecorder('ms', dir === null ? undefined : new TextFileWriter(join(dir, 'history.jsonl'), { flushEveryMs: 1_000 }));
   const t0 = performance.now();
   const now = (): number => Math.round((performance.now() - t0) * 1000) / 1000;
   let nextUnique = 1;
