@@ -1,20 +1,22 @@
 /**
  * One jepsen-lite run: a 3-node cluster, concurrent clients running a workload, nemeses
  * alternating inject / heal on a seeded schedule, then heal everything, settle, final reads,
- * check the history, and write the history (JSON Lines) and a report into
- * `jepsen-lite/runs/<timestamp>-<workload>/`.
+ * check the history, and write a report into `jepsen-lite/runs/<timestamp>-<workload>/`, where
+ * the history (JSON Lines) has been streaming since the clients started.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { SeededRandom, shuffle } from '../src/util/random.js';
 import { checkHistory, type CheckResult, type Workload } from './checker/index.js';
 import { Cluster, repoRoot, type ClusterNode } from './cluster.js';
+import { TextFileWriter } from './files.js';
 import { raftInfo } from './node_probe.js';
-import { HistoryBuilder, countOutcomes, historyToJsonLines, operations, type OutcomeCounts } from './history.js';
+import type { OutcomeCounts } from './history.js';
 import { makeNemesis, type FaultRecord, type Nemesis } from './nemesis.js';
+import { HistoryRecorder } from './recorder.js';
+import { measureCheck, writeRunFiles, type CheckerCost } from './report.js';
 import { makeWorkload, type OpContext, type WorkloadDef } from './workloads.js';
-import { latencyHtml } from './plot.js';
 
 export interface RunOptions {
   readonly workload: string;
@@ -50,6 +52,8 @@ export interface RunResult {
   readonly seed: number;
   /** Snapshots taken, and installed from a leader, over the run (see SnapshotCounters). */
   readonly snapshots: { readonly taken: number; readonly installed: number };
+  /** The check's time and the harness's memory. */
+  readonly checker: CheckerCost;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -138,21 +142,23 @@ export async function run(options: RunOptions): Promise<RunResult> {
   const faultMs = options.faultMs ?? 2_500;
   const quietMs = options.quietMs ?? 1_500;
   const clientCount = options.clients ?? 6;
-  const history = new HistoryBuilder('ms');
   const faults: FaultRecord[] = [];
   const startedAt = new Date();
 
   log(
     `jepsen-lite: workload ${workload.name}, nemeses ${nemeses.map((n) => n.name).join(',') || 'none'}${options.schedule === 'each' ? ' (each in turn)' : ''}, ${options.timeSeconds} s, seed ${options.seed}, ${clientCount} clients${options.serverArgs?.length ? `, server flags ${options.serverArgs.join(' ')}` : ''}`,
   );
+  // The run's directory from the start: the history streams into it as the clients go.
+  const dir = options.runsDir === null ? null : join(options.runsDir ?? join(repoRoot, 'jepsen-lite', 'runs'), `${timestamp()}-${workload.name}`);
+  if (dir !== null) await mkdir(dir, { recursive: true });
   const cluster = await Cluster.start({ nodes: options.nodes ?? 3, extraArgs: options.serverArgs ?? [] });
+  const history = new HistoryRecorder('ms', dir === null ? undefined : new TextFileWriter(join(dir, 'history.jsonl'), { flushEveryMs: 1_000 }));
   const t0 = performance.now();
   const now = (): number => Math.round((performance.now() - t0) * 1000) / 1000;
   let nextUnique = 1;
   const unique = (): number => nextUnique++;
   const slots: ClientSlot[] = [];
   let setupError: unknown;
-  let check: CheckResult | undefined;
   let settleProblem: string | null = null;
   const snapshotCounters = new SnapshotCounters();
   try {
@@ -166,6 +172,7 @@ export async function run(options: RunOptions): Promise<RunResult> {
         const client = slot.current(ctx.rng);
         const result = await workload.step(client, ctx);
         slot.noteResult(result === 'ok');
+        await history.drained();
         await sleep(result === 'ok' ? 2 : 50);
       }
     });
@@ -243,62 +250,44 @@ export async function run(options: RunOptions): Promise<RunResult> {
         await sleep(250);
       }
     }
-    check = checkHistory(workload.name as Workload, history.build());
     await snapshotCounters.sample(cluster.nodes);
   } catch (err) {
     setupError = err;
   } finally {
     for (const s of slots) s.close();
     await cluster.stop();
+    await history.close().catch((err: unknown) => (setupError ??= err));
   }
-  if (setupError !== undefined || !check) throw setupError ?? new Error('the run ended without a check');
+  if (setupError !== undefined) throw setupError;
+  // The check after the cluster is gone: its processes no longer share the machine with it.
+  const { result: check, cost: checker } = measureCheck(() => checkHistory(workload.name as Workload, history.log));
   const snapshots = snapshotCounters.totals();
 
-  const built = history.build();
-  const ops = operations(built);
-  const outcomes = countOutcomes(ops);
+  const outcomes: OutcomeCounts = history.log.counts();
   const injected = faults.filter((f) => f.action === 'inject' && f.error === undefined).length;
-  let dir: string | null = null;
-  if (options.runsDir !== null) {
-    dir = join(options.runsDir ?? join(repoRoot, 'jepsen-lite', 'runs'), `${timestamp()}-${workload.name}`);
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'history.jsonl'), historyToJsonLines(built));
-    const report = {
-      workload: workload.name,
-      nemeses: nemeses.map((n) => n.name),
-      schedule: options.schedule ?? 'random',
-      seed: options.seed,
-      timeSeconds: options.timeSeconds,
-      clients: clientCount,
-      startedAt: startedAt.toISOString(),
-      operations: outcomes,
-      faults,
-      faultsInjected: injected,
-      settled: settleProblem === null ? true : settleProblem,
-      valid: check.valid,
-      anomalyCount: check.anomalyCount,
-      anomalies: check.anomalies.slice(0, 20),
-      unknownReasons: check.unknownReasons,
-      smallestFailingSlice: check.smallestFailingSlice ?? null,
-      stats: check.stats,
-      verdict: check.verdict,
-    };
-    await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-    const lines = [
-      `jepsen-lite run: ${workload.name}, nemeses ${report.nemeses.join(',') || 'none'}, seed ${options.seed}, ${options.timeSeconds} s, ${clientCount} clients`,
-      `operations: ${outcomes.total} (${outcomes.ok} ok, ${outcomes.fail} fail, ${outcomes.info} info)`,
-      `faults (${injected} injected):`,
-      ...faults.map((f) => `  ${(f.time / 1000).toFixed(2)}s ${f.nemesis} ${f.action}: ${f.detail}${f.error ? ` (error: ${f.error})` : ''}`),
-      `settled: ${settleProblem ?? 'yes'}`,
-      `snapshots: ${snapshots.taken} taken, ${snapshots.installed} installed from a leader (INFO raft, sampled before each fault and at the end)`,
-      `verdict: ${check.verdict}`,
-    ];
-    await writeFile(join(dir, 'report.txt'), lines.join('\n') + '\n');
-    const title = `jepsen-lite: ${workload.name}, ${report.nemeses.join(',') || 'no nemesis'}, seed ${options.seed}`;
-    await writeFile(join(dir, 'latency.html'), latencyHtml(title, ops, faults, check.verdict));
+  if (dir !== null) {
+    await writeRunFiles(
+      dir,
+      {
+        workload: workload.name,
+        nemeses: nemeses.map((n) => n.name),
+        schedule: options.schedule ?? 'random',
+        seed: options.seed,
+        timeSeconds: options.timeSeconds,
+        clients: clientCount,
+        startedAt: startedAt.toISOString(),
+        faults,
+        settleProblem,
+        snapshots,
+        checker,
+      },
+      history.log,
+      check,
+    );
   }
   log(
     `  operations: ${outcomes.total} (${outcomes.ok} ok, ${outcomes.fail} fail, ${outcomes.info} info); faults injected: ${injected}; snapshots ${snapshots.taken} taken, ${snapshots.installed} installed${dir ? `; report in ${dir}` : ''}`,
   );
-  return { valid: check.valid, verdict: check.verdict, check, outcomes, faults, injected, dir, seed: options.seed, snapshots };
+  log(`  checker: ${(checker.elapsedMs / 1000).toFixed(1)} s, ${checker.rssMB} MB resident after it, ${checker.peakRssMB} MB peak`);
+  return { valid: check.valid, verdict: check.verdict, check, outcomes, faults, injected, dir, seed: options.seed, snapshots, checker };
 }
