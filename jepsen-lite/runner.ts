@@ -35,6 +35,11 @@ export interface RunOptions {
   readonly schedule?: 'random' | 'each';
   /** Extra `quorumkv server` flags for every node (e.g. tiny snapshot thresholds). */
   readonly serverArgs?: readonly string[];
+  /**
+   * Runs once the cluster is up, before the clients and the faults start: state a run needs
+   * whatever the machine's speed (e.g. every node's log compacted behind a snapshot).
+   */
+  readonly prepare?: (cluster: Cluster) => Promise<void>;
   /** Where runs go; default `jepsen-lite/runs`. `null`: write nothing. */
   readonly runsDir?: string | null;
   readonly log?: (line: string) => void;
@@ -65,8 +70,7 @@ class SnapshotCounters {
 
   async sample(nodes: readonly ClusterNode[]): Promise<void> {
     for (const n of nodes) {
-      if (!n.child) continue;
-      const info = await raftInfo(n.respPort).catch(() => null);
+      const info = await this.read(n);
       if (info === null) continue;
       const now = { taken: Number(info.raft_snapshots_taken ?? 0), installed: Number(info.raft_snapshots_installed ?? 0) };
       const seen = this.byNode.get(n.id) ?? { base: { taken: 0, installed: 0 }, last: { taken: 0, installed: 0 } };
@@ -76,6 +80,22 @@ class SnapshotCounters {
       seen.last = now;
       this.byNode.set(n.id, seen);
     }
+  }
+
+  /**
+   * INFO raft of a node that is up, tried three times with 5 s each: a sample lost before a kill
+   * loses that incarnation's counts for good, and INFO's default 1 s can pass on a loaded machine
+   * (a node busy writing a snapshot under the clients' load).
+   */
+  private async read(n: ClusterNode): Promise<Record<string, string> | null> {
+    for (let attempt = 0; attempt < 3 && n.child !== null && !n.paused; attempt++) {
+      try {
+        return await raftInfo(n.respPort, 5_000);
+      } catch {
+        await sleep(200);
+      }
+    }
+    return null;
   }
 
   totals(): { taken: number; installed: number } {
@@ -206,6 +226,7 @@ export async function run(options: RunOptions): Promise<RunResult> {
   let settleProblem: string | null = null;
   const snapshotCounters = new SnapshotCounters();
   try {
+    await options.prepare?.(cluster);
     // Clients.
     let running = true;
     const clientLoops = Array.from({ length: clientCount }, async (_, p) => {
