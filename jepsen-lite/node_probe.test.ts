@@ -6,10 +6,13 @@
  * certain instead of rare.
  */
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { freePort } from './node_probe.js';
-import { repoRoot } from './cluster.js';
+import { freePort, spawnServer, waitForNode } from './node_probe.js';
+import { binPath, repoRoot } from './cluster.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -60,5 +63,25 @@ describe('freePort', () => {
     expect(theirs).toBeGreaterThanOrEqual(10_000);
     randomSequence(0.375);
     expect(await freePort()).toBe(theirs);
+  });
+});
+
+describe('waitForNode', () => {
+  it("fails at once with the node's own reason when it cannot listen (its port taken)", async () => {
+    const taken = net.createServer();
+    const port = await freePort();
+    await new Promise<void>((r) => taken.listen(port, '127.0.0.1', () => r()));
+    const dir = await mkdtemp(join(tmpdir(), 'qkv-probe-'));
+    const output: string[] = [];
+    const grpcPort = await freePort();
+    const child = spawnServer({ binPath, id: 'n1', respPort: port, grpcPort, dataDir: join(dir, 'n1'), membership: ['--peers', `n1=127.0.0.1:${grpcPort}`], extraArgs: [], output });
+    try {
+      // Not the 15 s of waiting for a port that a dead process will never open.
+      await expect(waitForNode(child, output, port, 60_000)).rejects.toThrow(/exited \(code 2[\s\S]*cannot listen for RESP/);
+    } finally {
+      child.kill('SIGKILL');
+      taken.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -127,13 +127,44 @@ export async function waitForPort(port: number, timeoutMs = 15_000): Promise<voi
   }
 }
 
+/**
+ * Resolves once the node started as `child` serves RESP on `port`: INFO there names the child's
+ * pid. A port that merely accepts connections is not enough: after a collision it is another
+ * process's, and the harness would talk to the wrong node. Fails at once, with the node's output,
+ * if the process exits first (a port taken by another process, a bad data dir: the node says why
+ * and exits 2) or if another quorumkv process answers on the port, and with the output on the
+ * timeout too; a bare 'port not listening after 15000 ms' said none of that.
+ */
+export async function waitForNode(child: ChildProcess, output: readonly string[], port: number, timeoutMs = 15_000): Promise<void> {
+  const tail = (): string => output.join('').slice(-3000);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`the node exited (code ${child.exitCode}, signal ${child.signalCode}) before serving on port ${port}\n${tail()}`);
+    }
+    const pid = await infoFields(port, 'server', 1_000).then(
+      (fields) => Number(fields.process_id),
+      () => null,
+    );
+    if (pid === child.pid) return;
+    if (pid !== null && pid !== child.pid) throw new Error(`port ${port} is served by another process (pid ${pid}), not the node (pid ${child.pid})\n${tail()}`);
+    if (Date.now() > deadline) throw new Error(`the node did not serve on port ${port} within ${timeoutMs} ms\n${tail()}`);
+    await sleep(50);
+  }
+}
+
 /** The `# Raft` fields of the node whose RESP port is `respPort`. */
 export async function raftInfo(respPort: number, timeoutMs = 1_000): Promise<Record<string, string>> {
+  return infoFields(respPort, 'raft', timeoutMs);
+}
+
+/** The fields of one INFO section of the node whose RESP port is `respPort`. */
+async function infoFields(respPort: number, section: string, timeoutMs: number): Promise<Record<string, string>> {
   const c = new Redis({ port: respPort, host: '127.0.0.1', maxRetriesPerRequest: 0, connectTimeout: timeoutMs, commandTimeout: timeoutMs, lazyConnect: true });
   c.on('error', () => {});
   try {
     await c.connect();
-    const text = await c.info('raft');
+    const text = await c.info(section);
     const fields: Record<string, string> = {};
     for (const line of text.split('\r\n')) {
       const i = line.indexOf(':');

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
-import { freePort, raftInfo, spawnServer, waitForPort } from '../../jepsen-lite/node_probe.js';
+import { freePort, raftInfo, spawnServer, waitForNode, waitForPort } from '../../jepsen-lite/node_probe.js';
 
 // From test/integration, or from dist/test/integration when a compiled benchmark uses it.
 export const repoRoot = resolve(import.meta.dirname, import.meta.dirname.split(sep).includes('dist') ? '../../..' : '../..');
@@ -97,7 +97,7 @@ export class TestCluster {
     const n: NodeProcess = { id, join: true, respPort: await freePort(), grpcPort: await freePort(), dataDir: join(this.dir, id), child: null, output: [], ...(env ? { env } : {}) };
     this.nodes.push(n);
     this.spawn(n);
-    await this.waitForPort(n.respPort);
+    await this.waitUp(n);
     return n;
   }
 
@@ -123,9 +123,7 @@ export class TestCluster {
 
   async restart(n: NodeProcess): Promise<void> {
     this.spawn(n);
-    await this.waitForPort(n.respPort).catch((err: Error) => {
-      throw new Error(`${err.message}\n--- ${n.id}\n${n.output.join('').slice(-4000)}`);
-    });
+    await this.waitUp(n);
   }
 
   client(n: NodeProcess, options: Record<string, unknown> = {}): Redis {
@@ -137,6 +135,14 @@ export class TestCluster {
 
   waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
     return waitForPort(port, timeoutMs);
+  }
+
+  /** Until the node just spawned listens on its RESP port; fails with its output if it exits. */
+  private waitUp(n: NodeProcess): Promise<void> {
+    if (!n.child) return Promise.reject(new Error(`${n.id} is not running`));
+    return waitForNode(n.child, n.output, n.respPort).catch((err: Error) => {
+      throw new Error(`${n.id}: ${err.message}`);
+    });
   }
 
   /** The INFO raft fields of one node. */
