@@ -36,6 +36,11 @@ export interface ClusterOptions {
   readonly extraArgs?: readonly string[];
   /** Runs once ports and data dirs are chosen, before any node starts (to seed data dirs). */
   readonly beforeSpawn?: (cluster: TestCluster) => Promise<void>;
+  /**
+   * How long a node may take to start serving (default 15 s). A node loads its newest snapshot
+   * before it listens: seeded data dirs (beforeSpawn) need longer on a loaded machine.
+   */
+  readonly startTimeoutMs?: number;
 }
 
 export class TestCluster {
@@ -55,6 +60,10 @@ export class TestCluster {
     try {
       await options.beforeSpawn?.(cluster);
       for (const n of cluster.nodes) cluster.spawn(n);
+      // Every node serving first, then the election: the leader wait is about electing one,
+      // not about loading data (it used to include both, and a restored cluster loading 100,000
+      // keys on a loaded machine had 'no leader after 20000 ms' with every node still loading).
+      for (const n of cluster.nodes) await cluster.waitUp(n, options.startTimeoutMs);
       await cluster.waitForLeader();
     } catch (err) {
       await cluster.stop();
@@ -138,9 +147,9 @@ export class TestCluster {
   }
 
   /** Until the node just spawned listens on its RESP port; fails with its output if it exits. */
-  private waitUp(n: NodeProcess): Promise<void> {
+  private waitUp(n: NodeProcess, timeoutMs = 15_000): Promise<void> {
     if (!n.child) return Promise.reject(new Error(`${n.id} is not running`));
-    return waitForNode(n.child, n.output, n.respPort).catch((err: Error) => {
+    return waitForNode(n.child, n.output, n.respPort, timeoutMs).catch((err: Error) => {
       throw new Error(`${n.id}: ${err.message}`);
     });
   }
