@@ -31,11 +31,17 @@ export interface RunOptions {
   /**
    * How the next nemesis is chosen: `random` (default) picks among the available ones with the
    * run's seeded RNG; `each` goes round the list in a seeded order, and the run lasts until
-   * every nemesis has had its turn (at most twice `timeSeconds`), so a short run covers them all.
+   * every nemesis has had its turn (at most one extra turn per nemesis past `timeSeconds`), so a
+   * short run covers them all.
    */
   readonly schedule?: 'random' | 'each';
   /** Extra `quorumkv server` flags for every node (e.g. tiny snapshot thresholds). */
   readonly serverArgs?: readonly string[];
+  /**
+   * Runs once the cluster is up, before the clients and the faults start: state a run needs
+   * whatever the machine's speed (e.g. every node's log compacted behind a snapshot).
+   */
+  readonly prepare?: (cluster: Cluster) => Promise<void>;
   /** Where runs go; default `jepsen-lite/runs`. `null`: write nothing. */
   readonly runsDir?: string | null;
   readonly log?: (line: string) => void;
@@ -68,8 +74,7 @@ class SnapshotCounters {
 
   async sample(nodes: readonly ClusterNode[]): Promise<void> {
     for (const n of nodes) {
-      if (!n.child) continue;
-      const info = await raftInfo(n.respPort).catch(() => null);
+      const info = await this.read(n);
       if (info === null) continue;
       const now = { taken: Number(info.raft_snapshots_taken ?? 0), installed: Number(info.raft_snapshots_installed ?? 0) };
       const seen = this.byNode.get(n.id) ?? { base: { taken: 0, installed: 0 }, last: { taken: 0, installed: 0 } };
@@ -79,6 +84,22 @@ class SnapshotCounters {
       seen.last = now;
       this.byNode.set(n.id, seen);
     }
+  }
+
+  /**
+   * INFO raft of a node that is up, tried three times with 5 s each: a sample lost before a kill
+   * loses that incarnation's counts for good, and INFO's default 1 s can pass on a loaded machine
+   * (a node busy writing a snapshot under the clients' load).
+   */
+  private async read(n: ClusterNode): Promise<Record<string, string> | null> {
+    for (let attempt = 0; attempt < 3 && n.child !== null && !n.paused; attempt++) {
+      try {
+        return await raftInfo(n.respPort, 5_000);
+      } catch {
+        await sleep(200);
+      }
+    }
+    return null;
   }
 
   totals(): { taken: number; installed: number } {
@@ -130,6 +151,55 @@ class ClientSlot {
   }
 }
 
+export interface ScheduleOptions {
+  readonly nemeses: readonly Nemesis[];
+  readonly schedule: 'random' | 'each';
+  readonly rng: SeededRandom;
+  /** When the run's planned time ends, on the `now` clock (ms). */
+  readonly endAt: number;
+  readonly faultMs: number;
+  readonly quietMs: number;
+  readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly available: (nemesis: Nemesis) => Promise<boolean>;
+  /** One fault: health check, inject, `faultMs`, heal. */
+  readonly turn: (nemesis: Nemesis) => Promise<void>;
+}
+
+/**
+ * Chooses the nemesis of each turn and runs the turns until the run's time is up. `each` then
+ * goes on until every nemesis has had its turn, bounded by a number of extra turns (one per
+ * nemesis), not by time: how long a turn takes (restarting three nodes, waiting for a healthy
+ * cluster) depends on how loaded the machine is, and a wall-clock bound cut runs on a loaded
+ * machine short of their last nemeses. Returns the nemeses that had a turn.
+ */
+export async function nemesisSchedule(o: ScheduleOptions): Promise<ReadonlySet<Nemesis>> {
+  const { nemeses, rng, endAt, faultMs, quietMs, now } = o;
+  const each = o.schedule === 'each';
+  const rotation = each ? shuffle(rng, nemeses) : [];
+  const hadTurn = new Set<Nemesis>();
+  let extraTurns = 0;
+  const inTime = (): boolean => now() + faultMs < endAt;
+  const moreTurns = (): boolean => inTime() || (each && hadTurn.size < nemeses.length && extraTurns < nemeses.length);
+  while (nemeses.length > 0 && moreTurns()) {
+    // Past the planned time, with nemeses still waiting for their turn (schedule each).
+    const overtime = !inTime();
+    if (overtime) extraTurns++;
+    const ready: Nemesis[] = [];
+    for (const n of each ? rotation : nemeses) if (await o.available(n)) ready.push(n);
+    if (ready.length > 0) {
+      // Round the rotation: the first available one that has not had its turn yet, else the next one.
+      const nemesis = each ? (ready.find((n) => !hadTurn.has(n)) ?? ready[0]!) : ready[rng.intBelow(ready.length)]!;
+      if (each) rotation.push(...rotation.splice(rotation.indexOf(nemesis), 1));
+      hadTurn.add(nemesis);
+      await o.turn(nemesis);
+    }
+    // The quiet between faults is a full one in overtime too: the clients' window without faults.
+    await o.sleep(overtime ? quietMs : Math.max(0, Math.min(quietMs, endAt - now())));
+  }
+  return hadTurn;
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-');
 }
@@ -162,6 +232,7 @@ export async function run(options: RunOptions): Promise<RunResult> {
   let settleProblem: string | null = null;
   const snapshotCounters = new SnapshotCounters();
   try {
+    await options.prepare?.(cluster);
     // Clients.
     let running = true;
     const clientLoops = Array.from({ length: clientCount }, async (_, p) => {
@@ -200,18 +271,17 @@ export async function run(options: RunOptions): Promise<RunResult> {
       }
     };
     await sleep(Math.min(1_000, endAt / 4));
-    const rotation = options.schedule === 'each' ? shuffle(rng, nemeses) : [];
-    const hadTurn = new Set<Nemesis>();
-    const moreTurns = (): boolean =>
-      now() + faultMs < endAt || (options.schedule === 'each' && hadTurn.size < nemeses.length && now() < 2 * endAt);
-    while (nemeses.length > 0 && moreTurns()) {
-      const ready: Nemesis[] = [];
-      for (const n of options.schedule === 'each' ? rotation : nemeses) if (await n.available(cluster)) ready.push(n);
-      if (ready.length > 0) {
-        // Round the rotation: the first available one that has not had its turn yet, else the next one.
-        const nemesis = options.schedule === 'each' ? (ready.find((n) => !hadTurn.has(n)) ?? ready[0]!) : ready[rng.intBelow(ready.length)]!;
-        if (options.schedule === 'each') rotation.push(...rotation.splice(rotation.indexOf(nemesis), 1));
-        hadTurn.add(nemesis);
+    await nemesisSchedule({
+      nemeses,
+      schedule: options.schedule ?? 'random',
+      rng,
+      endAt,
+      faultMs,
+      quietMs,
+      now,
+      sleep,
+      available: async (n) => n.available(cluster),
+      turn: async (nemesis) => {
         const problem = await cluster.waitHealthy(10_000);
         if (problem !== null) record('harness', 'inject', 'health check before the next fault', `not healthy: ${problem}`);
         // Before a fault that may restart nodes (their INFO counters start again from 0).
@@ -219,9 +289,8 @@ export async function run(options: RunOptions): Promise<RunResult> {
         await act(nemesis, 'inject');
         await sleep(faultMs);
         await act(nemesis, 'heal');
-      }
-      await sleep(Math.max(0, Math.min(quietMs, endAt - now())));
-    }
+      },
+    });
     await sleep(Math.max(0, endAt - now()));
 
     // Heal everything and let the clients finish.
