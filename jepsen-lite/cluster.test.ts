@@ -79,6 +79,15 @@ describe('jepsen-lite cluster', () => {
     const c = cluster;
     const leader = await c.waitForLeader();
     const follower = c.nodes.find((n) => n !== leader)!;
+    // First the leader must have heard the follower acknowledge: until then it probes it, one
+    // append at a time, each waiting for an answer that the cut would lose, and the follower would
+    // receive nothing new. On a loaded machine the cut came before the first acknowledgement (the
+    // follower stayed at its applied index for the 5 s), so: a write, then lag 0 on the leader.
+    await writes(c, leader, 1);
+    const deadlineAcked = Date.now() + 10_000;
+    let lag: number | undefined;
+    while ((lag = (await c.memberStatus().catch(() => undefined))?.members.find((m) => m.nodeId === follower.id)?.lag) !== 0 && Date.now() < deadlineAcked) await sleep(100);
+    expect(lag, `${follower.id}'s lag on the leader`).toBe(0);
     // Only follower→* is cut: it hears the leader, so it applies new entries...
     for (const n of c.nodes) if (n !== follower) c.link(follower.id, n.id).cut();
     const before = await applied(c, follower);

@@ -36,7 +36,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { adminStatus } from '../src/admin/admin_client.js';
-import { freePort, raftInfo, spawnServer, waitForPort } from './node_probe.js';
+import { freePort, raftInfo, spawnServer, waitForNode, waitForPort } from './node_probe.js';
 
 /** The repository root, from either `jepsen-lite/` (vitest) or `dist/jepsen-lite/` (compiled). */
 export const repoRoot = resolve(import.meta.dirname, import.meta.dirname.includes(`${join('dist', 'jepsen-lite')}`) ? '../..' : '..');
@@ -174,7 +174,7 @@ export class Cluster {
       const count = options.nodes ?? 3;
       for (let i = 0; i < count; i++) await cluster.newNode(false);
       for (const n of cluster.nodes) cluster.spawn(n);
-      for (const n of cluster.nodes) await cluster.waitForPort(n.respPort);
+      for (const n of cluster.nodes) await cluster.waitUp(n);
       await cluster.waitForLeader();
     } catch (err) {
       await cluster.stop();
@@ -209,7 +209,7 @@ export class Cluster {
   async addNode(): Promise<ClusterNode> {
     const n = await this.newNode(true);
     this.spawn(n);
-    await this.waitForPort(n.respPort);
+    await this.waitUp(n);
     return n;
   }
 
@@ -302,7 +302,7 @@ export class Cluster {
   async restart(n: ClusterNode): Promise<void> {
     if (n.child) return;
     this.spawn(n);
-    await this.waitForPort(n.respPort);
+    await this.waitUp(n);
   }
 
   pause(n: ClusterNode): void {
@@ -344,6 +344,14 @@ export class Cluster {
 
   waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
     return waitForPort(port, timeoutMs);
+  }
+
+  /** Until the node just spawned listens on its RESP port; fails with its output if it exits. */
+  private waitUp(n: ClusterNode): Promise<void> {
+    if (!n.child) return Promise.reject(new Error(`${n.id} is not running`));
+    return waitForNode(n.child, n.output, n.respPort).catch((err: Error) => {
+      throw new Error(`${n.id}: ${err.message}`);
+    });
   }
 
   /** The INFO raft fields of one node. */

@@ -122,8 +122,17 @@ async function snapshot(c: Redis): Promise<Snapshot> {
   return { count, digest: digestOf(entries) };
 }
 
+/**
+ * How long the drill's clients wait for a reply before counting the operation failed. Longer
+ * than the node's own wait for a leader (`--leader-wait-ms`, 5 s), after which it answers
+ * CLUSTERDOWN or UNKNOWN itself: a timeout here is a request the node did not answer, not a slow
+ * one. (It was 1 s: a loaded 2-core machine stalls every client for ~1-1.4 s at times, and the
+ * '100% of ops' line failed on 'Command timed out' with every reply on its way.)
+ */
+const OP_TIMEOUT_MS = 10_000;
+
 /** One client per node, with timeouts, for the drill's operations. */
-function drillClient(cluster: Cluster, n: ClusterNode, timeoutMs = 2_000): Redis {
+function drillClient(cluster: Cluster, n: ClusterNode, timeoutMs = OP_TIMEOUT_MS): Redis {
   return cluster.client(n, { commandTimeout: timeoutMs, connectTimeout: timeoutMs, enableOfflineQueue: true });
 }
 
@@ -268,7 +277,7 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillResult>
 
     // 2. Failure: kill -9 the victims, then retry a SET through the survivors every ~20 ms.
     const survivors = cluster.nodes.filter((n) => !victims.includes(n));
-    const survivorClients = survivors.map((n) => drillClient(cluster!, n, 1_000));
+    const survivorClients = survivors.map((n) => drillClient(cluster!, n));
     clients.push(...survivorClients);
     await Promise.all(survivorClients.map((c) => c.ping()));
     const killedAt = performance.now();

@@ -122,18 +122,10 @@ export class HistoryError extends Error {
  * within a process.
  */
 export function operations(history: History): Operation[] {
-  interface Pending {
-    readonly event: HistoryEvent;
-    readonly id: number;
-  }
-  const outstanding = new Map<number, Pending>();
   const byId: Operation[] = [];
-  let nextId = 0;
-
-  const complete = (pending: Pending, completion: HistoryEvent | undefined): void => {
-    const invoke = pending.event;
-    const op: Operation = {
-      id: pending.id,
+  const pairer = new EventPairer((invoke, id, completion) => {
+    byId[id] = {
+      id,
       process: invoke.process,
       key: invoke.key,
       f: invoke.f,
@@ -144,21 +136,45 @@ export function operations(history: History): Operation[] {
       completeTime: completion ? completion.time : Infinity,
       ...(completion?.error !== undefined ? { error: completion.error } : {}),
     };
-    byId[pending.id] = op;
-  };
+  });
+  for (const event of history.events) pairer.add(event);
+  pairer.finish();
+  return byId;
+}
 
-  history.events.forEach((event, index) => {
-    const pending = outstanding.get(event.process);
+/**
+ * The pairing rules of `operations`, one event at a time, for whoever stores the operations
+ * (an array of objects, or the columns of an `OperationLog` as the run goes). Operations are
+ * numbered in invoke order; `complete` is called once per operation, at its completion, or with
+ * no completion from `finish` for those still outstanding.
+ */
+export class EventPairer {
+  private readonly outstanding = new Map<number, { readonly invoke: HistoryEvent; readonly id: number; readonly eventIndex: number }>();
+  private events = 0;
+  private nextId = 0;
+
+  constructor(private readonly complete: (invoke: HistoryEvent, id: number, completion: HistoryEvent | undefined) => void) {}
+
+  /** The id the next invoke gets. */
+  get operationCount(): number {
+    return this.nextId;
+  }
+
+  /** Takes the next event; throws `HistoryError` as `operations` does, naming the event's index. */
+  add(event: HistoryEvent): number {
+    const index = this.events++;
+    const pending = this.outstanding.get(event.process);
     if (event.type === EventType.invoke) {
       if (pending) {
         throw new HistoryError(
           'OVERLAPPING_INVOKE',
           `event ${index}: process ${event.process} invoked ${event.f} while event ` +
-            `${history.events.indexOf(pending.event)} (${pending.event.f}) was outstanding`,
+            `${pending.eventIndex} (${pending.invoke.f}) was outstanding`,
         );
       }
-      outstanding.set(event.process, { event, id: nextId++ });
-      return;
+      const id = this.nextId++;
+      this.outstanding.set(event.process, { invoke: event, id, eventIndex: index });
+      return id;
     }
     if (!pending) {
       throw new HistoryError(
@@ -166,35 +182,29 @@ export function operations(history: History): Operation[] {
         `event ${index}: ${event.type} for process ${event.process} with no outstanding invoke`,
       );
     }
-    if (pending.event.key !== event.key || pending.event.f !== event.f) {
+    if (pending.invoke.key !== event.key || pending.invoke.f !== event.f) {
       throw new HistoryError(
         'MISMATCHED_COMPLETION',
         `event ${index}: ${event.type} ${event.f} ${event.key} completes ` +
-          `${pending.event.f} ${pending.event.key} of process ${event.process}`,
+          `${pending.invoke.f} ${pending.invoke.key} of process ${event.process}`,
       );
     }
-    if (event.time < pending.event.time) {
+    if (event.time < pending.invoke.time) {
       throw new HistoryError(
         'TIME_WENT_BACKWARDS',
-        `event ${index}: process ${event.process} completed at ${event.time}, before its invoke at ${pending.event.time}`,
+        `event ${index}: process ${event.process} completed at ${event.time}, before its invoke at ${pending.invoke.time}`,
       );
     }
-    outstanding.delete(event.process);
-    complete(pending, event);
-  });
-  for (const pending of outstanding.values()) complete(pending, undefined);
-  return byId;
-}
-
-/** Groups operations by key, each group in invoke order. */
-export function byKey(ops: readonly Operation[]): Map<string, Operation[]> {
-  const groups = new Map<string, Operation[]>();
-  for (const op of ops) {
-    const group = groups.get(op.key);
-    if (group) group.push(op);
-    else groups.set(op.key, [op]);
+    this.outstanding.delete(event.process);
+    this.complete(pending.invoke, pending.id, event);
+    return pending.id;
   }
-  return groups;
+
+  /** Completes, as unknown, every operation still outstanding (the harness stopped first). */
+  finish(): void {
+    for (const pending of this.outstanding.values()) this.complete(pending.invoke, pending.id, undefined);
+    this.outstanding.clear();
+  }
 }
 
 /** Counts of operations by outcome. */
@@ -234,11 +244,22 @@ export interface PendingOperation {
 export type Span = readonly [number, number];
 
 /**
+ * What records a history event by event, in the order the events happen: `HistoryBuilder` (tests)
+ * and the harness's streaming recorder (`recorder.ts`).
+ */
+export interface OperationRecorder {
+  invoke(process: number, f: string, key: string, args: Json, time: number): PendingOperation;
+  ok(pending: PendingOperation, result: Json, time: number): unknown;
+  fail(pending: PendingOperation, time: number, error?: string): unknown;
+  info(pending: PendingOperation, time: number, error?: string): unknown;
+}
+
+/**
  * Builds a history event by event (`invoke`, then `ok` / `fail` / `info`), or operation by
  * operation for tests (`write`, `read`, `incr`, `append`, `op`). `build()` orders the events by
  * time; events with equal times keep the order they were added in.
  */
-export class HistoryBuilder {
+export class HistoryBuilder implements OperationRecorder {
   private readonly events: HistoryEvent[] = [];
 
   constructor(private readonly timeUnit: TimeUnit = 'ms') {}
@@ -321,32 +342,84 @@ export function historyHeaderLine(timeUnit: TimeUnit): string {
   return JSON.stringify({ format: HISTORY_FORMAT, timeUnit });
 }
 
-export function eventToJsonLine(event: HistoryEvent): string {
-  return JSON.stringify(event);
+/**
+ * `JSON.stringify(event)`, field for field, written out by hand: a run writes millions.
+ * `valueText`: the event's value as JSON, when the caller has it already.
+ */
+export function eventToJsonLine(event: HistoryEvent, valueText = JSON.stringify(event.value)): string {
+  const error = event.error !== undefined ? `,"error":${JSON.stringify(event.error)}` : '';
+  return `{"type":"${event.type}","process":${JSON.stringify(event.process)},"time":${JSON.stringify(event.time)},"key":${JSON.stringify(event.key)},"f":${JSON.stringify(event.f)},"value":${valueText}${error}}`;
 }
 
+/** The whole history as one string: for tests and small histories; a run streams it (`recorder.ts`). */
 export function historyToJsonLines(history: History): string {
-  return [historyHeaderLine(history.timeUnit), ...history.events.map(eventToJsonLine)].join('\n') + '\n';
+  const lines = [historyHeaderLine(history.timeUnit)];
+  for (const event of history.events) lines.push(eventToJsonLine(event));
+  return lines.join('\n') + '\n';
 }
 
 export function historyFromJsonLines(text: string): History {
-  const lines = text.split('\n');
-  while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
-  if (lines.length === 0) throw new HistoryError('BAD_HISTORY', 'empty history file');
-  const header = parseHeader(parseLine(lines[0]!, 1), 'line 1');
   const events: HistoryEvent[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const isLast = i === lines.length - 1;
+  const reader = new JsonLinesReader((event) => events.push(event));
+  for (const line of text.split('\n')) reader.line(line);
+  // split() leaves an empty last piece after a final newline; it is not a line.
+  return { ...reader.end(text.endsWith('\n')), events };
+}
+
+/**
+ * JSON Lines read one line at a time (a file of any size, as it streams in): the header, then
+ * events, each handed to `onEvent`. A line that is not JSON is an error, except the last one of a
+ * file that does not end with a newline: torn by a crash mid-write, it is dropped. Blank lines at
+ * the end are ignored.
+ */
+export class JsonLinesReader {
+  private lineNumber = 0;
+  /** The last non-blank line, held until it is known whether it is the file's last. */
+  private held: { readonly text: string; readonly number: number } | undefined;
+  /** The first blank line since `held`: an error if another line follows. */
+  private blank: number | undefined;
+  private header: Pick<History, 'format' | 'timeUnit'> | undefined;
+
+  constructor(
+    private readonly onEvent: (event: HistoryEvent) => void,
+    private readonly onHeader?: (header: Pick<History, 'format' | 'timeUnit'>) => void,
+  ) {}
+
+  /** One line, without its newline. */
+  line(text: string): void {
+    this.lineNumber++;
+    if (text.trim() === '') {
+      this.blank ??= this.lineNumber;
+      return;
+    }
+    if (this.held) this.take(this.held, false);
+    if (this.blank !== undefined) throw new HistoryError('BAD_JSON', `line ${this.blank} is not valid JSON`);
+    this.held = { text, number: this.lineNumber };
+  }
+
+  /** The end of the input; `endsWithNewline`: whether its last character was a newline. */
+  end(endsWithNewline: boolean): Pick<History, 'format' | 'timeUnit'> {
+    if (this.held) this.take(this.held, !endsWithNewline);
+    this.held = undefined;
+    if (!this.header) throw new HistoryError('BAD_HISTORY', 'empty history file');
+    return this.header;
+  }
+
+  private take(line: { readonly text: string; readonly number: number }, mayBeTorn: boolean): void {
+    if (!this.header) {
+      this.header = parseHeader(parseLine(line.text, line.number), `line ${line.number}`);
+      this.onHeader?.(this.header);
+      return;
+    }
     let value: unknown;
     try {
-      value = JSON.parse(lines[i]!);
+      value = JSON.parse(line.text);
     } catch (cause) {
-      if (isLast && !text.endsWith('\n')) break; // torn by a crash mid-write
-      throw new HistoryError('BAD_JSON', `line ${i + 1} is not valid JSON`, { cause });
+      if (mayBeTorn) return; // torn by a crash mid-write
+      throw new HistoryError('BAD_JSON', `line ${line.number} is not valid JSON`, { cause });
     }
-    events.push(parseEvent(value, `line ${i + 1}`));
+    this.onEvent(parseEvent(value, `line ${line.number}`));
   }
-  return { ...header, events };
 }
 
 function parseLine(line: string, lineNumber: number): unknown {

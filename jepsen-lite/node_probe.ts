@@ -3,28 +3,87 @@
  * integration tests' launcher: a free port, waiting for a listener, and a node's INFO raft fields.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * A port that was free a moment ago, for a process we start with an explicit port.
+ * A port that was free a moment ago and that no other caller of freePort on this machine holds,
+ * for a process we start with an explicit port.
  *
  * Not one from listen(0): those come from the kernel's ephemeral range, the same range every
  * outgoing connection on the machine takes its local port from. Between our check and the
  * node's bind, or while a node killed by a test is down before its restart, any client
  * connection could take that port, and the node could not listen again (seen as rare flaky
  * restarts). So: a random port below the ephemeral range, checked by listening on it.
+ *
+ * Checking is not enough: a port is chosen seconds before its node binds it (a whole cluster's
+ * ports first, then the nodes start), and a killed node's ports are unbound until its restart.
+ * In those windows the check passes for anybody: the next freePort of the same cluster, another
+ * vitest worker, another checkout's test run on the machine. So every port handed out is claimed
+ * (claimPort) for the life of the process that asked, and never handed out twice.
  */
 export async function freePort(): Promise<number> {
   const below = ephemeralLow();
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = 10_000 + Math.floor(Math.random() * (below - 10_000));
-    if (await canListen(port)) return port;
+    if (handedOut.has(port)) continue;
+    if ((await canListen(port)) && claimPort(port)) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error(`no free port found in 10000..${below - 1}`);
+}
+
+/** Ports this process was given: its clusters keep them, also while a node is down. */
+const handedOut = new Set<number>();
+/** One file per claimed port, holding the claimer's pid; shared by every process on the machine. */
+const claimDir = join(tmpdir(), 'qkv-port-claims');
+let claimCleanupInstalled = false;
+
+/**
+ * Claims `port` for this process across processes: creates `<claimDir>/<port>` exclusively. A
+ * claim whose process is gone (killed before it could clean up) is taken over. Claims are
+ * removed when this process exits.
+ */
+function claimPort(port: number): boolean {
+  const file = join(claimDir, String(port));
+  mkdirSync(claimDir, { recursive: true });
+  if (!claimCleanupInstalled) {
+    claimCleanupInstalled = true;
+    process.once('exit', () => {
+      for (const p of handedOut) rmSync(join(claimDir, String(p)), { force: true });
+    });
+  }
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    // Empty: its claimer created the file and is writing its pid right now.
+    const owner = Number(readFileSync(file, 'utf8').trim());
+    if (!(owner > 0) || owner === process.pid || processAlive(owner)) return false;
+    // A stale claim: remove it and try once more (another process may win the race; then it is its).
+    rmSync(file, { force: true });
+  }
+  return false;
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 let ephemeralLowCache: number | null = null;
@@ -68,7 +127,32 @@ export async function waitForPort(port: number, timeoutMs = 15_000): Promise<voi
   }
 }
 
-/** The `# Raft` fields of the node whose RESP port is `respPort`. */
+/**
+ * Resolves once the node started as `child` serves RESP on `port`: INFO there names the child's
+ * pid. A port that merely accepts connections is not enough: after a collision it is another
+ * process's, and the harness would talk to the wrong node. Fails at once, with the node's output,
+ * if the process exits first (a port taken by another process, a bad data dir: the node says why
+ * and exits 2) or if another quorumkv process answers on the port, and with the output on the
+ * timeout too; a bare 'port not listening after 15000 ms' said none of that.
+ */
+export async function waitForNode(child: ChildProcess, output: readonly string[], port: number, timeoutMs = 15_000): Promise<void> {
+  const tail = (): string => output.join('').slice(-3000);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`the node exited (code ${child.exitCode}, signal ${child.signalCode}) before serving on port ${port}\n${tail()}`);
+    }
+    const pid = await infoFields(port, 'server', 1_000).then(
+      (fields) => Number(fields.process_id),
+      () => null,
+    );
+    if (pid === child.pid) return;
+    if (pid !== null && pid !== child.pid) throw new Error(`port ${port} is served by another process (pid ${pid}), not the node (pid ${child.pid})\n${tail()}`);
+    if (Date.now() > deadline) throw new Error(`the node did not serve on port ${port} within ${timeoutMs} ms\n${tail()}`);
+    await sleep(50);
+  }
+}
+
 /** `key:value` lines of an INFO reply. */
 export function parseInfo(text: string): Record<string, string> {
   const fields: Record<string, string> = {};
@@ -101,11 +185,16 @@ export function dataGroupFields(fields: Record<string, string>): Record<string, 
  * there is one data group (what the tests and the fault harness mean by "the leader").
  */
 export async function raftInfo(respPort: number, timeoutMs = 1_000): Promise<Record<string, string>> {
+  return dataGroupFields(await infoFields(respPort, 'raft', timeoutMs));
+}
+
+/** The fields of one INFO section of the node whose RESP port is `respPort`. */
+async function infoFields(respPort: number, section: string, timeoutMs: number): Promise<Record<string, string>> {
   const c = new Redis({ port: respPort, host: '127.0.0.1', maxRetriesPerRequest: 0, connectTimeout: timeoutMs, commandTimeout: timeoutMs, lazyConnect: true });
   c.on('error', () => {});
   try {
     await c.connect();
-    return dataGroupFields(parseInfo(await c.info('raft')));
+    return parseInfo(await c.info(section));
   } finally {
     c.disconnect();
   }

@@ -1,20 +1,22 @@
 /**
  * One jepsen-lite run: a 3-node cluster, concurrent clients running a workload, nemeses
  * alternating inject / heal on a seeded schedule, then heal everything, settle, final reads,
- * check the history, and write the history (JSON Lines) and a report into
- * `jepsen-lite/runs/<timestamp>-<workload>/`.
+ * check the history, and write a report into `jepsen-lite/runs/<timestamp>-<workload>/`, where
+ * the history (JSON Lines) has been streaming since the clients started.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { SeededRandom, shuffle } from '../src/util/random.js';
 import { checkHistory, type CheckResult, type Workload } from './checker/index.js';
 import { Cluster, repoRoot, type ClusterNode } from './cluster.js';
+import { TextFileWriter } from './files.js';
 import { raftInfo } from './node_probe.js';
-import { HistoryBuilder, countOutcomes, historyToJsonLines, operations, type OutcomeCounts } from './history.js';
+import type { OutcomeCounts } from './history.js';
 import { makeNemesis, type FaultRecord, type Nemesis } from './nemesis.js';
+import { HistoryRecorder } from './recorder.js';
+import { measureCheck, writeRunFiles, type CheckerCost } from './report.js';
 import { makeWorkload, type OpContext, type WorkloadDef } from './workloads.js';
-import { latencyHtml } from './plot.js';
 
 export interface RunOptions {
   readonly workload: string;
@@ -29,11 +31,17 @@ export interface RunOptions {
   /**
    * How the next nemesis is chosen: `random` (default) picks among the available ones with the
    * run's seeded RNG; `each` goes round the list in a seeded order, and the run lasts until
-   * every nemesis has had its turn (at most twice `timeSeconds`), so a short run covers them all.
+   * every nemesis has had its turn (at most one extra turn per nemesis past `timeSeconds`), so a
+   * short run covers them all.
    */
   readonly schedule?: 'random' | 'each';
   /** Extra `quorumkv server` flags for every node (e.g. tiny snapshot thresholds). */
   readonly serverArgs?: readonly string[];
+  /**
+   * Runs once the cluster is up, before the clients and the faults start: state a run needs
+   * whatever the machine's speed (e.g. every node's log compacted behind a snapshot).
+   */
+  readonly prepare?: (cluster: Cluster) => Promise<void>;
   /** Where runs go; default `jepsen-lite/runs`. `null`: write nothing. */
   readonly runsDir?: string | null;
   readonly log?: (line: string) => void;
@@ -50,6 +58,8 @@ export interface RunResult {
   readonly seed: number;
   /** Snapshots taken, and installed from a leader, over the run (see SnapshotCounters). */
   readonly snapshots: { readonly taken: number; readonly installed: number };
+  /** The check's time and the harness's memory. */
+  readonly checker: CheckerCost;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -64,8 +74,7 @@ class SnapshotCounters {
 
   async sample(nodes: readonly ClusterNode[]): Promise<void> {
     for (const n of nodes) {
-      if (!n.child) continue;
-      const info = await raftInfo(n.respPort).catch(() => null);
+      const info = await this.read(n);
       if (info === null) continue;
       const now = { taken: Number(info.raft_snapshots_taken ?? 0), installed: Number(info.raft_snapshots_installed ?? 0) };
       const seen = this.byNode.get(n.id) ?? { base: { taken: 0, installed: 0 }, last: { taken: 0, installed: 0 } };
@@ -75,6 +84,22 @@ class SnapshotCounters {
       seen.last = now;
       this.byNode.set(n.id, seen);
     }
+  }
+
+  /**
+   * INFO raft of a node that is up, tried three times with 5 s each: a sample lost before a kill
+   * loses that incarnation's counts for good, and INFO's default 1 s can pass on a loaded machine
+   * (a node busy writing a snapshot under the clients' load).
+   */
+  private async read(n: ClusterNode): Promise<Record<string, string> | null> {
+    for (let attempt = 0; attempt < 3 && n.child !== null && !n.paused; attempt++) {
+      try {
+        return await raftInfo(n.respPort, 5_000);
+      } catch {
+        await sleep(200);
+      }
+    }
+    return null;
   }
 
   totals(): { taken: number; installed: number } {
@@ -126,6 +151,55 @@ class ClientSlot {
   }
 }
 
+export interface ScheduleOptions {
+  readonly nemeses: readonly Nemesis[];
+  readonly schedule: 'random' | 'each';
+  readonly rng: SeededRandom;
+  /** When the run's planned time ends, on the `now` clock (ms). */
+  readonly endAt: number;
+  readonly faultMs: number;
+  readonly quietMs: number;
+  readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly available: (nemesis: Nemesis) => Promise<boolean>;
+  /** One fault: health check, inject, `faultMs`, heal. */
+  readonly turn: (nemesis: Nemesis) => Promise<void>;
+}
+
+/**
+ * Chooses the nemesis of each turn and runs the turns until the run's time is up. `each` then
+ * goes on until every nemesis has had its turn, bounded by a number of extra turns (one per
+ * nemesis), not by time: how long a turn takes (restarting three nodes, waiting for a healthy
+ * cluster) depends on how loaded the machine is, and a wall-clock bound cut runs on a loaded
+ * machine short of their last nemeses. Returns the nemeses that had a turn.
+ */
+export async function nemesisSchedule(o: ScheduleOptions): Promise<ReadonlySet<Nemesis>> {
+  const { nemeses, rng, endAt, faultMs, quietMs, now } = o;
+  const each = o.schedule === 'each';
+  const rotation = each ? shuffle(rng, nemeses) : [];
+  const hadTurn = new Set<Nemesis>();
+  let extraTurns = 0;
+  const inTime = (): boolean => now() + faultMs < endAt;
+  const moreTurns = (): boolean => inTime() || (each && hadTurn.size < nemeses.length && extraTurns < nemeses.length);
+  while (nemeses.length > 0 && moreTurns()) {
+    // Past the planned time, with nemeses still waiting for their turn (schedule each).
+    const overtime = !inTime();
+    if (overtime) extraTurns++;
+    const ready: Nemesis[] = [];
+    for (const n of each ? rotation : nemeses) if (await o.available(n)) ready.push(n);
+    if (ready.length > 0) {
+      // Round the rotation: the first available one that has not had its turn yet, else the next one.
+      const nemesis = each ? (ready.find((n) => !hadTurn.has(n)) ?? ready[0]!) : ready[rng.intBelow(ready.length)]!;
+      if (each) rotation.push(...rotation.splice(rotation.indexOf(nemesis), 1));
+      hadTurn.add(nemesis);
+      await o.turn(nemesis);
+    }
+    // The quiet between faults is a full one in overtime too: the clients' window without faults.
+    await o.sleep(overtime ? quietMs : Math.max(0, Math.min(quietMs, endAt - now())));
+  }
+  return hadTurn;
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-');
 }
@@ -138,24 +212,27 @@ export async function run(options: RunOptions): Promise<RunResult> {
   const faultMs = options.faultMs ?? 2_500;
   const quietMs = options.quietMs ?? 1_500;
   const clientCount = options.clients ?? 6;
-  const history = new HistoryBuilder('ms');
   const faults: FaultRecord[] = [];
   const startedAt = new Date();
 
   log(
     `jepsen-lite: workload ${workload.name}, nemeses ${nemeses.map((n) => n.name).join(',') || 'none'}${options.schedule === 'each' ? ' (each in turn)' : ''}, ${options.timeSeconds} s, seed ${options.seed}, ${clientCount} clients${options.serverArgs?.length ? `, server flags ${options.serverArgs.join(' ')}` : ''}`,
   );
+  // The run's directory from the start: the history streams into it as the clients go.
+  const dir = options.runsDir === null ? null : join(options.runsDir ?? join(repoRoot, 'jepsen-lite', 'runs'), `${timestamp()}-${workload.name}`);
+  if (dir !== null) await mkdir(dir, { recursive: true });
   const cluster = await Cluster.start({ nodes: options.nodes ?? 3, extraArgs: options.serverArgs ?? [] });
+  const history = new HistoryRecorder('ms', dir === null ? undefined : new TextFileWriter(join(dir, 'history.jsonl'), { flushEveryMs: 1_000 }));
   const t0 = performance.now();
   const now = (): number => Math.round((performance.now() - t0) * 1000) / 1000;
   let nextUnique = 1;
   const unique = (): number => nextUnique++;
   const slots: ClientSlot[] = [];
   let setupError: unknown;
-  let check: CheckResult | undefined;
   let settleProblem: string | null = null;
   const snapshotCounters = new SnapshotCounters();
   try {
+    await options.prepare?.(cluster);
     // Clients.
     let running = true;
     const clientLoops = Array.from({ length: clientCount }, async (_, p) => {
@@ -166,6 +243,7 @@ export async function run(options: RunOptions): Promise<RunResult> {
         const client = slot.current(ctx.rng);
         const result = await workload.step(client, ctx);
         slot.noteResult(result === 'ok');
+        await history.drained();
         await sleep(result === 'ok' ? 2 : 50);
       }
     });
@@ -193,18 +271,17 @@ export async function run(options: RunOptions): Promise<RunResult> {
       }
     };
     await sleep(Math.min(1_000, endAt / 4));
-    const rotation = options.schedule === 'each' ? shuffle(rng, nemeses) : [];
-    const hadTurn = new Set<Nemesis>();
-    const moreTurns = (): boolean =>
-      now() + faultMs < endAt || (options.schedule === 'each' && hadTurn.size < nemeses.length && now() < 2 * endAt);
-    while (nemeses.length > 0 && moreTurns()) {
-      const ready: Nemesis[] = [];
-      for (const n of options.schedule === 'each' ? rotation : nemeses) if (await n.available(cluster)) ready.push(n);
-      if (ready.length > 0) {
-        // Round the rotation: the first available one that has not had its turn yet, else the next one.
-        const nemesis = options.schedule === 'each' ? (ready.find((n) => !hadTurn.has(n)) ?? ready[0]!) : ready[rng.intBelow(ready.length)]!;
-        if (options.schedule === 'each') rotation.push(...rotation.splice(rotation.indexOf(nemesis), 1));
-        hadTurn.add(nemesis);
+    await nemesisSchedule({
+      nemeses,
+      schedule: options.schedule ?? 'random',
+      rng,
+      endAt,
+      faultMs,
+      quietMs,
+      now,
+      sleep,
+      available: async (n) => n.available(cluster),
+      turn: async (nemesis) => {
         const problem = await cluster.waitHealthy(10_000);
         if (problem !== null) record('harness', 'inject', 'health check before the next fault', `not healthy: ${problem}`);
         // Before a fault that may restart nodes (their INFO counters start again from 0).
@@ -212,9 +289,8 @@ export async function run(options: RunOptions): Promise<RunResult> {
         await act(nemesis, 'inject');
         await sleep(faultMs);
         await act(nemesis, 'heal');
-      }
-      await sleep(Math.max(0, Math.min(quietMs, endAt - now())));
-    }
+      },
+    });
     await sleep(Math.max(0, endAt - now()));
 
     // Heal everything and let the clients finish.
@@ -243,62 +319,44 @@ export async function run(options: RunOptions): Promise<RunResult> {
         await sleep(250);
       }
     }
-    check = checkHistory(workload.name as Workload, history.build());
     await snapshotCounters.sample(cluster.nodes);
   } catch (err) {
     setupError = err;
   } finally {
     for (const s of slots) s.close();
     await cluster.stop();
+    await history.close().catch((err: unknown) => (setupError ??= err));
   }
-  if (setupError !== undefined || !check) throw setupError ?? new Error('the run ended without a check');
+  if (setupError !== undefined) throw setupError;
+  // The check after the cluster is gone: its processes no longer share the machine with it.
+  const { result: check, cost: checker } = measureCheck(() => checkHistory(workload.name as Workload, history.log));
   const snapshots = snapshotCounters.totals();
 
-  const built = history.build();
-  const ops = operations(built);
-  const outcomes = countOutcomes(ops);
+  const outcomes: OutcomeCounts = history.log.counts();
   const injected = faults.filter((f) => f.action === 'inject' && f.error === undefined).length;
-  let dir: string | null = null;
-  if (options.runsDir !== null) {
-    dir = join(options.runsDir ?? join(repoRoot, 'jepsen-lite', 'runs'), `${timestamp()}-${workload.name}`);
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'history.jsonl'), historyToJsonLines(built));
-    const report = {
-      workload: workload.name,
-      nemeses: nemeses.map((n) => n.name),
-      schedule: options.schedule ?? 'random',
-      seed: options.seed,
-      timeSeconds: options.timeSeconds,
-      clients: clientCount,
-      startedAt: startedAt.toISOString(),
-      operations: outcomes,
-      faults,
-      faultsInjected: injected,
-      settled: settleProblem === null ? true : settleProblem,
-      valid: check.valid,
-      anomalyCount: check.anomalyCount,
-      anomalies: check.anomalies.slice(0, 20),
-      unknownReasons: check.unknownReasons,
-      smallestFailingSlice: check.smallestFailingSlice ?? null,
-      stats: check.stats,
-      verdict: check.verdict,
-    };
-    await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-    const lines = [
-      `jepsen-lite run: ${workload.name}, nemeses ${report.nemeses.join(',') || 'none'}, seed ${options.seed}, ${options.timeSeconds} s, ${clientCount} clients`,
-      `operations: ${outcomes.total} (${outcomes.ok} ok, ${outcomes.fail} fail, ${outcomes.info} info)`,
-      `faults (${injected} injected):`,
-      ...faults.map((f) => `  ${(f.time / 1000).toFixed(2)}s ${f.nemesis} ${f.action}: ${f.detail}${f.error ? ` (error: ${f.error})` : ''}`),
-      `settled: ${settleProblem ?? 'yes'}`,
-      `snapshots: ${snapshots.taken} taken, ${snapshots.installed} installed from a leader (INFO raft, sampled before each fault and at the end)`,
-      `verdict: ${check.verdict}`,
-    ];
-    await writeFile(join(dir, 'report.txt'), lines.join('\n') + '\n');
-    const title = `jepsen-lite: ${workload.name}, ${report.nemeses.join(',') || 'no nemesis'}, seed ${options.seed}`;
-    await writeFile(join(dir, 'latency.html'), latencyHtml(title, ops, faults, check.verdict));
+  if (dir !== null) {
+    await writeRunFiles(
+      dir,
+      {
+        workload: workload.name,
+        nemeses: nemeses.map((n) => n.name),
+        schedule: options.schedule ?? 'random',
+        seed: options.seed,
+        timeSeconds: options.timeSeconds,
+        clients: clientCount,
+        startedAt: startedAt.toISOString(),
+        faults,
+        settleProblem,
+        snapshots,
+        checker,
+      },
+      history.log,
+      check,
+    );
   }
   log(
     `  operations: ${outcomes.total} (${outcomes.ok} ok, ${outcomes.fail} fail, ${outcomes.info} info); faults injected: ${injected}; snapshots ${snapshots.taken} taken, ${snapshots.installed} installed${dir ? `; report in ${dir}` : ''}`,
   );
-  return { valid: check.valid, verdict: check.verdict, check, outcomes, faults, injected, dir, seed: options.seed, snapshots };
+  log(`  checker: ${(checker.elapsedMs / 1000).toFixed(1)} s, ${checker.rssMB} MB resident after it, ${checker.peakRssMB} MB peak`);
+  return { valid: check.valid, verdict: check.verdict, check, outcomes, faults, injected, dir, seed: options.seed, snapshots, checker };
 }

@@ -5,7 +5,8 @@
  * | ---------- | -------------------------------------------- | ----------------------- |
  * | `register` | GET / SET of unique values on a few keys     | linearizability per key |
  * | `counter`  | INCR and GET                                 | counter bounds          |
- * | `append`   | APPEND of unique tokens + a space, GET       | list prefixes, no loss  |
+ * | `append`   | APPEND of unique tokens + a space, GET; a    | list prefixes, no loss  |
+ * |            | key takes APPENDS_PER_KEY, then a fresh one  |                         |
  * | `expiry`   | SET k v PX ttl, GET                          | no read past expiry     |
  *
  * Outcomes: a read that errors changed nothing, so it is `fail`; a write that errors or times out
@@ -15,10 +16,10 @@
 import type { Redis } from 'ioredis';
 import type { SeededRandom } from '../src/util/random.js';
 import { expiringWrite } from './checker/index.js';
-import { Fn, type HistoryBuilder, type Json } from './history.js';
+import { Fn, type Json, type OperationRecorder } from './history.js';
 
 export interface OpContext {
-  readonly history: HistoryBuilder;
+  readonly history: OperationRecorder;
   readonly now: () => number;
   readonly process: number;
   readonly rng: SeededRandom;
@@ -31,6 +32,7 @@ export type StepResult = 'ok' | 'error';
 
 export interface WorkloadDef {
   readonly name: 'register' | 'counter' | 'append' | 'expiry';
+  /** The keys used so far (append moves to fresh keys as it goes). */
   readonly keys: readonly string[];
   /** One random operation. */
   step(client: Redis, ctx: OpContext): Promise<StepResult>;
@@ -109,14 +111,35 @@ export function counterWorkload(): WorkloadDef {
   return self;
 }
 
-export function appendWorkload(): WorkloadDef {
-  const keys = ['a0', 'a1', 'a2'];
+/**
+ * Appends a key takes before the clients move to a fresh key. Every read returns the whole list,
+ * so without a cap the history (and the server's replies) would grow with the square of the run's
+ * length; with it, a read is at most this many elements, however long the run (as Jepsen's
+ * list-append caps writes per key).
+ */
+export const APPENDS_PER_KEY = 100;
+
+export function appendWorkload(appendsPerKey = APPENDS_PER_KEY): WorkloadDef {
+  // Three keys in use at a time, `a0`, `a1`, `a2`; a full one is replaced by `a0-1`, then `a0-2`, ...
+  const active = ['a0', 'a1', 'a2'];
+  const generation = [0, 0, 0];
+  const appended = [0, 0, 0];
+  const used = [...active];
   const self: WorkloadDef = {
     name: 'append',
-    keys,
+    // Every key used so far: the final reads read them all.
+    keys: used,
     step(client, ctx) {
-      const key = pickKey(keys, ctx.rng);
-      if (ctx.rng.intBelow(10) < 3) return self.read(client, ctx, key);
+      const slot = ctx.rng.intBelow(active.length);
+      if (ctx.rng.intBelow(10) < 3) return self.read(client, ctx, active[slot]!);
+      if (appended[slot]! >= appendsPerKey) {
+        generation[slot]!++;
+        appended[slot] = 0;
+        active[slot] = `a${slot}-${generation[slot]}`;
+        used.push(active[slot]!);
+      }
+      appended[slot]!++;
+      const key = active[slot]!;
       const token = `e${ctx.unique()}`;
       return write(ctx, Fn.append, key, token, () => client.append(key, `${token} `), (r) => typeof r === 'number');
     },

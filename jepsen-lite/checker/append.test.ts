@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SeededRandom } from '../../src/util/random.js';
-import { HistoryBuilder, operations, type Json } from '../history.js';
+import { HistoryBuilder, operations, type Json, type Operation, type Outcome } from '../history.js';
 import { checkAppend } from './append.js';
 import { finalOperation, planTimedOperations, runInEffectOrder } from './testing/timed-execution.js';
 
@@ -186,6 +186,70 @@ describe('append histories from an execution with random timing', () => {
         expect(result.anomalies.map((a) => a.kind)).toContain(duplicate ? 'duplicate-element' : 'lost-append');
       }),
       { seed, numRuns: 200 },
+    );
+  });
+});
+
+describe('acknowledged elements, against the definition read by read', () => {
+  /**
+   * Reads in invoke order; for each, every acknowledged append that completed before it began
+   * and is not in it is reported, once per append: lost when the final read lacks it too.
+   */
+  function reference(ops: readonly Operation[]): string[] {
+    const reads = ops.filter((op) => op.f === 'read' && op.outcome === 'ok').sort((a, b) => a.invokeTime - b.invokeTime || a.id - b.id);
+    const acknowledged = ops.filter((op) => op.f === 'append' && op.outcome === 'ok').sort((a, b) => a.completeTime - b.completeTime || a.id - b.id);
+    const final = new Set(reads.length > 0 ? (reads[reads.length - 1]!.result as Json[]).map((e) => JSON.stringify(e)) : []);
+    const reported = new Set<Operation>();
+    const found: string[] = [];
+    for (const read of reads) {
+      const present = new Set((read.result as Json[]).map((e) => JSON.stringify(e)));
+      for (const append of acknowledged) {
+        if (append.completeTime >= read.invokeTime || reported.has(append) || present.has(JSON.stringify(append.args))) continue;
+        reported.add(append);
+        found.push(`${final.has(JSON.stringify(append.args)) ? 'stale-read' : 'lost-append'} #${append.id} at #${read.id}`);
+      }
+    }
+    return found;
+  }
+
+  it('finds the same lost and stale elements, in the same order, on arbitrary histories', () => {
+    const history = fc
+      .array(
+        fc.record({
+          read: fc.boolean(),
+          start: fc.integer({ min: 0, max: 40 }),
+          length: fc.integer({ min: 0, max: 10 }),
+          outcome: fc.constantFrom<Outcome>('ok', 'ok', 'ok', 'info', 'fail'),
+          // A read shows a random subset of the elements, in a random order.
+          shows: fc.array(fc.integer({ min: 0, max: 11 }), { maxLength: 8 }),
+          element: fc.integer({ min: 0, max: 11 }),
+        }),
+        { minLength: 1, maxLength: 14 },
+      )
+      .map((specs) =>
+        specs.map(
+          (spec, id): Operation => ({
+            id,
+            process: id,
+            key: 'l',
+            f: spec.read ? 'read' : 'append',
+            args: spec.read ? null : `e${spec.element}`,
+            result: spec.read ? (spec.outcome === 'ok' ? [...new Set(spec.shows)].map((e) => `e${e}`) : null) : 'OK',
+            outcome: spec.outcome,
+            invokeTime: spec.start,
+            completeTime: spec.start + spec.length,
+          }),
+        ),
+      );
+    fc.assert(
+      fc.property(history, (ops) => {
+        const result = checkAppend(ops, { maxAnomalies: 1_000 });
+        const found = result.anomalies
+          .filter((a) => a.kind === 'lost-append' || a.kind === 'stale-read')
+          .map((a) => `${a.kind} #${/\(#(\d+)\)/.exec(a.message)![1]} at #${/read #(\d+)/.exec(a.message)![1]}`);
+        expect(found).toEqual(reference(ops));
+      }),
+      { seed, numRuns: 2000 },
     );
   });
 });

@@ -20,15 +20,22 @@
  * - `append-order`: appends ordered in real time appear in the other order.
  *
  * Reads whose result is a string (APPEND) are split with `separator`; null is the empty list.
+ *
+ * Time and memory are linear in what the reads returned (identical reads are stored once), plus
+ * O(n log n) sorting: each acknowledged append is checked against the reads that must show it by
+ * binary search over the reads that do, not by walking every read.
  */
-import { EventType, Fn, byKey, countOutcomes, type Json, type Operation, type OutcomeCounts } from '../history.js';
-import { show, sliceOfSmallest, unsupportedFunction, validityOf, valueKey, type Anomaly, type WorkloadCheck } from './result.js';
+import { Fn, type Json, type Operation, type OutcomeCounts } from '../history.js';
+import { OperationLog, OutcomeCode } from '../oplog.js';
+import { AnomalySink, BoundedList, MAX_EVIDENCE, findings, sliceOf, unsupportedFunction, valueKey, type WorkloadCheck } from './result.js';
 import { Timeline } from './timeline.js';
 import { WriterIndex } from './writers.js';
 
 export interface AppendOptions {
   /** Splits string read results (the APPEND variant). Default a space. */
   readonly separator?: string;
+  /** Anomalies (and reasons for unknown) kept; all are counted. Default 100. */
+  readonly maxAnomalies?: number;
 }
 
 export interface AppendStats {
@@ -39,208 +46,369 @@ export interface AppendStats {
   readonly lists: Readonly<Record<string, { acknowledged: number; finalLength: number | null; lost: number }>>;
 }
 
-interface ListRead {
-  readonly op: Operation;
-  /** Elements as canonical text (`valueKey`), in list order. */
-  readonly elements: readonly string[];
-  readonly values: readonly Json[];
+/**
+ * One key's ok reads that returned a list, in the key's order, each list as the key's element
+ * numbers: read `r` is `elements[start[r] .. start[r] + length[r])`.
+ */
+interface ListReads {
+  readonly count: number;
+  readonly rows: Int32Array;
+  readonly start: Int32Array;
+  readonly length: Int32Array;
+  readonly elements: Int32Array;
 }
 
-export function checkAppend(ops: readonly Operation[], options: AppendOptions = {}): WorkloadCheck<AppendStats> {
-  const separator = options.separator ?? ' ';
-  const anomalies: Anomaly[] = [];
-  const unknownReasons: string[] = [];
-  const lists: Record<string, { acknowledged: number; finalLength: number | null; lost: number }> = {};
-  let readCount = 0;
+/** A key's elements as small integers, by canonical text (`valueKey`). */
+class Elements {
+  private readonly ids = new Map<string, number>();
+  readonly texts: string[] = [];
 
-  const groups = byKey(ops);
-  for (const [key, keyOps] of groups) {
-    const unsupported = unsupportedFunction('append', key, keyOps, [Fn.read, Fn.append]);
+  idOf(text: string): number {
+    let id = this.ids.get(text);
+    if (id === undefined) {
+      id = this.texts.length;
+      this.ids.set(text, id);
+      this.texts.push(text);
+    }
+    return id;
+  }
+
+  get size(): number {
+    return this.texts.length;
+  }
+}
+
+export function checkAppend(input: readonly Operation[] | OperationLog, options: AppendOptions = {}): WorkloadCheck<AppendStats> {
+  const log = input instanceof OperationLog ? input : OperationLog.fromOperations(input);
+  const separator = options.separator ?? ' ';
+  const anomalies = new AnomalySink(options.maxAnomalies);
+  const unknownReasons = new BoundedList<string>(options.maxAnomalies);
+  const lists: Record<string, { acknowledged: number; finalLength: number | null; lost: number }> = {};
+  const APPEND = log.functionId(Fn.append);
+  const READ = log.functionId(Fn.read);
+  let readCount = 0;
+  // Each append's element, by row, in its key's numbering.
+  const elementByRow = new Int32Array(log.length);
+
+  const partitions = log.partitionByKey();
+  for (const { key, rows } of partitions) {
+    const unsupported = unsupportedFunction('append', log, key, rows, [Fn.read, Fn.append]);
     if (unsupported) {
       unknownReasons.push(unsupported);
       continue;
     }
-    const appends = keyOps.filter((op) => op.f === Fn.append);
-    const reads: ListRead[] = [];
-    for (const op of keyOps) {
-      if (op.f !== Fn.read || op.outcome !== EventType.ok) continue;
-      const values = asList(op.result, separator);
-      if (values === undefined) {
-        anomalies.push({ kind: 'unexpected-result', key, message: `#${op.id} read ${show(op.result)}, not a list`, ops: [op] });
-        continue;
-      }
-      reads.push({ op, values, elements: values.map(valueKey) });
-    }
-    readCount += reads.length;
+    const elements = new Elements();
+    const appendElement = new Int32Array(rows.length).fill(-1);
+    rows.forEach((row, i) => {
+      if (log.fId(row) === APPEND) appendElement[i] = elements.idOf(log.values.text(log.argsId(row)));
+    });
+    const appends = rows.filter((row) => log.fId(row) === APPEND);
+    const reads = readLists(log, key, rows, READ, separator, elements, anomalies);
+    readCount += reads.count;
 
-    const writers = new WriterIndex(appends, (op) => op.args);
-    anomalies.push(...checkElements(key, reads, writers));
-    anomalies.push(...checkPrefixOrder(key, reads));
-    const lost = checkAcknowledged(key, appends, reads);
-    anomalies.push(...lost.anomalies);
-    anomalies.push(...checkAppendOrder(key, appends, reads));
-    lists[key] = {
-      acknowledged: appends.filter((op) => op.outcome === EventType.ok).length,
-      finalLength: lost.finalRead?.elements.length ?? null,
-      lost: lost.lostCount,
-    };
+    const writers = new WriterIndex(log, rows, elements.size, (i) => appendElement[i]!);
+    rows.forEach((row, i) => (elementByRow[row] = appendElement[i]!));
+    const elementOf = (row: number): number => elementByRow[row]!;
+    const byInvoke = readsByInvoke(log, reads);
+    checkElements(log, key, reads, byInvoke, elements, writers, anomalies);
+    checkPrefixOrder(log, key, reads, elements, anomalies);
+    const lost = checkAcknowledged(log, key, appends, elementOf, reads, byInvoke, elements, anomalies);
+    checkAppendOrder(log, key, appends, elementOf, reads, elements, anomalies);
+    let acknowledged = 0;
+    for (const row of appends) if (log.outcomeCode(row) === OutcomeCode.ok) acknowledged++;
+    lists[key] = { acknowledged, finalLength: lost.finalLength, lost: lost.lostCount };
   }
 
-  const slice = sliceOfSmallest(anomalies);
+  const smallest = anomalies.smallest;
   return {
-    valid: validityOf(anomalies, unknownReasons),
-    stats: { keys: groups.size, operations: countOutcomes(ops), reads: readCount, lists },
-    anomalies,
-    unknownReasons,
-    ...(slice ? { smallestFailingSlice: slice } : {}),
+    ...findings(anomalies, unknownReasons),
+    stats: { keys: partitions.length, operations: log.counts(), reads: readCount, lists },
+    ...(smallest ? { smallestFailingSlice: sliceOf(smallest) } : {}),
   };
+}
+
+/** The key's ok reads as lists; a result that is not a list is an `unexpected-result`. */
+function readLists(log: OperationLog, key: string, rows: Int32Array, READ: number, separator: string, elements: Elements, anomalies: AnomalySink): ListReads {
+  const readRows: number[] = [];
+  const starts: number[] = [];
+  const lengths: number[] = [];
+  let arena = new Int32Array(1024);
+  let used = 0;
+  // Reads that returned the same list (the same value) share its elements.
+  const stored = new Map<number, { start: number; length: number }>();
+  for (const row of rows) {
+    if (log.fId(row) !== READ || log.outcomeCode(row) !== OutcomeCode.ok) continue;
+    const resultId = log.resultId(row);
+    let list = stored.get(resultId);
+    if (list === undefined) {
+      const values = asList(log.result(row), separator);
+      if (values === undefined) {
+        anomalies.add('unexpected-result', 1, () => ({
+          kind: 'unexpected-result',
+          key,
+          message: `#${log.id(row)} read ${log.values.text(resultId)}, not a list`,
+          ops: [log.operation(row)],
+        }));
+        continue;
+      }
+      if (used + values.length > arena.length) {
+        const bigger = new Int32Array(Math.max(2 * arena.length, used + values.length));
+        bigger.set(arena.subarray(0, used));
+        arena = bigger;
+      }
+      list = { start: used, length: values.length };
+      for (const value of values) arena[used++] = elements.idOf(valueKey(value));
+      stored.set(resultId, list);
+    }
+    readRows.push(row);
+    starts.push(list.start);
+    lengths.push(list.length);
+  }
+  return { count: readRows.length, rows: Int32Array.from(readRows), start: Int32Array.from(starts), length: Int32Array.from(lengths), elements: arena.subarray(0, used) };
+}
+
+/** Read indices ordered by invoke time, then id. */
+function readsByInvoke(log: OperationLog, reads: ListReads): Int32Array {
+  const order = Int32Array.from({ length: reads.count }, (_, r) => r);
+  return order.sort((a, b) => log.invokeTime(reads.rows[a]!) - log.invokeTime(reads.rows[b]!) || log.id(reads.rows[a]!) - log.id(reads.rows[b]!));
 }
 
 /** Duplicates, phantoms and elements from the future; each element reported once per kind. */
-function checkElements(key: string, reads: readonly ListRead[], writers: WriterIndex): Anomaly[] {
-  const anomalies: Anomaly[] = [];
-  const reported = new Set<string>();
-  const once = (kind: string, element: string, make: () => Anomaly | undefined): void => {
-    if (reported.has(`${kind} ${element}`)) return;
-    const anomaly = make();
-    if (anomaly) {
-      reported.add(`${kind} ${element}`);
-      anomalies.push(anomaly);
-    }
-  };
-  for (const read of byInvokeTime(reads)) {
-    const seen = new Map<string, number>();
-    read.elements.forEach((element, index) => {
-      const first = seen.get(element);
-      if (first === undefined) {
-        seen.set(element, index);
-        once('source', element, () =>
-          writers.sourceAnomaly(read.op, read.values[index]!, 'element', { phantom: 'phantom-element', future: 'read-from-future' }),
-        );
-        return;
+function checkElements(
+  log: OperationLog,
+  key: string,
+  reads: ListReads,
+  byInvoke: Int32Array,
+  elements: Elements,
+  writers: WriterIndex,
+  anomalies: AnomalySink,
+): void {
+  const sourceReported = new Uint8Array(elements.size);
+  const duplicateReported = new Uint8Array(elements.size);
+  // Where each element was first seen in the current read (`seenIn` says which read that was).
+  const seenIn = new Int32Array(elements.size).fill(-1);
+  const firstAt = new Int32Array(elements.size);
+  for (const r of byInvoke) {
+    const row = reads.rows[r]!;
+    const start = reads.start[r]!;
+    for (let index = 0; index < reads.length[r]!; index++) {
+      const element = reads.elements[start + index]!;
+      const text = elements.texts[element]!;
+      if (seenIn[element] !== r) {
+        seenIn[element] = r;
+        firstAt[element] = index;
+        if (!sourceReported[element]) {
+          sourceReported[element] = writers.checkSource(row, element, text, 'element', { phantom: 'phantom-element', future: 'read-from-future' }, key, anomalies) ? 1 : 0;
+        }
+        continue;
       }
-      once('duplicate', element, () => ({
+      if (duplicateReported[element]) continue;
+      duplicateReported[element] = 1;
+      const first = firstAt[element]!;
+      anomalies.add('duplicate-element', Math.min(writers.possibleCount(element), MAX_EVIDENCE) + 1, () => ({
         kind: 'duplicate-element',
         key,
-        message: `read #${read.op.id} shows ${element} at positions ${first} and ${index}`,
-        ops: [...writers.writersOf(read.values[index]!), read.op],
+        message: `read #${log.id(row)} shows ${text} at positions ${first} and ${index}`,
+        ops: [...writers.writersOf(element, MAX_EVIDENCE), row].map((w) => log.operation(w)),
       }));
-    });
+    }
   }
-  return anomalies;
 }
 
 /** Reads are totally ordered by prefix, and that order agrees with real time. */
-function checkPrefixOrder(key: string, reads: readonly ListRead[]): Anomaly[] {
-  const anomalies: Anomaly[] = [];
+function checkPrefixOrder(log: OperationLog, key: string, reads: ListReads, elements: Elements, anomalies: AnomalySink): void {
   // Prefix is transitive, so a total order means each read (by length) is a prefix of the next.
-  const byLength = [...reads].sort((a, b) => a.elements.length - b.elements.length || a.op.invokeTime - b.op.invokeTime);
+  const byLength = Int32Array.from({ length: reads.count }, (_, r) => r).sort(
+    (a, b) => reads.length[a]! - reads.length[b]! || log.invokeTime(reads.rows[a]!) - log.invokeTime(reads.rows[b]!) || a - b,
+  );
   for (let i = 1; i < byLength.length; i++) {
-    const shorter = byLength[i - 1]!;
-    const longer = byLength[i]!;
-    const at = firstDifference(shorter.elements, longer.elements);
+    const [shorter, longer] = [byLength[i - 1]!, byLength[i]!];
+    const at = firstDifference(reads, shorter, longer);
     if (at === undefined) continue;
-    anomalies.push({
+    const [shorterRow, longerRow] = [reads.rows[shorter]!, reads.rows[longer]!];
+    anomalies.add('divergent-reads', 2, () => ({
       kind: 'divergent-reads',
       key,
       message:
-        `reads #${shorter.op.id} and #${longer.op.id} disagree at position ${at}: ` +
-        `${shorter.elements[at]} vs ${longer.elements[at]}; neither is a prefix of the other`,
-      ops: [shorter.op, longer.op],
-    });
+        `reads #${log.id(shorterRow)} and #${log.id(longerRow)} disagree at position ${at}: ` +
+        `${elementAt(reads, elements, shorter, at)} vs ${elementAt(reads, elements, longer, at)}; neither is a prefix of the other`,
+      ops: [log.operation(shorterRow), log.operation(longerRow)],
+    }));
   }
 
-  const completed = new Timeline(reads, (read) => read.op.completeTime);
-  const longestSoFar = completed.prefixMax((read) => read.elements.length);
-  for (const read of reads) {
-    const earlier = longestSoFar[completed.countBefore(read.op.invokeTime)];
-    if (earlier === undefined || firstDifference(earlier.elements, read.elements) === undefined) continue;
-    if (earlier.elements.length <= read.elements.length) continue; // diverged: reported above
-    anomalies.push({
+  const positions = Int32Array.from({ length: reads.count }, (_, r) => r);
+  const completed = new Timeline(positions, (r) => log.completeTime(reads.rows[r]!));
+  const longestSoFar = completed.prefixMax((r) => reads.length[r]!);
+  for (let r = 0; r < reads.count; r++) {
+    const earlier = longestSoFar[completed.countBefore(log.invokeTime(reads.rows[r]!))]!;
+    if (earlier < 0 || firstDifference(reads, earlier, r) === undefined) continue;
+    if (reads.length[earlier]! <= reads.length[r]!) continue; // diverged: reported above
+    const [earlierRow, row] = [reads.rows[earlier]!, reads.rows[r]!];
+    anomalies.add('read-went-back', 2, () => ({
       kind: 'read-went-back',
       key,
       message:
-        `read #${read.op.id} shows ${read.elements.length} elements, but #${earlier.op.id}, ` +
-        `completed before it began, showed ${earlier.elements.length}`,
-      ops: [earlier.op, read.op],
-    });
+        `read #${log.id(row)} shows ${reads.length[r]} elements, but #${log.id(earlierRow)}, ` +
+        `completed before it began, showed ${reads.length[earlier]}`,
+      ops: [log.operation(earlierRow), log.operation(row)],
+    }));
   }
-  return anomalies;
 }
 
 /**
  * Every acknowledged element is in every read that began after the acknowledgement. One anomaly
- * per element: `lost-append` if the final read lacks it, else `stale-read` at the first read that
+ * per append: `lost-append` if the final read lacks it, else `stale-read` at the first read that
  * did.
+ *
+ * Reads in invoke order: the reads that must show an append are those from the first one that
+ * began after it was acknowledged to the last. Each element's reads (the ones that show it) are a
+ * sorted list, so the first read from there that lacks it is found by binary search: the first
+ * place where that list stops counting up one read at a time.
  */
 function checkAcknowledged(
+  log: OperationLog,
   key: string,
-  appends: readonly Operation[],
-  reads: readonly ListRead[],
-): { anomalies: Anomaly[]; finalRead: ListRead | undefined; lostCount: number } {
-  const acknowledged = new Timeline(
-    appends.filter((op) => op.outcome === EventType.ok),
-    (op) => op.completeTime,
-  );
-  const ordered = byInvokeTime(reads);
-  const finalRead = ordered[ordered.length - 1];
-  const finalElements = new Set(finalRead?.elements);
-  const reported = new Set<Operation>();
-  const anomalies: Anomaly[] = [];
-  let lostCount = 0;
-  for (const read of ordered) {
-    const present = new Set(read.elements);
-    const required = acknowledged.items.slice(0, acknowledged.countBefore(read.op.invokeTime));
-    for (const append of required) {
-      const element = valueKey(append.args);
-      if (present.has(element) || reported.has(append)) continue;
-      reported.add(append);
-      const lost = !finalElements.has(element);
-      if (lost) lostCount++;
-      anomalies.push({
-        kind: lost ? 'lost-append' : 'stale-read',
-        key,
-        message: lost
-          ? `${element} was acknowledged (#${append.id}) but is missing from read #${read.op.id} and from the final read #${finalRead!.op.id}`
-          : `${element} was acknowledged (#${append.id}) before read #${read.op.id} began, which does not show it`,
-        ops: lost && read !== finalRead ? [append, read.op, finalRead!.op] : [append, read.op],
-      });
+  appends: Int32Array,
+  elementOf: (row: number) => number,
+  reads: ListReads,
+  byInvoke: Int32Array,
+  elements: Elements,
+  anomalies: AnomalySink,
+): { finalLength: number | null; lostCount: number } {
+  const readCount = reads.count;
+  const finalRead = readCount > 0 ? byInvoke[readCount - 1]! : -1;
+  // For each element, the reads (by invoke order) that show it: `showing[from[e] .. from[e + 1])`.
+  const from = new Int32Array(elements.size + 1);
+  const mark = new Int32Array(elements.size).fill(-1);
+  const eachDistinct = (visit: (element: number, order: number) => void): void => {
+    mark.fill(-1);
+    for (let order = 0; order < readCount; order++) {
+      const r = byInvoke[order]!;
+      for (let i = reads.start[r]!, end = i + reads.length[r]!; i < end; i++) {
+        const element = reads.elements[i]!;
+        if (mark[element] === order) continue;
+        mark[element] = order;
+        visit(element, order);
+      }
     }
+  };
+  eachDistinct((element) => from[element + 1]!++);
+  for (let e = 0; e < elements.size; e++) from[e + 1]! += from[e]!;
+  const showing = new Int32Array(from[elements.size]!);
+  const fill = from.slice(0, elements.size);
+  eachDistinct((element, order) => (showing[fill[element]!++] = order));
+  const invokeTimes = Float64Array.from(byInvoke, (r) => log.invokeTime(reads.rows[r]!));
+
+  /** The first read (in invoke order) at or after `order` that does not show `element`, or -1. */
+  const firstLacking = (element: number, order: number): number => {
+    const [lo0, hi0] = [from[element]!, from[element + 1]!];
+    // The element's first read at or after `order`.
+    let lo = lo0;
+    let hi = hi0;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (showing[mid]! < order) lo = mid + 1;
+      else hi = mid;
+    }
+    // showing[k] - (order + k - start) is 0 while the reads from `order` all show it, then positive.
+    const start = lo;
+    hi = hi0;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (showing[mid]! === order + (mid - start)) lo = mid + 1;
+      else hi = mid;
+    }
+    const lacking = order + (lo - start);
+    return lacking < readCount ? lacking : -1;
+  };
+  const shows = (order: number, element: number): boolean => {
+    const lacking = firstLacking(element, order);
+    return lacking !== order;
+  };
+
+  const acknowledged = new Timeline(
+    appends.filter((row) => log.outcomeCode(row) === OutcomeCode.ok),
+    (row) => log.completeTime(row),
+  );
+  // (read, append) pairs, in the order the reads are checked and, per read, by acknowledgement.
+  const foundRead: number[] = [];
+  const foundAppend: number[] = [];
+  for (let k = 0; k < acknowledged.length; k++) {
+    // The first read that began after this append was acknowledged.
+    let lo = 0;
+    let hi = readCount;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (invokeTimes[mid]! <= acknowledged.times[k]!) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === readCount) continue;
+    const lacking = firstLacking(elementOf(acknowledged.items[k]!), lo);
+    if (lacking < 0) continue;
+    foundRead.push(lacking);
+    foundAppend.push(k);
   }
-  return { anomalies, finalRead, lostCount };
+  const found = Int32Array.from(foundRead, (_, i) => i).sort((a, b) => foundRead[a]! - foundRead[b]! || foundAppend[a]! - foundAppend[b]!);
+
+  let lostCount = 0;
+  const finalRow = finalRead < 0 ? -1 : reads.rows[finalRead]!;
+  for (const i of found) {
+    const order = foundRead[i]!;
+    const read = byInvoke[order]!;
+    const readRow = reads.rows[read]!;
+    const append = acknowledged.items[foundAppend[i]!]!;
+    const element = elements.texts[elementOf(append)]!;
+    const lost = !shows(readCount - 1, elementOf(append));
+    if (lost) lostCount++;
+    const withFinal = lost && read !== finalRead;
+    anomalies.add(lost ? 'lost-append' : 'stale-read', withFinal ? 3 : 2, () => ({
+      kind: lost ? 'lost-append' : 'stale-read',
+      key,
+      message: lost
+        ? `${element} was acknowledged (#${log.id(append)}) but is missing from read #${log.id(readRow)} and from the final read #${log.id(finalRow)}`
+        : `${element} was acknowledged (#${log.id(append)}) before read #${log.id(readRow)} began, which does not show it`,
+      ops: (withFinal ? [append, readRow, finalRow] : [append, readRow]).map((row) => log.operation(row)),
+    }));
+  }
+  return { finalLength: finalRead < 0 ? null : reads.length[finalRead]!, lostCount };
 }
 
 /** If append `a` completed before append `b` was invoked, `a` comes first in the list. */
-function checkAppendOrder(key: string, appends: readonly Operation[], reads: readonly ListRead[]): Anomaly[] {
-  let longest: ListRead | undefined;
-  for (const read of reads) if (longest === undefined || read.elements.length > longest.elements.length) longest = read;
-  if (longest === undefined) return [];
-  const position = new Map<string, number>();
-  longest.elements.forEach((element, index) => {
-    if (!position.has(element)) position.set(element, index);
-  });
-  const positionOf = (op: Operation): number => position.get(valueKey(op.args)) ?? -1;
-  const present = appends.filter((op) => op.outcome !== EventType.fail && positionOf(op) >= 0);
+function checkAppendOrder(
+  log: OperationLog,
+  key: string,
+  appends: Int32Array,
+  elementOf: (row: number) => number,
+  reads: ListReads,
+  elements: Elements,
+  anomalies: AnomalySink,
+): void {
+  let longest = -1;
+  for (let r = 0; r < reads.count; r++) if (longest < 0 || reads.length[r]! > reads.length[longest]!) longest = r;
+  if (longest < 0) return;
+  const position = new Int32Array(elements.size).fill(-1);
+  for (let index = reads.length[longest]! - 1; index >= 0; index--) position[reads.elements[reads.start[longest]! + index]!] = index;
+  const positionOf = (row: number): number => position[elementOf(row)]!;
+  const present = appends.filter((row) => log.outcomeCode(row) !== OutcomeCode.fail && positionOf(row) >= 0);
 
   const completed = new Timeline(
-    present.filter((op) => op.outcome === EventType.ok),
-    (op) => op.completeTime,
+    present.filter((row) => log.outcomeCode(row) === OutcomeCode.ok),
+    (row) => log.completeTime(row),
   );
   const furthest = completed.prefixMax(positionOf);
-  const anomalies: Anomaly[] = [];
+  const longestRow = reads.rows[longest]!;
   for (const b of present) {
-    const a = furthest[completed.countBefore(b.invokeTime)];
-    if (a === undefined || positionOf(a) < positionOf(b)) continue;
-    anomalies.push({
+    const a = furthest[completed.countBefore(log.invokeTime(b))]!;
+    if (a < 0 || positionOf(a) < positionOf(b)) continue;
+    anomalies.add('append-order', 3, () => ({
       kind: 'append-order',
       key,
       message:
-        `#${a.id} (${valueKey(a.args)}) completed before #${b.id} (${valueKey(b.args)}) began, ` +
-        `yet read #${longest.op.id} shows it later (position ${positionOf(a)} vs ${positionOf(b)})`,
-      ops: [a, b, longest.op],
-    });
+        `#${log.id(a)} (${elements.texts[elementOf(a)]}) completed before #${log.id(b)} (${elements.texts[elementOf(b)]}) began, ` +
+        `yet read #${log.id(longestRow)} shows it later (position ${positionOf(a)} vs ${positionOf(b)})`,
+      ops: [a, b, longestRow].map((row) => log.operation(row)),
+    }));
   }
-  return anomalies;
 }
 
 function asList(result: Json, separator: string): readonly Json[] | undefined {
@@ -250,13 +418,24 @@ function asList(result: Json, separator: string): readonly Json[] | undefined {
   return undefined;
 }
 
-/** The first index where `shorter` is not a prefix of `longer`; undefined when it is one. */
-function firstDifference(shorter: readonly string[], longer: readonly string[]): number | undefined {
-  if (shorter.length > longer.length) return firstDifference(longer, shorter) ?? longer.length;
-  for (let i = 0; i < shorter.length; i++) if (shorter[i] !== longer[i]) return i;
+/** The first index where read `a` and read `b` differ within the shorter; undefined when one is a prefix of the other. */
+function prefixDifference(reads: ListReads, a: number, b: number): number | undefined {
+  const length = Math.min(reads.length[a]!, reads.length[b]!);
+  for (let i = 0; i < length; i++) if (reads.elements[reads.start[a]! + i] !== reads.elements[reads.start[b]! + i]) return i;
   return undefined;
 }
 
-function byInvokeTime(reads: readonly ListRead[]): ListRead[] {
-  return [...reads].sort((a, b) => a.op.invokeTime - b.op.invokeTime || a.op.id - b.op.id);
+/**
+ * The first index where read `shorter` is not a prefix of read `longer`; undefined when it is one.
+ * When `shorter` is in fact the longer one, it is never a prefix: its extra length counts.
+ */
+function firstDifference(reads: ListReads, shorter: number, longer: number): number | undefined {
+  const at = prefixDifference(reads, shorter, longer);
+  if (at !== undefined) return at;
+  return reads.length[shorter]! > reads.length[longer]! ? reads.length[longer]! : undefined;
 }
+
+function elementAt(reads: ListReads, elements: Elements, read: number, index: number): string | undefined {
+  return index < reads.length[read]! ? elements.texts[reads.elements[reads.start[read]! + index]!] : undefined;
+}
+

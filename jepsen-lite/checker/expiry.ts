@@ -24,8 +24,9 @@
  * register checker's business. Write arguments are `{ value, ttlMs }` (`expiringWrite`), or a
  * plain value for a write without a TTL.
  */
-import { EventType, Fn, byKey, countOutcomes, type Json, type Operation, type OutcomeCounts, type TimeUnit } from '../history.js';
-import { show, sliceOfSmallest, unsupportedFunction, validityOf, valueKey, type Anomaly, type WorkloadCheck } from './result.js';
+import { Fn, type Json, type Operation, type OutcomeCounts, type TimeUnit } from '../history.js';
+import { OperationLog, OutcomeCode } from '../oplog.js';
+import { AnomalySink, BoundedList, findings, show, sliceOf, unsupportedFunction, valueKey, type WorkloadCheck } from './result.js';
 import { Timeline } from './timeline.js';
 import { WriterIndex } from './writers.js';
 
@@ -38,6 +39,8 @@ export interface ExpiryOptions {
   readonly infoWrites?: 'unchecked' | 'bounded';
   /** Also look for values that vanished before their TTL. Default true. */
   readonly checkEarlyExpiry?: boolean;
+  /** Anomalies (and reasons for unknown) kept; all are counted. Default 100. */
+  readonly maxAnomalies?: number;
 }
 
 export interface ExpiryStats {
@@ -62,90 +65,131 @@ export function expiringWrite(value: Json, ttlMs: number): ExpiringWriteArgs {
   return { value, ttlMs };
 }
 
-interface ParsedWrite {
-  readonly op: Operation;
-  readonly value: Json;
-  /** TTL in the history's time unit; undefined for a write without one. */
-  readonly ttl: number | undefined;
+/** A key's values as small integers, by canonical text (`valueKey`). */
+class Values {
+  private readonly ids = new Map<string, number>();
+  readonly texts: string[] = [];
+
+  idOf(text: string): number {
+    let id = this.ids.get(text);
+    if (id === undefined) {
+      id = this.texts.length;
+      this.ids.set(text, id);
+      this.texts.push(text);
+    }
+    return id;
+  }
 }
 
-export function checkExpiry(ops: readonly Operation[], options: ExpiryOptions = {}): WorkloadCheck<ExpiryStats> {
+/**
+ * A key's writes with a usable TTL, by position in the key's rows: the value written (the key's
+ * number for it; -1 for an operation that is not such a write) and the TTL in the history's time
+ * unit (NaN for a write without one).
+ */
+interface ParsedWrites {
+  readonly value: Int32Array;
+  readonly ttl: Float64Array;
+}
+
+export function checkExpiry(input: readonly Operation[] | OperationLog, options: ExpiryOptions = {}): WorkloadCheck<ExpiryStats> {
+  const log = input instanceof OperationLog ? input : OperationLog.fromOperations(input, options.timeUnit);
   const unit = options.timeUnit === 'ns' ? 1e6 : 1;
   const boundMs = options.boundMs ?? 100;
   const bound = boundMs * unit;
-  const anomalies: Anomaly[] = [];
-  const unknownReasons: string[] = [];
+  const anomalies = new AnomalySink(options.maxAnomalies);
+  const unknownReasons = new BoundedList<string>(options.maxAnomalies);
+  const WRITE = log.functionId(Fn.write);
+  const READ = log.functionId(Fn.read);
   let checkedReads = 0;
   let unboundedReads = 0;
   let maxLateness = -Infinity;
+  // Each parsed write's position in its key's rows, by row.
+  const positionByRow = new Int32Array(log.length);
 
-  const groups = byKey(ops);
-  for (const [key, keyOps] of groups) {
-    const unsupported = unsupportedFunction('expiry', key, keyOps, [Fn.read, Fn.write]);
+  const partitions = log.partitionByKey();
+  for (const { key, rows } of partitions) {
+    const unsupported = unsupportedFunction('expiry', log, key, rows, [Fn.read, Fn.write]);
     if (unsupported) {
       unknownReasons.push(unsupported);
       continue;
     }
-    const writes: ParsedWrite[] = [];
-    for (const op of keyOps) {
-      if (op.f !== Fn.write) continue;
-      const parsed = parseWrite(op, unit);
-      if (parsed === undefined) unknownReasons.push(`key ${show(key)}: #${op.id} has a TTL that is not a positive number`);
-      else writes.push(parsed);
-    }
-    const parsedOf = new Map(writes.map((w) => [w.op, w]));
-    const writers = new WriterIndex(
-      writes.map((w) => w.op),
-      (op) => parsedOf.get(op)!.value,
-    );
-    const reads = keyOps.filter((op) => op.f === Fn.read && op.outcome === EventType.ok);
-
-    for (const read of reads) {
-      if (read.result === null) continue;
-      const source = writers.sourceAnomaly(read, read.result, 'value', { phantom: 'phantom-read', future: 'read-from-future' });
-      if (source) {
-        anomalies.push(source);
-        continue;
+    const values = new Values();
+    const NULL = values.idOf('null');
+    const writes: ParsedWrites = { value: new Int32Array(rows.length).fill(-1), ttl: new Float64Array(rows.length).fill(NaN) };
+    rows.forEach((row, i) => {
+      if (log.fId(row) !== WRITE) return;
+      const parsed = parseWrite(log.args(row), unit);
+      if (parsed === undefined) {
+        unknownReasons.push(`key ${show(key)}: #${log.id(row)} has a TTL that is not a positive number`);
+        return;
       }
-      const sources = writers.writersOf(read.result).map((op) => parsedOf.get(op)!);
-      if (sources.some((w) => w.ttl === undefined)) continue; // one of them never expires
-      if (sources.some((w) => w.op.outcome === EventType.info) && options.infoWrites !== 'bounded') {
+      writes.value[i] = values.idOf(valueKey(parsed.value));
+      writes.ttl[i] = parsed.ttl ?? NaN;
+      positionByRow[row] = i;
+    });
+    const reads = rows.filter((row) => log.fId(row) === READ && log.outcomeCode(row) === OutcomeCode.ok);
+    const readValue = Int32Array.from(reads, (row) => values.idOf(log.values.text(log.resultId(row))));
+    const writers = new WriterIndex(log, rows, values.texts.length, (i) => writes.value[i]!);
+    const ttlOf = (row: number): number => writes.ttl[positionByRow[row]!]!;
+    // Per value, over the writes that may have written it (ok or info): whether one never expires,
+    // whether one is info, and the one that expires last (the first among equals): computed once,
+    // not for every read of the value.
+    const valueCount = values.texts.length;
+    const neverExpires = new Uint8Array(valueCount);
+    const someInfo = new Uint8Array(valueCount);
+    const latestWrite = new Int32Array(valueCount).fill(-1);
+    const expiryOf = (w: number): number => log.completeTime(w) + ttlOf(w);
+    rows.forEach((row, i) => {
+      const value = writes.value[i]!;
+      if (value < 0 || log.outcomeCode(row) === OutcomeCode.fail) return;
+      if (Number.isNaN(writes.ttl[i]!)) neverExpires[value] = 1;
+      if (log.outcomeCode(row) !== OutcomeCode.ok) someInfo[value] = 1;
+      const latest = latestWrite[value]!;
+      if (latest < 0 || expiryOf(row) > expiryOf(latest)) latestWrite[value] = row;
+    });
+
+    reads.forEach((read, r) => {
+      const value = readValue[r]!;
+      if (value === NULL) return;
+      const text = values.texts[value]!;
+      if (writers.checkSource(read, value, text, 'value', { phantom: 'phantom-read', future: 'read-from-future' }, key, anomalies)) return;
+      if (neverExpires[value]) return;
+      if (someInfo[value] && options.infoWrites !== 'bounded') {
         unboundedReads++;
-        continue;
+        return;
       }
       checkedReads++;
       // With several writes of one value (the workload should not), the most lenient one decides.
-      const latest = sources.reduce((a, b) => (b.op.completeTime + b.ttl! > a.op.completeTime + a.ttl! ? b : a));
-      const expiry = latest.op.completeTime + latest.ttl!;
-      maxLateness = Math.max(maxLateness, read.invokeTime - expiry);
-      if (read.invokeTime <= expiry + bound) continue;
-      anomalies.push({
+      const latest = latestWrite[value]!;
+      const expiry = expiryOf(latest);
+      const invokeTime = log.invokeTime(read);
+      maxLateness = Math.max(maxLateness, invokeTime - expiry);
+      if (invokeTime <= expiry + bound) return;
+      anomalies.add('read-after-expiry', 2, () => ({
         kind: 'read-after-expiry',
         key,
         message:
-          `read #${read.id} began at ${read.invokeTime} and saw ${show(read.result)}, which #${latest.op.id} set with a ` +
-          `TTL of ${latest.ttl! / unit} ms and expired by ${expiry} at the latest: ` +
-          `${(read.invokeTime - expiry) / unit} ms late, the bound is ${boundMs} ms`,
-        ops: [latest.op, read],
-      });
-    }
-    if (options.checkEarlyExpiry ?? true) anomalies.push(...checkEarly(key, writes, reads, bound, unit));
+          `read #${log.id(read)} began at ${invokeTime} and saw ${text}, which #${log.id(latest)} set with a ` +
+          `TTL of ${ttlOf(latest) / unit} ms and expired by ${expiry} at the latest: ` +
+          `${(invokeTime - expiry) / unit} ms late, the bound is ${boundMs} ms`,
+        ops: [log.operation(latest), log.operation(read)],
+      }));
+    });
+    if (options.checkEarlyExpiry ?? true) checkEarly(log, key, rows, writes, reads, readValue, values, bound, unit, anomalies);
   }
 
-  const slice = sliceOfSmallest(anomalies);
+  const smallest = anomalies.smallest;
   return {
-    valid: validityOf(anomalies, unknownReasons),
+    ...findings(anomalies, unknownReasons),
     stats: {
-      keys: groups.size,
-      operations: countOutcomes(ops),
+      keys: partitions.length,
+      operations: log.counts(),
       checkedReads,
       unboundedReads,
       maxLatenessMs: maxLateness === -Infinity ? null : maxLateness / unit,
       boundMs,
     },
-    anomalies,
-    unknownReasons,
-    ...(slice ? { smallestFailingSlice: slice } : {}),
+    ...(smallest ? { smallestFailingSlice: sliceOf(smallest) } : {}),
   };
 }
 
@@ -153,45 +197,60 @@ export function checkExpiry(ops: readonly Operation[], options: ExpiryOptions = 
  * A read that completed before `w.invoke + ttl - bound`, where `w` is certainly the last write
  * before it, must see `w`'s value.
  */
-function checkEarly(key: string, writes: readonly ParsedWrite[], reads: readonly Operation[], bound: number, unit: number): Anomaly[] {
-  const live = new Timeline(
-    writes.filter((w) => w.op.outcome !== EventType.fail),
-    (w) => w.op.invokeTime,
-  );
+function checkEarly(
+  log: OperationLog,
+  key: string,
+  rows: Int32Array,
+  writes: ParsedWrites,
+  reads: Int32Array,
+  readValue: Int32Array,
+  values: Values,
+  bound: number,
+  unit: number,
+  anomalies: AnomalySink,
+): void {
+  const livePositions: number[] = [];
+  rows.forEach((row, i) => {
+    if (writes.value[i]! >= 0 && log.outcomeCode(row) !== OutcomeCode.fail) livePositions.push(i);
+  });
+  const live = new Timeline(livePositions, (i) => log.invokeTime(rows[i]!));
   // settled[k]: the latest time any of the first k writes (by invoke) may take effect.
-  const settled = [-Infinity];
-  for (const w of live.items) {
-    const deadline = w.op.outcome === EventType.info ? Infinity : w.op.completeTime;
-    settled.push(Math.max(settled[settled.length - 1]!, deadline));
+  const settled = new Float64Array(live.length + 1);
+  settled[0] = -Infinity;
+  for (let k = 0; k < live.length; k++) {
+    const row = rows[live.items[k]!]!;
+    const deadline = log.outcomeCode(row) === OutcomeCode.ok ? log.completeTime(row) : Infinity;
+    settled[k + 1] = Math.max(settled[k]!, deadline);
   }
-  const anomalies: Anomaly[] = [];
-  for (const read of reads) {
-    const k = live.countAtOrBefore(read.completeTime);
-    const last = live.items[k - 1];
-    if (last === undefined || last.ttl === undefined || last.op.outcome !== EventType.ok) continue;
-    if (last.op.completeTime >= read.invokeTime || settled[k - 1]! >= last.op.invokeTime) continue;
-    if (read.completeTime >= last.op.invokeTime + last.ttl - bound) continue;
-    if (valueKey(read.result) === valueKey(last.value)) continue;
-    anomalies.push({
-      kind: read.result === null ? 'early-expiry' : 'stale-read',
+  reads.forEach((read, r) => {
+    const k = live.countAtOrBefore(log.completeTime(read));
+    if (k === 0) return;
+    const last = live.items[k - 1]!;
+    const lastRow = rows[last]!;
+    const ttl = writes.ttl[last]!;
+    if (Number.isNaN(ttl) || log.outcomeCode(lastRow) !== OutcomeCode.ok) return;
+    if (log.completeTime(lastRow) >= log.invokeTime(read) || settled[k - 1]! >= log.invokeTime(lastRow)) return;
+    if (log.completeTime(read) >= log.invokeTime(lastRow) + ttl - bound) return;
+    if (readValue[r] === writes.value[last]) return;
+    const kind = log.resultId(read) === 0 ? 'early-expiry' : 'stale-read';
+    anomalies.add(kind, 2, () => ({
+      kind,
       key,
       message:
-        `read #${read.id} completed at ${read.completeTime} and saw ${show(read.result)}, but #${last.op.id} ` +
-        `(the last write before it) set ${show(last.value)} with a TTL of ${last.ttl / unit} ms, ` +
-        `alive until at least ${last.op.invokeTime + last.ttl}`,
-      ops: [last.op, read],
-    });
-  }
-  return anomalies;
+        `read #${log.id(read)} completed at ${log.completeTime(read)} and saw ${values.texts[readValue[r]!]}, but #${log.id(lastRow)} ` +
+        `(the last write before it) set ${values.texts[writes.value[last]!]} with a TTL of ${ttl / unit} ms, ` +
+        `alive until at least ${log.invokeTime(lastRow) + ttl}`,
+      ops: [log.operation(lastRow), log.operation(read)],
+    }));
+  });
 }
 
-function parseWrite(op: Operation, unit: number): ParsedWrite | undefined {
-  const args = op.args;
+function parseWrite(args: Json, unit: number): { value: Json; ttl: number | undefined } | undefined {
   if (typeof args !== 'object' || args === null || Array.isArray(args) || !('value' in args)) {
-    return { op, value: args, ttl: undefined };
+    return { value: args, ttl: undefined };
   }
   const { value, ttlMs } = args as { value: Json; ttlMs?: Json };
-  if (ttlMs === undefined || ttlMs === null) return { op, value, ttl: undefined };
+  if (ttlMs === undefined || ttlMs === null) return { value, ttl: undefined };
   if (typeof ttlMs !== 'number' || !(ttlMs > 0)) return undefined;
-  return { op, value, ttl: ttlMs * unit };
+  return { value, ttl: ttlMs * unit };
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { HistoryBuilder, operations, type Json, type Operation, type Outcome } from '../history.js';
 import { checkRegister } from './linearizable.js';
 import { formatSlice } from './result.js';
-import { SearchBudget } from './search.js';
+import { ILLEGAL, SearchBudget, searchLinearization } from './search.js';
 import { checkZones, type ZoneOperation } from './zones.js';
 import {
   generateRegisterHistory,
@@ -334,6 +334,45 @@ describe('agrees with a brute-force reference on small histories', () => {
     // The property means little unless both answers occur often.
     expect(invalid / runs).toBeGreaterThan(0.1);
     expect(invalid / runs).toBeLessThan(0.9);
+  });
+});
+
+describe('the search on its own', () => {
+  it('reports as the longest partial linearization a legal, real-time-respecting prefix, and the calls pending at its end', () => {
+    let failures = 0;
+    fc.assert(
+      fc.property(fc.array(smallOp, { minLength: 1, maxLength: 9 }), (specs) => {
+        // Every operation completed; writes set their own value (id + 1), reads must see theirs (0: null).
+        const n = specs.length;
+        const invokeTimes = Float64Array.from(specs, (s) => s.start);
+        const returnTimes = Float64Array.from(specs, (s) => s.start + s.length);
+        const value = specs.map((s, i) => (s.f === 'write' ? i + 1 : s.seen < 0 ? 0 : s.seen + 1));
+        const step = (state: number, op: number): number => (specs[op]!.f === 'write' ? value[op]! : value[op] === state ? state : ILLEGAL);
+        const outcome = searchLinearization(
+          { count: n, invokeTimes, returnTimes, initialState: 0, step, isObserver: (op) => specs[op]!.f === 'read' },
+          new SearchBudget(),
+        );
+        if (outcome.kind !== 'not-linearizable') return;
+        failures++;
+        const { order, state, stuck, pending } = outcome.deepest;
+        let replayed = 0;
+        order.forEach((op, k) => {
+          replayed = step(replayed, op);
+          expect(replayed).not.toBe(ILLEGAL);
+          // Whatever returned before it was called is linearized before it.
+          for (let other = 0; other < n; other++) {
+            if (returnTimes[other]! < invokeTimes[op]!) expect(order.slice(0, k)).toContain(other);
+          }
+        });
+        expect(replayed).toBe(state);
+        expect(order).not.toContain(stuck);
+        const called = (op: number): boolean => invokeTimes[op]! <= Math.max(returnTimes[stuck]!, invokeTimes[stuck]!);
+        const expected = Array.from({ length: n }, (_, op) => op).filter((op) => called(op) && !order.includes(op));
+        expect([...pending].sort((a, b) => a - b)).toEqual(expected);
+      }),
+      { seed, numRuns: 3000 },
+    );
+    expect(failures).toBeGreaterThan(300);
   });
 });
 

@@ -34,11 +34,24 @@
  * witness, which is used only once the search confirms those operations alone are not
  * linearizable.
  */
-import { EventType, Fn, byKey, countOutcomes, formatOperation, type Json, type Operation, type OutcomeCounts } from '../history.js';
+import { Fn, formatOperation, type Operation, type OutcomeCounts } from '../history.js';
+import { OperationLog, OutcomeCode, ValueTable } from '../oplog.js';
 import { ILLEGAL, SearchBudget, searchLinearization, type PartialLinearization, type SearchOutcome } from './search.js';
-import { show, smallestSlice, unsupportedFunction, validityOf, valueKey, type Anomaly, type FailingSlice, type Validity, type WorkloadCheck } from './result.js';
+import {
+  AnomalySink,
+  BoundedList,
+  MAX_EVIDENCE,
+  byInvoke,
+  findings,
+  show,
+  smallestSlice,
+  unsupportedFunction,
+  type FailingSlice,
+  type Validity,
+  type WorkloadCheck,
+} from './result.js';
 import { WriterIndex } from './writers.js';
-import { checkZones, type ZoneConflict, type ZoneSpan, type ZoneVerdict } from './zones.js';
+import { checkZoneColumns, type ZoneConflict, type ZoneSpan, type ZoneVerdict } from './zones.js';
 
 export interface RegisterOptions {
   /** Shared by every key's search; one is made from the defaults when absent. */
@@ -57,6 +70,8 @@ export interface RegisterOptions {
   readonly zoneCheck?: boolean;
   /** Clock for `elapsedMs`; `performance.now` by default. */
   readonly now?: () => number;
+  /** Anomalies (and reasons for unknown) kept; all are counted. Default 100. */
+  readonly maxAnomalies?: number;
 }
 
 export interface RegisterStats {
@@ -80,16 +95,21 @@ export interface RegisterStats {
   readonly keyVerdicts: Readonly<Record<string, false | 'unknown'>>;
 }
 
-/** The register's sequential specification over interned values (see NULL_STATE, UNOBSERVED). */
-interface RegisterOp {
-  readonly op: Operation;
-  readonly invokeTime: number;
-  readonly returnTime: number;
+/**
+ * One key's operations after the reductions, as columns (the register's sequential specification
+ * over the key's values as small integers, see NULL_STATE and UNOBSERVED).
+ */
+interface RegisterOps {
+  readonly count: number;
+  /** The log row of each operation. */
+  readonly rows: Int32Array;
+  readonly invokeTimes: Float64Array;
+  readonly returnTimes: Float64Array;
   /** For a write, the state it sets; for a read, the state it must see. */
-  readonly value: number;
+  readonly values: Int32Array;
   /** The value's own id, even for a write merged into UNOBSERVED: its cluster for the zone check. */
-  readonly cluster: number;
-  readonly isWrite: boolean;
+  readonly clusters: Int32Array;
+  readonly isWrite: Uint8Array;
 }
 
 /** No value: the initial state, and what a read of a missing key saw. */
@@ -97,12 +117,13 @@ const NULL_STATE = 0;
 /** Any value that no ok read saw. */
 const UNOBSERVED = 1;
 
-export function checkRegister(ops: readonly Operation[], options: RegisterOptions = {}): WorkloadCheck<RegisterStats> {
+export function checkRegister(input: readonly Operation[] | OperationLog, options: RegisterOptions = {}): WorkloadCheck<RegisterStats> {
+  const log = input instanceof OperationLog ? input : OperationLog.fromOperations(input);
   const now = options.now ?? (() => performance.now());
   const started = now();
   const budget = options.budget ?? new SearchBudget(options.now ? { now: options.now } : {});
-  const anomalies: Anomaly[] = [];
-  const unknownReasons: string[] = [];
+  const anomalies = new AnomalySink(options.maxAnomalies);
+  const unknownReasons = new BoundedList<string>(options.maxAnomalies);
   const slices: FailingSlice[] = [];
   const keyVerdicts: Record<string, false | 'unknown'> = {};
   const totals = {
@@ -116,56 +137,61 @@ export function checkRegister(ops: readonly Operation[], options: RegisterOption
     cacheEntries: 0,
     backtracks: 0,
   };
+  // A key's own number for each value of the log, -1 when the key has not seen it; reset after each key.
+  const localIds = new Int32Array(log.values.size).fill(-1);
 
-  const groups = byKey(ops);
-  for (const [key, keyOps] of groups) {
-    const unsupported = unsupportedFunction('register', key, keyOps, [Fn.read, Fn.write]);
+  const partitions = log.partitionByKey();
+  for (const { key, rows } of partitions) {
+    const unsupported = unsupportedFunction('register', log, key, rows, [Fn.read, Fn.write]);
     if (unsupported) {
       unknownReasons.push(unsupported);
       keyVerdicts[key] = 'unknown';
       continue;
     }
-    const prepared = prepareKey(keyOps, options.precheck ?? true);
-    totals.searched += prepared.registerOps.length;
+    const precheckBefore = anomalies.count;
+    const prepared = prepareKey(log, key, rows, localIds, options.precheck ?? true, anomalies);
+    const registerOps = prepared.registerOps;
+    totals.searched += registerOps.count;
     totals.droppedInfoReads += prepared.droppedInfoReads;
     totals.droppedUnobservedInfoWrites += prepared.droppedUnobservedInfoWrites;
     totals.pinnedInfoWrites += prepared.pinnedInfoWrites;
     totals.duplicatedValues += prepared.duplicatedValues;
+    const precheckFound = anomalies.count > precheckBefore;
 
-    const outcome = searchKey(prepared.registerOps, budget);
+    const outcome = searchKey(registerOps, budget);
     totals.steps += outcome.stats.steps;
     totals.cacheEntries += outcome.stats.cacheEntries;
     totals.backtracks += outcome.stats.backtracks;
     const zones: ZoneVerdict =
-      (options.zoneCheck ?? true) ? checkZones(prepared.registerOps, NULL_STATE) : { kind: 'not-applicable', reason: 'turned off' };
-    const witness = zones.kind === 'not-linearizable' ? witnessSlice(key, prepared, zones) : undefined;
+      (options.zoneCheck ?? true)
+        ? checkZoneColumns({ ...registerOps, clusters: registerOps.clusters, clusterCount: prepared.values.length }, NULL_STATE)
+        : { kind: 'not-applicable', reason: 'turned off' };
+    const witness = zones.kind === 'not-linearizable' ? witnessSlice(log, key, prepared, zones) : undefined;
 
     const verdict = combine(key, prepared, outcome, zones, witness !== undefined);
     if (verdict.unknownReason !== undefined) unknownReasons.push(verdict.unknownReason);
     if (verdict.decidedByZones) totals.decidedByZones++;
-    anomalies.push(...prepared.anomalies);
     if (verdict.valid === false) {
-      const partial = outcome.kind === 'not-linearizable' ? failingSlice(key, prepared, outcome.deepest, options.sliceContext ?? 3) : undefined;
+      const partial = outcome.kind === 'not-linearizable' ? failingSlice(log, key, prepared, outcome.deepest, options.sliceContext ?? 3) : undefined;
       const shown = partial ?? witness!;
       anomalies.push({ kind: 'not-linearizable', key, message: shown.lines[0]!, ops: shown.ops });
       slices.push(smallestSlice([witness, partial].filter((slice) => slice !== undefined))!);
     }
-    const keyValid = prepared.anomalies.length > 0 ? false : verdict.valid;
+    const keyValid = precheckFound ? false : verdict.valid;
     if (keyValid !== true) keyVerdicts[key] = keyValid;
+    for (const id of prepared.values) if (id >= 0) localIds[id] = -1;
   }
 
   const smallest = smallestSlice(slices);
   return {
-    valid: validityOf(anomalies, unknownReasons),
+    ...findings(anomalies, unknownReasons),
     stats: {
-      keys: groups.size,
-      operations: countOutcomes(ops),
+      keys: partitions.length,
+      operations: log.counts(),
       ...totals,
       elapsedMs: Math.round(now() - started),
       keyVerdicts,
     },
-    anomalies,
-    unknownReasons,
     ...(smallest ? { smallestFailingSlice: smallest } : {}),
   };
 }
@@ -199,108 +225,171 @@ function combine(
   const why = zones.kind === 'not-applicable' ? ` (the zone check does not apply: ${zones.reason})` : '';
   return {
     valid: 'unknown',
-    unknownReason: `key ${show(key)}: ${outcome.reason} after ${outcome.stats.steps} steps on ${prepared.registerOps.length} operations${depth}${why}`,
+    unknownReason: `key ${show(key)}: ${outcome.reason} after ${outcome.stats.steps} steps on ${prepared.registerOps.count} operations${depth}${why}`,
   };
 }
 
 interface PreparedKey {
-  readonly registerOps: readonly RegisterOp[];
-  /** Value id -> the value, for messages. */
-  readonly values: readonly Json[];
-  readonly anomalies: readonly Anomaly[];
+  readonly registerOps: RegisterOps;
+  /** The key's value number -> the log's value id (-1 for UNOBSERVED), for messages. */
+  readonly values: readonly number[];
   readonly droppedInfoReads: number;
   readonly droppedUnobservedInfoWrites: number;
   readonly pinnedInfoWrites: number;
   readonly duplicatedValues: number;
 }
 
-/** Applies the reductions described at the top of this file to one key's operations. */
-function prepareKey(keyOps: readonly Operation[], precheck: boolean): PreparedKey {
-  const writes = keyOps.filter((op) => op.f === Fn.write);
-  const reads = keyOps.filter((op) => op.f === Fn.read && op.outcome === EventType.ok);
-  const writers = new WriterIndex(writes, (write) => write.args);
-  const anomalies: Anomaly[] = [];
-
-  const valueIds = new Map<string, number>([[valueKey(null), NULL_STATE]]);
-  const values: Json[] = [null, null]; // UNOBSERVED's slot; `describeState` names it
-  const idOf = (value: Json): number => {
-    const k = valueKey(value);
-    let id = valueIds.get(k);
-    if (id === undefined) {
-      id = values.length;
-      valueIds.set(k, id);
-      values.push(value);
+/**
+ * Applies the reductions described at the top of this file to one key's operations; reports the
+ * reads no write could have produced to `anomalies` (when `precheck`).
+ */
+function prepareKey(log: OperationLog, key: string, rows: Int32Array, localIds: Int32Array, precheck: boolean, anomalies: AnomalySink): PreparedKey {
+  const n = rows.length;
+  const READ = log.functionId(Fn.read);
+  const WRITE = log.functionId(Fn.write);
+  const values: number[] = [ValueTable.NULL, -1];
+  localIds[ValueTable.NULL] = NULL_STATE;
+  const local = (id: number): number => {
+    let value = localIds[id]!;
+    if (value === -1) {
+      value = values.length;
+      localIds[id] = value;
+      values.push(id);
     }
-    return id;
+    return value;
   };
 
+  // The value each operation wrote, or each ok read saw; -1 for the others.
+  const opValue = new Int32Array(n).fill(-1);
+  let droppedInfoReads = 0;
+  for (let i = 0; i < n; i++) {
+    const row = rows[i]!;
+    const f = log.fId(row);
+    if (f === WRITE) opValue[i] = local(log.argsId(row));
+    else if (log.outcomeCode(row) === OutcomeCode.ok) opValue[i] = local(log.resultId(row));
+    else if (log.outcomeCode(row) !== OutcomeCode.fail) droppedInfoReads++;
+  }
+  const isWrite = (i: number): boolean => log.fId(rows[i]!) === WRITE;
+  const isOkRead = (i: number): boolean => log.fId(rows[i]!) === READ && log.outcomeCode(rows[i]!) === OutcomeCode.ok;
+  const writers = new WriterIndex(log, rows, values.length, (i) => (isWrite(i) ? opValue[i]! : -1));
+
   // The earliest completion of an ok read of each value.
-  const firstSeen = new Map<number, number>();
-  for (const read of reads) {
-    const id = idOf(read.result);
-    firstSeen.set(id, Math.min(firstSeen.get(id) ?? Infinity, read.completeTime));
-    if (precheck && read.result !== null) {
-      const anomaly = writers.sourceAnomaly(read, read.result, 'value', { phantom: 'phantom-read', future: 'read-from-future' });
-      if (anomaly) anomalies.push(anomaly);
+  const firstSeen = new Float64Array(values.length).fill(Infinity);
+  for (let i = 0; i < n; i++) {
+    if (!isOkRead(i)) continue;
+    const row = rows[i]!;
+    const value = opValue[i]!;
+    firstSeen[value] = Math.min(firstSeen[value]!, log.completeTime(row));
+    if (precheck && value !== NULL_STATE) {
+      writers.checkSource(row, value, log.values.text(values[value]!), 'value', { phantom: 'phantom-read', future: 'read-from-future' }, key, anomalies);
     }
   }
 
-  const registerOps: RegisterOp[] = [];
+  const out = {
+    rows: new Int32Array(n),
+    invokeTimes: new Float64Array(n),
+    returnTimes: new Float64Array(n),
+    values: new Int32Array(n),
+    clusters: new Int32Array(n),
+    isWrite: new Uint8Array(n),
+  };
+  let count = 0;
+  const push = (row: number, returnTime: number, value: number, cluster: number, write: boolean): void => {
+    out.rows[count] = row;
+    out.invokeTimes[count] = log.invokeTime(row);
+    out.returnTimes[count] = returnTime;
+    out.values[count] = value;
+    out.clusters[count] = cluster;
+    out.isWrite[count] = write ? 1 : 0;
+    count++;
+  };
   let droppedUnobservedInfoWrites = 0;
   let pinnedInfoWrites = 0;
-  for (const op of keyOps) {
-    if (op.outcome === EventType.fail) continue;
-    if (op.f === Fn.read) {
-      if (op.outcome === EventType.ok) {
-        const value = idOf(op.result);
-        registerOps.push({ op, invokeTime: op.invokeTime, returnTime: op.completeTime, value, cluster: value, isWrite: false });
-      }
+  for (let i = 0; i < n; i++) {
+    const row = rows[i]!;
+    const outcome = log.outcomeCode(row);
+    if (outcome === OutcomeCode.fail) continue;
+    if (!isWrite(i)) {
+      if (outcome === OutcomeCode.ok) push(row, log.completeTime(row), opValue[i]!, opValue[i]!, false);
       continue;
     }
-    const observed = idOf(op.args);
-    const seen = firstSeen.get(observed);
-    const value = seen === undefined ? UNOBSERVED : observed;
-    let returnTime = op.completeTime;
-    if (op.outcome === EventType.info) {
-      if (seen === undefined) {
+    const observed = opValue[i]!;
+    const seen = firstSeen[observed]!;
+    const value = seen === Infinity ? UNOBSERVED : observed;
+    let returnTime = log.completeTime(row);
+    if (outcome !== OutcomeCode.ok) {
+      if (seen === Infinity) {
         droppedUnobservedInfoWrites++;
         continue;
       }
-      if (writers.writersOf(op.args).length === 1) {
-        returnTime = Math.max(op.invokeTime, seen);
+      if (writers.possibleCount(observed) === 1) {
+        returnTime = Math.max(log.invokeTime(row), seen);
         pinnedInfoWrites++;
       } else {
         returnTime = Infinity;
       }
     }
-    registerOps.push({ op, invokeTime: op.invokeTime, returnTime, value, cluster: observed, isWrite: true });
+    push(row, returnTime, value, observed, true);
   }
 
   return {
-    registerOps,
+    registerOps: {
+      count,
+      rows: out.rows.subarray(0, count),
+      invokeTimes: out.invokeTimes.subarray(0, count),
+      returnTimes: out.returnTimes.subarray(0, count),
+      values: out.values.subarray(0, count),
+      clusters: out.clusters.subarray(0, count),
+      isWrite: out.isWrite.subarray(0, count),
+    },
     values,
-    anomalies,
-    droppedInfoReads: keyOps.filter((op) => op.f === Fn.read && op.outcome === EventType.info).length,
+    droppedInfoReads,
     droppedUnobservedInfoWrites,
     pinnedInfoWrites,
     duplicatedValues: writers.duplicatedValues,
   };
 }
 
-function searchKey(registerOps: readonly RegisterOp[], budget: SearchBudget): SearchOutcome {
+function searchKey(ops: RegisterOps, budget: SearchBudget): SearchOutcome {
+  const { values, isWrite } = ops;
   return searchLinearization(
     {
-      operations: registerOps,
+      count: ops.count,
+      invokeTimes: ops.invokeTimes,
+      returnTimes: ops.returnTimes,
       initialState: NULL_STATE,
       step: (state, index) => {
-        const op = registerOps[index]!;
-        if (op.isWrite) return op.value;
-        return op.value === state ? state : ILLEGAL;
+        if (isWrite[index]) return values[index]!;
+        return values[index] === state ? state : ILLEGAL;
       },
-      isObserver: (index) => !registerOps[index]!.isWrite,
+      isObserver: (index) => isWrite[index] === 0,
     },
     budget,
   );
+}
+
+/** Some of a key's operations (by index), as a problem of their own. */
+function subset(ops: RegisterOps, indices: readonly number[]): RegisterOps {
+  const pick = <A extends Float64Array | Int32Array | Uint8Array>(column: A, make: (n: number) => A): A => {
+    const out = make(indices.length);
+    indices.forEach((index, i) => (out[i] = column[index]!));
+    return out;
+  };
+  return {
+    count: indices.length,
+    rows: pick(ops.rows, (n) => new Int32Array(n)),
+    invokeTimes: pick(ops.invokeTimes, (n) => new Float64Array(n)),
+    returnTimes: pick(ops.returnTimes, (n) => new Float64Array(n)),
+    values: pick(ops.values, (n) => new Int32Array(n)),
+    clusters: pick(ops.clusters, (n) => new Int32Array(n)),
+    isWrite: pick(ops.isWrite, (n) => new Uint8Array(n)),
+  };
+}
+
+/** How a report shows a value of the key. */
+function showValue(log: OperationLog, prepared: PreparedKey, value: number): string {
+  const id = prepared.values[value]!;
+  return id < 0 ? 'an unobserved value' : log.values.text(id);
 }
 
 /**
@@ -308,58 +397,59 @@ function searchKey(registerOps: readonly RegisterOp[], budget: SearchBudget): Se
  * `context` operations it linearized, the one that returned before it could be linearized, and
  * every other operation pending then.
  */
-function failingSlice(key: string, prepared: PreparedKey, deepest: PartialLinearization, context: number): FailingSlice {
-  const { registerOps, values } = prepared;
-  const total = registerOps.length;
-  const stuck = registerOps[deepest.stuck]!;
+function failingSlice(log: OperationLog, key: string, prepared: PreparedKey, deepest: PartialLinearization, context: number): FailingSlice {
+  const ops = prepared.registerOps;
+  const total = ops.count;
+  const operation = (index: number): Operation => log.operation(ops.rows[index]!);
+  const stuck = deepest.stuck;
   // The last write linearized names the value held, even one merged into UNOBSERVED.
-  const lastWrite = deepest.order.map((i) => registerOps[i]!).findLast((r) => r.isWrite);
-  const held = lastWrite ? show(lastWrite.op.args) : 'null';
-  const recent = deepest.order.slice(Math.max(0, deepest.order.length - context)).map((i) => registerOps[i]!);
-  const others = deepest.pending.filter((i) => i !== deepest.stuck).map((i) => registerOps[i]!);
+  const lastWrite = deepest.order.findLast((i) => ops.isWrite[i] === 1);
+  const held = lastWrite === undefined ? 'null' : log.values.text(log.argsId(ops.rows[lastWrite]!));
+  const recent = deepest.order.slice(Math.max(0, deepest.order.length - context));
+  const pending = deepest.pending.filter((i) => i !== stuck);
+  const others = pending.slice(0, MAX_EVIDENCE);
 
-  const why = stuck.isWrite
+  const why = ops.isWrite[stuck]
     ? 'every way of placing it led to a configuration already ruled out'
-    : `it saw ${show(values[stuck.value]!)} but the register held ${held}`;
+    : `it saw ${showValue(log, prepared, ops.values[stuck]!)} but the register held ${held}`;
   const lines = [
     `key ${show(key)}: not linearizable; the longest partial linearization orders ${deepest.order.length} of ` +
-      `${total} operations, then #${stuck.op.id} returned before it could be linearized: ${why}`,
+      `${total} operations, then #${log.id(ops.rows[stuck]!)} returned before it could be linearized: ${why}`,
     `  register after the partial linearization: ${held}`,
-    ...recent.map((r, i) => `  linearized ${deepest.order.length - recent.length + i + 1}: ${formatOperation(r.op)}`),
-    `  cannot linearize: ${formatOperation(stuck.op)}`,
-    ...others.map((r) => `  also pending:     ${formatOperation(r.op)}`),
+    ...recent.map((i, k) => `  linearized ${deepest.order.length - recent.length + k + 1}: ${formatOperation(operation(i))}`),
+    `  cannot linearize: ${formatOperation(operation(stuck))}`,
+    ...others.map((i) => `  also pending:     ${formatOperation(operation(i))}`),
+    ...(pending.length > others.length ? [`  also pending:     ${pending.length - others.length} more`] : []),
   ];
-  const ops = [...recent, stuck, ...others].map((r) => r.op).sort((a, b) => a.invokeTime - b.invokeTime || a.id - b.id);
-  return { key, lines, ops };
+  return { key, lines, ops: byInvoke([...recent, stuck, ...others].map(operation)) };
 }
 
 /**
  * The zone check's witness as a slice, once the search confirms that those few operations alone
  * are not linearizable (so a bug in the zone check cannot produce a false slice).
  */
-function witnessSlice(key: string, prepared: PreparedKey, zones: Extract<ZoneVerdict, { kind: 'not-linearizable' }>): FailingSlice | undefined {
-  const witness = zones.witness.map((i) => prepared.registerOps[i]!);
+function witnessSlice(log: OperationLog, key: string, prepared: PreparedKey, zones: Extract<ZoneVerdict, { kind: 'not-linearizable' }>): FailingSlice | undefined {
+  const witness = subset(prepared.registerOps, zones.witness);
   if (searchKey(witness, new SearchBudget()).kind !== 'not-linearizable') return undefined;
-  const ops = witness.map((r) => r.op).sort((a, b) => a.invokeTime - b.invokeTime || a.id - b.id);
+  const ops = byInvoke(Array.from(witness.rows, (row) => log.operation(row)));
   const lines = [
-    `key ${show(key)}: not linearizable; these ${ops.length} operations alone are not: ${explainConflict(zones.conflict, prepared)}`,
+    `key ${show(key)}: not linearizable; these ${ops.length} operations alone are not: ${explainConflict(log, zones.conflict, prepared)}`,
     ...ops.map((op) => `  ${formatOperation(op)}`),
   ];
   return { key, lines, ops };
 }
 
-function explainConflict(conflict: ZoneConflict, prepared: PreparedKey): string {
-  const { registerOps, values } = prepared;
-  const value = (cluster: number): string => show(values[cluster]!);
+function explainConflict(log: OperationLog, conflict: ZoneConflict, prepared: PreparedKey): string {
+  const ops = prepared.registerOps;
+  const value = (cluster: number): string => showValue(log, prepared, cluster);
   const when = (t: number): string => (t === -Infinity ? 'the start' : String(t));
   const holds = (zone: ZoneSpan): string => `${value(zone.cluster)} must hold from ${when(zone.from)} to ${zone.to}`;
   switch (conflict.kind) {
     case 'unwritten':
-      return `read #${registerOps[conflict.read]!.op.id} saw ${value(registerOps[conflict.read]!.cluster)}, which nothing wrote`;
+      return `read #${log.id(ops.rows[conflict.read]!)} saw ${value(ops.clusters[conflict.read]!)}, which nothing wrote`;
     case 'read-before-write': {
-      const read = registerOps[conflict.read]!;
-      const write = registerOps[conflict.write]!;
-      return `read #${read.op.id} returned at ${read.returnTime}, before #${write.op.id} wrote its value (invoked at ${write.invokeTime})`;
+      const [read, write] = [conflict.read, conflict.write];
+      return `read #${log.id(ops.rows[read]!)} returned at ${ops.returnTimes[read]}, before #${log.id(ops.rows[write]!)} wrote its value (invoked at ${ops.invokeTimes[write]})`;
     }
     case 'overlapping':
       return `${holds(conflict.first)}, and ${holds(conflict.second)}: both cannot`;

@@ -3,6 +3,7 @@
  * smallest slice of the history that shows the first of them.
  */
 import { formatOperation, type Json, type Operation } from '../history.js';
+import type { OperationLog } from '../oplog.js';
 
 /** `'unknown'`: the checker could not decide (a budget ran out, or the history is unusable). */
 export type Validity = true | false | 'unknown';
@@ -28,29 +29,118 @@ export interface FailingSlice {
 export interface WorkloadCheck<Stats> {
   readonly valid: Validity;
   readonly stats: Stats;
+  /** The first anomalies found (at most the checker's `maxAnomalies`). */
   readonly anomalies: readonly Anomaly[];
-  /** Why the result is `unknown`, when it is. */
+  /** All anomalies found, and how many of each kind, kinds in the order first found. */
+  readonly anomalyCount: number;
+  readonly anomalyKinds: readonly (readonly [kind: string, count: number])[];
+  /** Why the result is `unknown`, when it is: the first few reasons, and how many there were. */
   readonly unknownReasons: readonly string[];
+  readonly unknownReasonCount: number;
   readonly smallestFailingSlice?: FailingSlice;
 }
 
+/**
+ * Operations an anomaly carries as evidence, at most: a value written by a million operations, or
+ * a million increments that replied the same, would otherwise make one anomaly the size of the
+ * history. Messages still give the full count.
+ */
+export const MAX_EVIDENCE = 20;
+
+/** `#3, #7, #9` of the ids shown, and how many there were in all when not all are shown. */
+export function idList(ids: readonly number[], total: number): string {
+  const shown = ids.map((id) => `#${id}`).join(', ');
+  return total > ids.length ? `${shown}, … (${total} in all)` : shown;
+}
+
+/** How many anomalies a checker keeps when not told. */
+export const DEFAULT_MAX_ANOMALIES = 100;
+
+/**
+ * The anomalies of one check, in bounded memory: a history that is wrong everywhere can hold
+ * millions, and each carries operations and prose. All are counted (by kind); the first `limit`
+ * are kept, and the one with the fewest operations (the first among equals), for the smallest
+ * failing slice. An anomaly is built (`make`) only when it is kept, so evidence that is costly to
+ * gather is gathered a bounded number of times.
+ */
+export class AnomalySink {
+  private readonly kept: Anomaly[] = [];
+  private readonly kinds = new Map<string, number>();
+  private smallestAnomaly: Anomaly | undefined;
+  private smallestSize = Infinity;
+  count = 0;
+
+  constructor(readonly limit = DEFAULT_MAX_ANOMALIES) {}
+
+  /** `size` is how many operations `make()` puts in the anomaly's `ops`. */
+  add(kind: string, size: number, make: () => Anomaly): void {
+    this.count++;
+    this.kinds.set(kind, (this.kinds.get(kind) ?? 0) + 1);
+    const keep = this.kept.length < this.limit;
+    const smaller = size < this.smallestSize;
+    if (!keep && !smaller) return;
+    const anomaly = make();
+    if (keep) this.kept.push(anomaly);
+    if (smaller) {
+      this.smallestAnomaly = anomaly;
+      this.smallestSize = size;
+    }
+  }
+
+  /** Adds an anomaly already built. */
+  push(anomaly: Anomaly): void {
+    this.add(anomaly.kind, anomaly.ops.length, () => anomaly);
+  }
+
+  get anomalies(): readonly Anomaly[] {
+    return this.kept;
+  }
+
+  get byKind(): readonly (readonly [string, number])[] {
+    return [...this.kinds];
+  }
+
+  /** The anomaly with the fewest operations, the first among equals. */
+  get smallest(): Anomaly | undefined {
+    return this.smallestAnomaly;
+  }
+}
+
+/** The first `limit` items of a list that may grow without bound, and how many there were. */
+export class BoundedList<T> {
+  readonly items: T[] = [];
+  count = 0;
+
+  constructor(readonly limit = DEFAULT_MAX_ANOMALIES) {}
+
+  push(item: T): void {
+    this.count++;
+    if (this.items.length < this.limit) this.items.push(item);
+  }
+}
+
+/** The parts of a check that the sink and the reasons hold, for a checker's result. */
+export function findings(anomalies: AnomalySink, unknownReasons: BoundedList<string>): Pick<WorkloadCheck<unknown>, 'valid' | 'anomalies' | 'anomalyCount' | 'anomalyKinds' | 'unknownReasons' | 'unknownReasonCount'> {
+  return {
+    valid: validityOf(anomalies.count, unknownReasons.count),
+    anomalies: anomalies.anomalies,
+    anomalyCount: anomalies.count,
+    anomalyKinds: anomalies.byKind,
+    unknownReasons: unknownReasons.items,
+    unknownReasonCount: unknownReasons.count,
+  };
+}
+
 /** Invalid when anything was proven wrong; else unknown when anything was left undecided. */
-export function validityOf(anomalies: readonly Anomaly[], unknownReasons: readonly string[]): Validity {
-  if (anomalies.length > 0) return false;
-  return unknownReasons.length > 0 ? 'unknown' : true;
+export function validityOf(anomalyCount: number, unknownReasonCount: number): Validity {
+  if (anomalyCount > 0) return false;
+  return unknownReasonCount > 0 ? 'unknown' : true;
 }
 
 /** The slice that shows an anomaly: its operations and its message. */
 export function sliceOf(anomaly: Anomaly): FailingSlice {
   const ops = byInvoke(anomaly.ops);
   return { key: anomaly.key, lines: [`${anomaly.kind}: ${anomaly.message}`, ...ops.map((op) => `  ${formatOperation(op)}`)], ops };
-}
-
-/** The slice of the anomaly with the fewest operations (the first among equals). */
-export function sliceOfSmallest(anomalies: readonly Anomaly[]): FailingSlice | undefined {
-  let best: Anomaly | undefined;
-  for (const anomaly of anomalies) if (best === undefined || anomaly.ops.length < best.ops.length) best = anomaly;
-  return best && sliceOf(best);
 }
 
 /** Of several slices, the one with the fewest operations (the first among equals). */
@@ -72,9 +162,13 @@ export function byInvoke(ops: readonly Operation[]): Operation[] {
  * Why a key cannot be checked by a workload's checker: it holds an operation the workload has no
  * model for (a harness bug, so `unknown` rather than invalid). Undefined when all are known.
  */
-export function unsupportedFunction(workload: string, key: string, keyOps: readonly Operation[], known: readonly string[]): string | undefined {
-  const op = keyOps.find((candidate) => !known.includes(candidate.f));
-  return op && `key ${show(key)}: the ${workload} workload has no function ${show(op.f)} (#${op.id})`;
+export function unsupportedFunction(workload: string, log: OperationLog, key: string, rows: Int32Array, known: readonly string[]): string | undefined {
+  const knownIds = new Set(known.map((name) => log.functionId(name)));
+  for (const row of rows) {
+    if (knownIds.has(log.fId(row))) continue;
+    return `key ${show(key)}: the ${workload} workload has no function ${show(log.f(row))} (#${log.id(row)})`;
+  }
+  return undefined;
 }
 
 /** A canonical text for a value, for maps keyed by value. */

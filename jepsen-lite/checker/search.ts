@@ -42,14 +42,15 @@
 /** `step` returns this when the operation is not legal in the state. */
 export const ILLEGAL = -1;
 
-export interface SearchOperation {
-  readonly invokeTime: number;
-  /** +infinity for an operation that may take effect at any time after its invoke. */
-  readonly returnTime: number;
-}
-
+/**
+ * The operations, `0 .. count - 1`, as columns: a long history is searched without an object per
+ * operation.
+ */
 export interface SearchProblem {
-  readonly operations: readonly SearchOperation[];
+  readonly count: number;
+  readonly invokeTimes: ArrayLike<number>;
+  /** +infinity for an operation that may take effect at any time after its invoke. */
+  readonly returnTimes: ArrayLike<number>;
   /** Interned model state before any operation (>= 0). */
   readonly initialState: number;
   /** The state after applying operation `op` in `state`, or `ILLEGAL`. Must be pure. */
@@ -158,40 +159,58 @@ const BATCH = 4096;
  * `next`/`prev` link the entries still in the list, in time order.
  */
 export function searchLinearization(problem: SearchProblem, budget: SearchBudget): SearchOutcome {
-  const n = problem.operations.length;
+  const n = problem.count;
   const head = 2 * n;
   const next = new Int32Array(2 * n + 1);
   const prev = new Int32Array(2 * n + 1);
-  linkInTimeOrder(problem.operations, next, prev, head);
+  const entries = entriesInTimeOrder(problem);
+  let last = head;
+  for (const entry of entries) {
+    next[last] = entry;
+    prev[entry] = last;
+    last = entry;
+  }
+  next[last] = NIL;
 
   const linearized = new LinearizedSet(n);
   const cache = new ConfigurationCache();
-  const stackOp: number[] = [];
-  const stackState: number[] = [];
-  /** Whether each stacked operation was an observer linearized without alternatives. */
-  const stackForced: boolean[] = [];
+  // The stack of linearized operations: each one's state before it, and whether it was an
+  // observer linearized without alternatives.
+  const stackOp = new Int32Array(n);
+  const stackState = new Int32Array(n);
+  const stackForced = new Uint8Array(n);
+  let depth = 0;
   let state = problem.initialState;
-  let deepest: PartialLinearization | undefined;
   let steps = 0;
   let backtracks = 0;
   let sinceBudget = 0;
 
+  // The longest partial linearization so far. Copying the whole stack each time the search got
+  // deeper would cost O(depth) per backtrack, quadratic over a long key; instead only the part of
+  // the stack that changed since the last copy is copied: `unchanged` is the lowest the stack has
+  // been since then, and below it the stack still equals `deepestOrder`.
+  const deepestOrder = new Int32Array(n);
+  let deepestDepth = -1;
+  let deepestState = 0;
+  let deepestStuck = NIL;
+  let unchanged = 0;
+
   const lift = (op: number): void => {
     const call = 2 * op;
     const ret = call + 1;
-    next[prev[call]] = next[call];
-    prev[next[call]] = prev[call]; // a call is always followed, at least by its own return
-    next[prev[ret]] = next[ret];
-    if (next[ret] !== NIL) prev[next[ret]] = prev[ret];
+    next[prev[call]!] = next[call]!;
+    prev[next[call]!] = prev[call]!; // a call is always followed, at least by its own return
+    next[prev[ret]!] = next[ret]!;
+    if (next[ret] !== NIL) prev[next[ret]!] = prev[ret]!;
   };
   // Exact inverse of `lift`, valid because lifts are undone in LIFO order (dancing links).
   const unlift = (op: number): void => {
     const call = 2 * op;
     const ret = call + 1;
-    next[prev[ret]] = ret;
-    if (next[ret] !== NIL) prev[next[ret]] = ret;
-    next[prev[call]] = call;
-    prev[next[call]] = call;
+    next[prev[ret]!] = ret;
+    if (next[ret] !== NIL) prev[next[ret]!] = ret;
+    next[prev[call]!] = call;
+    prev[next[call]!] = call;
   };
   /** Linearizes `op` unless that configuration was seen before; false if it was. */
   const tryLinearize = (op: number, after: number, forced: boolean): boolean => {
@@ -200,9 +219,10 @@ export function searchLinearization(problem: SearchProblem, budget: SearchBudget
       linearized.remove(op);
       return false;
     }
-    stackOp.push(op);
-    stackState.push(state);
-    stackForced.push(forced);
+    stackOp[depth] = op;
+    stackState[depth] = state;
+    stackForced[depth] = forced ? 1 : 0;
+    depth++;
     state = after;
     lift(op);
     return true;
@@ -212,27 +232,42 @@ export function searchLinearization(problem: SearchProblem, budget: SearchBudget
    * at (the one after that operation's call), or NIL when nothing is left to undo.
    */
   const backtrack = (): number => {
-    for (;;) {
-      const op = stackOp.pop();
-      if (op === undefined) return NIL;
+    while (depth > 0) {
+      depth--;
+      if (depth < unchanged) unchanged = depth;
+      const op = stackOp[depth]!;
       backtracks++;
-      state = stackState.pop()!;
-      const forced = stackForced.pop()!;
+      state = stackState[depth]!;
       linearized.remove(op);
       unlift(op);
-      if (!forced) return next[2 * op];
+      if (stackForced[depth] === 0) return next[2 * op]!;
     }
+    return NIL;
   };
   /** A candidate observer that is legal now, or NIL. */
   const legalObserver = (): number => {
     if (problem.isObserver === undefined) return NIL;
-    for (let entry = next[head]; entry !== NIL && (entry & 1) === 0; entry = next[entry]) {
+    for (let entry = next[head]!; entry !== NIL && (entry & 1) === 0; entry = next[entry]!) {
       const op = entry >> 1;
       if (problem.isObserver(op) && problem.step(state, op) !== ILLEGAL) return op;
     }
     return NIL;
   };
   const stats = (): SearchStats => ({ steps, cacheEntries: cache.size, backtracks });
+  const deepest = (): PartialLinearization | undefined => {
+    if (deepestDepth < 0) return undefined;
+    const order = Array.from(deepestOrder.subarray(0, deepestDepth));
+    // The candidates then: every call before the stuck operation's return, in time order, whose
+    // operation was not linearized (the scan that got stuck saw exactly these).
+    const inOrder = new Uint8Array(n);
+    for (const op of order) inOrder[op] = 1;
+    const pending: number[] = [];
+    for (const entry of entries) {
+      if (entry === 2 * deepestStuck + 1) break;
+      if ((entry & 1) === 0 && inOrder[entry >> 1] === 0) pending.push(entry >> 1);
+    }
+    return { order, state: deepestState, stuck: deepestStuck, pending };
+  };
 
   const batchSize = budget.batchSize;
   let entry = NIL;
@@ -242,7 +277,7 @@ export function searchLinearization(problem: SearchProblem, budget: SearchBudget
     if (++sinceBudget === batchSize) {
       sinceBudget = 0;
       if (!budget.spend(batchSize)) {
-        return { kind: 'unknown', reason: budget.exhausted!, deepest, stats: stats() };
+        return { kind: 'unknown', reason: budget.exhausted!, deepest: deepest(), stats: stats() };
       }
     }
     if (atNewConfiguration) {
@@ -260,7 +295,7 @@ export function searchLinearization(problem: SearchProblem, budget: SearchBudget
         if (entry === NIL) break;
         continue;
       }
-      entry = next[head];
+      entry = next[head]!;
     }
     if ((entry & 1) === 0) {
       // A call: try to linearize its operation now.
@@ -270,46 +305,42 @@ export function searchLinearization(problem: SearchProblem, budget: SearchBudget
         atNewConfiguration = true;
         continue;
       }
-      entry = next[entry];
+      entry = next[entry]!;
       continue;
     }
     // A return whose operation is not linearized yet: this branch is dead.
-    if (deepest === undefined || stackOp.length > deepest.order.length) {
-      deepest = { order: stackOp.slice(), state, stuck: entry >> 1, pending: callsBefore(entry, head, next) };
+    if (depth > deepestDepth) {
+      deepestOrder.set(stackOp.subarray(unchanged, depth), unchanged);
+      deepestDepth = depth;
+      deepestState = state;
+      deepestStuck = entry >> 1;
+      unchanged = depth;
     }
     entry = backtrack();
     if (entry === NIL) break;
   }
   budget.spend(sinceBudget);
   if (next[head] !== NIL) {
-    // Every branch failed; at least one did so at a return, which set `deepest`.
-    return { kind: 'not-linearizable', deepest: deepest!, stats: stats() };
+    // Every branch failed; at least one did so at a return, which set the deepest.
+    return { kind: 'not-linearizable', deepest: deepest()!, stats: stats() };
   }
-  return { kind: 'linearizable', order: stackOp, stats: stats() };
+  return { kind: 'linearizable', order: Array.from(stackOp.subarray(0, depth)), stats: stats() };
 }
 
-function linkInTimeOrder(ops: readonly SearchOperation[], next: Int32Array, prev: Int32Array, head: number): void {
-  const entries: number[] = [];
-  for (let i = 0; i < ops.length; i++) entries.push(2 * i, 2 * i + 1);
-  const time = (entry: number): number =>
-    (entry & 1) === 0 ? ops[entry >> 1].invokeTime : Math.max(ops[entry >> 1].returnTime, ops[entry >> 1].invokeTime);
-  // At equal times calls come first, so that operations touching at one instant are concurrent.
-  entries.sort((a, b) => time(a) - time(b) || (a & 1) - (b & 1) || a - b);
-  let last = head;
-  for (const entry of entries) {
-    next[last] = entry;
-    prev[entry] = last;
-    last = entry;
+/** Call and return entries sorted by time; at equal times calls first, so that operations touching at one instant are concurrent. */
+function entriesInTimeOrder(problem: SearchProblem): Int32Array {
+  const n = problem.count;
+  const entries = new Int32Array(2 * n);
+  const times = new Float64Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    const invoke = problem.invokeTimes[i]!;
+    entries[2 * i] = 2 * i;
+    entries[2 * i + 1] = 2 * i + 1;
+    times[2 * i] = invoke;
+    times[2 * i + 1] = Math.max(problem.returnTimes[i]!, invoke);
   }
-  next[last] = NIL;
-}
-
-function callsBefore(returnEntry: number, head: number, next: Int32Array): number[] {
-  const calls: number[] = [];
-  for (let entry = next[head]; entry !== NIL && entry !== returnEntry; entry = next[entry]) {
-    if ((entry & 1) === 0) calls.push(entry >> 1);
-  }
-  return calls;
+  entries.sort((a, b) => times[a]! - times[b]! || (a & 1) - (b & 1) || a - b);
+  return entries;
 }
 
 /**
@@ -328,7 +359,7 @@ class LinearizedSet {
 
   add(op: number): void {
     const word = op >>> 5;
-    this.words[word] |= 1 << (op & 31);
+    this.words[word]! |= 1 << (op & 31);
     this.hash ^= zobrist(op);
     if (word > this.high) this.high = word;
     while (this.words[this.low] === 0xffffffff) this.low++;
@@ -336,7 +367,7 @@ class LinearizedSet {
 
   remove(op: number): void {
     const word = op >>> 5;
-    this.words[word] &= ~(1 << (op & 31));
+    this.words[word]! &= ~(1 << (op & 31));
     this.hash ^= zobrist(op);
     if (word < this.low) this.low = word;
     while (this.high >= 0 && this.words[this.high] === 0) this.high--;
@@ -344,39 +375,67 @@ class LinearizedSet {
 }
 
 /**
- * Visited configurations. A key is `[state, low, words[low..high]...]`; buckets by hash, compared
- * exactly, because a false hit would prune a branch that might have succeeded.
+ * Visited configurations, each stored as `[state, low, span, words[low .. low + span)]` in one
+ * growing arena and found through an open-addressing table of arena offsets. A Map of small
+ * arrays would cost an object per configuration and stop at the Map's size limit (2^24 entries),
+ * which a long key reaches. Compared exactly, because a false hit would prune a branch that might
+ * have succeeded.
  */
 class ConfigurationCache {
-  private readonly buckets = new Map<number, Int32Array[]>();
+  private arena = new Int32Array(1 << 8);
+  private used = 0;
+  /** Arena offset + 1 of each entry; 0 for an empty slot. */
+  private slots = new Int32Array(1 << 6);
+  private hashes = new Int32Array(1 << 6);
   size = 0;
 
   /** Adds the configuration; false when it was already there. */
   insert(set: LinearizedSet, state: number): boolean {
     const span = Math.max(0, set.high - set.low + 1);
     const hash = (set.hash ^ Math.imul(state + 1, 0x9e3779b1)) | 0;
-    const bucket = this.buckets.get(hash);
-    if (bucket) {
-      for (const key of bucket) {
-        if (key[0] !== state || key[1] !== set.low || key.length !== span + 2) continue;
-        let same = true;
-        for (let i = 0; i < span; i++) {
-          if (key[i + 2] !== (set.words[set.low + i] | 0)) {
-            same = false;
-            break;
-          }
-        }
-        if (same) return false;
-      }
+    const mask = this.slots.length - 1;
+    let slot = hash & mask;
+    for (; this.slots[slot] !== 0; slot = (slot + 1) & mask) {
+      if (this.hashes[slot] === hash && this.matches(this.slots[slot]! - 1, set, state, span)) return false;
     }
-    const key = new Int32Array(span + 2);
-    key[0] = state;
-    key[1] = set.low;
-    for (let i = 0; i < span; i++) key[i + 2] = set.words[set.low + i] | 0;
-    if (bucket) bucket.push(key);
-    else this.buckets.set(hash, [key]);
+    if (this.used + span + 3 > this.arena.length) {
+      const bigger = new Int32Array(Math.max(2 * this.arena.length, this.used + span + 3));
+      bigger.set(this.arena.subarray(0, this.used));
+      this.arena = bigger;
+    }
+    const at = this.used;
+    this.arena[at] = state;
+    this.arena[at + 1] = set.low;
+    this.arena[at + 2] = span;
+    for (let i = 0; i < span; i++) this.arena[at + 3 + i] = set.words[set.low + i]! | 0;
+    this.used += span + 3;
+    this.slots[slot] = at + 1;
+    this.hashes[slot] = hash;
     this.size++;
+    if (2 * this.size > this.slots.length) this.grow();
     return true;
+  }
+
+  private matches(at: number, set: LinearizedSet, state: number, span: number): boolean {
+    const arena = this.arena;
+    if (arena[at] !== state || arena[at + 1] !== set.low || arena[at + 2] !== span) return false;
+    for (let i = 0; i < span; i++) if (arena[at + 3 + i] !== (set.words[set.low + i]! | 0)) return false;
+    return true;
+  }
+
+  private grow(): void {
+    const slots = new Int32Array(2 * this.slots.length);
+    const hashes = new Int32Array(2 * this.slots.length);
+    const mask = slots.length - 1;
+    for (let i = 0; i < this.slots.length; i++) {
+      if (this.slots[i] === 0) continue;
+      let slot = this.hashes[i]! & mask;
+      while (slots[slot] !== 0) slot = (slot + 1) & mask;
+      slots[slot] = this.slots[i]!;
+      hashes[slot] = this.hashes[i]!;
+    }
+    this.slots = slots;
+    this.hashes = hashes;
   }
 }
 

@@ -2,64 +2,119 @@
  * Which writes could have produced an observed value. Workloads write unique values, so a value
  * seen by a read names its write; a value no write could have produced proves the history wrong
  * without any search.
+ *
+ * One key at a time, over the key's values as small integers (its own numbering, 0 ..
+ * valueCount - 1): per value, the writes that may have taken effect and those that failed, as
+ * chains through one array, so a key of a million writes costs a few typed arrays, not a list
+ * per value.
  */
-import { EventType, type Json, type Operation } from '../history.js';
-import { show, valueKey, type Anomaly } from './result.js';
+import type { OperationLog } from '../oplog.js';
+import { OutcomeCode } from '../oplog.js';
+import { MAX_EVIDENCE, idList, type AnomalySink } from './result.js';
 
 export class WriterIndex {
-  /** Writes that may have taken effect (`ok` or `info`), by value. */
-  private readonly possible = new Map<string, Operation[]>();
-  /** Writes that certainly did not (`fail`), by value: only to explain a phantom. */
-  private readonly failed = new Map<string, Operation[]>();
+  private readonly possibleHead: Int32Array;
+  private readonly failedHead: Int32Array;
+  private readonly tail: Int32Array;
+  private readonly possible: Int32Array;
+  private readonly earliestInvoke: Float64Array;
+  /** The next write of the same value and kind, by position in `rows`. */
+  private readonly next: Int32Array;
 
-  constructor(writes: readonly Operation[], valueOf: (write: Operation) => Json) {
-    for (const write of writes) {
-      const map = write.outcome === EventType.fail ? this.failed : this.possible;
-      const key = valueKey(valueOf(write));
-      const list = map.get(key);
-      if (list) list.push(write);
-      else map.set(key, [write]);
+  /**
+   * `valueOf(i)`: the value the write at `rows[i]` writes, or -1 for an operation that is not a
+   * write.
+   */
+  constructor(
+    private readonly log: OperationLog,
+    private readonly rows: Int32Array,
+    valueCount: number,
+    valueOf: (position: number) => number,
+  ) {
+    this.possibleHead = new Int32Array(valueCount).fill(-1);
+    this.failedHead = new Int32Array(valueCount).fill(-1);
+    this.tail = new Int32Array(2 * valueCount).fill(-1);
+    this.possible = new Int32Array(valueCount);
+    this.earliestInvoke = new Float64Array(valueCount).fill(Infinity);
+    this.next = new Int32Array(rows.length).fill(-1);
+    for (let i = 0; i < rows.length; i++) {
+      const value = valueOf(i);
+      if (value < 0) continue;
+      const row = rows[i]!;
+      const failed = log.outcomeCode(row) === OutcomeCode.fail;
+      const heads = failed ? this.failedHead : this.possibleHead;
+      const tailAt = 2 * value + (failed ? 1 : 0);
+      if (heads[value] === -1) heads[value] = i;
+      else this.next[this.tail[tailAt]!] = i;
+      this.tail[tailAt] = i;
+      if (!failed) {
+        this.possible[value]!++;
+        this.earliestInvoke[value] = Math.min(this.earliestInvoke[value]!, log.invokeTime(row));
+      }
     }
   }
 
-  /** The `ok` and `info` writes of `value`. */
-  writersOf(value: Json): readonly Operation[] {
-    return this.possible.get(valueKey(value)) ?? [];
+  /** How many `ok` and `info` writes wrote `value`. */
+  possibleCount(value: number): number {
+    return this.possible[value]!;
+  }
+
+  /** The rows of the `ok` and `info` writes of `value`, in order; the first `limit` of them. */
+  writersOf(value: number, limit = Infinity): number[] {
+    return this.chain(this.possibleHead[value]!, limit);
+  }
+
+  /** The rows of the failed writes of `value`, in order; the first `limit` of them. */
+  failedWritersOf(value: number, limit = Infinity): number[] {
+    return this.chain(this.failedHead[value]!, limit);
   }
 
   /** How many values more than one write (`ok` or `info`) wrote: the workload should not. */
   get duplicatedValues(): number {
     let count = 0;
-    for (const list of this.possible.values()) if (list.length > 1) count++;
+    for (const n of this.possible) if (n > 1) count++;
     return count;
   }
 
   /**
-   * An anomaly when `read` (ok) observed `value` and no write could have produced it: none wrote
-   * it (`phantom`), or every write of it was invoked after the read completed (`from-future`).
+   * When the ok read at `read` observed `value` and no write could have produced it: none wrote
+   * it (`phantom`), or every write of it was invoked after the read completed (`future`), reports
+   * that to `sink` and returns true. `text` is the value as the report shows it.
    */
-  sourceAnomaly(read: Operation, value: Json, noun: string, kinds: { phantom: string; future: string }): Anomaly | undefined {
-    const writers = this.writersOf(value);
-    if (writers.length === 0) {
-      const failed = this.failed.get(valueKey(value)) ?? [];
-      const why = failed.length > 0 ? `only by a write that failed (${failed.map((w) => `#${w.id}`).join(', ')})` : 'by no operation';
-      return {
-        kind: kinds.phantom,
-        key: read.key,
-        message: `read #${read.id} saw ${noun} ${show(value)}, written ${why}`,
-        ops: [...failed, read],
-      };
+  checkSource(read: number, value: number, text: string, noun: string, kinds: { phantom: string; future: string }, key: string, sink: AnomalySink): boolean {
+    const log = this.log;
+    if (this.possible[value] === 0) {
+      let failedCount = 0;
+      for (let i = this.failedHead[value]!; i !== -1; i = this.next[i]!) failedCount++;
+      sink.add(kinds.phantom, Math.min(failedCount, MAX_EVIDENCE) + 1, () => {
+        const failed = this.failedWritersOf(value, MAX_EVIDENCE);
+        const why = failed.length > 0 ? `only by a write that failed (${idList(failed.map((w) => log.id(w)), failedCount)})` : 'by no operation';
+        return {
+          kind: kinds.phantom,
+          key,
+          message: `read #${log.id(read)} saw ${noun} ${text}, written ${why}`,
+          ops: [...failed, read].map((row) => log.operation(row)),
+        };
+      });
+      return true;
     }
-    if (writers.every((write) => write.invokeTime > read.completeTime)) {
-      return {
+    if (this.earliestInvoke[value]! > log.completeTime(read)) {
+      sink.add(kinds.future, Math.min(this.possible[value]!, MAX_EVIDENCE) + 1, () => ({
         kind: kinds.future,
-        key: read.key,
+        key,
         message:
-          `read #${read.id} completed at ${read.completeTime} having seen ${noun} ${show(value)}, ` +
-          `which was not written before ${Math.min(...writers.map((w) => w.invokeTime))}`,
-        ops: [...writers, read],
-      };
+          `read #${log.id(read)} completed at ${log.completeTime(read)} having seen ${noun} ${text}, ` +
+          `which was not written before ${this.earliestInvoke[value]}`,
+        ops: [...this.writersOf(value, MAX_EVIDENCE), read].map((row) => log.operation(row)),
+      }));
+      return true;
     }
-    return undefined;
+    return false;
+  }
+
+  private chain(first: number, limit: number): number[] {
+    const rows: number[] = [];
+    for (let i = first; i !== -1 && rows.length < limit; i = this.next[i]!) rows.push(this.rows[i]!);
+    return rows;
   }
 }

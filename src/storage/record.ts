@@ -131,29 +131,29 @@ export function writeSegmentHeaderRecord(buf: Buffer, offset: number, header: Se
 }
 
 /** Fills in length and checksum of the record that starts at `start` and ends at `end`. */
-function seal(buf: Buffer, start: number, end: number): number {
+export function seal(buf: Buffer, start: number, end: number): number {
   const body = buf.subarray(start + recordHeaderSize, end);
   buf.writeUInt32LE(body.length, start);
   buf.writeUInt32LE(crc32(body), start + 4);
   return end;
 }
 
-function snapshotSize(snapshot: SnapshotMetadata): number {
+export function snapshotSize(snapshot: SnapshotMetadata): number {
   return 12 + list16Size(snapshot.confState.voters) + list16Size(snapshot.confState.learners);
 }
 
-function writeSnapshot(buf: Buffer, pos: number, snapshot: SnapshotMetadata): number {
+export function writeSnapshot(buf: Buffer, pos: number, snapshot: SnapshotMetadata): number {
   buf.writeUIntLE(snapshot.index, pos, 6);
   buf.writeUIntLE(snapshot.term, pos + 6, 6);
   pos = writeList16(buf, pos + 12, snapshot.confState.voters);
   return writeList16(buf, pos, snapshot.confState.learners);
 }
 
-function str16Size(value: string): number {
+export function str16Size(value: string): number {
   return 2 + Buffer.byteLength(value, 'utf8');
 }
 
-function writeStr16(buf: Buffer, pos: number, value: string): number {
+export function writeStr16(buf: Buffer, pos: number, value: string): number {
   const length = Buffer.byteLength(value, 'utf8');
   if (length > 0xffff) throw new RangeError(`string of ${length} bytes does not fit a u16 length`);
   buf.writeUInt16LE(length, pos);
@@ -254,7 +254,8 @@ export function decodeSegmentHeader(buf: Buffer, start: number, end: number): Se
   return { groupId, prevIndex, hardState: { term, vote, commit }, snapshot };
 }
 
-class PayloadReader extends FieldReader {
+/** The field reader of record payloads: an overrun is a MalformedRecordError. */
+export class PayloadReader extends FieldReader {
   constructor(buf: Buffer, pos: number, end: number) {
     super(buf, pos, end, (message) => new MalformedRecordError(`record payload ${message}`));
   }

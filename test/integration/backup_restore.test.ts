@@ -80,6 +80,9 @@ describe('backup and restore', () => {
     await expect(stat(join(source.dir, 'never', 'node.json'))).rejects.toThrow();
 
     const target = await TestCluster.start({
+      // Each node loads the 100,000 keys before it serves: 5 s at load 17 for three at once,
+      // more than 20 s at load 25.
+      startTimeoutMs: 120_000,
       beforeSpawn: async (c) => {
         for (const n of c.nodes) {
           const restored = await quorumkv('restore', '--from', file, '--data-dir', n.dataDir, '--id', n.id, '--peers', c.peers());

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
-import { freePort, raftInfo, spawnServer, waitForPort } from '../../jepsen-lite/node_probe.js';
+import { freePort, raftInfo, spawnServer, waitForNode, waitForPort } from '../../jepsen-lite/node_probe.js';
 
 // From test/integration, or from dist/test/integration when a compiled benchmark uses it.
 export const repoRoot = resolve(import.meta.dirname, import.meta.dirname.split(sep).includes('dist') ? '../../..' : '../..');
@@ -38,6 +38,11 @@ export interface ClusterOptions {
   readonly beforeSpawn?: (cluster: TestCluster) => Promise<void>;
   /** Another build's `bin/quorumkv.js` (the A/B benchmark runs an older checkout beside this one). */
   readonly binPath?: string;
+  /**
+   * How long a node may take to start serving (default 15 s). A node loads its newest snapshot
+   * before it listens: seeded data dirs (beforeSpawn) need longer on a loaded machine.
+   */
+  readonly startTimeoutMs?: number;
 }
 
 export class TestCluster {
@@ -61,6 +66,10 @@ export class TestCluster {
     try {
       await options.beforeSpawn?.(cluster);
       for (const n of cluster.nodes) cluster.spawn(n);
+      // Every node serving first, then the election: the leader wait is about electing one,
+      // not about loading data (it used to include both, and a restored cluster loading 100,000
+      // keys on a loaded machine had 'no leader after 20000 ms' with every node still loading).
+      for (const n of cluster.nodes) await cluster.waitUp(n, options.startTimeoutMs);
       await cluster.waitForLeader();
     } catch (err) {
       await cluster.stop();
@@ -103,7 +112,7 @@ export class TestCluster {
     const n: NodeProcess = { id, join: true, respPort: await freePort(), grpcPort: await freePort(), dataDir: join(this.dir, id), child: null, output: [], ...(env ? { env } : {}) };
     this.nodes.push(n);
     this.spawn(n);
-    await this.waitForPort(n.respPort);
+    await this.waitUp(n);
     return n;
   }
 
@@ -129,9 +138,7 @@ export class TestCluster {
 
   async restart(n: NodeProcess): Promise<void> {
     this.spawn(n);
-    await this.waitForPort(n.respPort).catch((err: Error) => {
-      throw new Error(`${err.message}\n--- ${n.id}\n${n.output.join('').slice(-4000)}`);
-    });
+    await this.waitUp(n);
   }
 
   client(n: NodeProcess, options: Record<string, unknown> = {}): Redis {
@@ -143,6 +150,14 @@ export class TestCluster {
 
   waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
     return waitForPort(port, timeoutMs);
+  }
+
+  /** Until the node just spawned listens on its RESP port; fails with its output if it exits. */
+  private waitUp(n: NodeProcess, timeoutMs = 15_000): Promise<void> {
+    if (!n.child) return Promise.reject(new Error(`${n.id} is not running`));
+    return waitForNode(n.child, n.output, n.respPort, timeoutMs).catch((err: Error) => {
+      throw new Error(`${n.id}: ${err.message}`);
+    });
   }
 
   /** The INFO raft fields of one node. */

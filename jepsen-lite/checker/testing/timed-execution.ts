@@ -81,7 +81,7 @@ export function planTimedOperations<Kind>(
 
 /** A read by process 0 once everything has taken effect: the final read of a workload. */
 export function finalOperation<Kind>(planned: readonly TimedOperation<Kind>[], kind: Kind): TimedOperation<Kind> {
-  const settled = Math.max(0, ...planned.map((op) => Math.max(op.completeTime, op.effect ?? 0)));
+  const settled = planned.reduce((latest, op) => Math.max(latest, op.completeTime, op.effect ?? 0), 0);
   return { process: 0, kind, invokeTime: Math.ceil(settled) + 1, completeTime: Math.ceil(settled) + 2, outcome: 'ok', effect: Math.ceil(settled) + 1 };
 }
 

@@ -143,7 +143,8 @@ describe('connection layer against redis-server 7.0', () => {
     const server = new FakeServer(version);
     // Containers offer fewer subcommands than Redis (in another order): their subcommands are compared one by one above.
     const requests = server.specs.filter((spec) => !('subcommands' in spec)).flatMap((spec) => [`COMMAND INFO ${spec.name}\r\n`, `HELLO 3\r\nCOMMAND INFO ${spec.name}\r\n`]);
-    const real = await Promise.all(requests.map((request) => redis.send(Buffer.from(request))));
+    // One reply per command: the exchange ends when they are complete, however slow the machine.
+    const real = await Promise.all(requests.map((request) => redis.send(Buffer.from(request), undefined, request.startsWith('HELLO') ? 2 : 1)));
     const differing = requests.filter(
       (request, i) => mask(server.connect().receive(Buffer.from(request))) !== mask(real[i]!.bytes),
     );
