@@ -213,9 +213,9 @@ async function refuseUsedDataDir(dir: string): Promise<void> {
     if (code === 'ENOENT') return;
     throw new RestoreRefusedError(`--data-dir ${dir} is unusable: ${code ?? (err as Error).message}`, { cause: err });
   }
-  // node.json, the logs (groups/), the snapshots. Not LOCK: whether a live process uses the dir
+  // node.json, the logs (log/, or groups/ in an older dir), the snapshots. Not LOCK: whether a live process uses the dir
   // is for its lock to say, and a LOCK that a dead process left behind says nothing.
-  const state = ['node.json', 'groups', 'snapshots'].filter((name) => entries.includes(name));
+  const state = ['node.json', 'log', 'groups', 'snapshots'].filter((name) => entries.includes(name));
   if (state.length > 0) {
     throw new RestoreRefusedError(`--data-dir ${dir} already holds node state (${state.join(', ')}); restore needs a new data dir`);
   }

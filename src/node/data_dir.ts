@@ -13,7 +13,9 @@ import { QuorumError } from '../util/errors.js';
  *   <data-dir>/LOCK                    locked by the process using the dir (see lock_file.ts),
  *                                      and its pid; removed on a clean stop
  *   <data-dir>/node.json               this node's id and the address book (NodeMeta)
- *   <data-dir>/groups/<group>/         the group's Raft log (FileLog)
+ *   <data-dir>/log/                    the node's Raft log, every group's records (NodeLog)
+ *   <data-dir>/groups/<group>/         a group's Raft log of its own (FileLog), in a data dir
+ *                                      made before the node log
  *   <data-dir>/snapshots/<group>/      the group's snapshots (SnapshotStore, LevelDB)
  *
  * `quorumkv restore` writes node.json and a snapshot; the server does the rest on its first start.
@@ -43,6 +45,12 @@ export function nodeMetaPath(dataDir: string): string {
   return join(dataDir, 'node.json');
 }
 
+/** The node's log, shared by every group it hosts. */
+export function nodeLogDir(dataDir: string): string {
+  return join(dataDir, 'log');
+}
+
+/** A group's own log directory: only in a data dir made before the node log. */
 export function groupLogDir(dataDir: string, groupId: string): string {
   return join(dataDir, 'groups', groupId);
 }

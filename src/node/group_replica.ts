@@ -6,7 +6,7 @@ import type { Reply } from '../resp/reply.js';
 import { KvStateMachine, type SplitOff } from '../state/kv_state_machine.js';
 import type { MembersRecord } from '../state/snapshot_image.js';
 import { WriteFlags, writeEntryWriter } from '../state/write_entry.js';
-import { FileLog } from '../storage/file_log.js';
+import type { DurableLog } from '../storage/durable_log.js';
 import { SnapshotStore, type SnapshotReader } from '../storage/snapshot_store.js';
 import type { SnapshotInfo } from '../storage/snapshot_format.js';
 import type { Forwarder } from '../transport/forward.js';
@@ -15,7 +15,7 @@ import type { IncomingSnapshot, OutgoingSnapshot } from '../transport/snapshot_t
 import type { SeededRandom } from '../util/random.js';
 import { ActiveExpiry } from './active_expiry.js';
 import type { CommandCatalog } from './command_catalog.js';
-import { ServerStartError, groupLogDir, groupSnapshotDir } from './data_dir.js';
+import { ServerStartError, groupSnapshotDir } from './data_dir.js';
 import { Gateway } from './gateway.js';
 import { groupStatus } from './group_status.js';
 import { Membership } from './membership.js';
@@ -67,6 +67,8 @@ export interface GroupReplicaOptions {
   readonly groupId: string;
   readonly nodeId: string;
   readonly dataDir: string;
+  /** The group's durable log: its view of the node's shared log (or a FileLog of its own, in a data dir made before the shared log). */
+  readonly log: DurableLog;
   readonly settings: ReplicaSettings;
   readonly catalog: CommandCatalog;
   readonly peers: ReplicaPeers;
@@ -91,7 +93,7 @@ const rebalanceEveryRounds = 20;
 /**
  * One replica of one group on this node, opened by group id from its own parts:
  *
- *   FileLog (groups/<id>/) ─┐
+ *   DurableLog (node log) ──┐
  *                           ├─▶ RaftGroup ◀── ticks, peer messages (from the host)
  *   KvStateMachine ─────────┤        │
  *   SnapshotManager ────────┘        ├─▶ Gateway      client reads and writes of this group
@@ -179,7 +181,7 @@ export class GroupReplica {
       group = await RaftGroup.open({
         groupId,
         nodeId,
-        log: new FileLog({ dir: groupLogDir(options.dataDir, groupId), groupId, logger: logger.child({ component: 'storage', group: groupId }) }),
+        log: options.log,
         residentLogBytes: settings.logCacheBytes,
         stateMachine: {
           apply: (index, payload, requestId) => {

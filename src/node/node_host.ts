@@ -25,7 +25,10 @@ import { splitArgs } from '../commands/internal/split.js';
 import { ownSlotsArgs } from '../commands/internal/own_slots.js';
 import { KvStateMachine, type SplitOff } from '../state/kv_state_machine.js';
 import { SlotSet, formatSlotRanges } from '../state/slot_set.js';
+import type { DurableLog } from '../storage/durable_log.js';
+import { FileLog } from '../storage/file_log.js';
 import { fsyncDirectory } from '../storage/fs_sync.js';
+import { NodeLog } from '../storage/node_log.js';
 import { SnapshotStore } from '../storage/snapshot_store.js';
 import type { Reply } from '../resp/reply.js';
 import { writeEntryWriter } from '../state/write_entry.js';
@@ -33,7 +36,7 @@ import type { CommandCatalog } from './command_catalog.js';
 import { classifyCommand } from './command_classifier.js';
 import { CommandRouter, type GroupEndpoint } from './command_router.js';
 import { RemoteGroup } from './remote_group.js';
-import { ServerStartError, groupLogDir, groupSnapshotDir, hostedGroupIds, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
+import { ServerStartError, groupLogDir, groupSnapshotDir, hostedGroupIds, loadOrCreateMeta, nodeLogDir, prepareDataDir, saveMeta } from './data_dir.js';
 import { failpoint } from './failpoints.js';
 import { MembershipError } from './membership.js';
 import { GroupReplica } from './group_replica.js';
@@ -87,6 +90,8 @@ export class NodeHost {
     private readonly forwarder: GrpcForwarder,
     private readonly grpcServer: grpc.Server,
     private readonly clock: () => number,
+    /** The node's one log, shared by its groups: one write and one fdatasync per round for all of them. */
+    private readonly nodeLog: NodeLog,
   ) {
     this.startedAtMs = clock();
     this.stats = new ServerStats(this.startedAtMs);
@@ -96,6 +101,7 @@ export class NodeHost {
     const clock = (): number => Date.now();
     const dataDirLock = await prepareDataDir(config);
     let host: NodeHost | null = null;
+    let nodeLog: NodeLog | null = null;
     try {
       const meta = await loadOrCreateMeta(config, logger);
       const addressBook = new Map(Object.entries(meta.peers));
@@ -117,8 +123,15 @@ export class NodeHost {
       });
       const forwarder = new GrpcForwarder((id) => transport.peers().get(id), clock);
       const grpcServer = new grpc.Server(peerServerOptions);
-      host = new NodeHost(config, logger, catalog, dataDirLock, addressBook, transport, forwarder, grpcServer, clock);
-      const hosted = await hostedGroupIds(config.dataDir);
+      nodeLog = new NodeLog({ dir: nodeLogDir(config.dataDir), logger: logger.child({ component: 'storage' }) });
+      await nodeLog.open().catch((err: Error) => {
+        throw new ServerStartError(`the node log in ${nodeLogDir(config.dataDir)} is unusable: ${err.message}`, { cause: err });
+      });
+      host = new NodeHost(config, logger, catalog, dataDirLock, addressBook, transport, forwarder, grpcServer, clock, nodeLog);
+      // The meta group first: the routing table is read out of it.
+      const hosted = [...new Set([...(await hostedGroupIds(config.dataDir)), ...nodeLog.groupIds()])].sort((a, b) =>
+        a === metaGroupId ? -1 : b === metaGroupId ? 1 : compareGroupIds(a, b),
+      );
       if (hosted.length > 0) {
         for (const groupId of hosted) await host.openOnce(groupId);
       } else if (!config.join) {
@@ -130,6 +143,7 @@ export class NodeHost {
       return host;
     } catch (err) {
       if (host) await host.stop().catch(() => {});
+      else await nodeLog?.close().catch(() => {});
       dataDirLock.release();
       throw err;
     }
@@ -211,6 +225,7 @@ export class NodeHost {
       groupId,
       nodeId: config.id,
       dataDir: config.dataDir,
+      log: await this.logOf(groupId),
       settings: config,
       catalog: this.catalog,
       peers: {
@@ -444,6 +459,16 @@ export class NodeHost {
     const load = new Map(voters.map((v) => [v, 0]));
     for (const g of this.routingTable.groups()) if (load.has(g.preferredLeader)) load.set(g.preferredLeader, load.get(g.preferredLeader)! + 1);
     return [...load].sort(([a, x], [b, y]) => x - y || (a < b ? -1 : 1))[0]?.[0] ?? '';
+  }
+
+  /**
+   * A group's durable log: its view of the node log; a group whose log is a directory of its own
+   * (a data dir made before the node log) keeps that FileLog.
+   */
+  private async logOf(groupId: string): Promise<DurableLog> {
+    const dir = groupLogDir(this.config.dataDir, groupId);
+    if (await pathExists(dir)) return new FileLog({ dir, groupId, logger: this.logger.child({ component: 'storage', group: groupId }) });
+    return this.nodeLog.group(groupId);
   }
 
   /** Binds the gRPC and RESP listeners and starts the timers. */
@@ -760,6 +785,7 @@ export class NodeHost {
     this.replicas.delete(groupId);
     this.refreshRouting();
     await replica.stop().catch(() => {});
+    await this.nodeLog.dropGroup(groupId).catch((err: Error) => this.logger.warn({ component: 'membership', group: groupId, error: err.message }, 'could not drop the group from the node log'));
     await rm(groupLogDir(this.config.dataDir, groupId), { recursive: true, force: true });
     await rm(groupSnapshotDir(this.config.dataDir, groupId), { recursive: true, force: true });
     this.logger.info({ component: 'membership', group: groupId }, 'removed from the group: its replica here is gone');
@@ -789,7 +815,7 @@ export class NodeHost {
     return {
       nodeId: this.config.id,
       addresses: { resp: `${this.config.host}:${this.respPort}`, grpc: `${this.config.host}:${this.grpcPort}` },
-      groups: [...this.replicas.values()].map((r) => r.status()),
+      groups: [...(this.replicas.has(metaGroupId) ? [this.replicas.get(metaGroupId)!] : []), ...this.dataReplicas()].map((r) => r.status()),
     };
   }
 
@@ -861,6 +887,7 @@ export class NodeHost {
     for (const t of this.timers) clearInterval(t);
     await this.resp?.close();
     for (const replica of this.replicas.values()) await replica.stop();
+    await this.nodeLog.close().catch((err: Error) => this.logger.warn({ component: 'storage', error: err.message }, 'closing the node log failed'));
     this.forwarder.close();
     await this.transport.close();
     await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));

@@ -54,11 +54,16 @@ describe('move-replica', () => {
     const groups = JSON.parse((await admin(n2, 'groups', '--json')).stdout) as { group: string; voters: string[] }[];
     expect(groups.find((g) => g.group === 'g1')!.voters).toEqual(['n2', 'n3', 'n4']);
     expect(groups.find((g) => g.group === 'g2')!.voters).toEqual(['n1', 'n2', 'n3']);
-    // n1's replica of g1 is gone, data and all.
+    // n1's replica of g1 is gone, data and all: not hosted, its snapshots deleted, and (after a
+    // restart) not found in its log either.
+    const hostedOnN1 = async (): Promise<string[]> => (JSON.parse((await admin(n1, 'status')).stdout) as { groups: { groupId: string }[] }).groups.map((g) => g.groupId);
     const deadline = Date.now() + 20_000;
-    while (existsSync(join(n1.dataDir, 'groups', 'g1')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(existsSync(join(n1.dataDir, 'groups', 'g1'))).toBe(false);
+    while ((await hostedOnN1()).includes('g1') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await hostedOnN1()).toEqual(['meta', 'g2']);
     expect(existsSync(join(n1.dataDir, 'snapshots', 'g1'))).toBe(false);
+    await cluster.kill(n1);
+    await cluster.restart(n1);
+    expect(await hostedOnN1()).toEqual(['meta', 'g2']);
 
     // Every node serves every key: n1 reaches g1 through the nodes that host it; n4 reaches g2 likewise.
     expect([...acked.keys()].some(inG1)).toBe(true);
