@@ -124,10 +124,7 @@ export function registerAdminService(
         return;
       }
       const { groupId, atSlot, noWait } = call.request;
-      cluster.split(groupId, atSlot < 0 ? null : atSlot, !noWait).then(
-        (message) => callback(null, { message }),
-        (err: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: describe(err) }),
-      );
+      answerLine(cluster.split(groupId, atSlot < 0 ? null : atSlot, !noWait), callback);
     },
     MoveReplica: (
       call: grpc.ServerUnaryCall<{ groupId: string; fromNodeId: string; toNodeId: string; grpcAddress: string; noWait: boolean }, unknown>,
@@ -138,10 +135,7 @@ export function registerAdminService(
         return;
       }
       const r = call.request;
-      cluster.moveReplica({ group: r.groupId, from: r.fromNodeId, to: r.toNodeId, address: r.grpcAddress === '' ? null : r.grpcAddress, wait: !r.noWait }).then(
-        (message) => callback(null, { message }),
-        (err: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: describe(err) }),
-      );
+      answerLine(cluster.moveReplica({ group: r.groupId, from: r.fromNodeId, to: r.toNodeId, address: r.grpcAddress === '' ? null : r.grpcAddress, wait: !r.noWait }), callback);
     },
     Groups: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       if (!cluster) {
@@ -159,10 +153,7 @@ export function registerAdminService(
         callback({ code: grpc.status.UNIMPLEMENTED, details: 'this node offers no promotion of learners' });
         return;
       }
-      membership.promote(call.request.nodeId, call.request.groupId).then(
-        (message) => callback(null, { message }),
-        (err: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: describe(err) }),
-      );
+      answerLine(membership.promote(call.request.nodeId, call.request.groupId), callback);
     },
     Snapshot: (_call: grpc.ServerUnaryCall<unknown, SnapshotReplyWire>, callback: grpc.sendUnaryData<SnapshotReplyWire>) => {
       if (!snapshots) {
@@ -184,6 +175,14 @@ export function registerAdminService(
   });
 }
 
+/** A call that answers one line for the operator, or FAILED_PRECONDITION with the reason (and its code). */
+function answerLine(work: Promise<string>, callback: grpc.sendUnaryData<unknown>): void {
+  work.then(
+    (message) => callback(null, { message }),
+    (err: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: describe(err) }),
+  );
+}
+
 /** A membership call: one line back, or FAILED_PRECONDITION with the reason (and its code). */
 function change<Req>(membership: MembershipProvider | undefined, toCall: (request: Req) => MembershipCall) {
   return (call: grpc.ServerUnaryCall<Req, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
@@ -191,10 +190,7 @@ function change<Req>(membership: MembershipProvider | undefined, toCall: (reques
       callback({ code: grpc.status.UNIMPLEMENTED, details: 'this node offers no membership changes' });
       return;
     }
-    membership.change(toCall(call.request)).then(
-      (message) => callback(null, { message }),
-      (err: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: describe(err) }),
-    );
+    answerLine(membership.change(toCall(call.request)), callback);
   };
 }
 

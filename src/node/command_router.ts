@@ -167,25 +167,22 @@ export class CommandRouter {
     return replicas;
   }
 
-  private async readEverywhere(item: ReadItem): Promise<Reply> {
+  private readEverywhere(item: ReadItem): Promise<Reply> {
     if (item.spec.name === 'scan') return this.scan(item);
-    const replicas = this.everyGroup();
-    if (!Array.isArray(replicas)) return replicas;
-    const replies: Reply[] = [];
-    for (const replica of replicas) {
-      const [reply] = await replica.readRun([item]);
-      if (reply!.kind === 'error') return reply!;
-      replies.push(reply!);
-    }
-    return combine(item.spec, replies, () => this.host.random());
+    return this.everywhere(item, (endpoint, items) => endpoint.readRun(items));
   }
 
-  private async writeEverywhere(item: WriteItem): Promise<Reply> {
-    const replicas = this.everyGroup();
-    if (!Array.isArray(replicas)) return replicas;
+  private writeEverywhere(item: WriteItem): Promise<Reply> {
+    return this.everywhere(item, (endpoint, items) => endpoint.writeRun(items));
+  }
+
+  /** Runs `item` on every group, one after another; the first error is the reply, else the combined replies. */
+  private async everywhere<T extends ReadItem | WriteItem>(item: T, run: (endpoint: GroupEndpoint, items: readonly T[]) => Promise<Reply[]>): Promise<Reply> {
+    const endpoints = this.everyGroup();
+    if (!Array.isArray(endpoints)) return endpoints;
     const replies: Reply[] = [];
-    for (const replica of replicas) {
-      const [reply] = await replica.writeRun([item]);
+    for (const endpoint of endpoints) {
+      const [reply] = await run(endpoint, [item]);
       if (reply!.kind === 'error') return reply!;
       replies.push(reply!);
     }

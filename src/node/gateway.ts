@@ -36,6 +36,11 @@ export const outcomeUnknownReply = (why: string): Reply =>
 
 const retryPauseMs = 20;
 
+/** A write with no answer when its deadline passed: -UNKNOWN if it may have reached a leader, else -CLUSTERDOWN. */
+export function unansweredWriteReply(uncertain: boolean, leaderWaitMs: number): Reply {
+  return uncertain ? outcomeUnknownReply(`no answer from a leader within ${leaderWaitMs} ms`) : clusterDownReply(leaderWaitMs);
+}
+
 /**
  * Runs client commands against one group: the group's half of the command path ('The path of
  * one command' in docs/design.md), independent of the connection that carried them.
@@ -167,7 +172,7 @@ export class Gateway {
         if (pending.length === 0) break;
       }
       if (clock() >= deadline) {
-        const reply = uncertain ? outcomeUnknownReply(`no answer from a leader within ${leaderWaitMs} ms`) : clusterDownReply(leaderWaitMs);
+        const reply = unansweredWriteReply(uncertain, leaderWaitMs);
         for (const p of pending) replies[p.index] = reply;
         break;
       }

@@ -1,7 +1,7 @@
 import type { ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
 import type { Reply } from '../resp/reply.js';
 import type { ForwardResult, GrpcForwarder } from '../transport/forward.js';
-import { clusterDownReply, outcomeUnknownReply } from './gateway.js';
+import { clusterDownReply, unansweredWriteReply } from './gateway.js';
 
 export interface RemoteGroupOptions {
   readonly groupId: string;
@@ -122,7 +122,7 @@ export class RemoteGroup {
         }
       }
       if (clock() >= deadline) {
-        const reply = uncertain ? outcomeUnknownReply(`no answer from a leader within ${leaderWaitMs} ms`) : clusterDownReply(leaderWaitMs);
+        const reply = unansweredWriteReply(uncertain, leaderWaitMs);
         for (const p of pending) replies[p.index] = reply;
         break;
       }
