@@ -441,7 +441,9 @@ export class Cluster {
     const leader = await this.leader();
     if (!leader) return undefined;
     const status = await adminStatus(this.grpcAddress(leader), { timeoutMs });
-    const group = status.groups[0];
+    // The data group's entry (the group raftInfo describes, which `leader` leads), not the meta group's.
+    const dataGroupId = (await this.raftInfo(leader)).raft_group_id;
+    const group = status.groups.find((g) => g.groupId === dataGroupId);
     if (!group) return undefined;
     return { leader, commitIndex: group.commitIndex, members: group.members };
   }

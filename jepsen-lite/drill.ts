@@ -26,6 +26,7 @@
  *   zone primary: n1 n2 n3   ◀─ the leader is moved here first (admin transfer-leader)
  *   zone dr:      n4 n5
  *   failure: kill -9 the leader and one more primary node ─▶ 3 of 5 voters left: a quorum
+ *   (the cluster is started with --replicas 5: every group has all five nodes as voters)
  * ```
  *
  * (Losing the whole primary zone would leave 2 of 5, no quorum: Raft then refuses writes
@@ -197,7 +198,9 @@ async function waitCaughtUp(cluster: Cluster, restarted: readonly ClusterNode[],
         detail = 'no leader';
       } else {
         const status = await adminStatus(`127.0.0.1:${leader.grpcPort}`, { timeoutMs: 1_000 });
-        const group = status.groups[0];
+        // The data group's (raftInfo describes it), which the leader found above leads; not the meta group.
+        const dataGroupId = (await cluster.raftInfo(leader)).raft_group_id;
+        const group = status.groups.find((g) => g.groupId === dataGroupId);
         const lags = group?.members.map((m) => `${m.nodeId}:${m.lag ?? '?'}`) ?? [];
         const applied = await Promise.all(restarted.map(async (n) => Number((await cluster.raftInfo(n)).raft_applied_index ?? -1)));
         const allZero = group !== undefined && group.members.length === cluster.nodes.length && group.members.every((m) => m.lag === 0);
@@ -231,7 +234,9 @@ export async function runDrill(options: DrillOptions = {}): Promise<DrillResult>
   let victims: ClusterNode[] = [];
   const rtoCheck = nodeCount === 5 ? "RTO (kill -9 2 of the leader's zone's 3 → first write)" : 'RTO (kill -9 leader → first write)';
   try {
-    cluster = await Cluster.start({ nodes: nodeCount });
+    // Every node holds the data, as the runbook's two regions do: a data group gets 3 voters by
+    // default, and 2 of them could be the 2 nodes this drill kills.
+    cluster = await Cluster.start({ nodes: nodeCount, extraArgs: ['--replicas', String(nodeCount)] });
     let leader = await cluster.waitForLeader();
     log(`cluster up (${nodeCount} nodes), leader ${leader.id}`);
     if (nodeCount === 5) {
