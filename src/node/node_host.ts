@@ -16,8 +16,8 @@ import type { HeldLock } from '../storage/lock_file.js';
 import { QuorumError } from '../util/errors.js';
 import { SeededRandom } from '../util/random.js';
 import { initialLayout, isDataGroupId, metaGroupId, type ClusterLayout, type GroupLayout } from '../cluster/layout.js';
-import { RoutingTable, compareGroupIds, layoutRecords } from '../cluster/meta_records.js';
-import { metaPutArgs } from '../commands/internal/meta_put.js';
+import { RoutingTable, compareGroupIds, layoutRecords, nodeRecordEntry } from '../cluster/meta_records.js';
+import { META_PUT_COMMAND, metaPutArgs } from '../commands/internal/meta_put.js';
 import { ownSlotsArgs } from '../commands/internal/own_slots.js';
 import { SlotSet } from '../state/slot_set.js';
 import { writeEntryWriter } from '../state/write_entry.js';
@@ -289,6 +289,7 @@ export class NodeHost {
         this.stats.sample(clock());
         this.stats.noteUsedMemory(memoryFigures().used);
         this.refreshRouting();
+        this.registerAddresses();
         for (const replica of this.replicas.values()) replica.housekeeping(this.preferredLeaderOf(replica.groupId));
       }, housekeepingMs),
     );
@@ -326,6 +327,48 @@ export class NodeHost {
       slots: r.stateMachine.keyspace.ownedSlots.ranges(),
     }));
     this.routingTable = RoutingTable.of(groups, [...this.addressBook].map(([id, grpc]) => ({ id, grpc, resp: '' })));
+  }
+
+  // ------------------------------------------------------------------ this node's record
+
+  /** The registration write under way, if any: one at a time. */
+  private registering: Promise<void> | null = null;
+  /** No new attempt before this time (after a failed one). */
+  private registerAfterMs = 0;
+
+  /**
+   * Keeps this node's record in the meta group (`node:<id>`: its gRPC and RESP addresses, which
+   * CLUSTER SLOTS and -MOVED hand to clients) equal to the addresses it serves on now: proposed
+   * through this node's meta replica, whose gateway forwards it to the meta group's leader, and
+   * tried again every housekeeping round until the record says so. So a node restarted on another
+   * RESP port corrects its record by itself. Only a node that hosts a meta replica can write it;
+   * the others keep the record bootstrap wrote (their gRPC address, no RESP address).
+   */
+  private registerAddresses(): void {
+    if (this.registering !== null || this.stopped || this.clock() < this.registerAfterMs) return;
+    const meta = this.replicas.get(metaGroupId);
+    if (!meta || !meta.serving) return;
+    const want = { id: this.config.id, grpc: `${this.config.host}:${this.grpcPort}`, resp: `${this.config.host}:${this.respPort}` };
+    const have = this.routingTable.node(want.id);
+    if (have && have.grpc === want.grpc && have.resp === want.resp) return;
+    const spec = this.catalog.resolveWrite(META_PUT_COMMAND)!;
+    this.registering = meta.gateway
+      .writeRun([{ spec, args: metaPutArgs([nodeRecordEntry(want)]) }])
+      .then(([reply]) => {
+        // Not awaited by stop(): a write still looking for a leader ends by its own deadline.
+        if (this.stopped) return;
+        if (reply!.kind === 'error') {
+          // No meta leader within --leader-wait-ms, say: the next rounds try again.
+          this.registerAfterMs = this.clock() + 1_000;
+          this.logger.warn({ component: 'node', error: reply!.message }, "could not register this node's addresses in the meta group; will try again");
+          return;
+        }
+        this.logger.info({ component: 'node', grpc: want.grpc, resp: want.resp }, "registered this node's addresses in the meta group");
+        this.refreshRouting();
+      })
+      .finally(() => {
+        this.registering = null;
+      });
   }
 
   /** Whom the routing table names as the group's preferred leader ('' when none: the meta group leads wherever it won). */
