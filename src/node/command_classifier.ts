@@ -18,7 +18,8 @@ export type CommandResolution =
 /** A client command, classified: what the connection needs to order it. */
 export type ClassifiedCommand =
   | { readonly kind: 'immediate'; readonly reply: Reply }
-  | { readonly kind: 'connection'; readonly run: () => Reply }
+  /** Runs on the connection; a promise for the few that read state (the connection waits for it). */
+  | { readonly kind: 'connection'; readonly run: () => Reply | Promise<Reply> }
   | { readonly kind: 'read'; readonly spec: ReadCommandSpec; readonly args: readonly Buffer[] }
   | { readonly kind: 'write'; readonly spec: WriteCommandSpec; readonly args: readonly Buffer[] };
 
@@ -39,7 +40,8 @@ export function classifyCommand(resolve: (args: readonly Buffer[]) => CommandRes
         run: () => {
           ctx.client.lastCommand = resolution.fullName;
           try {
-            return handler ? handler(ctx, args) : error(`ERR internal error: no handler for '${resolution.fullName}'`);
+            const reply = handler ? handler(ctx, args) : error(`ERR internal error: no handler for '${resolution.fullName}'`);
+            return reply instanceof Promise ? reply.catch(internalError) : reply;
           } catch (err) {
             return internalError(err);
           }

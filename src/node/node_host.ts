@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { adminChange } from '../admin/admin_client.js';
 import { BackupNotLeaderError, registerAdminService, type SnapshotProvider } from '../admin/admin_service.js';
 import type { NodeStatus } from '../admin/status.js';
-import type { ClientState, ServerContext } from '../commands/connection_context.js';
+import type { ClientState, ClusterContext, ServerContext } from '../commands/connection_context.js';
 import type { ServerConfig } from '../config/config.js';
 import { ConfChangeType, type ConfChange, type Message } from '../raft/index.js';
 import { withGroup, type MembershipCall } from '../admin/membership_call.js';
@@ -16,7 +16,7 @@ import type { HeldLock } from '../storage/lock_file.js';
 import { QuorumError } from '../util/errors.js';
 import { SeededRandom } from '../util/random.js';
 import { initialLayout, isDataGroupId, metaGroupId, type ClusterLayout, type GroupLayout } from '../cluster/layout.js';
-import { RoutingTable, compareGroupIds, layoutRecords, nodeRecordEntry } from '../cluster/meta_records.js';
+import { RoutingTable, compareGroupIds, layoutRecords, nodeRecordEntry, type GroupRecord } from '../cluster/meta_records.js';
 import { META_PUT_COMMAND, metaPutArgs } from '../commands/internal/meta_put.js';
 import { ownSlotsArgs } from '../commands/internal/own_slots.js';
 import { SlotSet } from '../state/slot_set.js';
@@ -24,6 +24,7 @@ import { writeEntryWriter } from '../state/write_entry.js';
 import type { CommandCatalog } from './command_catalog.js';
 import { classifyCommand } from './command_classifier.js';
 import { CommandRouter } from './command_router.js';
+import { ClusterTopology, type GroupFacts } from './cluster_view.js';
 import { ServerStartError, hostedGroupIds, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
 import { MembershipError } from './membership.js';
 import { GroupReplica } from './group_replica.js';
@@ -289,6 +290,7 @@ export class NodeHost {
         this.stats.sample(clock());
         this.stats.noteUsedMemory(memoryFigures().used);
         this.refreshRouting();
+        this.noteLeaders();
         this.registerAddresses();
         for (const replica of this.replicas.values()) replica.housekeeping(this.preferredLeaderOf(replica.groupId));
       }, housekeepingMs),
@@ -327,6 +329,65 @@ export class NodeHost {
       slots: r.stateMachine.keyspace.ownedSlots.ranges(),
     }));
     this.routingTable = RoutingTable.of(groups, [...this.addressBook].map(([id, grpc]) => ({ id, grpc, resp: '' })));
+  }
+
+  // ------------------------------------------------------------------ Redis Cluster's view
+
+  /** Each hosted group's last known leader: who CLUSTER SLOTS shows while an election runs. */
+  private readonly lastLeaders = new Map<string, string>();
+
+  private noteLeaders(): void {
+    for (const replica of this.replicas.values()) {
+      const leader = replica.group.leaderId();
+      if (leader !== '') this.lastLeaders.set(replica.groupId, leader);
+    }
+  }
+
+  /** What this node knows of a data group, for the cluster's view (read fresh at each call). */
+  private groupFacts(group: GroupRecord): GroupFacts {
+    const replica = this.replicas.get(group.id);
+    if (!replica) return { hosted: false, leader: '', lastLeader: '', voters: group.voters, term: 0, appliedIndex: 0 };
+    const leader = replica.group.leaderId();
+    if (leader !== '') this.lastLeaders.set(group.id, leader);
+    const raft = replica.group;
+    return {
+      hosted: true,
+      leader,
+      lastLeader: this.lastLeaders.get(group.id) ?? '',
+      // Read only when needed (a redirect is decided from the leader alone).
+      get voters() {
+        return raft.confState().voters;
+      },
+      term: raft.term(),
+      appliedIndex: raft.applied,
+    };
+  }
+
+  /** The cluster as Redis Cluster clients see it, from this node now (cluster_view.ts). */
+  private topology(): ClusterTopology {
+    return new ClusterTopology(
+      { id: this.config.id, host: this.config.host, respPort: this.respPort, grpcPort: this.grpcPort },
+      this.routingTable,
+      (group) => this.groupFacts(group),
+    );
+  }
+
+  private clusterContext(): ClusterContext {
+    return {
+      enabled: this.config.clusterMode,
+      view: () => this.topology().view(),
+      keysInSlot: async (slot, limit) => {
+        const group = this.routingTable.groupOfSlot(slot);
+        if (!group) return { error: `CLUSTERDOWN Hash slot not served` };
+        const replica = this.replicas.get(group.id);
+        if (!replica) return { error: `ERR slot ${slot} belongs to group ${group.id}, which has no replica on this node: ask a node of that group` };
+        if (!replica.serving) return { error: 'LOADING Redis is loading the dataset in memory' };
+        // A read like any other: linearizable, after a ReadIndex barrier.
+        const refused = await replica.gateway.readBarrier();
+        if (refused) return { error: refused.kind === 'error' ? refused.message : 'ERR no leader' };
+        return replica.stateMachine.keyspace.keysInSlot(slot, this.clock(), limit);
+      },
+    };
   }
 
   // ------------------------------------------------------------------ this node's record
@@ -546,6 +607,7 @@ export class NodeHost {
       serverName: 'redis',
       redisVersion: compatibleRedisVersion,
       role: () => (this.primaryReplica()?.group.isLeader() ? 'master' : 'replica'),
+      cluster: this.clusterContext(),
     };
   }
 

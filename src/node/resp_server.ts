@@ -106,6 +106,7 @@ class ClientConnection {
       db: 0,
       lastCommand: 'NULL',
       closeAfterReply: false,
+      readOnly: false,
     };
     this.ctx = { client: this.client, server: options.server };
     this.parser = options.newParser?.() ?? new RespParser(options.limits);
@@ -163,7 +164,22 @@ class ClientConnection {
       const { cmd, slot } = this.queue[this.queueHead];
       if (cmd.kind === 'immediate' || cmd.kind === 'connection') {
         this.queueHead++;
-        this.complete(slot, cmd.kind === 'immediate' ? cmd.reply : cmd.run());
+        const reply = cmd.kind === 'immediate' ? cmd.reply : cmd.run();
+        if (reply instanceof Promise) {
+          // A connection command that reads state (CLUSTER COUNTKEYSINSLOT): it holds the
+          // connection's turn like a run does, so what comes after it runs after it.
+          this.runInFlight = true;
+          const settle = (r: Reply): void => {
+            this.complete(slot, r);
+            this.runInFlight = false;
+            this.compactQueue();
+            this.pump();
+            this.maybeResume();
+          };
+          reply.then(settle, (err: Error) => settle({ kind: 'error', message: `ERR internal error: ${err.message}` }));
+          return;
+        }
+        this.complete(slot, reply);
         if (this.client.closeAfterReply) {
           // QUIT, CLIENT KILL of itself, a protocol error: nothing after it runs.
           this.dropQueuedAfter();

@@ -34,7 +34,7 @@ export interface Exchange {
 }
 
 /** Everything the server writes back until it closes, or stays silent for idleMs. */
-function exchange(port: number, bytes: Buffer, idleMs: number): Promise<Exchange> {
+export function exchange(port: number, bytes: Buffer, idleMs: number): Promise<Exchange> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const socket = net.connect(port, '127.0.0.1', () => socket.write(bytes));
