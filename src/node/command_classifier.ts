@@ -28,7 +28,13 @@ export type ClassifiedCommand =
  * own validation, become immediate replies (bad input never reaches a group); connection
  * commands run on the connection; reads and writes go to a group's gateway.
  */
-export function classifyCommand(resolve: (args: readonly Buffer[]) => CommandResolution, ctx: ConnectionContext, args: readonly Buffer[]): ClassifiedCommand {
+export function classifyCommand(
+  resolve: (args: readonly Buffer[]) => CommandResolution,
+  ctx: ConnectionContext,
+  args: readonly Buffer[],
+  /** Cluster mode: a read's own checks come after the redirect (the router makes them), as in Redis Cluster. */
+  deferReadChecks = false,
+): ClassifiedCommand {
   const resolution = resolve(args);
   if (!resolution.ok) return { kind: 'immediate', reply: resolution.reply };
   const { spec } = resolution;
@@ -49,7 +55,7 @@ export function classifyCommand(resolve: (args: readonly Buffer[]) => CommandRes
       };
     }
     case 'read': {
-      const invalid = spec.validate(args);
+      const invalid = deferReadChecks ? null : spec.validate(args);
       if (invalid) return { kind: 'immediate', reply: invalid };
       ctx.client.lastCommand = resolution.fullName;
       return { kind: 'read', spec, args };

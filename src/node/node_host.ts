@@ -23,7 +23,7 @@ import { SlotSet } from '../state/slot_set.js';
 import { writeEntryWriter } from '../state/write_entry.js';
 import type { CommandCatalog } from './command_catalog.js';
 import { classifyCommand } from './command_classifier.js';
-import { CommandRouter } from './command_router.js';
+import { CommandRouter, type ClusterRouting } from './command_router.js';
 import { ClusterTopology, type GroupFacts } from './cluster_view.js';
 import { ServerStartError, hostedGroupIds, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
 import { MembershipError } from './membership.js';
@@ -257,6 +257,7 @@ export class NodeHost {
       clock,
       random: () => Math.random(),
       routeWaitMs: config.leaderWaitMs,
+      ...(config.clusterMode ? { cluster: this.clusterRouting() } : {}),
     });
     const resp = new RespServer({
       host: config.host,
@@ -264,13 +265,13 @@ export class NodeHost {
       maxClients: config.maxClients,
       executor: {
         classify: (ctx, args) => {
-          const cmd = classifyCommand((a) => this.catalog.resolve(a), ctx, args);
+          const cmd = classifyCommand((a) => this.catalog.resolve(a), ctx, args, config.clusterMode);
           // Until its log is replayed, a restarted replica must not serve an empty or stale state.
           if ((cmd.kind === 'read' || cmd.kind === 'write') && !router.serving(cmd.spec, cmd.args)) return { kind: 'immediate', reply: loadingReply };
           return cmd;
         },
-        readRun: (items) => router.readRun(items),
-        writeRun: (items) => router.writeRun(items),
+        readRun: (items, client) => router.readRun(items, client),
+        writeRun: (items, client) => router.writeRun(items, client),
       },
       server: this.serverContext(),
       stats: this.stats,
@@ -370,6 +371,13 @@ export class NodeHost {
       this.routingTable,
       (group) => this.groupFacts(group),
     );
+  }
+
+  private clusterRouting(): ClusterRouting {
+    return {
+      route: (group, readOnlyRead) => this.topology().route(group, readOnlyRead),
+      ledGroups: () => this.routingTable.groups().filter((g) => this.replicas.get(g.id)?.group.isLeader() === true),
+    };
   }
 
   private clusterContext(): ClusterContext {

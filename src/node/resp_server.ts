@@ -13,8 +13,9 @@ import type { ServerStats } from './server_stats.js';
 /** What a connection needs from the gateway (see Gateway: classify, then runs in order). */
 export interface CommandExecutor {
   classify(ctx: ConnectionContext, args: readonly Buffer[]): ClassifiedCommand;
-  readRun(items: readonly { spec: ReadCommandSpec; args: readonly Buffer[] }[]): Promise<Reply[]>;
-  writeRun(items: readonly { spec: WriteCommandSpec; args: readonly Buffer[] }[]): Promise<Reply[]>;
+  /** `client`: the connection the run came from, as it is when the run's turn comes (READONLY). */
+  readRun(items: readonly { spec: ReadCommandSpec; args: readonly Buffer[] }[], client: ClientState): Promise<Reply[]>;
+  writeRun(items: readonly { spec: WriteCommandSpec; args: readonly Buffer[] }[], client: ClientState): Promise<Reply[]>;
 }
 
 export interface RespServerOptions {
@@ -204,8 +205,8 @@ class ClientConnection {
       const failed = (err: Error): void => done(run.map(() => ({ kind: 'error', message: `ERR internal error: ${err.message}` })));
       const promise =
         kind === 'read'
-          ? this.options.executor.readRun(run.map((q) => q.cmd as Extract<ClassifiedCommand, { kind: 'read' }>))
-          : this.options.executor.writeRun(run.map((q) => q.cmd as Extract<ClassifiedCommand, { kind: 'write' }>));
+          ? this.options.executor.readRun(run.map((q) => q.cmd as Extract<ClassifiedCommand, { kind: 'read' }>), this.client)
+          : this.options.executor.writeRun(run.map((q) => q.cmd as Extract<ClassifiedCommand, { kind: 'write' }>), this.client);
       promise.then(done, failed);
     }
     this.compactQueue();
