@@ -433,6 +433,9 @@ export class NodeHost {
           return;
         }
         this.logger.info({ component: 'node', grpc: want.grpc, resp: want.resp }, "registered this node's addresses in the meta group");
+        // The reply comes from the meta leader once it applied the record; this node's replica
+        // may apply it a little later. Until then the record still looks old here: no second write.
+        this.registerAfterMs = this.clock() + 1_000;
         this.refreshRouting();
       })
       .finally(() => {
