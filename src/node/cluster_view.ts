@@ -55,6 +55,11 @@ export class ClusterTopology {
     private readonly self: ClusterSelf,
     private readonly routing: RoutingTable,
     private readonly factsOf: (group: GroupRecord) => GroupFacts,
+    /**
+     * Whether a node of the records is still in the cluster (a member of some group): records are
+     * never deleted, and a removed node must not stay in CLUSTER NODES. Every node by default.
+     */
+    private readonly isMember: (nodeId: string) => boolean = () => true,
   ) {}
 
   private groupFacts(group: GroupRecord): GroupFacts {
@@ -105,7 +110,7 @@ export class ClusterTopology {
   view(): ClusterView {
     const groups = this.routing.groups();
     const masters = new Map(groups.map((g) => [g.id, this.masterOf(g)]));
-    const ids = [...new Set([...this.routing.nodes().map((n) => n.id), this.self.id])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const ids = [...new Set([...this.routing.nodes().map((n) => n.id).filter((id) => this.isMember(id)), this.self.id])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const node = (id: string): ClusterNodeView => {
       const mastered = groups.filter((g) => masters.get(g.id) === id);
       const address = this.respAddress(id);

@@ -370,6 +370,8 @@ export class NodeHost {
       { id: this.config.id, host: this.config.host, respPort: this.respPort, grpcPort: this.grpcPort },
       this.routingTable,
       (group) => this.groupFacts(group),
+      // A member of a group hosted here, or a voter of the record of one that is not.
+      (id) => this.memberOfAnyGroup(id) || this.routingTable.groups().some((g) => !this.replicas.has(g.id) && g.voters.includes(id)),
     );
   }
 

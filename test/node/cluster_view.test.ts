@@ -143,6 +143,13 @@ describe('the view', () => {
     expect([n2.host, n2.port, n2.busPort, n2.slots]).toEqual(['10.0.0.2', 0, 7002, []]);
   });
 
+  it('leaves out a node that is no longer a member of any group (its record stays in the meta group)', () => {
+    const nodes = [registered('n1', 1), registered('n2', 2), registered('n3', 3), registered('n4', 4)];
+    const view = new ClusterTopology(self, routing(nodes), facts({ g1: 'n1', g2: 'n2', g3: 'n3' }), (id) => id !== 'n4').view();
+    expect(view.nodes.map((n) => n.port)).toEqual([6001, 6002, 6003]);
+    expect(view.info.knownNodes).toBe(3);
+  });
+
   it('merges adjacent and overlapping ranges, in order', () => {
     expect(mergeRanges([[10, 20], [0, 4], [5, 9], [30, 30], [18, 25]])).toEqual([[0, 25], [30, 30]]);
   });
