@@ -6,7 +6,8 @@ import { resolve } from 'node:path';
 /**
  * `quorumkv dev`: a local cluster for development. Spawns N `server` processes (node i is n<i>,
  * ports base+i-1, data in <data-dir>/n<i>), prints where to connect, and stops them all on
- * SIGINT/SIGTERM. `npm start` runs it with the defaults.
+ * SIGINT/SIGTERM. `npm start` runs it with the defaults. `--cluster-mode` is passed on to every
+ * node, so that Redis Cluster clients (`redis-cli -c`, ioredis's Cluster) can be tried locally.
  */
 export async function runDev(argv: readonly string[]): Promise<number> {
   let values;
@@ -20,6 +21,7 @@ export async function runDev(argv: readonly string[]): Promise<number> {
         'data-dir': { type: 'string', default: './data' },
         host: { type: 'string', default: '127.0.0.1' },
         groups: { type: 'string', default: '3' },
+        'cluster-mode': { type: 'boolean', default: false },
       },
       strict: true,
     }).values;
@@ -57,6 +59,7 @@ export async function runDev(argv: readonly string[]): Promise<number> {
       '--data-dir', `${dataDir}/${id}`,
       '--peers', peers,
       '--groups', String(groups),
+      ...(values['cluster-mode'] ? ['--cluster-mode'] : []),
       '--pretty',
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });

@@ -10,7 +10,7 @@ import { runServer } from './server.js';
 const usage = `usage: quorumkv <command> [flags]
   server [flags]                       one node in the foreground
   dev [--nodes 3] [--groups 3] [--resp-port 6379] [--grpc-port 7379] [--data-dir ./data]
-                                       a local cluster
+      [--cluster-mode]                 a local cluster
   admin --addr HOST:GRPCPORT <subcommand>
                                        the admin API (status, add-node, remove-node, promote,
                                        transfer-leader, snapshot, backup --out FILE)

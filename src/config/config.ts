@@ -46,6 +46,12 @@ export interface ServerConfig {
   readonly groups: number;
   /** Voters of each new data group (every node when there are fewer). */
   readonly replicas: number;
+  /**
+   * Redis Cluster semantics for clients: a key whose group another node leads gets -MOVED, keys
+   * of one command must share a slot, keyspace-wide commands cover the groups this node leads.
+   * Off: any node serves any key (forwarding to the group's leader).
+   */
+  readonly clusterMode: boolean;
 }
 
 export class ConfigError extends QuorumError {
@@ -99,6 +105,7 @@ const flagOptions = {
   'log-cache-bytes': { type: 'string' },
   groups: { type: 'string' },
   replicas: { type: 'string' },
+  'cluster-mode': { type: 'boolean' },
 } as const;
 
 type Raw = Record<string, string | boolean | number | undefined>;
@@ -160,6 +167,7 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     logCacheBytes: intOf('log-cache-bytes', pick('log-cache-bytes'), serverDefaults.logCacheBytes, 0, Number.MAX_SAFE_INTEGER),
     groups: intOf('groups', pick('groups'), serverDefaults.groups, 1, 1024),
     replicas: intOf('replicas', pick('replicas'), serverDefaults.replicas, 1, 9),
+    clusterMode: booleanOf('cluster-mode', pick('cluster-mode')),
   });
 }
 
@@ -188,6 +196,13 @@ function readConfigFile(path: string): Raw {
     else throw new ConfigError(`--config ${path}: '${k}' must be a string, number or boolean`);
   }
   return out;
+}
+
+/** A switch: the bare flag, or true/false (also as strings) in a config file. */
+function booleanOf(flag: string, v: unknown): boolean {
+  if (v === undefined || v === false || v === 'false') return false;
+  if (v === true || v === 'true') return true;
+  throw new ConfigError(`--${flag} is a switch: true or false, got '${String(v)}'`);
 }
 
 function stringOf(flag: string, v: unknown, fallback: string): string {

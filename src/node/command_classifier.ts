@@ -18,7 +18,8 @@ export type CommandResolution =
 /** A client command, classified: what the connection needs to order it. */
 export type ClassifiedCommand =
   | { readonly kind: 'immediate'; readonly reply: Reply }
-  | { readonly kind: 'connection'; readonly run: () => Reply }
+  /** Runs on the connection; a promise for the few that read state (the connection waits for it). */
+  | { readonly kind: 'connection'; readonly run: () => Reply | Promise<Reply> }
   | { readonly kind: 'read'; readonly spec: ReadCommandSpec; readonly args: readonly Buffer[] }
   | { readonly kind: 'write'; readonly spec: WriteCommandSpec; readonly args: readonly Buffer[] };
 
@@ -27,7 +28,13 @@ export type ClassifiedCommand =
  * own validation, become immediate replies (bad input never reaches a group); connection
  * commands run on the connection; reads and writes go to a group's gateway.
  */
-export function classifyCommand(resolve: (args: readonly Buffer[]) => CommandResolution, ctx: ConnectionContext, args: readonly Buffer[]): ClassifiedCommand {
+export function classifyCommand(
+  resolve: (args: readonly Buffer[]) => CommandResolution,
+  ctx: ConnectionContext,
+  args: readonly Buffer[],
+  /** Cluster mode: a read's own checks come after the redirect (the router makes them), as in Redis Cluster. */
+  deferReadChecks = false,
+): ClassifiedCommand {
   const resolution = resolve(args);
   if (!resolution.ok) return { kind: 'immediate', reply: resolution.reply };
   const { spec } = resolution;
@@ -39,7 +46,8 @@ export function classifyCommand(resolve: (args: readonly Buffer[]) => CommandRes
         run: () => {
           ctx.client.lastCommand = resolution.fullName;
           try {
-            return handler ? handler(ctx, args) : error(`ERR internal error: no handler for '${resolution.fullName}'`);
+            const reply = handler ? handler(ctx, args) : error(`ERR internal error: no handler for '${resolution.fullName}'`);
+            return reply instanceof Promise ? reply.catch(internalError) : reply;
           } catch (err) {
             return internalError(err);
           }
@@ -47,7 +55,7 @@ export function classifyCommand(resolve: (args: readonly Buffer[]) => CommandRes
       };
     }
     case 'read': {
-      const invalid = spec.validate(args);
+      const invalid = deferReadChecks ? null : spec.validate(args);
       if (invalid) return { kind: 'immediate', reply: invalid };
       ctx.client.lastCommand = resolution.fullName;
       return { kind: 'read', spec, args };

@@ -1,8 +1,13 @@
 import type { ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
-import type { RoutingTable } from '../cluster/meta_records.js';
+import type { ClientState } from '../commands/connection_context.js';
+import type { GroupRecord, RoutingTable } from '../cluster/meta_records.js';
 import { array, bulk, error, integer, nullReply, ok, type Reply } from '../resp/reply.js';
 import { commandKeys, wrongGroupSlot } from '../state/command_keys.js';
 import { keyHashSlot } from '../state/hash_slot.js';
+import type { ClusterRoute } from './cluster_view.js';
+
+type ReadItem = { readonly spec: ReadCommandSpec; readonly args: readonly Buffer[] };
+type WriteItem = { readonly spec: WriteCommandSpec; readonly args: readonly Buffer[] };
 
 /** Where a group's commands go from this node: its replica here, or the nodes that host it. */
 export interface GroupEndpoint {
@@ -12,9 +17,6 @@ export interface GroupEndpoint {
   readRun(items: readonly ReadItem[]): Promise<Reply[]>;
   writeRun(items: readonly WriteItem[]): Promise<Reply[]>;
 }
-
-type ReadItem = { readonly spec: ReadCommandSpec; readonly args: readonly Buffer[] };
-type WriteItem = { readonly spec: WriteCommandSpec; readonly args: readonly Buffer[] };
 
 /** What the router needs of the host: the routing table, the replicas it hosts, time. */
 export interface RouterHost {
@@ -27,12 +29,32 @@ export interface RouterHost {
   random(): number;
   /** How long a command keeps looking for the group of its slot (as for a leader): then -TRYAGAIN. */
   readonly routeWaitMs: number;
+  /** Present in cluster mode (--cluster-mode): Redis Cluster's routing, see CommandRouter. */
+  readonly cluster?: ClusterRouting;
+}
+
+/** What cluster mode asks of the host. */
+export interface ClusterRouting {
+  /** Where a command for a key of `group` goes (ClusterTopology.route). */
+  route(group: GroupRecord, readOnlyRead: boolean): ClusterRoute;
+  /** The data groups this node leads now, in group order: what keyspace-wide commands cover. */
+  ledGroups(): readonly GroupRecord[];
 }
 
 /** Redis Cluster's reply for keys of different slots; here keys of different groups. */
 export const crossSlotReply = error("CROSSSLOT Keys in request don't hash to the same slot");
 
 const tryAgainReply = (why: string): Reply => error(`TRYAGAIN ${why}`);
+
+/** Redis Cluster's reply for a key of a slot no node can be named for. */
+export const slotNotServedReply = error('CLUSTERDOWN Hash slot not served');
+
+/** Redis Cluster's redirect: the slot, and the address of the node that serves it. */
+export function movedReply(slot: number, host: string, port: number): Reply {
+  return error(`MOVED ${slot} ${host}:${port}`);
+}
+
+type Kind = 'read' | 'write';
 
 /** Where one command goes. */
 type Target = { readonly kind: 'group'; readonly replica: GroupEndpoint } | { readonly kind: 'all' } | { readonly kind: 'reply'; readonly reply: Reply };
@@ -55,34 +77,51 @@ type Target = { readonly kind: 'group'; readonly replica: GroupEndpoint } | { re
  *
  * A connection's run is cut where its target changes, and the pieces run one after the other,
  * so a pipeline still executes in its order, as Redis's does.
+ *
+ * In cluster mode (`host.cluster`) a node answers as a Redis Cluster master answers for its slots:
+ *
+ *   command with keys ─▶ every key in one SLOT? ─ no ─▶ -CROSSSLOT
+ *                               │ yes
+ *                               ▼
+ *                  the slot's group: led here, or a READONLY read of a group with a replica here?
+ *                               │ yes ─▶ this node's replica, as above
+ *                               │ no  ─▶ -MOVED <slot> <leader's RESP address>  (ClusterTopology.route)
+ *   command over the keyspace ─▶ the groups this node leads
+ *
+ * The redirect is decided when the command's turn comes (not when it arrives), so a pipelined
+ * READONLY, or a leader change, applies to the commands after it. A read's own argument checks
+ * come after the redirect, as Redis checks them only on the node that runs it.
  */
 export class CommandRouter {
   constructor(private readonly host: RouterHost) {}
 
-  async readRun(items: readonly ReadItem[]): Promise<Reply[]> {
-    return this.run(items, (replica, chunk) => replica.readRun(chunk), (item) => this.readEverywhere(item));
+  /** `client`: the connection the run came from (its READONLY state, in cluster mode). */
+  async readRun(items: readonly ReadItem[], client?: ClientState): Promise<Reply[]> {
+    return this.run('read', items, client, (replica, chunk) => replica.readRun(chunk), (item) => this.readEverywhere(item));
   }
 
-  async writeRun(items: readonly WriteItem[]): Promise<Reply[]> {
-    return this.run(items, (replica, chunk) => replica.writeRun(chunk), (item) => this.writeEverywhere(item));
+  async writeRun(items: readonly WriteItem[], client?: ClientState): Promise<Reply[]> {
+    return this.run('write', items, client, (replica, chunk) => replica.writeRun(chunk), (item) => this.writeEverywhere(item));
   }
 
   /** Whether this node can serve a command with these arguments now (its group's log replayed). */
   serving(spec: ReadCommandSpec | WriteCommandSpec, args: readonly Buffer[]): boolean {
-    const target = this.targetOf(spec, args);
+    const target = this.groupTargetOf(spec, args);
     if (target.kind === 'group') return target.replica.serving;
     return true;
   }
 
   private async run<T extends ReadItem | WriteItem>(
+    kind: Kind,
     items: readonly T[],
+    client: ClientState | undefined,
     send: (replica: GroupEndpoint, chunk: readonly T[]) => Promise<Reply[]>,
     everywhere: (item: T) => Promise<Reply>,
   ): Promise<Reply[]> {
     const replies: Reply[] = new Array(items.length);
     let i = 0;
     while (i < items.length) {
-      const target = this.targetOf(items[i]!.spec, items[i]!.args);
+      const target = this.targetOf(kind, items[i]!.spec, items[i]!.args, client);
       if (target.kind === 'reply') {
         replies[i++] = target.reply;
         continue;
@@ -95,7 +134,7 @@ export class CommandRouter {
       // The longest run of commands for the same group goes as one run (one entry, one barrier).
       let end = i + 1;
       while (end < items.length) {
-        const next = this.targetOf(items[end]!.spec, items[end]!.args);
+        const next = this.targetOf(kind, items[end]!.spec, items[end]!.args, client);
         if (next.kind !== 'group' || next.replica !== target.replica) break;
         end++;
       }
@@ -103,7 +142,7 @@ export class CommandRouter {
       const chunkReplies = await send(target.replica, chunk);
       for (let k = 0; k < chunk.length; k++) {
         const reply = chunkReplies[k]!;
-        replies[i + k] = wrongGroupSlot(reply) >= 0 ? await this.reroute(chunk[k]!, send) : reply;
+        replies[i + k] = wrongGroupSlot(reply) >= 0 ? await this.reroute(kind, chunk[k]!, client, send) : reply;
       }
       i = end;
     }
@@ -111,11 +150,16 @@ export class CommandRouter {
   }
 
   /** A command a group refused as not its own: sent again once the routing table says where it goes now. */
-  private async reroute<T extends ReadItem | WriteItem>(item: T, send: (replica: GroupEndpoint, chunk: readonly T[]) => Promise<Reply[]>): Promise<Reply> {
+  private async reroute<T extends ReadItem | WriteItem>(
+    kind: Kind,
+    item: T,
+    client: ClientState | undefined,
+    send: (replica: GroupEndpoint, chunk: readonly T[]) => Promise<Reply[]>,
+  ): Promise<Reply> {
     const deadline = this.host.clock() + this.host.routeWaitMs;
     for (;;) {
       this.host.refreshRouting();
-      const target = this.targetOf(item.spec, item.args);
+      const target = this.targetOf(kind, item.spec, item.args, client);
       if (target.kind === 'reply') return target.reply;
       if (target.kind === 'group') {
         const [reply] = await send(target.replica, [item]);
@@ -126,7 +170,36 @@ export class CommandRouter {
     }
   }
 
-  private targetOf(spec: ReadCommandSpec | WriteCommandSpec, args: readonly Buffer[]): Target {
+  private targetOf(kind: Kind, spec: ReadCommandSpec | WriteCommandSpec, args: readonly Buffer[], client: ClientState | undefined): Target {
+    const cluster = this.host.cluster;
+    if (!cluster) return this.groupTargetOf(spec, args);
+    const target = this.clusterTargetOf(cluster, kind, spec, args, client);
+    // In cluster mode the classifier leaves a read's argument checks to here: after the redirect.
+    if (target.kind !== 'reply' && spec.kind === 'read') {
+      const invalid = spec.validate(args);
+      if (invalid) return { kind: 'reply', reply: invalid };
+    }
+    return target;
+  }
+
+  /** Cluster mode: one slot per command, and a redirect for a group another node answers for. */
+  private clusterTargetOf(cluster: ClusterRouting, kind: Kind, spec: ReadCommandSpec | WriteCommandSpec, args: readonly Buffer[], client: ClientState | undefined): Target {
+    const keys = commandKeys(args, spec);
+    if (keys.length === 0) return this.groupTargetOf(spec, args);
+    const slot = keyHashSlot(keys[0]!);
+    for (let k = 1; k < keys.length; k++) if (keyHashSlot(keys[k]!) !== slot) return { kind: 'reply', reply: crossSlotReply };
+    const group = this.host.routing().groupOfSlot(slot);
+    if (!group) return { kind: 'reply', reply: slotNotServedReply };
+    const route = cluster.route(group, kind === 'read' && client?.readOnly === true);
+    if (route.kind === 'moved') return { kind: 'reply', reply: movedReply(slot, route.host, route.port) };
+    if (route.kind === 'down') return { kind: 'reply', reply: slotNotServedReply };
+    const replica = this.host.endpoint(group.id);
+    if (!replica) return { kind: 'reply', reply: tryAgainReply(`group ${group.id} is not reachable from this node`) };
+    return { kind: 'group', replica };
+  }
+
+  /** Where a command goes by its keys' group, whichever node leads it (cluster mode off). */
+  private groupTargetOf(spec: ReadCommandSpec | WriteCommandSpec, args: readonly Buffer[]): Target {
     const keys = commandKeys(args, spec);
     if (keys.length === 0) {
       if (isKeyspaceWide(spec)) return { kind: 'all' };
@@ -155,16 +228,21 @@ export class CommandRouter {
     return undefined;
   }
 
-  /** The groups a keyspace-wide command covers: every data group (each must be hosted here). */
-  private everyGroup(): GroupEndpoint[] | Reply {
-    const replicas: GroupEndpoint[] = [];
-    for (const g of this.host.routing().groups()) {
-      const replica = this.host.endpoint(g.id);
-      if (!replica) return tryAgainReply(`group ${g.id} is not reachable from this node`);
-      replicas.push(replica);
+  /**
+   * The groups a keyspace-wide command covers, with the endpoint of each: every data group, or in
+   * cluster mode the groups this node leads (maybe none).
+   */
+  private everyGroup(): { group: GroupRecord; replica: GroupEndpoint }[] | Reply {
+    const cluster = this.host.cluster;
+    const groups = cluster ? cluster.ledGroups() : this.host.routing().groups();
+    const covered: { group: GroupRecord; replica: GroupEndpoint }[] = [];
+    for (const group of groups) {
+      const replica = this.host.endpoint(group.id);
+      if (!replica) return tryAgainReply(`group ${group.id} is not reachable from this node`);
+      covered.push({ group, replica });
     }
-    if (replicas.length === 0) return tryAgainReply('no group is open on this node yet');
-    return replicas;
+    if (covered.length === 0 && !cluster) return tryAgainReply('no group is open on this node yet');
+    return covered;
   }
 
   private readEverywhere(item: ReadItem): Promise<Reply> {
@@ -176,13 +254,13 @@ export class CommandRouter {
     return this.everywhere(item, (endpoint, items) => endpoint.writeRun(items));
   }
 
-  /** Runs `item` on every group, one after another; the first error is the reply, else the combined replies. */
+  /** Runs `item` on every group covered, one after another; the first error is the reply, else the combined replies. */
   private async everywhere<T extends ReadItem | WriteItem>(item: T, run: (endpoint: GroupEndpoint, items: readonly T[]) => Promise<Reply[]>): Promise<Reply> {
-    const endpoints = this.everyGroup();
-    if (!Array.isArray(endpoints)) return endpoints;
+    const covered = this.everyGroup();
+    if (!Array.isArray(covered)) return covered;
     const replies: Reply[] = [];
-    for (const endpoint of endpoints) {
-      const [reply] = await run(endpoint, [item]);
+    for (const { replica } of covered) {
+      const [reply] = await run(replica, [item]);
       if (reply!.kind === 'error') return reply!;
       replies.push(reply!);
     }
@@ -198,15 +276,19 @@ export class CommandRouter {
    * SCAN's guarantee within it (every key present for the whole walk is returned).
    */
   private async scan(item: ReadItem): Promise<Reply> {
-    const groups = this.host.routing().groups();
-    const replicas = this.everyGroup();
-    if (!Array.isArray(replicas)) return replicas;
+    const covered = this.everyGroup();
+    if (!Array.isArray(covered)) return covered;
+    const groups = covered.map((c) => c.group);
+    const replicas = covered.map((c) => c.replica);
     const cursorArg = item.args[1]!.toString('latin1');
     if (!/^\d+$/.test(cursorArg)) {
-      // Whatever the group says of a bad cursor is what Redis says.
+      // Whatever a group says of a bad cursor is what Redis says (the command's own check
+      // gives the same error without one: a node in cluster mode that leads no group).
+      if (replicas.length === 0) return item.spec.validate(item.args) ?? array([bulk('0'), array([])]);
       const [reply] = await replicas[0]!.readRun([item]);
       return reply!;
     }
+    if (replicas.length === 0) return array([bulk('0'), array([])]);
     const cursor = BigInt(cursorArg);
     const ordinal = Number(cursor & 0xffffn);
     let position = cursor >> 16n;

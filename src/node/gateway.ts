@@ -77,33 +77,44 @@ export class Gateway {
 
   /** Serves reads after one barrier; resolves with their replies in order (never rejects). */
   async readRun(items: readonly { spec: ReadCommandSpec; args: readonly Buffer[] }[]): Promise<Reply[]> {
+    const refused = await this.readBarrier();
+    if (refused) return items.map(() => refused);
+    const now = this.options.clock();
+    const ks = this.options.keyspace;
+    return items.map(({ spec, args }) => {
+      // A read routed here for a slot this group does not serve (a stale route) is not
+      // served: the router retries it at the owning group.
+      if (!ks.ownsAllSlots) {
+        const unowned = ks.firstUnownedSlot(commandKeys(args, spec));
+        if (unowned >= 0) return wrongGroupReply(unowned);
+      }
+      try {
+        return spec.read(ks, args, now, this.options.random);
+      } catch (err) {
+        return internalError(err);
+      }
+    });
+  }
+
+  /**
+   * One ReadIndex barrier, retried while there is no leader or leadership changes under it, for
+   * up to leaderWaitMs: null once this replica has applied everything committed before the call
+   * (its keyspace may then be read linearizably), else the reply for the read (never rejects).
+   */
+  async readBarrier(): Promise<Reply | null> {
     const { group, leaderWaitMs, clock } = this.options;
     const deadline = clock() + leaderWaitMs;
     for (;;) {
       if (group.leaderId() !== '') {
         try {
           await withDeadline(group.readBarrier(), deadline - clock());
-          const now = clock();
-          const ks = this.options.keyspace;
-          return items.map(({ spec, args }) => {
-            // A read routed here for a slot this group does not serve (a stale route) is not
-            // served: the router retries it at the owning group.
-            if (!ks.ownsAllSlots) {
-              const unowned = ks.firstUnownedSlot(commandKeys(args, spec));
-              if (unowned >= 0) return wrongGroupReply(unowned);
-            }
-            try {
-              return spec.read(ks, args, now, this.options.random);
-            } catch (err) {
-              return internalError(err);
-            }
-          });
+          return null;
         } catch (err) {
-          if (err instanceof NotReadyError) return items.map(() => error(`ERR ${err.message}`));
+          if (err instanceof NotReadyError) return error(`ERR ${err.message}`);
           // The leader changed or the barrier timed out: nothing was changed, so try again.
         }
       }
-      if (clock() >= deadline) return items.map(() => clusterDownReply(leaderWaitMs));
+      if (clock() >= deadline) return clusterDownReply(leaderWaitMs);
       await sleep(retryPauseMs);
     }
   }

@@ -37,7 +37,7 @@ export interface InfoGroup {
  * INFO's sections, in the order plain INFO prints them: Redis 7.0's order (genRedisInfoString),
  * with `raft` after `cpu`, where Redis lists its modules.
  */
-export const infoSectionNames = ['server', 'clients', 'memory', 'stats', 'replication', 'cpu', 'raft', 'keyspace'] as const;
+export const infoSectionNames = ['server', 'clients', 'memory', 'stats', 'replication', 'cpu', 'raft', 'cluster', 'keyspace'] as const;
 
 const runId = Array.from({ length: 40 }, (_, i) => ((i * 7919 + process.pid) % 16).toString(16)).join('');
 
@@ -48,7 +48,7 @@ export function infoSection(name: string, s: InfoSources): string[] {
       return [
         `redis_version:${s.redisVersion}`,
         `quorumkv_version:${s.version}`,
-        'redis_mode:standalone',
+        `redis_mode:${s.config.clusterMode ? 'cluster' : 'standalone'}`,
         `os:${os.type()} ${os.release()} ${os.arch()}`,
         `arch_bits:${process.arch.endsWith('64') ? 64 : 32}`,
         `process_id:${process.pid}`,
@@ -138,6 +138,9 @@ export function infoSection(name: string, s: InfoSources): string[] {
       for (const g of s.dataGroups) if (g !== s.primary) lines.push(...raftSection(g.group, g.snapshots, `${g.groupId}_`));
       return lines;
     }
+    case 'cluster':
+      // Redis prints the section whether cluster support is on or not.
+      return [`cluster_enabled:${s.config.clusterMode ? 1 : 0}`];
     case 'keyspace': {
       let keys = 0;
       let expires = 0;

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { adminChange, adminMoveReplica, adminSplit } from '../admin/admin_client.js';
 import { BackupNotLeaderError, registerAdminService, type GroupSummary, type MoveReplicaCall, type SnapshotProvider } from '../admin/admin_service.js';
 import type { NodeStatus } from '../admin/status.js';
-import type { ClientState, ServerContext } from '../commands/connection_context.js';
+import type { ClientState, ClusterContext, ServerContext } from '../commands/connection_context.js';
 import type { ServerConfig } from '../config/config.js';
 import { ConfChangeType, type ConfChange, type ConfState, type Message } from '../raft/index.js';
 import { withGroup, type MembershipCall } from '../admin/membership_call.js';
@@ -18,9 +18,9 @@ import type { HeldLock } from '../storage/lock_file.js';
 import { QuorumError } from '../util/errors.js';
 import { SeededRandom } from '../util/random.js';
 import { dataGroupName, initialLayout, isDataGroupId, metaGroupId, type ClusterLayout, type GroupLayout } from '../cluster/layout.js';
-import { RoutingTable, compareGroupIds, groupCounterName, groupRecordEntry, layoutRecords, metaRecordsOf } from '../cluster/meta_records.js';
+import { RoutingTable, compareGroupIds, groupCounterName, groupRecordEntry, layoutRecords, metaRecordsOf, nodeRecordEntry, type GroupRecord } from '../cluster/meta_records.js';
 import type { ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec.js';
-import { metaNextArgs, metaPutArgs } from '../commands/internal/meta_put.js';
+import { META_PUT_COMMAND, metaNextArgs, metaPutArgs } from '../commands/internal/meta_put.js';
 import { splitArgs } from '../commands/internal/split.js';
 import { ownSlotsArgs } from '../commands/internal/own_slots.js';
 import { KvStateMachine, type SplitOff } from '../state/kv_state_machine.js';
@@ -34,7 +34,8 @@ import type { Reply } from '../resp/reply.js';
 import { writeEntryWriter } from '../state/write_entry.js';
 import type { CommandCatalog } from './command_catalog.js';
 import { classifyCommand } from './command_classifier.js';
-import { CommandRouter, type GroupEndpoint } from './command_router.js';
+import { CommandRouter, type ClusterRouting, type GroupEndpoint } from './command_router.js';
+import { ClusterTopology, type GroupFacts } from './cluster_view.js';
 import { RemoteGroup } from './remote_group.js';
 import { ServerStartError, groupLogDir, groupSnapshotDir, hostedGroupIds, loadOrCreateMeta, nodeLogDir, prepareDataDir, saveMeta } from './data_dir.js';
 import { failpoint } from './failpoints.js';
@@ -524,6 +525,7 @@ export class NodeHost {
       clock,
       random: () => Math.random(),
       routeWaitMs: config.leaderWaitMs,
+      ...(config.clusterMode ? { cluster: this.clusterRouting() } : {}),
     });
     const resp = new RespServer({
       host: config.host,
@@ -531,13 +533,13 @@ export class NodeHost {
       maxClients: config.maxClients,
       executor: {
         classify: (ctx, args) => {
-          const cmd = classifyCommand((a) => this.catalog.resolve(a), ctx, args);
+          const cmd = classifyCommand((a) => this.catalog.resolve(a), ctx, args, config.clusterMode);
           // Until its log is replayed, a restarted replica must not serve an empty or stale state.
           if ((cmd.kind === 'read' || cmd.kind === 'write') && !router.serving(cmd.spec, cmd.args)) return { kind: 'immediate', reply: loadingReply };
           return cmd;
         },
-        readRun: (items) => router.readRun(items),
-        writeRun: (items) => router.writeRun(items),
+        readRun: (items, client) => router.readRun(items, client),
+        writeRun: (items, client) => router.writeRun(items, client),
       },
       server: this.serverContext(),
       stats: this.stats,
@@ -558,6 +560,8 @@ export class NodeHost {
         this.stats.noteUsedMemory(memoryFigures().used);
         this.refreshRouting();
         this.reconcileMetaRecords();
+        this.noteLeaders();
+        this.registerAddresses();
         for (const replica of this.replicas.values()) replica.housekeeping(this.preferredLeaderOf(replica.groupId));
       }, housekeepingMs),
     );
@@ -646,6 +650,119 @@ export class NodeHost {
       this.remoteGroups.set(groupId, remote);
     }
     return remote;
+  }
+
+  // ------------------------------------------------------------------ Redis Cluster's view
+
+  /** Each hosted group's last known leader: who CLUSTER SLOTS shows while an election runs. */
+  private readonly lastLeaders = new Map<string, string>();
+
+  private noteLeaders(): void {
+    for (const replica of this.replicas.values()) {
+      const leader = replica.group.leaderId();
+      if (leader !== '') this.lastLeaders.set(replica.groupId, leader);
+    }
+  }
+
+  /** What this node knows of a data group, for the cluster's view (read fresh at each call). */
+  private groupFacts(group: GroupRecord): GroupFacts {
+    const replica = this.replicas.get(group.id);
+    if (!replica) return { hosted: false, leader: '', lastLeader: '', voters: group.voters, term: 0, appliedIndex: 0 };
+    const leader = replica.group.leaderId();
+    if (leader !== '') this.lastLeaders.set(group.id, leader);
+    const raft = replica.group;
+    return {
+      hosted: true,
+      leader,
+      lastLeader: this.lastLeaders.get(group.id) ?? '',
+      // Read only when needed (a redirect is decided from the leader alone).
+      get voters() {
+        return raft.confState().voters;
+      },
+      term: raft.term(),
+      appliedIndex: raft.applied,
+    };
+  }
+
+  /** The cluster as Redis Cluster clients see it, from this node now (cluster_view.ts). */
+  private topology(): ClusterTopology {
+    return new ClusterTopology(
+      { id: this.config.id, host: this.config.host, respPort: this.respPort, grpcPort: this.grpcPort },
+      this.routingTable,
+      (group) => this.groupFacts(group),
+      // A member of a group hosted here, or a voter of the record of one that is not.
+      (id) => this.memberOfAnyGroup(id) || this.routingTable.groups().some((g) => !this.replicas.has(g.id) && g.voters.includes(id)),
+    );
+  }
+
+  private clusterRouting(): ClusterRouting {
+    return {
+      route: (group, readOnlyRead) => this.topology().route(group, readOnlyRead),
+      ledGroups: () => this.routingTable.groups().filter((g) => this.replicas.get(g.id)?.group.isLeader() === true),
+    };
+  }
+
+  private clusterContext(): ClusterContext {
+    return {
+      enabled: this.config.clusterMode,
+      view: () => this.topology().view(),
+      keysInSlot: async (slot, limit) => {
+        const group = this.routingTable.groupOfSlot(slot);
+        if (!group) return { error: `CLUSTERDOWN Hash slot not served` };
+        const replica = this.replicas.get(group.id);
+        if (!replica) return { error: `ERR slot ${slot} belongs to group ${group.id}, which has no replica on this node: ask a node of that group` };
+        if (!replica.serving) return { error: 'LOADING Redis is loading the dataset in memory' };
+        // A read like any other: linearizable, after a ReadIndex barrier.
+        const refused = await replica.gateway.readBarrier();
+        if (refused) return { error: refused.kind === 'error' ? refused.message : 'ERR no leader' };
+        return replica.stateMachine.keyspace.keysInSlot(slot, this.clock(), limit);
+      },
+    };
+  }
+
+  // ------------------------------------------------------------------ this node's record
+
+  /** The registration write under way, if any: one at a time. */
+  private registering: Promise<void> | null = null;
+  /** No new attempt before this time (after a failed one). */
+  private registerAfterMs = 0;
+
+  /**
+   * Keeps this node's record in the meta group (`node:<id>`: its gRPC and RESP addresses, which
+   * CLUSTER SLOTS and -MOVED hand to clients) equal to the addresses it serves on now: proposed
+   * through this node's meta replica, whose gateway forwards it to the meta group's leader, and
+   * tried again every housekeeping round until the record says so. So a node restarted on another
+   * RESP port corrects its record by itself. Only a node that hosts a meta replica can write it;
+   * the others keep the record bootstrap wrote (their gRPC address, no RESP address).
+   */
+  private registerAddresses(): void {
+    if (this.registering !== null || this.stopped || this.clock() < this.registerAfterMs) return;
+    const meta = this.replicas.get(metaGroupId);
+    if (!meta || !meta.serving) return;
+    const want = { id: this.config.id, grpc: `${this.config.host}:${this.grpcPort}`, resp: `${this.config.host}:${this.respPort}` };
+    const have = this.routingTable.node(want.id);
+    if (have && have.grpc === want.grpc && have.resp === want.resp) return;
+    const spec = this.catalog.resolveWrite(META_PUT_COMMAND)!;
+    this.registering = meta.gateway
+      .writeRun([{ spec, args: metaPutArgs([nodeRecordEntry(want)]) }])
+      .then(([reply]) => {
+        // Not awaited by stop(): a write still looking for a leader ends by its own deadline.
+        if (this.stopped) return;
+        if (reply!.kind === 'error') {
+          // No meta leader within --leader-wait-ms, say: the next rounds try again.
+          this.registerAfterMs = this.clock() + 1_000;
+          this.logger.warn({ component: 'node', error: reply!.message }, "could not register this node's addresses in the meta group; will try again");
+          return;
+        }
+        this.logger.info({ component: 'node', grpc: want.grpc, resp: want.resp }, "registered this node's addresses in the meta group");
+        // The reply comes from the meta leader once it applied the record; this node's replica
+        // may apply it a little later. Until then the record still looks old here: no second write.
+        this.registerAfterMs = this.clock() + 1_000;
+        this.refreshRouting();
+      })
+      .finally(() => {
+        this.registering = null;
+      });
   }
 
   /** Whom the routing table names as the group's preferred leader ('' when none: the meta group leads wherever it won). */
@@ -877,6 +994,7 @@ export class NodeHost {
       serverName: 'redis',
       redisVersion: compatibleRedisVersion,
       role: () => (this.primaryReplica()?.group.isLeader() ? 'master' : 'replica'),
+      cluster: this.clusterContext(),
     };
   }
 

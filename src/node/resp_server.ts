@@ -13,8 +13,9 @@ import type { ServerStats } from './server_stats.js';
 /** What a connection needs from the gateway (see Gateway: classify, then runs in order). */
 export interface CommandExecutor {
   classify(ctx: ConnectionContext, args: readonly Buffer[]): ClassifiedCommand;
-  readRun(items: readonly { spec: ReadCommandSpec; args: readonly Buffer[] }[]): Promise<Reply[]>;
-  writeRun(items: readonly { spec: WriteCommandSpec; args: readonly Buffer[] }[]): Promise<Reply[]>;
+  /** `client`: the connection the run came from, as it is when the run's turn comes (READONLY). */
+  readRun(items: readonly { spec: ReadCommandSpec; args: readonly Buffer[] }[], client: ClientState): Promise<Reply[]>;
+  writeRun(items: readonly { spec: WriteCommandSpec; args: readonly Buffer[] }[], client: ClientState): Promise<Reply[]>;
 }
 
 export interface RespServerOptions {
@@ -106,6 +107,7 @@ class ClientConnection {
       db: 0,
       lastCommand: 'NULL',
       closeAfterReply: false,
+      readOnly: false,
     };
     this.ctx = { client: this.client, server: options.server };
     this.parser = options.newParser?.() ?? new RespParser(options.limits);
@@ -163,7 +165,22 @@ class ClientConnection {
       const { cmd, slot } = this.queue[this.queueHead];
       if (cmd.kind === 'immediate' || cmd.kind === 'connection') {
         this.queueHead++;
-        this.complete(slot, cmd.kind === 'immediate' ? cmd.reply : cmd.run());
+        const reply = cmd.kind === 'immediate' ? cmd.reply : cmd.run();
+        if (reply instanceof Promise) {
+          // A connection command that reads state (CLUSTER COUNTKEYSINSLOT): it holds the
+          // connection's turn like a run does, so what comes after it runs after it.
+          this.runInFlight = true;
+          const settle = (r: Reply): void => {
+            this.complete(slot, r);
+            this.runInFlight = false;
+            this.compactQueue();
+            this.pump();
+            this.maybeResume();
+          };
+          reply.then(settle, (err: Error) => settle({ kind: 'error', message: `ERR internal error: ${err.message}` }));
+          return;
+        }
+        this.complete(slot, reply);
         if (this.client.closeAfterReply) {
           // QUIT, CLIENT KILL of itself, a protocol error: nothing after it runs.
           this.dropQueuedAfter();
@@ -188,8 +205,8 @@ class ClientConnection {
       const failed = (err: Error): void => done(run.map(() => ({ kind: 'error', message: `ERR internal error: ${err.message}` })));
       const promise =
         kind === 'read'
-          ? this.options.executor.readRun(run.map((q) => q.cmd as Extract<ClassifiedCommand, { kind: 'read' }>))
-          : this.options.executor.writeRun(run.map((q) => q.cmd as Extract<ClassifiedCommand, { kind: 'write' }>));
+          ? this.options.executor.readRun(run.map((q) => q.cmd as Extract<ClassifiedCommand, { kind: 'read' }>), this.client)
+          : this.options.executor.writeRun(run.map((q) => q.cmd as Extract<ClassifiedCommand, { kind: 'write' }>), this.client);
       promise.then(done, failed);
     }
     this.compactQueue();

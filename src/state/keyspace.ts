@@ -435,6 +435,24 @@ export class Keyspace {
     return names;
   }
 
+  /**
+   * The keys of one hash slot live at `nowMs`: how many, and the first `limit` of them found
+   * (CLUSTER COUNTKEYSINSLOT and GETKEYSINSLOT). Redis keeps an index by slot; here it is a scan of
+   * every key, O(keys), computing each key's slot: these are operator commands, not a hot path.
+   */
+  keysInSlot(slot: number, nowMs: number, limit: number): { count: number; keys: Buffer[] } {
+    let count = 0;
+    const keys: Buffer[] = [];
+    this.table.forEach((entry) => {
+      if (this.expired(entry, nowMs)) return;
+      const key = Buffer.from(entry.name, 'latin1');
+      if (keyHashSlot(key) !== slot) return;
+      count++;
+      if (keys.length < limit) keys.push(key);
+    });
+    return { count, keys };
+  }
+
   /** Whether the key named `name` (latin1) is live at `nowMs`; for filtering SCAN results. */
   isLiveName(name: string, nowMs: number): boolean {
     const entry = this.table.find(name);

@@ -46,6 +46,7 @@ describe('server configuration', () => {
       prettyLogs: false,
       logLevel: serverDefaults.logLevel,
       logCacheBytes: 4 * 1024 * 1024,
+      clusterMode: false,
     });
     for (const [, field] of integers) expect(c[field], field).toBe(serverDefaults[field]);
     expect(c.peers.size).toBe(0);
@@ -70,6 +71,15 @@ describe('server configuration', () => {
     ]);
     expect(c.tickMs).toBe(60);
     expect(c.prettyLogs).toBe(true);
+  });
+
+  it('turns Redis Cluster mode on by the flag, or by either spelling in a file', () => {
+    expect(parseServerConfig(['--id', 'n1', '--cluster-mode']).clusterMode).toBe(true);
+    expect(parseServerConfig(['--id', 'n1', '--config', configFile({ 'cluster-mode': true })]).clusterMode).toBe(true);
+    expect(parseServerConfig(['--id', 'n1', '--config', configFile({ clusterMode: 'true' })]).clusterMode).toBe(true);
+    expect(parseServerConfig(['--id', 'n1', '--config', configFile({ clusterMode: false })]).clusterMode).toBe(false);
+    // A value that is no switch would otherwise leave the mode silently off.
+    expect(() => parseServerConfig(['--id', 'n1', '--config', configFile({ clusterMode: 'yes' })])).toThrow(/--cluster-mode is a switch/);
   });
 
   const refusals: [string, string[], RegExp][] = [

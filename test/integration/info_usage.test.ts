@@ -137,7 +137,7 @@ describe('INFO sections', () => {
       expect(ours, args.join(' ')).toContain('# CPU');
       expectRedisOrder(ours, titles(await infoText(real!, ...args)));
     }
-    expect(titles(await infoText(node!))).toEqual(['# Server', '# Clients', '# Memory', '# Stats', '# Replication', '# CPU', '# Raft', '# Keyspace']);
+    expect(titles(await infoText(node!))).toEqual(['# Server', '# Clients', '# Memory', '# Stats', '# Replication', '# CPU', '# Raft', '# Cluster', '# Keyspace']);
     expect(titles(await infoText(node!, 'cpu'))).toEqual(['# CPU']);
   });
 });

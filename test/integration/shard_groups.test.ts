@@ -4,7 +4,8 @@
  * leading one of them once the preferred leaders have their groups; a key goes to the group of
  * its slot whichever node the client talks to; keys of different groups in one command get
  * -CROSSSLOT; commands over the keyspace cover every group; INFO raft describes the meta group and
- * then each data group with its id as a prefix; restarted, the nodes reopen every group.
+ * then each data group with its id as a prefix; with cluster mode off a plain client on any node
+ * is served every key and the CLUSTER family is refused; restarted, the nodes reopen every group.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -122,6 +123,19 @@ describe('a cluster of three data groups', () => {
     expect(await redisCli(b, 'FLUSHALL')).toBe('OK');
     expect(await redisCli(a, 'DBSIZE')).toBe('0');
     expect(await redisCli(a, 'RANDOMKEY')).toBe('');
+  });
+
+  it('serves a plain client on any node with cluster mode off: no redirects, CLUSTER refused as without cluster support', async () => {
+    const keys = [keyIn(1, 'plain'), keyIn(2, 'plain'), keyIn(3, 'plain')];
+    for (const [i, n] of cluster.nodes.entries()) {
+      const client = cluster.client(n);
+      for (const key of keys) expect(await client.set(key, `${n.id}-${key}`)).toBe('OK');
+      for (const key of keys) expect(await client.get(key)).toBe(`${n.id}-${key}`);
+      expect(await client.mget(`{plain${i}}a`, `{plain${i}}b`)).toEqual([null, null]);
+      await expect(client.call('CLUSTER', 'SLOTS')).rejects.toThrow('ERR This instance has cluster support disabled');
+      await expect(client.call('READONLY')).rejects.toThrow('ERR This instance has cluster support disabled');
+    }
+    expect(await redisCli(cluster.nodes[0]!.respPort, 'INFO', 'cluster')).toMatch(/^cluster_enabled:0\r?$/m);
   });
 
   it('reports every group in admin status', async () => {

@@ -9,7 +9,9 @@ import { RoutingTable, type GroupRecord } from '../../src/cluster/meta_records.j
 import { lookupCommand } from '../../src/commands/command_table.js';
 import type { ReadCommandSpec, WriteCommandSpec } from '../../src/commands/command_spec.js';
 import { CommandRouter, crossSlotReply, type GroupEndpoint } from '../../src/node/command_router.js';
-import { bulk, integer, ok, type Reply } from '../../src/resp/reply.js';
+import { ClusterTopology } from '../../src/node/cluster_view.js';
+import type { ClientState } from '../../src/commands/connection_context.js';
+import { bulk, error, integer, ok, type Reply } from '../../src/resp/reply.js';
 import { commandKeys, wrongGroupReply } from '../../src/state/command_keys.js';
 import { keyHashSlot } from '../../src/state/hash_slot.js';
 import type { SlotRange } from '../../src/state/slot_set.js';
@@ -146,5 +148,94 @@ describe('CommandRouter', () => {
       { spec: spec('set'), args: [b('set'), b('{foo}x'), b('1')] },
     ]);
     expect(await r.readRun([{ spec: spec('dbsize'), args: [b('dbsize')] }])).toEqual([integer(3n)]);
+  });
+});
+
+/**
+ * Cluster mode: the router answers as a Redis Cluster master, with the real ClusterTopology
+ * deciding redirects from what this node (n1) knows of each group's leader.
+ */
+describe('CommandRouter in cluster mode', () => {
+  const nodes = [1, 2, 3].map((n) => ({ id: `n${n}`, grpc: `127.0.0.1:${7000 + n}`, resp: `127.0.0.1:${6000 + n}` }));
+  // g1 (0-8191) is led by n1, this node; g2 (8192-16383) by n2. Both have a replica here.
+  const routing = RoutingTable.of(
+    [
+      { id: 'g1', voters: ['n1', 'n2', 'n3'], preferredLeader: 'n1', slots: [[0, 8191]] },
+      { id: 'g2', voters: ['n1', 'n2', 'n3'], preferredLeader: 'n2', slots: [[8192, 16383]] },
+    ],
+    nodes,
+  );
+  const leaders: Record<string, string> = { g1: 'n1', g2: 'n2' };
+  const topology = new ClusterTopology({ id: 'n1', host: '127.0.0.1', respPort: 6001, grpcPort: 7001 }, routing, (g) => ({
+    hosted: true,
+    leader: leaders[g.id]!,
+    lastLeader: leaders[g.id]!,
+    voters: g.voters,
+    term: 1,
+    appliedIndex: 1,
+  }));
+
+  function clusterRouter(): { router: CommandRouter; g1: FakeGroup; g2: FakeGroup } {
+    const g1 = new FakeGroup('g1', (s) => s < 8192);
+    const g2 = new FakeGroup('g2', (s) => s >= 8192);
+    const replicas = new Map([g1, g2].map((g) => [g.id, g.asReplica()]));
+    const r = new CommandRouter({
+      routing: () => routing,
+      refreshRouting: () => {},
+      endpoint: (id) => replicas.get(id),
+      clock: () => Date.now(),
+      random: () => 0,
+      routeWaitMs: 1_000,
+      cluster: {
+        route: (group, readOnlyRead) => topology.route(group, readOnlyRead),
+        ledGroups: () => routing.groups().filter((g) => leaders[g.id] === 'n1'),
+      },
+    });
+    return { router: r, g1, g2 };
+  }
+
+  const client = (readOnly: boolean) => ({ readOnly }) as ClientState;
+  const set = (key: string, value: string) => ({ spec: spec('set'), args: [b('set'), b(key), b(value)] });
+  const get = (key: string) => ({ spec: spec('get'), args: [b('get'), b(key)] });
+
+  it('runs a key of a group it leads, and redirects a key of a group n2 leads to n2, which never sees it', async () => {
+    const { router: r, g1, g2 } = clusterRouter();
+    expect(await r.writeRun([set('bar', '1'), set('foo', '1')], client(false))).toEqual([ok, error(`MOVED ${fooSlot} 127.0.0.1:6002`)]);
+    expect(g1.log).toEqual(['set bar 1']);
+    expect(g2.log).toEqual([]);
+    expect(await r.readRun([get('foo')], client(false))).toEqual([error(`MOVED ${fooSlot} 127.0.0.1:6002`)]);
+  });
+
+  it('needs one slot, not one group, for a multi-key command', async () => {
+    const { router: r, g1 } = clusterRouter();
+    const other = ['a', 'b', 'c', 'd', 'e', 'x', 'y', 'z'].find((k) => keyHashSlot(b(k)) < 8192 && keyHashSlot(b(k)) !== barSlot)!;
+    expect(await r.writeRun([{ spec: spec('mset'), args: [b('mset'), b('bar'), b('1'), b(other), b('2')] }], client(false))).toEqual([crossSlotReply]);
+    expect(await r.writeRun([{ spec: spec('mset'), args: [b('mset'), b('{bar}1'), b('1'), b('{bar}2'), b('2')] }], client(false))).toEqual([ok]);
+    expect(g1.log).toEqual(['mset {bar}1 1 {bar}2 2']);
+  });
+
+  it("serves a READONLY connection's reads of a followed group here, and still redirects its writes", async () => {
+    const { router: r, g2 } = clusterRouter();
+    const reader = client(true);
+    expect(await r.readRun([get('foo')], reader)).toEqual([{ kind: 'null' }]);
+    expect(g2.log).toEqual(['get foo']);
+    expect(await r.writeRun([set('foo', '1')], reader)).toEqual([error(`MOVED ${fooSlot} 127.0.0.1:6002`)]);
+    // READWRITE: the same connection is redirected again.
+    reader.readOnly = false;
+    expect(await r.readRun([get('foo')], reader)).toEqual([error(`MOVED ${fooSlot} 127.0.0.1:6002`)]);
+  });
+
+  it("checks a read's arguments after the redirect, as Redis Cluster does", async () => {
+    const { router: r } = clusterRouter();
+    const getrange = (key: string) => ({ spec: spec('getrange'), args: [b('getrange'), b(key), b('x'), b('1')] });
+    expect(await r.readRun([getrange('foo')], client(false))).toEqual([error(`MOVED ${fooSlot} 127.0.0.1:6002`)]);
+    expect(await r.readRun([getrange('bar')], client(false))).toEqual([error('ERR value is not an integer or out of range')]);
+  });
+
+  it('covers only the groups it leads with DBSIZE', async () => {
+    const { router: r, g2 } = clusterRouter();
+    await r.writeRun([set('bar', '1'), set('{bar}2', '1')], client(false));
+    g2.data.set('foo', '1');
+    expect(await r.readRun([{ spec: spec('dbsize'), args: [b('dbsize')] }], client(false))).toEqual([integer(2n)]);
   });
 });

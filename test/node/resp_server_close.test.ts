@@ -50,6 +50,7 @@ async function startRespServer(authenticated: boolean): Promise<RespServer> {
     serverName: 'redis',
     redisVersion: '7.0.15',
     role: () => 'master',
+    cluster: { enabled: false, view: () => { throw new Error('not a cluster'); }, keysInSlot: async () => ({ error: 'ERR not a cluster' }) },
   };
   resp = new RespServer({
     host: '127.0.0.1',

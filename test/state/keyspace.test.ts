@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
+import { keyHashSlot } from '../../src/state/hash_slot.js';
 import { KEY_MISSING, Keyspace, NO_EXPIRY } from '../../src/state/keyspace.js';
 import { seededRandom } from '../commands/support/executor.js';
 
@@ -200,5 +201,25 @@ describe('memory estimate', () => {
     ks.clear();
     expect(ks.usedMemoryBytes).toBe(0);
     expect(ks.size).toBe(0);
+  });
+});
+
+describe('keys of a hash slot (CLUSTER COUNTKEYSINSLOT, GETKEYSINSLOT)', () => {
+  test('counts the live keys of one slot, hash tags included, and returns up to the limit', () => {
+    const ks = new Keyspace();
+    for (const name of ['{user}.a', '{user}.b', '{user}.c', 'other', '{user}.gone']) ks.set(key(name), str('v'));
+    ks.setExpireAt(key('{user}.gone'), NOW);
+    const slot = keyHashSlot(key('user'));
+    const all = ks.keysInSlot(slot, NOW, 10);
+    expect(all.count).toBe(3);
+    expect(all.keys.map((k) => k.toString()).sort()).toEqual(['{user}.a', '{user}.b', '{user}.c']);
+    const two = ks.keysInSlot(slot, NOW, 2);
+    expect(two.count).toBe(3);
+    expect(two.keys).toHaveLength(2);
+    expect(ks.keysInSlot(slot, NOW, 0)).toEqual({ count: 3, keys: [] });
+    expect(ks.keysInSlot(keyHashSlot(key('other')), NOW, 5).keys).toEqual([key('other')]);
+    // Binary keys come back byte for byte.
+    ks.set(key('\xff\x00'), str('v'));
+    expect(ks.keysInSlot(keyHashSlot(key('\xff\x00')), NOW, 5).keys).toEqual([key('\xff\x00')]);
   });
 });

@@ -13,7 +13,7 @@ export function clientInfoLine(client: ClientState, nowMs: number): string {
   const idle = nowSeconds - Math.floor(client.lastInteractionMs / 1000);
   return (
     `id=${client.id} addr=${client.addr} laddr=${client.laddr} fd=-1 name=${client.name}` +
-    ` age=${age} idle=${idle} flags=${client.closeAfterReply ? 'c' : 'N'} db=${client.db}` +
+    ` age=${age} idle=${idle} flags=${clientFlags(client)} db=${client.db}` +
     ` sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0` +
     ` obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=${client.lastCommand || 'NULL'} user=default` +
     ` redir=-1 resp=${client.protocol}`
@@ -40,3 +40,9 @@ export function setClientName(client: ClientState, name: Buffer): Reply | null {
 }
 
 const invalidName = error('ERR Client names cannot contain spaces, newlines or special characters.');
+
+/** CLIENT LIST's flags, in Redis's order: `c` closing after the reply, `r` READONLY; `N` for none. */
+function clientFlags(client: ClientState): string {
+  const flags = `${client.closeAfterReply ? 'c' : ''}${client.readOnly ? 'r' : ''}`;
+  return flags === '' ? 'N' : flags;
+}

@@ -9,7 +9,8 @@ import { clientNameError } from './client_info.js';
  * the version (`NOPROTO` unless 2 or 3), then the options left to right (a syntax error names
  * the first bad one; a bad client name is refused as soon as it is read), then AUTH, then the
  * name is set and the protocol switched, then the reply: a map of server, version, proto, id,
- * mode, role, modules (a flat array in RESP2).
+ * mode (`cluster` with --cluster-mode, as Redis with cluster support), role, modules (a flat array
+ * in RESP2).
  *
  * Authentication: quorumkv has no ACL yet, so it answers as Redis with no password set: the
  * `default` user accepts any password, any other user name is WRONGPASS.
@@ -93,7 +94,7 @@ export const hello: ConnectionCommand = {
       field('version', bulk(ctx.server.redisVersion)),
       field('proto', integer(ctx.client.protocol)),
       field('id', integer(ctx.client.id)),
-      field('mode', bulk('standalone')),
+      field('mode', bulk(ctx.server.cluster.enabled ? 'cluster' : 'standalone')),
       field('role', bulk(ctx.server.role())),
       field('modules', array([])),
     ]);

@@ -1,6 +1,7 @@
 import { checkArity } from '../command_table.js';
 import type { ConnectionCommand } from './command_docs.js';
 import { client } from './client.js';
+import { asking, cluster, readonly, readwrite } from './cluster.js';
 import { command } from './command.js';
 import { echo } from './echo.js';
 import { hello } from './hello.js';
@@ -21,7 +22,7 @@ import { time } from './time.js';
  * and puts their specs in ServerContext.commandTable(), which COMMAND describes.
  */
 export const connectionCommands: ReadonlyMap<string, ConnectionCommand> = new Map(
-  [ping, echo, select, quit, hello, client, command, info, time].map(({ spec, handler }) => [
+  [ping, echo, select, quit, hello, client, command, info, time, cluster, readonly, readwrite, asking].map(({ spec, handler }) => [
     spec.name,
     { spec, handler: (ctx, args) => checkArity(spec, args.length) ?? handler(ctx, args) },
   ]),

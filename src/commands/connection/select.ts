@@ -9,7 +9,8 @@ const INT_MAX = 2 ** 31 - 1;
 /**
  * SELECT index. quorumkv has one database, so it answers as Redis configured with
  * `databases 1`: 0 is +OK, any other int is `DB index is out of range`. Before that, the index
- * is read as Redis's getIntFromObjectOrReply does (strict integer, then the int range).
+ * is read as Redis's getIntFromObjectOrReply does (strict integer, then the int range). In cluster
+ * mode any index but 0 is refused as Redis Cluster refuses it.
  */
 export const select: ConnectionCommand = {
   spec: {
@@ -31,6 +32,8 @@ export const select: ConnectionCommand = {
     if (index < INT_MIN || index > INT_MAX) {
       return error(`ERR value is out of range, value must between ${INT_MIN} and ${INT_MAX}`);
     }
+    // Redis Cluster has one database, and says so before any range check.
+    if (index !== 0 && ctx.server.cluster.enabled) return error('ERR SELECT is not allowed in cluster mode');
     if (index !== 0) return error('ERR DB index is out of range');
     ctx.client.db = 0;
     return ok;

@@ -3,6 +3,10 @@ import type { CommandSpec } from '../../../src/commands/command_spec.js';
 import { commandLookup, connectionCommands, resolveCommand } from '../../../src/commands/connection/registry.js';
 import { encodeReply, type Protocol } from '../../../src/resp/encoder.js';
 import type { Reply } from '../../../src/resp/reply.js';
+import { initialLayout } from '../../../src/cluster/layout.js';
+import { RoutingTable } from '../../../src/cluster/meta_records.js';
+import { clusterNodeId } from '../../../src/cluster/node_ids.js';
+import { ClusterTopology } from '../../../src/node/cluster_view.js';
 import { FakeServer } from './support/harness.js';
 
 const wire = (reply: Reply, protocol: Protocol = 2) => encodeReply(reply, protocol).toString('latin1');
@@ -223,5 +227,70 @@ describe('the handlers', () => {
         }
       }
     }
+  });
+});
+
+describe('the CLUSTER family in cluster mode', () => {
+  /** Three nodes: n1 (this one) leads g1 and g2, n2 leads g3, n3 registered no RESP address. */
+  function clusterServer(): FakeServer {
+    const server = new FakeServer();
+    const routing = RoutingTable.of(initialLayout(['n1', 'n2', 'n3'], 3, 3).data, [
+      { id: 'n1', grpc: '10.0.0.1:7001', resp: '10.0.0.1:6001' },
+      { id: 'n2', grpc: '10.0.0.2:7002', resp: '10.0.0.2:6002' },
+      { id: 'n3', grpc: '10.0.0.3:7003', resp: '' },
+    ]);
+    const leaders: Record<string, string> = { g1: 'n1', g2: 'n1', g3: 'n2' };
+    const topology = new ClusterTopology({ id: 'n1', host: '10.0.0.1', respPort: 6001, grpcPort: 7001 }, routing, (g) => ({
+      hosted: true,
+      leader: leaders[g.id]!,
+      lastLeader: leaders[g.id]!,
+      voters: g.voters,
+      term: 3,
+      appliedIndex: 42,
+    }));
+    server.cluster = { enabled: true, view: () => topology.view(), keysInSlot: async () => ({ error: 'ERR not here' }) };
+    return server;
+  }
+  const id = (node: string) => clusterNodeId(node);
+
+  it('lists every node in CLUSTER NODES as a master with the slots of the groups it leads', () => {
+    const server = clusterServer();
+    server.nowMsValue = 1_700_000_000_000;
+    const reply = server.connect().call('CLUSTER', 'NODES');
+    expect(reply.kind === 'verbatim' && reply.value.toString()).toBe(
+      `${id('n1')} 10.0.0.1:6001@7001 myself,master - 0 0 3 connected 0-10922\n` +
+        `${id('n2')} 10.0.0.2:6002@7002 master - 0 1700000000000 3 connected 10923-16383\n` +
+        `${id('n3')} 10.0.0.3:0@7003 master,noaddr - 0 1700000000000 0 connected\n`,
+    );
+  });
+
+  it('shows each range with its leader as master and the other voters that have an address as replicas', () => {
+    const reply = clusterServer().connect().call('CLUSTER', 'SLOTS');
+    const node = (host: string, port: number, who: string) => `*4\r\n$${host.length}\r\n${host}\r\n:${port}\r\n$40\r\n${id(who)}\r\n*0\r\n`;
+    expect(wire(reply)).toBe(
+      '*3\r\n' +
+        `*4\r\n:0\r\n:5460\r\n${node('10.0.0.1', 6001, 'n1')}${node('10.0.0.2', 6002, 'n2')}` +
+        `*4\r\n:5461\r\n:10922\r\n${node('10.0.0.1', 6001, 'n1')}${node('10.0.0.2', 6002, 'n2')}` +
+        `*4\r\n:10923\r\n:16383\r\n${node('10.0.0.2', 6002, 'n2')}${node('10.0.0.1', 6001, 'n1')}`,
+    );
+    const shards = wire(clusterServer().connect().call('CLUSTER', 'SHARDS'), 3);
+    expect(shards.startsWith('*3\r\n%2\r\n$5\r\nslots\r\n*2\r\n:0\r\n:5460\r\n$5\r\nnodes\r\n*2\r\n%7\r\n$2\r\nid\r\n')).toBe(true);
+    expect(shards).toContain('$4\r\nrole\r\n$7\r\nreplica\r\n$18\r\nreplication-offset\r\n:42\r\n$6\r\nhealth\r\n$6\r\nonline\r\n');
+  });
+
+  it('reads READONLY into the connection, and shows it in CLIENT LIST as Redis does (flags=r)', () => {
+    const connection = clusterServer().connect();
+    expect(wire(connection.call('READONLY'))).toBe('+OK\r\n');
+    expect(connection.client.readOnly).toBe(true);
+    expect(wire(connection.call('CLIENT', 'INFO'))).toContain(' flags=r ');
+    expect(wire(connection.call('READWRITE'))).toBe('+OK\r\n');
+    expect(connection.client.readOnly).toBe(false);
+    expect(wire(connection.call('CLIENT', 'INFO'))).toContain(' flags=N ');
+  });
+
+  it("passes the node's refusal of a slot it holds no replica for on to the client", async () => {
+    const connection = clusterServer().connect();
+    expect(wire(await connection.callAsync('CLUSTER', 'COUNTKEYSINSLOT', '7'))).toBe('-ERR not here\r\n');
+    expect(wire(await connection.callAsync('CLUSTER', 'GETKEYSINSLOT', '7', '1'))).toBe('-ERR not here\r\n');
   });
 });

@@ -89,6 +89,23 @@ const cases: [name: string, bytes: string][] = [
   ['COMMAND DOCS in RESP3', 'HELLO 3\r\nCOMMAND DOCS ping hello info\r\n'],
   ['COMMAND DOCS of subcommands', 'COMMAND DOCS client|setname client|getname client|id client|info client|list client|kill client|help command|count command|info command|docs command|help\r\n'],
   ['INFO of unknown sections', 'INFO foo bar\r\n'],
+  // Cluster mode off, as a redis-server without cluster support: the family exists (existence and
+  // arity are checked first), and every call of it is refused.
+  ['CLUSTER without cluster support', 'CLUSTER INFO\r\nCLUSTER SLOTS\r\nCLUSTER KEYSLOT foo\r\nCLUSTER HELP\r\ncluster countkeysinslot x\r\n'],
+  ['READONLY, READWRITE, ASKING without cluster support', 'READONLY\r\nREADWRITE\r\nASKING\r\n'],
+  ['CLUSTER alone', 'CLUSTER\r\n'],
+  ['CLUSTER unknown subcommand', 'CLUSTER foo bar\r\n'],
+  ['CLUSTER KEYSLOT arity', 'CLUSTER KEYSLOT\r\ncluster keyslot a b\r\n'],
+  ['READONLY arity', 'READONLY x\r\nasking x\r\n'],
+  [
+    'COMMAND INFO of the cluster commands',
+    'COMMAND INFO cluster|slots cluster|shards cluster|nodes cluster|info cluster|myid cluster|keyslot cluster|countkeysinslot cluster|getkeysinslot cluster|help readonly readwrite asking\r\n',
+  ],
+  [
+    'COMMAND DOCS of the cluster commands',
+    'COMMAND DOCS cluster|slots cluster|shards cluster|nodes cluster|info cluster|myid cluster|keyslot cluster|countkeysinslot cluster|getkeysinslot cluster|help readonly readwrite asking\r\n',
+  ],
+  ['COMMAND DOCS of the cluster commands in RESP3', 'HELLO 3\r\nCOMMAND DOCS cluster|slots cluster|getkeysinslot readonly\r\n'],
   ['pipeline of both forms', `PING\r\n${multibulk('ECHO', 'x')}ping\r\n*0\r\n*-1\r\n\r\n\r\nECHO y\r\n`],
   ['no CRLF check after a payload', '*1\r\n$4\r\nPINGxx'],
   ['no LF check after a header CR', '*1\rX$4\r\nPING\r\n'],

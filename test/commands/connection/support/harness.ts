@@ -1,6 +1,6 @@
 import type { CommandSpec } from '../../../../src/commands/command_spec.js';
 import { commandTable } from '../../../../src/commands/command_table.js';
-import type { ClientState, ConnectionContext, ServerContext } from '../../../../src/commands/connection_context.js';
+import type { ClientState, ClusterContext, ClusterView, ConnectionContext, ServerContext } from '../../../../src/commands/connection_context.js';
 import { connectionCommands, commandLookup, resolveCommand } from '../../../../src/commands/connection/registry.js';
 import { ReplyWriter } from '../../../../src/resp/encoder.js';
 import { ProtocolError } from '../../../../src/resp/errors.js';
@@ -31,6 +31,15 @@ export class FakeServer implements ServerContext {
     ['keyspace', []],
   ];
 
+  /** Cluster mode off, as a plain redis-server; tests of the CLUSTER family give it a view. */
+  cluster: ClusterContext = {
+    enabled: false,
+    view: (): ClusterView => {
+      throw new Error('no cluster view in this test');
+    },
+    keysInSlot: () => Promise.resolve({ error: 'ERR no keys in this test' }),
+  };
+
   constructor(readonly redisVersion = '7.0.15') {}
 
   connect(addr = `127.0.0.1:${40000 + this.nextId}`): FakeConnection {
@@ -45,6 +54,7 @@ export class FakeServer implements ServerContext {
       db: 0,
       lastCommand: '',
       closeAfterReply: false,
+      readOnly: false,
     });
     this.connections.push(connection);
     return connection;
@@ -110,8 +120,15 @@ export class FakeConnection {
     return this.writer.take();
   }
 
-  /** Runs one command and returns its reply (without writing it). */
+  /** Runs one command and returns its reply (without writing it); a command that answers later is an error here (see runAsync). */
   run(args: readonly Buffer[]): Reply {
+    const reply = this.runAsync(args);
+    if (reply instanceof Promise) throw new Error(`${args[0]} answers later: use callAsync`);
+    return reply;
+  }
+
+  /** Runs one command; its reply, or a promise of it for a command that reads state (CLUSTER COUNTKEYSINSLOT). */
+  runAsync(args: readonly Buffer[]): Reply | Promise<Reply> {
     const resolved = resolveCommand(this.server.lookup, args);
     if (!resolved.ok) return resolved.reply;
     this.client.lastCommand = resolved.fullName;
@@ -124,5 +141,10 @@ export class FakeConnection {
   /** Runs a command given as words. */
   call(...words: (string | Buffer)[]): Reply {
     return this.run(words.map((word) => (typeof word === 'string' ? Buffer.from(word, 'latin1') : word)));
+  }
+
+  /** Runs a command given as words, waiting for a reply that comes later. */
+  async callAsync(...words: (string | Buffer)[]): Promise<Reply> {
+    return this.runAsync(words.map((word) => (typeof word === 'string' ? Buffer.from(word, 'latin1') : word)));
   }
 }

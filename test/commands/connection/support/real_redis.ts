@@ -48,7 +48,7 @@ export interface Exchange {
  * waits in the socket, and the reply was cut short (seen: COMMAND INFO replies missing under
  * load, in differential.test.ts).
  */
-function exchange(port: number, bytes: Buffer, idleMs: number, replies?: number): Promise<Exchange> {
+export function exchange(port: number, bytes: Buffer, idleMs: number, replies?: number): Promise<Exchange> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const counter = new ReplyCounter();
