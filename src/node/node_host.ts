@@ -827,7 +827,9 @@ export class NodeHost {
     if (call.group !== undefined) {
       const replica = this.replicas.get(call.group);
       if (!replica) throw new MembershipError('UNKNOWN_GROUP', `group ${call.group} is not hosted on this node; send the call to a node that hosts it`);
-      return replica.membership.run(call);
+      const line = await replica.membership.run(call);
+      if (call.kind === 'transfer-leader') await this.preferLeader(call.group, call.to);
+      return line;
     }
     const groups = [...(this.replicas.has(metaGroupId) ? [metaGroupId] : []), ...this.dataReplicas().map((r) => r.groupId)];
     const lines: string[] = [];
@@ -839,6 +841,7 @@ export class NodeHost {
       if (call.kind === 'transfer-leader' && !voters.includes(call.to)) continue;
       if (call.kind === 'add-node' && member) continue;
       lines.push(`${groupId}: ${await replica.membership.run({ ...call, group: groupId })}`);
+      if (call.kind === 'transfer-leader' && groupId !== metaGroupId) await this.preferLeader(groupId, call.to);
     }
     if (lines.length === 0) {
       const who = memberOf(call);
@@ -847,6 +850,22 @@ export class NodeHost {
       throw new MembershipError('NOT_A_MEMBER', `${who} is not a member of any group`);
     }
     return lines.join('; ');
+  }
+
+  /**
+   * An operator's transfer of a data group's leadership makes the target the group's preferred
+   * leader, so that the leader balancing (which hands each group to its preferred leader) keeps
+   * it there instead of undoing it. Written through this node's meta replica; a node without one
+   * leaves the preference as it is.
+   */
+  private async preferLeader(groupId: string, nodeId: string): Promise<void> {
+    const meta = this.replicas.get(metaGroupId);
+    const record = this.routingTable.group(groupId);
+    if (!meta || !record || record.preferredLeader === nodeId) return;
+    const entry = groupRecordEntry({ ...record, preferredLeader: nodeId, epoch: (record.epoch ?? 0) + 1 });
+    const [reply] = await meta.gateway.writeRun([{ spec: this.internal(META_PUT_COMMAND), args: metaPutArgs([entry]) }]);
+    if (reply!.kind === 'error') this.logger.warn({ component: 'membership', group: groupId, error: reply!.message }, 'could not record the new preferred leader');
+    this.refreshRouting();
   }
 
   private addressOf(nodeId: string): string | undefined {

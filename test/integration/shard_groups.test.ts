@@ -138,6 +138,17 @@ describe('a cluster of three data groups', () => {
     expect(await redisCli(cluster.nodes[0]!.respPort, 'INFO', 'cluster')).toMatch(/^cluster_enabled:0\r?$/m);
   });
 
+  it('keeps a leader an operator moved a group to: the transfer makes it the preferred leader', async () => {
+    const moved = await admin(cluster.nodes[0]!, 'transfer-leader', '--group', 'g2', '--to', 'n3');
+    expect(moved.code, moved.stderr).toBe(0);
+    // The balancing looks every 2 s: after 5 s the leader would long be back with n2.
+    await new Promise((r) => setTimeout(r, 5_000));
+    const info = await raft(cluster.nodes[0]!.respPort);
+    expect(info.g2_raft_leader_id).toBe('n3');
+    const back = await admin(cluster.nodes[0]!, 'transfer-leader', '--group', 'g2', '--to', 'n2');
+    expect(back.code, back.stderr).toBe(0);
+  }, 60_000);
+
   it('reports every group in admin status', async () => {
     const status = await admin(cluster.nodes[1]!, 'status');
     expect(status.code).toBe(0);
