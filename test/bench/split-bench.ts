@@ -1,0 +1,187 @@
+/**
+ * `npm run bench:split`: how long the two online reshaping operations take with real data, on a
+ * fresh 3-node cluster with production defaults and one data group:
+ *
+ *   load      N keys (default 1,000,000) of V bytes, written with pipelined MSETs
+ *   split     `admin split --group g1`: half of g1's slots, and their keys, become g2; while it
+ *             runs, probe clients keep writing one key in each half, and the longest gap between
+ *             two acknowledged probe writes of a half is that half's unavailability (against the
+ *             longest gap in an equal time before the split, the noise floor)
+ *   move      `admin move-replica --group g1 --from n1 --to n4`: a fourth node takes n1's
+ *             replica (learner, caught up by snapshot, voter, n1 removed)
+ *
+ * Every step is timed on the wall clock, end to end, as the operator sees it (the admin command
+ * returns once the step is done). Afterwards the groups' key counts are checked to add up to N, so
+ * a run that lost keys does not print a figure. No assertion on the times: they are figures for
+ * docs/performance.md.
+ *
+ *   npm run bench:split
+ *   npm run bench:split -- --keys 200000 --value-bytes 32
+ */
+import { parseArgs } from 'node:util';
+import type { Redis } from 'ioredis';
+import { keyHashSlot } from '../../src/state/hash_slot.js';
+import { TestCluster, admin, quorumkvWithin } from '../integration/cluster_harness.js';
+import { describeMachine, uptimeLine } from './machine.js';
+
+interface GroupRow {
+  readonly group: string;
+  readonly keys: number;
+  readonly voters: readonly string[];
+}
+
+const { values } = parseArgs({
+  options: {
+    keys: { type: 'string', default: '1000000' },
+    'value-bytes': { type: 'string', default: '100' },
+  },
+});
+const keyCount = Number(values.keys);
+const valueBytes = Number(values['value-bytes']);
+if (!Number.isInteger(keyCount) || keyCount <= 0 || !Number.isInteger(valueBytes) || valueBytes <= 0) {
+  console.error('--keys and --value-bytes take positive integers');
+  process.exit(2);
+}
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const r = await fn();
+  return [r, performance.now() - t0];
+}
+
+/** An admin command with a deadline long enough for a large group (the bench measures, it does not judge). */
+function longAdmin(cluster: TestCluster, node: number, ...args: string[]): ReturnType<typeof admin> {
+  return quorumkvWithin(30 * 60_000, ['admin', '--addr', `127.0.0.1:${cluster.nodes[node]!.grpcPort}`, '--timeout-ms', String(30 * 60_000), ...args]);
+}
+
+async function groupRows(cluster: TestCluster): Promise<GroupRow[]> {
+  const r = await admin(cluster.nodes[1]!, 'groups', '--json');
+  if (r.code !== 0) throw new Error(`admin groups: ${r.stderr}`);
+  return JSON.parse(r.stdout) as GroupRow[];
+}
+
+async function load(cluster: TestCluster): Promise<void> {
+  const client = cluster.client(cluster.nodes[0]!, { commandTimeout: 120_000 });
+  const value = 'v'.repeat(valueBytes);
+  const perMset = 100;
+  const inFlight = 16;
+  try {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < keyCount) {
+        const from = next;
+        next = Math.min(keyCount, next + perMset);
+        const args: string[] = [];
+        for (let i = from; i < next; i++) args.push(`key:${i}`, value);
+        await client.mset(...args);
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, worker));
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A key whose slot is below (or not below) `slot`. */
+function keyOnSide(prefix: string, below: boolean, slot: number): string {
+  for (let i = 0; ; i++) {
+    const key = `${prefix}:${i}`;
+    if (keyHashSlot(Buffer.from(key)) < slot === below) return key;
+  }
+}
+
+/**
+ * Writes `key` back to back until stopped, through every node in turn (so that the routing of each
+ * node is exercised), and records when each write was acknowledged.
+ */
+function probe(clients: readonly Redis[], key: string): { acks: number[]; errors: string[]; stop: () => Promise<void> } {
+  const acks: number[] = [];
+  const errors: string[] = [];
+  let running = true;
+  const loop = (async () => {
+    for (let i = 0; running; i++) {
+      try {
+        await clients[i % clients.length]!.set(key, String(i));
+        acks.push(performance.now());
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+    }
+  })();
+  return {
+    acks,
+    errors,
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+/** The longest time between two acknowledgements within [from, to] (the window's ends count as acknowledgements). */
+function longestGap(acks: readonly number[], from: number, to: number): number {
+  let last = from;
+  let gap = 0;
+  for (const t of acks) {
+    if (t < from || t > to) continue;
+    gap = Math.max(gap, t - last);
+    last = t;
+  }
+  return Math.max(gap, to - last);
+}
+
+const ms = (x: number): string => `${x.toFixed(0)} ms`;
+
+async function main(): Promise<void> {
+  const m = describeMachine();
+  console.log(`split/move benchmark: ${keyCount} keys of ${valueBytes} bytes`);
+  console.log(`${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; at ${m.gitCommit}; ${uptimeLine()}`);
+  const cluster = await TestCluster.start({ extraArgs: ['--groups', '1'] });
+  try {
+    await cluster.waitForLeader();
+    const [, loadMs] = await timed(() => load(cluster));
+    console.log(`load     ${seconds(loadMs)}  (${Math.round(keyCount / (loadMs / 1000))} keys/s)`);
+
+    const clients = cluster.nodes.map((n) => cluster.client(n, { commandTimeout: 60_000 }));
+    const splitAt = 8192;
+    const probes = [probe(clients, keyOnSide('probe-stays', true, splitAt)), probe(clients, keyOnSide('probe-moves', false, splitAt))];
+    const quiet = 3_000;
+    const before = performance.now();
+    await new Promise((r) => setTimeout(r, quiet));
+    const splitStart = performance.now();
+    const [split, splitMs] = await timed(() => longAdmin(cluster, 1, 'split', '--group', 'g1', '--at-slot', String(splitAt)));
+    await new Promise((r) => setTimeout(r, 1_000));
+    const splitEnd = performance.now();
+    for (const p of probes) await p.stop();
+    for (const c of clients) c.disconnect();
+    if (split.code !== 0) throw new Error(`admin split: ${split.stderr}`);
+    const afterSplit = await groupRows(cluster);
+    const dataKeys = (rows: readonly GroupRow[]): number => rows.filter((g) => g.group !== 'meta').reduce((s, g) => s + g.keys, 0);
+    if (dataKeys(afterSplit) !== keyCount) throw new Error(`after the split the groups hold ${dataKeys(afterSplit)} keys, not ${keyCount}`);
+    const counts = afterSplit.filter((g) => g.group !== 'meta').map((g) => `${g.group} ${g.keys}`).join(', ');
+    console.log(`split    ${seconds(splitMs)}  (${split.stdout.trim()}; ${counts})`);
+    const [stays, moves] = probes as [ReturnType<typeof probe>, ReturnType<typeof probe>];
+    console.log(`  longest gap between acknowledged writes, before the split (${ms(quiet)}): ${ms(longestGap(stays.acks, before, splitStart))} / ${ms(longestGap(moves.acks, before, splitStart))}`);
+    console.log(`  during the split and 1 s after it: keys that stay in g1 ${ms(longestGap(stays.acks, splitStart, splitEnd))}, keys that move to the new group ${ms(longestGap(moves.acks, splitStart, splitEnd))}`);
+    const errors = [...stays.errors, ...moves.errors];
+    if (errors.length > 0) console.log(`  probe errors: ${errors.length} (first: ${errors[0]})`);
+
+    const n4 = await cluster.startJoiner('n4');
+    const [move, moveMs] = await timed(() => longAdmin(cluster, 2, 'move-replica', '--group', 'g1', '--from', 'n1', '--to', 'n4', '--grpc', `127.0.0.1:${n4.grpcPort}`));
+    if (move.code !== 0) throw new Error(`admin move-replica: ${move.stderr}`);
+    const afterMove = await groupRows(cluster);
+    const g1 = afterMove.find((g) => g.group === 'g1');
+    if (!g1 || !g1.voters.includes('n4') || g1.voters.includes('n1')) throw new Error(`after the move g1's voters are ${g1?.voters.join(',')}`);
+    if (dataKeys(afterMove) !== keyCount) throw new Error(`after the move the groups hold ${dataKeys(afterMove)} keys, not ${keyCount}`);
+    console.log(`move     ${seconds(moveMs)}  (${move.stdout.trim()}; g1 holds ${g1.keys} keys)`);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
