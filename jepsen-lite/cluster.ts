@@ -617,13 +617,19 @@ export class Cluster {
     }
     const unowned = owner.indexOf(-1);
     if (unowned >= 0) return `slot ${unowned} is in no group of the routing table`;
-    const keys = routed.map((g) => healthKeyOf(g.slots[0]![0]));
     for (const n of this.nodes) {
       const c = this.client(n, { commandTimeout: 3_000, connectTimeout: 1_000, enableOfflineQueue: true });
       try {
-        await Promise.all(keys.map((k) => c.set(k, n.id)));
-      } catch (err) {
-        return `${n.id}: write failed: ${(err as Error).message}`;
+        const failed = await Promise.all(
+          routed.map((g) =>
+            c.set(healthKeyOf(g.slots[0]![0]), n.id).then(
+              () => '',
+              (err: unknown) => `${g.group} ${(err as Error).message}`,
+            ),
+          ),
+        );
+        const problems = failed.filter((f) => f !== '');
+        if (problems.length > 0) return `${n.id}: write failed: ${problems.join('; ')}`;
       } finally {
         c.disconnect();
       }
@@ -639,6 +645,11 @@ export class Cluster {
     const group = status.groups[0];
     if (!group) return undefined;
     return { leader, commitIndex: group.commitIndex, members: group.members };
+  }
+
+  /** Every node's kept output (its last 200 chunks), removed nodes too. */
+  fullLogs(): string {
+    return [...this.nodes, ...this.retired].map((n) => `--- ${n.id}${this.retired.includes(n) ? ' (removed)' : ''}\n${n.output.join('')}`).join('\n');
   }
 
   logs(): string {

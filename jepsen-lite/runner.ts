@@ -4,7 +4,7 @@
  * check the history, and write a report into `jepsen-lite/runs/<timestamp>-<workload>/`, where
  * the history (JSON Lines) has been streaming since the clients started.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { SeededRandom, shuffle } from '../src/util/random.js';
@@ -344,6 +344,9 @@ export async function run(options: RunOptions): Promise<RunResult> {
     setupError = err;
   } finally {
     for (const s of slots) s.close();
+    // The nodes' last output, for a run whose cluster did not heal (their data dir goes with stop()).
+    const troubled = settleProblem !== null || faults.some((f) => f.error !== undefined || /not healthy/.test(f.detail));
+    if (dir !== null && (troubled || setupError !== undefined)) await writeFile(join(dir, 'nodes.log'), cluster.fullLogs()).catch(() => undefined);
     await cluster.stop();
     await history.close().catch((err: unknown) => (setupError ??= err));
   }
