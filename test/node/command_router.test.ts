@@ -171,7 +171,7 @@ describe('CommandRouter', () => {
     for (let step = 0; ; step++) {
       const [reply] = await r.readRun([{ spec: spec('scan'), args: [b('scan'), b(cursor)] }]);
       if (reply!.kind === 'error') return { keys, error: reply!.message };
-      const [next, found] = (reply as { items: Reply[] }).items as [{ value: Buffer }, { items: { value: Buffer }[] }];
+      const [next, found] = (reply as unknown as { items: [{ value: Buffer }, { items: { value: Buffer }[] }] }).items;
       for (const k of found.items) keys.add(k.value.toString());
       cursor = next.value.toString();
       between(step);
@@ -229,7 +229,7 @@ describe('CommandRouter', () => {
     expect((refused as { message: string }).message).toMatch(/^TRYAGAIN group g1 gave slots away/);
     current = fresh;
     const [reply] = await r.readRun([{ spec: spec('scan'), args: [b('scan'), b(last)] }]);
-    const [next] = (reply as { items: { value: Buffer }[] }).items;
+    const [next] = (reply as unknown as { items: { value: Buffer }[] }).items;
     expect(next!.value.toString()).toBe('2'); // on to g2, from its start
     expect(names.length).toBe(60);
   });
