@@ -1,6 +1,6 @@
 /**
  * `npm run jepsen -- --workload W --nemesis N1,N2 --time SECONDS --seed N [--clients 6] [--schedule random|each]
- *   [--server-args="--snapshot-bytes 20000 ..."]`
+ *   [--groups N] [--keys N] [--server-args="--snapshot-bytes 20000 ..."]`
  *
  * Exits 0 when the history is valid, 1 when it is not (or the checker could not decide), 2 on bad
  * flags; the verdict is the last line printed.
@@ -19,6 +19,8 @@ async function main(): Promise<number> {
         seed: { type: 'string' },
         clients: { type: 'string', default: '6' },
         schedule: { type: 'string', default: 'random' },
+        groups: { type: 'string', default: '1' },
+        keys: { type: 'string' },
         'server-args': { type: 'string', default: '' },
       },
       strict: true,
@@ -33,6 +35,10 @@ async function main(): Promise<number> {
   if (!Number.isFinite(time) || time <= 0) return usage(`--time must be a positive number of seconds`);
   if (!Number.isInteger(clients) || clients < 1) return usage(`--clients must be a positive integer`);
   if (!Number.isInteger(seed)) return usage(`--seed must be an integer`);
+  const groups = Number(values.groups);
+  if (!Number.isInteger(groups) || groups < 1 || groups > 64) return usage(`--groups must be an integer from 1 to 64`);
+  const keys = values.keys === undefined ? undefined : Number(values.keys);
+  if (keys !== undefined && (!Number.isInteger(keys) || keys < 1)) return usage(`--keys must be a positive integer`);
   if (values.schedule !== 'random' && values.schedule !== 'each') return usage(`--schedule must be random or each`);
   try {
     const result = await run({
@@ -41,6 +47,8 @@ async function main(): Promise<number> {
       timeSeconds: time,
       seed,
       clients,
+      groups,
+      ...(keys !== undefined ? { keys } : {}),
       schedule: values.schedule,
       serverArgs: values['server-args']!.split(/\s+/).filter((a) => a !== ''),
     });

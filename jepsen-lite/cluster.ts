@@ -35,8 +35,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { adminStatus } from '../src/admin/admin_client.js';
-import { freePort, raftInfo, spawnServer, waitForNode, waitForPort } from './node_probe.js';
+import { adminChange, adminGroups, adminStatus } from '../src/admin/admin_client.js';
+import { nameHashSlot, slotCount } from '../src/state/hash_slot.js';
+import { pick, type SeededRandom } from '../src/util/random.js';
+import { freePort, raftInfo, raftInfoGroups, spawnServer, waitForNode, waitForPort } from './node_probe.js';
 
 /** The repository root, from either `jepsen-lite/` (vitest) or `dist/jepsen-lite/` (compiled). */
 export const repoRoot = resolve(import.meta.dirname, import.meta.dirname.includes(`${join('dist', 'jepsen-lite')}`) ? '../..' : '..');
@@ -148,9 +150,52 @@ export interface ClusterNode {
   output: string[];
 }
 
+/** One group as the nodes report it (Cluster.groupView). */
+export interface GroupState {
+  readonly id: string;
+  /** The nodes that host a replica of it, with their INFO raft fields for it. */
+  readonly hosts: Map<string, Record<string, string>>;
+  leader: string | undefined;
+  /** As its leader reports them; empty when no leader. */
+  voters: string[];
+  learners: string[];
+}
+
+/** For each slot, a key in it (`__health{hN}`), found once: writes to a group's key test that group. */
+let healthKeys: string[] | null = null;
+
+export function healthKeyOf(slot: number): string {
+  if (healthKeys === null) {
+    const keys: string[] = new Array<string>(slotCount);
+    let found = 0;
+    for (let i = 0; found < slotCount; i++) {
+      const slot = nameHashSlot(`h${i}`);
+      if (keys[slot] === undefined) {
+        keys[slot] = `__health{h${i}}`;
+        found++;
+      }
+    }
+    healthKeys = keys;
+  }
+  return healthKeys[slot]!;
+}
+
 export interface ClusterOptions {
   readonly nodes?: number;
   readonly extraArgs?: readonly string[];
+  /** Data groups of the new cluster (`server --groups N`); default 1, and no flag passed. */
+  readonly groups?: number;
+  /**
+   * Nodes started empty with `--join` after the first ones, members of no group: somewhere for
+   * `move` to move replicas to (ids are never reused within a group, so a replica cannot move
+   * back to a node the group had).
+   */
+  readonly spares?: number;
+  /**
+   * Health and leaders judged group by group (see `groupsHealthProblem`): implied by more than one
+   * data group or a spare node; set it too when groups will come (a split).
+   */
+  readonly multiGroup?: boolean;
   /** Passed through to each node's stdout/stderr tail (for reports). */
   readonly keepOutputChunks?: number;
 }
@@ -164,18 +209,48 @@ export class Cluster {
   readonly links = new Map<string, Link>();
   private readonly egress = new Map<string, EgressProxy>();
   private nextNodeNumber = 1;
+  /**
+   * Every node each group ever had as a member, as far as the harness saw or did: a group refuses
+   * an id it had, so `move` never picks one of these as a target. A split-off group inherits its
+   * parent's (its members came from it).
+   */
+  readonly everMembers = new Map<string, Set<string>>();
+  /** Health and "the leader" judged group by group (several data groups, or spare nodes). */
+  readonly multiGroup: boolean;
+  /** Voters a data group has (the servers' --replicas default, at most the first nodes). */
+  readonly replicas: number;
+  /** Voters the meta group has: the first nodes, at most 5. */
+  metaVoters: number;
 
-  private constructor(readonly dir: string, private readonly extraArgs: readonly string[]) {}
+  private constructor(readonly dir: string, private readonly extraArgs: readonly string[], options: ClusterOptions) {
+    const first = options.nodes ?? 3;
+    this.multiGroup = options.multiGroup === true || (options.groups ?? 1) > 1 || (options.spares ?? 0) > 0;
+    this.replicas = Math.min(3, first);
+    this.metaVoters = Math.min(5, first);
+  }
 
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
     const dir = await mkdtemp(join(tmpdir(), 'qkv-jepsen-'));
-    const cluster = new Cluster(dir, options.extraArgs ?? []);
+    const groups = options.groups ?? 1;
+    const cluster = new Cluster(dir, [...(options.extraArgs ?? []), ...(groups > 1 ? ['--groups', String(groups)] : [])], options);
     try {
       const count = options.nodes ?? 3;
       for (let i = 0; i < count; i++) await cluster.newNode(false);
       for (const n of cluster.nodes) cluster.spawn(n);
       for (const n of cluster.nodes) await cluster.waitUp(n);
       await cluster.waitForLeader();
+      for (let i = 0; i < (options.spares ?? 0); i++) {
+        // A spare joins the meta group: a --join node in no group knows no peer, so it could not
+        // even route a command (TRYAGAIN: no group serves the slot); in the meta group it has
+        // the routing table, and serves every key through the groups' nodes.
+        const spare = await cluster.addNode();
+        await adminChange(cluster.grpcAddress(cluster.nodes[0]!), { kind: 'add-node', nodeId: spare.id, address: cluster.grpcAddress(spare), group: 'meta' }, { timeoutMs: 30_000 });
+        cluster.metaVoters++;
+      }
+      if (cluster.multiGroup) {
+        const problem = await cluster.waitHealthy(30_000);
+        if (problem !== null) throw new Error(`the cluster of ${groups} data groups is not healthy after 30 s: ${problem}\n${cluster.logs()}`);
+      }
     } catch (err) {
       await cluster.stop();
       throw err;
@@ -387,9 +462,65 @@ export class Cluster {
   }
 
   /**
+   * Every group as the nodes that are up report it in INFO raft: who hosts it, the leader (a host
+   * that says it leads; the highest term wins) and that leader's voters and learners. Nodes that
+   * do not answer are left out.
+   */
+  async groupView(): Promise<Map<string, GroupState>> {
+    const reports = new Map<string, Map<string, Record<string, string>>>();
+    await Promise.all(
+      this.upNodes().map(async (n) => {
+        const groups = await raftInfoGroups(n.respPort, 2_000).catch(() => null);
+        if (groups) reports.set(n.id, groups);
+      }),
+    );
+    const view = new Map<string, GroupState>();
+    for (const [nodeId, groups] of reports) {
+      for (const [groupId, fields] of groups) {
+        let g = view.get(groupId);
+        if (!g) view.set(groupId, (g = { id: groupId, hosts: new Map(), leader: undefined, voters: [], learners: [] }));
+        g.hosts.set(nodeId, fields);
+      }
+    }
+    for (const g of view.values()) {
+      let bestTerm = -1;
+      for (const [nodeId, fields] of g.hosts) {
+        const term = Number(fields.raft_term ?? 0);
+        if (fields.raft_role === 'leader' && term > bestTerm) {
+          bestTerm = term;
+          g.leader = nodeId;
+          g.voters = (fields.raft_voters ?? '').split(',').filter((v) => v !== '');
+          g.learners = (fields.raft_learners ?? '').split(',').filter((v) => v !== '');
+        }
+      }
+      // What the harness knows of who the group ever had (see everMembers).
+      const ever = this.everMembers.get(g.id) ?? new Set<string>();
+      for (const v of [...g.voters, ...g.learners]) ever.add(v);
+      this.everMembers.set(g.id, ever);
+    }
+    return view;
+  }
+
+  /** The data groups of a view (g1, g2, ...), in id order. */
+  static dataGroups(view: ReadonlyMap<string, GroupState>): GroupState[] {
+    return [...view.values()].filter((g) => /^g\d+$/.test(g.id)).sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)));
+  }
+
+  /**
+   * "The leader" with several groups: the node leading a random data group (of those with a
+   * leader), and that group; undefined when none has one.
+   */
+  async someGroupLeader(rng: SeededRandom): Promise<{ node: ClusterNode; group: string } | undefined> {
+    const led = Cluster.dataGroups(await this.groupView()).filter((g) => g.leader !== undefined && this.nodes.some((n) => n.id === g.leader));
+    if (led.length === 0) return undefined;
+    const g = pick(rng, led);
+    return { node: this.node(g.leader!), group: g.id };
+  }
+
+  /**
    * Health: every member up, one leader that every member names, the leader's voters exactly
-   * the current members, and a write through every member succeeds. Returns a reason when not
-   * healthy within the time.
+   * the current members, and a write through every member succeeds (group by group when
+   * `multiGroup`: see groupsHealthProblem). Returns a reason when not healthy within the time.
    */
   async waitHealthy(timeoutMs = 20_000): Promise<string | null> {
     const deadline = Date.now() + timeoutMs;
@@ -404,6 +535,7 @@ export class Cluster {
 
   /** '' when healthy now, else what is wrong (see `waitHealthy`). */
   async healthProblem(): Promise<string> {
+    if (this.multiGroup) return this.groupsHealthProblem();
     const down = this.nodes.filter((n) => !this.isUp(n));
     if (down.length > 0) return `down: ${down.map((n) => n.id).join(',')}`;
     const leaders = new Set<string>();
@@ -436,6 +568,75 @@ export class Cluster {
     return '';
   }
 
+  /**
+   * Health of a cluster of several groups, each judged on its own (a node hosts only some of
+   * them once replicas moved):
+   *
+   * - every member up;
+   * - every group has one leader, which every one of its voters names; its voters are current
+   *   members, as many as the group was made with (a data group `replicas`, the meta group
+   *   `metaVoters`), and it has no learner (no change half done);
+   * - the meta group's routing table (`admin groups` of a node hosting it) gives every slot to
+   *   exactly one data group, and each of those groups is one the nodes report;
+   * - a write to a key of every data group through every member succeeds.
+   */
+  async groupsHealthProblem(): Promise<string> {
+    const down = this.nodes.filter((n) => !this.isUp(n));
+    if (down.length > 0) return `down: ${down.map((n) => n.id).join(',')}`;
+    const view = await this.groupView();
+    const members = new Set(this.nodes.map((n) => n.id));
+    for (const g of view.values()) {
+      if (g.leader === undefined) return `${g.id}: no leader (hosts ${[...g.hosts.keys()].join(',')})`;
+      if (g.learners.length > 0) return `${g.id}: learners ${g.learners.join(',')}`;
+      const expected = g.id === 'meta' ? this.metaVoters : this.replicas;
+      if (g.voters.length !== expected) return `${g.id}: voters ${g.voters.join(',')} (${expected} expected)`;
+      for (const v of g.voters) {
+        if (!members.has(v)) return `${g.id}: voter ${v} is not a member`;
+        const named = g.hosts.get(v)?.raft_leader_id;
+        if (named !== g.leader) return `${g.id}: ${v} names leader '${named ?? '(does not host it)'}', not ${g.leader}`;
+      }
+    }
+    const meta = view.get('meta');
+    const via = meta?.leader !== undefined ? this.node(meta.leader) : undefined;
+    if (!via) return 'meta: no leader';
+    let routed;
+    try {
+      routed = (await adminGroups(this.grpcAddress(via), { timeoutMs: 2_000 })).filter((g) => g.group !== 'meta');
+    } catch (err) {
+      return `admin groups at ${via.id}: ${(err as Error).message}`;
+    }
+    const owner = new Int32Array(slotCount).fill(-1);
+    for (const [i, g] of routed.entries()) {
+      if (!view.has(g.group)) return `the routing table names ${g.group}, which no node reports`;
+      for (const [first, last] of g.slots) {
+        for (let s = first; s <= last; s++) {
+          if (owner[s] !== -1) return `slot ${s} is in ${routed[owner[s]!]!.group} and ${g.group}`;
+          owner[s] = i;
+        }
+      }
+    }
+    const unowned = owner.indexOf(-1);
+    if (unowned >= 0) return `slot ${unowned} is in no group of the routing table`;
+    for (const n of this.nodes) {
+      const c = this.client(n, { commandTimeout: 3_000, connectTimeout: 1_000, enableOfflineQueue: true });
+      try {
+        const failed = await Promise.all(
+          routed.map((g) =>
+            c.set(healthKeyOf(g.slots[0]![0]), n.id).then(
+              () => '',
+              (err: unknown) => `${g.group} ${(err as Error).message}`,
+            ),
+          ),
+        );
+        const problems = failed.filter((f) => f !== '');
+        if (problems.length > 0) return `${n.id}: write failed: ${problems.join('; ')}`;
+      } finally {
+        c.disconnect();
+      }
+    }
+    return '';
+  }
+
   /** The members of the data group as the leader's admin API reports them (role, lag). */
   async memberStatus(timeoutMs = 2_000): Promise<{ leader: ClusterNode; commitIndex: number; members: readonly { nodeId: string; role: string; lag?: number }[] } | undefined> {
     const leader = await this.leader();
@@ -446,6 +647,11 @@ export class Cluster {
     const group = status.groups.find((g) => g.groupId === dataGroupId);
     if (!group) return undefined;
     return { leader, commitIndex: group.commitIndex, members: group.members };
+  }
+
+  /** Every node's kept output (its last 200 chunks), removed nodes too. */
+  fullLogs(): string {
+    return [...this.nodes, ...this.retired].map((n) => `--- ${n.id}${this.retired.includes(n) ? ' (removed)' : ''}\n${n.output.join('')}`).join('\n');
   }
 
   logs(): string {

@@ -46,6 +46,10 @@ export const Fn = {
   write: 'write',
   incr: 'incr',
   append: 'append',
+  /** scan workload: DEL of one key (args null; result the number deleted). */
+  del: 'del',
+  /** scan workload: a full SCAN (key `*`; result every key returned, sorted). */
+  scan: 'scan',
 } as const;
 
 /** The unit of every `time` in a history. TTLs and bounds, given in ms, are converted to it. */

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { freePort, spawnServer, waitForNode } from './node_probe.js';
+import { freePort, groupFieldsOf, parseInfo, spawnServer, waitForNode } from './node_probe.js';
 import { binPath, repoRoot } from './cluster.js';
 
 afterEach(() => {
@@ -83,5 +83,20 @@ describe('waitForNode', () => {
       taken.close();
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('groupFieldsOf', () => {
+  it("splits INFO raft into each group's fields: the unprefixed ones are the group they name", () => {
+    const info = parseInfo(
+      ['# Raft', 'raft_group_id:meta', 'raft_role:leader', 'raft_voters:n1,n2,n3', 'g1_raft_group_id:g1', 'g1_raft_role:follower', 'g1_raft_member_n4:match=7,lag=0,state=replicate', 'g12_raft_group_id:g12', 'g12_raft_role:leader', ''].join('\r\n'),
+    );
+    const groups = groupFieldsOf(info);
+    expect([...groups.keys()].sort()).toEqual(['g1', 'g12', 'meta']);
+    expect(groups.get('meta')).toEqual({ raft_group_id: 'meta', raft_role: 'leader', raft_voters: 'n1,n2,n3' });
+    expect(groups.get('g1')).toEqual({ raft_group_id: 'g1', raft_role: 'follower', raft_member_n4: 'match=7,lag=0,state=replicate' });
+    expect(groups.get('g12')!.raft_role).toBe('leader');
+    // A node hosting no meta replica (a moved-to spare): its first data group is the unprefixed one.
+    expect([...groupFieldsOf(parseInfo('raft_group_id:g3\r\nraft_role:learner\r\n')).keys()]).toEqual(['g3']);
   });
 });

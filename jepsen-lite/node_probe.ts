@@ -188,6 +188,31 @@ export async function raftInfo(respPort: number, timeoutMs = 1_000): Promise<Rec
   return dataGroupFields(await infoFields(respPort, 'raft', timeoutMs));
 }
 
+/**
+ * Every group's Raft fields from one INFO raft reply, by group id: the unprefixed fields are the
+ * group named by their `raft_group_id` (the meta group, or a data group on a node that hosts no
+ * meta replica), each `gN_raft_*` field is gN's (its prefix taken off).
+ */
+export function groupFieldsOf(fields: Record<string, string>): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
+  const unprefixed: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    const m = /^(g\d+)_(raft_.*)$/.exec(k);
+    if (m) {
+      let g = out.get(m[1]!);
+      if (!g) out.set(m[1]!, (g = {}));
+      g[m[2]!] = v;
+    } else if (k.startsWith('raft_')) unprefixed[k] = v;
+  }
+  if (unprefixed.raft_group_id) out.set(unprefixed.raft_group_id, unprefixed);
+  return out;
+}
+
+/** INFO raft of the node at `respPort`, every group it hosts (see groupFieldsOf). */
+export async function raftInfoGroups(respPort: number, timeoutMs = 1_000): Promise<Map<string, Record<string, string>>> {
+  return groupFieldsOf(await infoFields(respPort, 'raft', timeoutMs));
+}
+
 /** The fields of one INFO section of the node whose RESP port is `respPort`. */
 async function infoFields(respPort: number, section: string, timeoutMs: number): Promise<Record<string, string>> {
   const c = new Redis({ port: respPort, host: '127.0.0.1', maxRetriesPerRequest: 0, connectTimeout: timeoutMs, commandTimeout: timeoutMs, lazyConnect: true });

@@ -19,6 +19,9 @@ export interface RunSummary {
   readonly workload: string;
   readonly nemeses: readonly string[];
   readonly schedule: string;
+  /** Data groups the cluster was made with, and the keys the workload used (its final reads). */
+  readonly groups?: number;
+  readonly keys?: number;
   readonly seed: number;
   readonly timeSeconds: number;
   readonly clients: number;
@@ -54,6 +57,8 @@ export async function writeRunFiles(dir: string, summary: RunSummary, log: Opera
     workload: summary.workload,
     nemeses: summary.nemeses,
     schedule: summary.schedule,
+    ...(summary.groups !== undefined ? { groups: summary.groups } : {}),
+    ...(summary.keys !== undefined ? { keys: summary.keys } : {}),
     seed: summary.seed,
     timeSeconds: summary.timeSeconds,
     clients: summary.clients,

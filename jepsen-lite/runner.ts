@@ -4,14 +4,14 @@
  * check the history, and write a report into `jepsen-lite/runs/<timestamp>-<workload>/`, where
  * the history (JSON Lines) has been streaming since the clients started.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { SeededRandom, shuffle } from '../src/util/random.js';
 import { checkHistory, type CheckResult, type Workload } from './checker/index.js';
 import { Cluster, repoRoot, type ClusterNode } from './cluster.js';
 import { TextFileWriter } from './files.js';
-import { raftInfo } from './node_probe.js';
+import { raftInfoGroups } from './node_probe.js';
 import type { OutcomeCounts } from './history.js';
 import { makeNemesis, type FaultRecord, type Nemesis } from './nemesis.js';
 import { HistoryRecorder } from './recorder.js';
@@ -25,6 +25,16 @@ export interface RunOptions {
   readonly seed: number;
   readonly clients?: number;
   readonly nodes?: number;
+  /**
+   * Data groups of the cluster (`server --groups N`); default 1, today's single group. With more,
+   * health and "the leader" are judged group by group, and the workloads spread over more keys.
+   */
+  readonly groups?: number;
+  /**
+   * Keys of register and counter (append: keys in use at a time). Default: 3, 2 and 3 with one
+   * group; 8 per data group with several (or with split), so that every group has keys.
+   */
+  readonly keys?: number;
   /** How long a fault lasts and how long the quiet between faults, ms. Default 2500 / 1500. */
   readonly faultMs?: number;
   readonly quietMs?: number;
@@ -70,31 +80,35 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * sample lower than the last one starts a new incarnation of that node.
  */
 class SnapshotCounters {
-  private readonly byNode = new Map<string, { base: { taken: number; installed: number }; last: { taken: number; installed: number } }>();
+  /** By `node/group`: a replica's counters start from 0 when its process restarts (or it is made anew). */
+  private readonly byReplica = new Map<string, { base: { taken: number; installed: number }; last: { taken: number; installed: number } }>();
 
   async sample(nodes: readonly ClusterNode[]): Promise<void> {
     for (const n of nodes) {
-      const info = await this.read(n);
-      if (info === null) continue;
-      const now = { taken: Number(info.raft_snapshots_taken ?? 0), installed: Number(info.raft_snapshots_installed ?? 0) };
-      const seen = this.byNode.get(n.id) ?? { base: { taken: 0, installed: 0 }, last: { taken: 0, installed: 0 } };
-      if (now.taken < seen.last.taken || now.installed < seen.last.installed) {
-        seen.base = { taken: seen.base.taken + seen.last.taken, installed: seen.base.installed + seen.last.installed };
+      const groups = await this.read(n);
+      if (groups === null) continue;
+      for (const [groupId, info] of groups) {
+        const id = `${n.id}/${groupId}`;
+        const now = { taken: Number(info.raft_snapshots_taken ?? 0), installed: Number(info.raft_snapshots_installed ?? 0) };
+        const seen = this.byReplica.get(id) ?? { base: { taken: 0, installed: 0 }, last: { taken: 0, installed: 0 } };
+        if (now.taken < seen.last.taken || now.installed < seen.last.installed) {
+          seen.base = { taken: seen.base.taken + seen.last.taken, installed: seen.base.installed + seen.last.installed };
+        }
+        seen.last = now;
+        this.byReplica.set(id, seen);
       }
-      seen.last = now;
-      this.byNode.set(n.id, seen);
     }
   }
 
   /**
-   * INFO raft of a node that is up, tried three times with 5 s each: a sample lost before a kill
-   * loses that incarnation's counts for good, and INFO's default 1 s can pass on a loaded machine
-   * (a node busy writing a snapshot under the clients' load).
+   * INFO raft of a node that is up (every group it hosts), tried three times with 5 s each: a
+   * sample lost before a kill loses that incarnation's counts for good, and INFO's default 1 s can
+   * pass on a loaded machine (a node busy writing a snapshot under the clients' load).
    */
-  private async read(n: ClusterNode): Promise<Record<string, string> | null> {
+  private async read(n: ClusterNode): Promise<Map<string, Record<string, string>> | null> {
     for (let attempt = 0; attempt < 3 && n.child !== null && !n.paused; attempt++) {
       try {
-        return await raftInfo(n.respPort, 5_000);
+        return await raftInfoGroups(n.respPort, 5_000);
       } catch {
         await sleep(200);
       }
@@ -105,7 +119,7 @@ class SnapshotCounters {
   totals(): { taken: number; installed: number } {
     let taken = 0;
     let installed = 0;
-    for (const { base, last } of this.byNode.values()) {
+    for (const { base, last } of this.byReplica.values()) {
       taken += base.taken + last.taken;
       installed += base.installed + last.installed;
     }
@@ -206,8 +220,12 @@ function timestamp(): string {
 
 export async function run(options: RunOptions): Promise<RunResult> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const workload: WorkloadDef = makeWorkload(options.workload);
   const nemeses: Nemesis[] = options.nemeses.filter((n) => n !== '' && n !== 'none').map(makeNemesis);
+  const groups = options.groups ?? 1;
+  // Groups judged one by one: several from the start, or made by split; move needs a spare node.
+  const spares = nemeses.some((n) => n.name === 'move') ? 1 : 0;
+  const multiGroup = groups > 1 || spares > 0 || nemeses.some((n) => n.name === 'split');
+  const workload: WorkloadDef = makeWorkload(options.workload, options.keys ?? (multiGroup ? 8 * Math.max(groups, 2) : undefined));
   const rng = new SeededRandom(options.seed);
   const faultMs = options.faultMs ?? 2_500;
   const quietMs = options.quietMs ?? 1_500;
@@ -216,12 +234,12 @@ export async function run(options: RunOptions): Promise<RunResult> {
   const startedAt = new Date();
 
   log(
-    `jepsen-lite: workload ${workload.name}, nemeses ${nemeses.map((n) => n.name).join(',') || 'none'}${options.schedule === 'each' ? ' (each in turn)' : ''}, ${options.timeSeconds} s, seed ${options.seed}, ${clientCount} clients${options.serverArgs?.length ? `, server flags ${options.serverArgs.join(' ')}` : ''}`,
+    `jepsen-lite: workload ${workload.name}, nemeses ${nemeses.map((n) => n.name).join(',') || 'none'}${options.schedule === 'each' ? ' (each in turn)' : ''}, ${options.timeSeconds} s, seed ${options.seed}, ${clientCount} clients${groups > 1 ? `, ${groups} data groups` : ''}${spares ? `, ${spares} spare node` : ''}${options.serverArgs?.length ? `, server flags ${options.serverArgs.join(' ')}` : ''}`,
   );
   // The run's directory from the start: the history streams into it as the clients go.
   const dir = options.runsDir === null ? null : join(options.runsDir ?? join(repoRoot, 'jepsen-lite', 'runs'), `${timestamp()}-${workload.name}`);
   if (dir !== null) await mkdir(dir, { recursive: true });
-  const cluster = await Cluster.start({ nodes: options.nodes ?? 3, extraArgs: options.serverArgs ?? [] });
+  const cluster = await Cluster.start({ nodes: options.nodes ?? 3, extraArgs: options.serverArgs ?? [], groups, spares, multiGroup });
   const history = new HistoryRecorder('ms', dir === null ? undefined : new TextFileWriter(join(dir, 'history.jsonl'), { flushEveryMs: 1_000 }));
   const t0 = performance.now();
   const now = (): number => Math.round((performance.now() - t0) * 1000) / 1000;
@@ -250,12 +268,14 @@ export async function run(options: RunOptions): Promise<RunResult> {
 
     // Nemesis schedule.
     const endAt = options.timeSeconds * 1000;
-    const record = (nemesis: string, action: 'inject' | 'heal', detail: string, error?: string): void => {
-      const fault: FaultRecord = { nemesis, action, time: now(), detail, ...(error !== undefined ? { error } : {}) };
+    const record = (nemesis: string, action: 'inject' | 'heal', detail: string, error?: string, began?: number): void => {
+      const fault: FaultRecord = { nemesis, action, time: now(), ...(began !== undefined ? { began } : {}), detail, ...(error !== undefined ? { error } : {}) };
       faults.push(fault);
-      log(`  ${(fault.time / 1000).toFixed(2)}s ${nemesis} ${action}: ${detail}${error ? ` (error: ${error})` : ''}`);
+      const from = began !== undefined && fault.time - began >= 1_000 ? ` (began ${(began / 1000).toFixed(2)}s)` : '';
+      log(`  ${(fault.time / 1000).toFixed(2)}s ${nemesis} ${action}${from}: ${detail}${error ? ` (error: ${error})` : ''}`);
     };
     const act = async (nemesis: Nemesis, action: 'inject' | 'heal', final = false): Promise<void> => {
+      const began = now();
       try {
         let detail = action === 'inject' ? await nemesis.inject(cluster, rng) : await nemesis.heal(cluster);
         if (final && /^(nothing to heal|healed 0 )/.test(detail)) return;
@@ -265,9 +285,9 @@ export async function run(options: RunOptions): Promise<RunResult> {
           const problem = await cluster.waitHealthy(10_000);
           detail += problem === null ? ` (healthy after ${Math.round(now() - healStart)} ms)` : ` (not healthy after 10 s: ${problem})`;
         }
-        record(nemesis.name, action, detail);
+        record(nemesis.name, action, detail, undefined, began);
       } catch (err) {
-        record(nemesis.name, action, 'failed', err instanceof Error ? err.message : String(err));
+        record(nemesis.name, action, 'failed', err instanceof Error ? err.message : String(err), began);
       }
     };
     await sleep(Math.min(1_000, endAt / 4));
@@ -324,6 +344,9 @@ export async function run(options: RunOptions): Promise<RunResult> {
     setupError = err;
   } finally {
     for (const s of slots) s.close();
+    // The nodes' last output, for a run whose cluster did not heal (their data dir goes with stop()).
+    const troubled = settleProblem !== null || faults.some((f) => f.error !== undefined || /not healthy/.test(f.detail));
+    if (dir !== null && (troubled || setupError !== undefined)) await writeFile(join(dir, 'nodes.log'), cluster.fullLogs()).catch(() => undefined);
     await cluster.stop();
     await history.close().catch((err: unknown) => (setupError ??= err));
   }
@@ -341,6 +364,8 @@ export async function run(options: RunOptions): Promise<RunResult> {
         workload: workload.name,
         nemeses: nemeses.map((n) => n.name),
         schedule: options.schedule ?? 'random',
+        groups,
+        keys: workload.keys.length,
         seed: options.seed,
         timeSeconds: options.timeSeconds,
         clients: clientCount,

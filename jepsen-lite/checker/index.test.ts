@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HISTORY_FORMAT, HistoryBuilder, historyFromJsonLines, historyToJsonLines, operations, type History } from '../history.js';
+import { Fn, HISTORY_FORMAT, HistoryBuilder, historyFromJsonLines, historyToJsonLines, operations, type History } from '../history.js';
 import { checkHistory, expiringWrite, formatSlice, Workload } from './index.js';
 import { generateRegisterHistory } from './testing/register-histories.js';
 
@@ -10,6 +10,7 @@ describe('checkHistory', () => {
       counter: new HistoryBuilder().incr(1, 'n', 1, [0, 10]).read(2, 'n', 1, [20, 30]).build(),
       append: new HistoryBuilder().append(1, 'l', 'a', [0, 10]).read(2, 'l', ['a'], [20, 30]).build(),
       expiry: new HistoryBuilder().write(1, 'k', expiringWrite('a', 100), [0, 10]).read(2, 'k', 'a', [20, 30]).build(),
+      scan: new HistoryBuilder().write(1, 's:1', 'a', [0, 10]).op(2, Fn.scan, '*', null, ['s:1'], [20, 30]).build(),
     };
     for (const workload of Object.values(Workload)) {
       const result = checkHistory(workload, histories[workload]);

@@ -9,6 +9,7 @@ import { checkAppend, type AppendStats } from './append.js';
 import { checkCounter, type CounterStats } from './counter.js';
 import { checkExpiry, type ExpiryStats } from './expiry.js';
 import { checkRegister, type RegisterStats } from './linearizable.js';
+import { checkScan, type ScanStats } from './scan.js';
 import { DEFAULT_MAX_ANOMALIES, type Anomaly, type FailingSlice, type Validity, type WorkloadCheck } from './result.js';
 import { SearchBudget, type SearchBudgetOptions } from './search.js';
 
@@ -20,6 +21,7 @@ export const Workload = {
   counter: 'counter',
   append: 'append',
   expiry: 'expiry',
+  scan: 'scan',
 } as const;
 export type Workload = (typeof Workload)[keyof typeof Workload];
 
@@ -38,7 +40,7 @@ export interface CheckOptions {
   readonly maxAnomalies?: number;
 }
 
-export type WorkloadStats = RegisterStats | CounterStats | AppendStats | ExpiryStats | { readonly operations: OutcomeCounts };
+export type WorkloadStats = RegisterStats | CounterStats | AppendStats | ExpiryStats | ScanStats | { readonly operations: OutcomeCounts };
 
 export interface CheckResult {
   readonly valid: Validity;
@@ -100,6 +102,8 @@ function runChecker(workload: Workload, log: OperationLog, options: CheckOptions
         ...(options.expiryBoundMs !== undefined ? { boundMs: options.expiryBoundMs } : {}),
         ...(options.infoWrites !== undefined ? { infoWrites: options.infoWrites } : {}),
       });
+    case Workload.scan:
+      return checkScan(log, { maxAnomalies });
   }
 }
 

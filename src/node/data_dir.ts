@@ -39,6 +39,12 @@ export interface NodeMeta {
   readonly id: string;
   /** The address book: node id → gRPC address (from --peers at bootstrap). */
   readonly peers: Record<string, string>;
+  /**
+   * Groups this node was removed from. Ids are never reused within a group, so it can never be a
+   * member of them again, and a message from one of them must not open a replica here (absent in
+   * data dirs from before it was kept: none).
+   */
+  readonly leftGroups?: readonly string[];
 }
 
 export function nodeMetaPath(dataDir: string): string {

@@ -5,7 +5,7 @@
  * and every node serves every key, including the groups it does not host (n1 no longer hosts g1,
  * n4 hosts neither g2 nor the meta group): the commands go to the nodes that host them.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyHashSlot } from '../../src/state/hash_slot.js';
@@ -76,5 +76,23 @@ describe('move-replica', () => {
     }
     expect(await cluster.client(n2).get('written-on-n1-g1')).toBe('1');
     expect(await cluster.client(n3).get('written-on-n4-g1')).toBe('1');
+
+    // n1 left g1 for good: node.json says so, and no message from g1 opens an empty replica of it
+    // again (one did, when a leader's message came in as the replica was being destroyed: n1 then
+    // sent every g1 command to that empty replica, which never answered; found by jepsen-lite).
+    const nodeJson = JSON.parse(readFileSync(join(n1.dataDir, 'node.json'), 'utf8')) as { leftGroups?: string[] };
+    expect(nodeJson.leftGroups).toEqual(['g1']);
+    const hostsG1 = async (): Promise<boolean> => {
+      const info = await cluster.client(n1).info('raft');
+      return /^(g1_)?raft_group_id:g1\r?$/m.test(info);
+    };
+    expect(await hostsG1()).toBe(false);
+    // A restart keeps it out too, and n1 still serves g1's keys through the nodes that host it.
+    await cluster.kill(n1);
+    await cluster.restart(n1);
+    expect(await hostsG1()).toBe(false);
+    const again = cluster.client(n1, { commandTimeout: 20_000 });
+    expect(await again.set('written-on-n1-g1-after-restart', '1')).toBe('OK');
+    expect(await again.get('k0')).toBe('v0');
   }, 240_000);
 });

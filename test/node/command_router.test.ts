@@ -11,7 +11,7 @@ import type { ReadCommandSpec, WriteCommandSpec } from '../../src/commands/comma
 import { CommandRouter, crossSlotReply, type GroupEndpoint } from '../../src/node/command_router.js';
 import { ClusterTopology } from '../../src/node/cluster_view.js';
 import type { ClientState } from '../../src/commands/connection_context.js';
-import { bulk, error, integer, ok, type Reply } from '../../src/resp/reply.js';
+import { array, bulk, error, integer, ok, type Reply } from '../../src/resp/reply.js';
 import { commandKeys, wrongGroupReply } from '../../src/state/command_keys.js';
 import { keyHashSlot } from '../../src/state/hash_slot.js';
 import type { SlotRange } from '../../src/state/slot_set.js';
@@ -24,6 +24,8 @@ const ran: string[] = [];
 
 /** A group whose gateway runs commands against a plain map, refusing slots it does not own. */
 class FakeGroup {
+  /** Ranks a fake SCAN walks (keys k0 .. k59). */
+  static readonly scanRanks = 60;
   readonly log: string[] = [];
   readonly data = new Map<string, string>();
   constructor(
@@ -46,6 +48,17 @@ class FakeGroup {
         return this.data.has(args[1]!.toString()) ? bulk(this.data.get(args[1]!.toString())!) : { kind: 'null' };
       case 'dbsize':
         return integer(this.data.size);
+      case 'exists':
+        return integer(this.data.has(args[1]!.toString()) ? 1 : 0);
+      case 'scan': {
+        // The cursor is a rank (k17 has rank 17): taking keys out never moves one still here,
+        // as a real group's reverse-binary cursor keeps its place when its table shrinks.
+        const from = Number(args[1]!.toString());
+        const rank = (k: string): number => Number(k.slice(1));
+        const keys = [...this.data.keys()].filter((k) => rank(k) >= from && rank(k) < from + 10).sort((x, y) => rank(x) - rank(y));
+        const next = from + 10 >= FakeGroup.scanRanks ? 0 : from + 10;
+        return array([bulk(String(next)), array(keys.map((k) => bulk(k)))]);
+      }
       default:
         return ok;
     }
@@ -148,6 +161,79 @@ describe('CommandRouter', () => {
       { spec: spec('set'), args: [b('set'), b('{foo}x'), b('1')] },
     ]);
     expect(await r.readRun([{ spec: spec('dbsize'), args: [b('dbsize')] }])).toEqual([integer(3n)]);
+  });
+
+  /**
+   * A full SCAN from cursor 0 to 0 through the router, with `between(step)` run after each call;
+   * the keys returned, or the first error.
+   */
+  async function fullScan(r: CommandRouter, between: (step: number) => void = () => {}): Promise<{ keys: Set<string>; error?: string }> {
+    const keys = new Set<string>();
+    let cursor = '0';
+    for (let step = 0; ; step++) {
+      const [reply] = await r.readRun([{ spec: spec('scan'), args: [b('scan'), b(cursor)] }]);
+      if (reply!.kind === 'error') return { keys, error: reply!.message };
+      const [next, found] = (reply as unknown as { items: [{ value: Buffer }, { items: { value: Buffer }[] }] }).items;
+      for (const k of found.items) keys.add(k.value.toString());
+      cursor = next.value.toString();
+      between(step);
+      if (cursor === '0') return { keys };
+    }
+  }
+
+  /** g1 holds k0..k59; after the walk's first call it splits at slot 8192, its keys from there going to g2. */
+  function splittingGroups(): { g1: FakeGroup; g2: FakeGroup; names: string[]; split: () => void } {
+    const names = Array.from({ length: FakeGroup.scanRanks }, (_, i) => `k${i}`);
+    const g1 = new FakeGroup('g1', () => true);
+    const g2 = new FakeGroup('g2', () => false);
+    for (const n of names) g1.data.set(n, 'v');
+    const split = (): void => {
+      for (const n of names) {
+        if (keyHashSlot(b(n)) >= 8192) {
+          g1.data.delete(n);
+          g2.data.set(n, 'v');
+        }
+      }
+      g1.owned = (s) => s < 8192;
+      g2.owned = (s) => s >= 8192;
+    };
+    return { g1, g2, names, split };
+  }
+
+  it('SCAN returns the keys a group gave away mid-SCAN, though the routing table learns of the new group only later', async () => {
+    const { g1, g2, names, split } = splittingGroups();
+    const moved = names.filter((n) => keyHashSlot(b(n)) >= 8192 && Number(n.slice(1)) >= 10);
+    expect(moved.length).toBeGreaterThan(10);
+    // The table as the meta group gives it: stale (g1 has every slot), then g1's record rewritten
+    // before g2's exists (slots 8192.. served by nobody), then both.
+    const stale = table([['g1', [0, 16383]]]);
+    const parentOnly = table([['g1', [0, 8191]]]);
+    const fresh = table([['g1', [0, 8191]], ['g2', [8192, 16383]]]);
+    const { router: r, refreshes } = router([g1, g2], [stale, stale, parentOnly, fresh]);
+    const result = await fullScan(r, (step) => step === 0 && split());
+    expect(result.error).toBeUndefined();
+    // Before the fix, the walk ended after g1 with the stale table: every moved key past the first call was lost.
+    expect(names.filter((n) => !result.keys.has(n))).toEqual([]);
+    expect(refreshes()).toBe(3);
+  });
+
+  it('SCAN answers TRYAGAIN while the table does not show where the slots went, and the same cursor goes on after', async () => {
+    const { g1, g2, names, split } = splittingGroups();
+    const stale = table([['g1', [0, 16383]]]);
+    const fresh = table([['g1', [0, 8191]], ['g2', [8192, 16383]]]);
+    let current = stale;
+    const replicas = new Map([g1, g2].map((g) => [g.id, g.asReplica()]));
+    const r = new CommandRouter({ routing: () => current, refreshRouting: () => {}, endpoint: (id) => replicas.get(id), clock: () => Date.now(), random: () => 0, routeWaitMs: 200 });
+    split();
+    // g1's walk from its last position: its end is where the router notices the split.
+    const last = String(((BigInt(FakeGroup.scanRanks - 10) << 16n) | 1n));
+    const [refused] = await r.readRun([{ spec: spec('scan'), args: [b('scan'), b(last)] }]);
+    expect((refused as { message: string }).message).toMatch(/^TRYAGAIN group g1 gave slots away/);
+    current = fresh;
+    const [reply] = await r.readRun([{ spec: spec('scan'), args: [b('scan'), b(last)] }]);
+    const [next] = (reply as unknown as { items: { value: Buffer }[] }).items;
+    expect(next!.value.toString()).toBe('2'); // on to g2, from its start
+    expect(names.length).toBe(60);
   });
 });
 
