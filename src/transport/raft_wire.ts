@@ -35,6 +35,7 @@ export interface RaftMessageWireOut {
     data: Buffer;
   } | null;
   context?: Buffer;
+  quiesce: boolean;
 }
 
 export interface GroupMessageWire<M> {
@@ -103,6 +104,7 @@ export function messageFromWire(w: RaftMessageWireOut): Message {
   };
   if (w.snapshot) m.snapshot = snapshotFromWire(w.snapshot);
   if (w.context) m.context = w.context;
+  if (w.quiesce) m.quiesce = true;
   return m;
 }
 
