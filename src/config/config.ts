@@ -46,6 +46,11 @@ export interface ServerConfig {
   readonly groups: number;
   /** Voters of each new data group (every node when there are fewer). */
   readonly replicas: number;
+  /**
+   * Idle groups go quiet (no heartbeats, no election timers) and node liveness beats watch the
+   * nodes instead (src/node/quiescence.ts). Off (--no-quiesce): every group ticks and heartbeats.
+   */
+  readonly quiesce: boolean;
 }
 
 export class ConfigError extends QuorumError {
@@ -92,6 +97,7 @@ const flagOptions = {
   'leader-wait-ms': { type: 'string' },
   'log-level': { type: 'string' },
   pretty: { type: 'boolean' },
+  'no-quiesce': { type: 'boolean' },
   'snapshot-entries': { type: 'string' },
   'snapshot-bytes': { type: 'string' },
   'snapshot-catchup-entries': { type: 'string' },
@@ -160,6 +166,7 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     logCacheBytes: intOf('log-cache-bytes', pick('log-cache-bytes'), serverDefaults.logCacheBytes, 0, Number.MAX_SAFE_INTEGER),
     groups: intOf('groups', pick('groups'), serverDefaults.groups, 1, 1024),
     replicas: intOf('replicas', pick('replicas'), serverDefaults.replicas, 1, 9),
+    quiesce: !(pick('no-quiesce') === true || pick('no-quiesce') === 'true'),
   });
 }
 

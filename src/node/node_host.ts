@@ -36,8 +36,11 @@ import { RemoteGroup } from './remote_group.js';
 import { ServerStartError, groupLogDir, groupSnapshotDir, hostedGroupIds, loadOrCreateMeta, prepareDataDir, saveMeta } from './data_dir.js';
 import { failpoint } from './failpoints.js';
 import { MembershipError } from './membership.js';
+import { NodeLiveness } from './node_liveness.js';
+import { Quiescence } from './quiescence.js';
 import { GroupReplica } from './group_replica.js';
-import { infoSection, infoSectionNames, type InfoSources } from './info.js';
+import { infoSection, infoSectionNames, type InfoSources, type RaftNodeFigures } from './info.js';
+import type { RaftGroup } from './raft_group.js';
 import { memoryFigures } from './process_usage.js';
 import { raftLogger } from './raft_logger.js';
 import { RespServer } from './resp_server.js';
@@ -75,6 +78,10 @@ export class NodeHost {
   private readonly startedAtMs: number;
   private resp: RespServer | null = null;
   private stopped = false;
+  /** Random per process start: peers tell a restart of this node by it (node liveness). */
+  private readonly incarnation = randomBytes(8).toString('hex');
+  private readonly liveness: NodeLiveness;
+  private readonly quiescence: Quiescence;
 
   private constructor(
     readonly config: ServerConfig,
@@ -90,6 +97,10 @@ export class NodeHost {
   ) {
     this.startedAtMs = clock();
     this.stats = new ServerStats(this.startedAtMs);
+    // A peer not heard from for an election timeout looks down: the same patience a follower's
+    // election timer has with a leader's heartbeats.
+    this.liveness = new NodeLiveness(config.id, config.electionTicks);
+    this.quiescence = new Quiescence(this.liveness, config.quiesce);
   }
 
   static async start(config: ServerConfig, logger: Logger, catalog: CommandCatalog): Promise<NodeHost> {
@@ -103,6 +114,7 @@ export class NodeHost {
         nodeId: config.id,
         peers: [...addressBook].filter(([id]) => id !== config.id),
         onMessage: (groupId, message) => host?.deliver(groupId, message),
+        onBeat: (nodeId, incarnation) => host?.liveness.heard(nodeId, incarnation),
         onUnreachable: (peerId) => {
           for (const replica of host?.replicas.values() ?? []) replica.reportUnreachable(peerId);
         },
@@ -526,7 +538,9 @@ export class NodeHost {
 
     this.timers.push(
       setInterval(() => {
-        for (const replica of this.replicas.values()) replica.tick();
+        // One liveness beat per peer per tick, whatever groups are quiet (quiescence.ts).
+        if (config.quiesce) this.transport.sendBeats(this.incarnation);
+        this.quiescence.tick(this.tickedGroups());
       }, config.tickMs),
       setInterval(() => {
         this.stats.sample(clock());
@@ -621,6 +635,13 @@ export class NodeHost {
       this.remoteGroups.set(groupId, remote);
     }
     return remote;
+  }
+
+  /** The Raft groups of every replica hosted here, for the ticker. */
+  private tickedGroups(): RaftGroup[] {
+    const groups: RaftGroup[] = [];
+    for (const replica of this.replicas.values()) groups.push(replica.group);
+    return groups;
   }
 
   /** Whom the routing table names as the group's preferred leader ('' when none: the meta group leads wherever it won). */
@@ -836,6 +857,23 @@ export class NodeHost {
       catalog: this.catalog,
       version: quorumkvVersion,
       redisVersion: compatibleRedisVersion,
+      raftNode: this.raftNodeFigures(),
+    };
+  }
+
+  private raftNodeFigures(): RaftNodeFigures {
+    const t = this.transport.stats();
+    let quiet = 0;
+    for (const r of this.replicas.values()) if (r.group.quiet) quiet++;
+    return {
+      groups: this.replicas.size,
+      quietGroups: quiet,
+      messagesSent: t.messagesSent,
+      messagesReceived: t.messagesReceived,
+      batchesSent: t.batchesSent,
+      batchesReceived: t.batchesReceived,
+      beatsSent: t.beatsSent,
+      beatsReceived: t.beatsReceived,
     };
   }
 
