@@ -41,7 +41,7 @@ import { Quiescence } from './quiescence.js';
 import { GroupReplica } from './group_replica.js';
 import { infoSection, infoSectionNames, type InfoSources, type RaftNodeFigures } from './info.js';
 import type { RaftGroup } from './raft_group.js';
-import { memoryFigures } from './process_usage.js';
+import { usedMemory } from './process_usage.js';
 import { raftLogger } from './raft_logger.js';
 import { RespServer } from './resp_server.js';
 import { ServerStats } from './server_stats.js';
@@ -429,6 +429,12 @@ export class NodeHost {
   // ------------------------------------------------------------------ the meta group's records
 
   private reconcileRounds = 0;
+  /**
+   * Per data group led here: the applied indexes (its own, the meta group's) at which its record
+   * was last found true. Neither moved, nothing to compare again: an idle node with many groups
+   * spent most of its housekeeping formatting the same slot ranges every 500 ms.
+   */
+  private readonly reconciledAt = new Map<string, string>();
 
   /**
    * Each data group's leader keeps the group's record in the meta group true (its slots, its
@@ -442,10 +448,16 @@ export class NodeHost {
     if (!meta || !meta.serving) return;
     for (const replica of this.dataReplicas()) {
       if (!replica.group.isLeader() || !replica.serving) continue;
+      const at = `${replica.group.applied}/${meta.group.applied}`;
+      if (this.reconciledAt.get(replica.groupId) === at) continue;
       const slots = replica.stateMachine.keyspace.ownedSlots.ranges();
       const voters = replica.group.confState().voters;
       const record = this.routingTable.group(replica.groupId);
-      if (record && formatSlotRanges(record.slots) === formatSlotRanges(slots) && record.voters.join(',') === voters.join(',')) continue;
+      if (record && formatSlotRanges(record.slots) === formatSlotRanges(slots) && record.voters.join(',') === voters.join(',')) {
+        this.reconciledAt.set(replica.groupId, at);
+        continue;
+      }
+      this.reconciledAt.delete(replica.groupId);
       const preferredLeader = record?.preferredLeader && voters.includes(record.preferredLeader) ? record.preferredLeader : this.leastPreferred(voters);
       const entry = groupRecordEntry({ id: replica.groupId, voters, preferredLeader, slots, epoch: (record?.epoch ?? 0) + 1 });
       void meta.gateway.writeRun([{ spec: this.internal('qkv.meta-put'), args: metaPutArgs([entry]) }]).then(() => this.refreshRouting());
@@ -544,7 +556,7 @@ export class NodeHost {
       }, config.tickMs),
       setInterval(() => {
         this.stats.sample(clock());
-        this.stats.noteUsedMemory(memoryFigures().used);
+        this.stats.noteUsedMemory(usedMemory());
         this.refreshRouting();
         this.reconcileMetaRecords();
         for (const replica of this.replicas.values()) replica.housekeeping(this.preferredLeaderOf(replica.groupId));
