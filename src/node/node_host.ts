@@ -170,6 +170,7 @@ export class NodeHost {
   private deliver(groupId: string, message: Message): void {
     const replica = this.replicas.get(groupId);
     if (replica) {
+      this.quiescence.beforeStep(replica.group, message);
       replica.step(message);
       return;
     }

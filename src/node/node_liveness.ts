@@ -44,6 +44,12 @@ export class NodeLiveness {
     return this.now - heardAt <= this.timeoutTicks;
   }
 
+  /** Ticks since `nodeId` was last heard from (since start for a peer never heard from; 0 for this node). */
+  silentTicks(nodeId: string): number {
+    if (nodeId === this.selfId) return 0;
+    return this.now - (this.peers.get(nodeId)?.heardAt ?? 0);
+  }
+
   /** One tick of the host's ticker; returns the peers that came back since the previous one. */
   tick(): ReadonlySet<string> {
     this.now++;

@@ -1,4 +1,4 @@
-import { StateType } from '../raft/index.js';
+import { MessageType, StateType, type Message } from '../raft/index.js';
 import type { NodeLiveness } from './node_liveness.js';
 import type { RaftGroup } from './raft_group.js';
 
@@ -39,6 +39,22 @@ export class Quiescence {
       if (g.isLeader() && g.quiesce(isLive)) continue;
       g.tick();
     }
+  }
+
+  /**
+   * Called before a peer's message is stepped into `g`. A vote request reaching a quiet follower
+   * means another member's host already lost sight of the leader's node; if this node has not
+   * heard from it for half an election timeout either, it takes the leader for lost too before the
+   * request is handled, so that it can grant it. Otherwise it would wake believing its leader
+   * alive (in lease), ignore the request, and the candidate would wait up to two election
+   * timeouts to ask again: the two hosts notice a dead node a tick or so apart, and a candidate
+   * may campaign in the tick it noticed.
+   */
+  beforeStep(g: RaftGroup, m: Message): void {
+    if (!this.enabled || !g.quiet || (m.type !== MessageType.MsgPreVote && m.type !== MessageType.MsgVote)) return;
+    const lead = g.leaderId();
+    if (lead === '' || lead === g.nodeId) return;
+    if (2 * this.liveness.silentTicks(lead) >= this.liveness.timeoutTicks) g.leaderLost();
   }
 
   /** Wakes `g` if node liveness says it must (see the class comment). */

@@ -5,6 +5,7 @@
  * delivered to every other up node once per tick. Time is tick() only; bounds are in ticks.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { MessageType, makeMessage, type Message } from '../../src/raft/index.js';
 import { NodeLiveness } from '../../src/node/node_liveness.js';
 import { Quiescence } from '../../src/node/quiescence.js';
 import { RaftGroup } from '../../src/node/raft_group.js';
@@ -71,8 +72,15 @@ class World {
           random: new SeededRandom(seed + g * 101 + i),
           raft: { electionTick: electionTicks, heartbeatTick: 1 },
         });
-        network.register(id, group);
-        w.nodes.get(id)!.replicas.set(groupId, { group, applied });
+        // As NodeHost.deliver does: the node's quiescence sees each message before the group does.
+        const node = w.nodes.get(id)!;
+        network.register(id, {
+          step: (m) => {
+            node.quiescence.beforeStep(group, m);
+            group.step(m);
+          },
+        });
+        node.replicas.set(groupId, { group, applied });
       }
     }
     return w;
@@ -281,6 +289,49 @@ describe('quiet groups', () => {
     for (const net of w.networks.values()) net.rejoin(follower.id);
     await w.tickUntil('it caught up', () => follower.replicas.get('g1')!.applied.includes('g1:while-down'), 10);
     await w.tickUntil('quiet with everyone', () => w.allQuiet() && w.upNodes().every((n) => n.groups().every((g) => g.raw.quietExcluded().length === 0)), 20);
+  });
+});
+
+describe('a quiet follower asked for its vote', () => {
+  /** A PreVote from `from` to `to` for `g`, as a candidate with the whole log would send it. */
+  function preVote(w: World, g: string, from: TestNode, to: TestNode): Message {
+    const st = from.replicas.get(g)!.group.raw.basicStatus();
+    return makeMessage({ type: MessageType.MsgPreVote, from: from.id, to: to.id, term: st.hardState.term + 1, index: st.lastIndex, logTerm: from.replicas.get(g)!.group.termOf(st.lastIndex) });
+  }
+
+  /** What `to`'s replica of `g` answers `m` (its answers to `from` captured instead of delivered). */
+  async function answers(w: World, g: string, from: TestNode, to: TestNode, m: Message): Promise<Message[]> {
+    const net = w.networks.get(g)!;
+    const got: Message[] = [];
+    net.register(from.id, { step: (x) => got.push(x) });
+    to.quiescence.beforeStep(to.replicas.get(g)!.group, m);
+    to.replicas.get(g)!.group.step(m);
+    for (let i = 0; i < 5; i++) await turn();
+    net.register(from.id, from.replicas.get(g)!.group);
+    return got;
+  }
+
+  it('grants it once its own host has not heard the leader for half an election timeout', async () => {
+    const w = await quietWorld();
+    const leader = w.leaderOf('g1')!;
+    const [asker, asked] = w.upNodes().filter((n) => n !== leader) as [TestNode, TestNode];
+    w.kill(leader.id);
+    for (let t = 0; t < electionTicks / 2; t++) await w.tick();
+    // Not yet an election timeout: still quiet, still following.
+    expect(asked.replicas.get('g1')!.group.quiet).toBe(true);
+    const got = await answers(w, 'g1', asker, asked, preVote(w, 'g1', asker, asked));
+    expect(got.map((m) => `${m.type}${m.reject ? ' reject' : ''}`)).toEqual([MessageType.MsgPreVoteResp]);
+    expect(asked.replicas.get('g1')!.group.quiet).toBe(false);
+  });
+
+  it('ignores it while it hears the leader (a false alarm elsewhere moves no term)', async () => {
+    const w = await quietWorld();
+    const leader = w.leaderOf('g1')!;
+    const [asker, asked] = w.upNodes().filter((n) => n !== leader) as [TestNode, TestNode];
+    await w.tick();
+    const got = await answers(w, 'g1', asker, asked, preVote(w, 'g1', asker, asked));
+    expect(got).toEqual([]);
+    expect(leader.replicas.get('g1')!.group.isLeader()).toBe(true);
   });
 });
 
