@@ -11,6 +11,10 @@
  * cluster idled ("idle": a group that may have gone quiet must first notice its leader is gone).
  *
  *   npm run bench:idle-groups -- [--groups 64,1] [--seconds 30] [--settle 15] [--failover 5] [--json FILE]
+ *                                [--server-args "--no-quiesce ..."]
+ *
+ * --server-args are added to every node's command line (--no-quiesce measures groups that never
+ * go quiet, as they were before quiescence, with this build's counters).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -103,9 +107,9 @@ function counter(fields: Record<string, string>, name: string): number | null {
   return v === undefined ? null : Number(v);
 }
 
-async function measureIdle(groups: number, seconds: number, settleSeconds: number): Promise<IdleResult> {
-  progress(`--groups ${groups}: starting 3 nodes`);
-  const c = await TestCluster.start({ extraArgs: ['--groups', String(groups)], startTimeoutMs: 60_000 });
+async function measureIdle(groups: number, seconds: number, settleSeconds: number, serverArgs: readonly string[]): Promise<IdleResult> {
+  progress(`--groups ${groups}: starting 3 nodes${serverArgs.length > 0 ? ` with ${serverArgs.join(' ')}` : ''}`);
+  const c = await TestCluster.start({ extraArgs: ['--groups', String(groups), ...serverArgs], startTimeoutMs: 60_000 });
   try {
     await waitAllLeaders(c, groups);
     progress(`--groups ${groups}: every group has a leader; settling ${settleSeconds} s`);
@@ -216,8 +220,8 @@ function median(xs: readonly number[]): number {
   return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-async function measureFailover(kills: number): Promise<FailoverResult[]> {
-  const c = await TestCluster.start({ extraArgs: ['--groups', '1'] });
+async function measureFailover(kills: number, serverArgs: readonly string[]): Promise<FailoverResult[]> {
+  const c = await TestCluster.start({ extraArgs: ['--groups', '1', ...serverArgs] });
   try {
     await waitAllLeaders(c, 1);
     const out: FailoverResult[] = [];
@@ -243,13 +247,14 @@ async function main(): Promise<void> {
   const settle = Number(arg('settle', '15'));
   const kills = Number(arg('failover', '0'));
   const jsonPath = arg('json', '');
+  const serverArgs = arg('server-args', '').split(/\s+/).filter((a) => a !== '');
   const machine = describeMachine();
   progress(`machine: ${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}, commit ${machine.gitCommit}${machine.gitDirty ? ' (dirty)' : ''}; ${uptimeLine()}`);
   const idle: IdleResult[] = [];
-  for (const g of groupsList) idle.push(await measureIdle(g, seconds, settle));
-  const failover = kills > 0 ? await measureFailover(kills) : [];
+  for (const g of groupsList) idle.push(await measureIdle(g, seconds, settle, serverArgs));
+  const failover = kills > 0 ? await measureFailover(kills, serverArgs) : [];
   for (const f of failover) progress(`failover (${f.mode}): median ${f.medianMs} ms of ${f.killsMs.join(', ')}`);
-  const report = { machine, load: uptimeLine(), idle, failover };
+  const report = { machine, load: uptimeLine(), serverArgs, idle, failover };
   console.log(JSON.stringify(report, null, 2));
   if (jsonPath) writeFileSync(jsonPath, JSON.stringify(report, null, 2));
 }
