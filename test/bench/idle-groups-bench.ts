@@ -11,10 +11,11 @@
  * cluster idled ("idle": a group that may have gone quiet must first notice its leader is gone).
  *
  *   npm run bench:idle-groups -- [--groups 64,1] [--seconds 30] [--settle 15] [--failover 5] [--json FILE]
- *                                [--server-args "--no-quiesce ..."]
+ *                                [--server-args "--no-quiesce ..."] [--bin OTHER/bin/quorumkv.js]
  *
  * --server-args are added to every node's command line (--no-quiesce measures groups that never
- * go quiet, as they were before quiescence, with this build's counters).
+ * go quiet, as they were before quiescence, with this build's counters). --bin runs another
+ * build's nodes (an older checkout, built) with this script, for a before/after of the same command.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -109,7 +110,7 @@ function counter(fields: Record<string, string>, name: string): number | null {
 
 async function measureIdle(groups: number, seconds: number, settleSeconds: number, serverArgs: readonly string[]): Promise<IdleResult> {
   progress(`--groups ${groups}: starting 3 nodes${serverArgs.length > 0 ? ` with ${serverArgs.join(' ')}` : ''}`);
-  const c = await TestCluster.start({ extraArgs: ['--groups', String(groups), ...serverArgs], startTimeoutMs: 60_000 });
+  const c = await TestCluster.start({ extraArgs: ['--groups', String(groups), ...serverArgs], startTimeoutMs: 60_000, ...binOption() });
   try {
     await waitAllLeaders(c, groups);
     progress(`--groups ${groups}: every group has a leader; settling ${settleSeconds} s`);
@@ -221,7 +222,7 @@ function median(xs: readonly number[]): number {
 }
 
 async function measureFailover(kills: number, serverArgs: readonly string[]): Promise<FailoverResult[]> {
-  const c = await TestCluster.start({ extraArgs: ['--groups', '1', ...serverArgs] });
+  const c = await TestCluster.start({ extraArgs: ['--groups', '1', ...serverArgs], ...binOption() });
   try {
     await waitAllLeaders(c, 1);
     const out: FailoverResult[] = [];
@@ -234,6 +235,12 @@ async function measureFailover(kills: number, serverArgs: readonly string[]): Pr
   } finally {
     await c.stop();
   }
+}
+
+/** The nodes' binary: this build's, or --bin's. */
+function binOption(): { binPath?: string } {
+  const bin = arg('bin', '');
+  return bin === '' ? {} : { binPath: bin };
 }
 
 function arg(name: string, fallback: string): string {
@@ -254,7 +261,7 @@ async function main(): Promise<void> {
   for (const g of groupsList) idle.push(await measureIdle(g, seconds, settle, serverArgs));
   const failover = kills > 0 ? await measureFailover(kills, serverArgs) : [];
   for (const f of failover) progress(`failover (${f.mode}): median ${f.medianMs} ms of ${f.killsMs.join(', ')}`);
-  const report = { machine, load: uptimeLine(), serverArgs, idle, failover };
+  const report = { machine, load: uptimeLine(), bin: arg('bin', '') || 'this build', serverArgs, idle, failover };
   console.log(JSON.stringify(report, null, 2));
   if (jsonPath) writeFileSync(jsonPath, JSON.stringify(report, null, 2));
 }
