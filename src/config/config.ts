@@ -52,6 +52,11 @@ export interface ServerConfig {
    * Off: any node serves any key (forwarding to the group's leader).
    */
   readonly clusterMode: boolean;
+  /**
+   * Idle groups go quiet (no heartbeats, no election timers) and node liveness beats watch the
+   * nodes instead (src/node/quiescence.ts). Off (--no-quiesce): every group ticks and heartbeats.
+   */
+  readonly quiesce: boolean;
 }
 
 export class ConfigError extends QuorumError {
@@ -98,6 +103,7 @@ const flagOptions = {
   'leader-wait-ms': { type: 'string' },
   'log-level': { type: 'string' },
   pretty: { type: 'boolean' },
+  'no-quiesce': { type: 'boolean' },
   'snapshot-entries': { type: 'string' },
   'snapshot-bytes': { type: 'string' },
   'snapshot-catchup-entries': { type: 'string' },
@@ -168,6 +174,7 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     groups: intOf('groups', pick('groups'), serverDefaults.groups, 1, 1024),
     replicas: intOf('replicas', pick('replicas'), serverDefaults.replicas, 1, 9),
     clusterMode: booleanOf('cluster-mode', pick('cluster-mode')),
+    quiesce: !booleanOf('no-quiesce', pick('no-quiesce')),
   });
 }
 

@@ -23,6 +23,20 @@ export interface InfoSources {
   readonly catalog: CommandCatalog;
   readonly version: string;
   readonly redisVersion: string;
+  /** The node's own Raft figures (INFO raft prints them after the groups' fields). */
+  readonly raftNode?: RaftNodeFigures;
+}
+
+/** What INFO raft says of the node as a whole: quiet replicas and the peer transport's counters. */
+export interface RaftNodeFigures {
+  readonly groups: number;
+  readonly quietGroups: number;
+  readonly messagesSent: number;
+  readonly messagesReceived: number;
+  readonly batchesSent: number;
+  readonly batchesReceived: number;
+  readonly beatsSent: number;
+  readonly beatsReceived: number;
 }
 
 /** What INFO reads of one group replica. */
@@ -136,6 +150,19 @@ export function infoSection(name: string, s: InfoSources): string[] {
       const lines = raftSection(s.primary.group, s.primary.snapshots, '');
       // With the meta group first, every data group adds its own, prefixed (g1_raft_role:...).
       for (const g of s.dataGroups) if (g !== s.primary) lines.push(...raftSection(g.group, g.snapshots, `${g.groupId}_`));
+      const n = s.raftNode;
+      if (n) {
+        lines.push(
+          `raft_groups:${n.groups}`,
+          `raft_quiet_groups:${n.quietGroups}`,
+          `raft_messages_sent:${n.messagesSent}`,
+          `raft_messages_received:${n.messagesReceived}`,
+          `raft_batches_sent:${n.batchesSent}`,
+          `raft_batches_received:${n.batchesReceived}`,
+          `raft_liveness_beats_sent:${n.beatsSent}`,
+          `raft_liveness_beats_received:${n.beatsReceived}`,
+        );
+      }
       return lines;
     }
     case 'cluster':
@@ -184,6 +211,7 @@ function raftSection(group: RaftGroup, snapshots: SnapshotManager, prefix: strin
     `raft_last_snapshot_ms:${Math.round(snapshots.stats.lastDurationMs)}`,
     `raft_log_resident_bytes:${log.residentPayloadBytes}`,
     `raft_log_page_ins:${log.pageIns}`,
+    `raft_quiet:${group.quiet ? 1 : 0}`,
   ];
   if (state === StateType.Leader) {
     const last = status.lastIndex;

@@ -40,9 +40,12 @@ import { RemoteGroup } from './remote_group.js';
 import { ServerStartError, groupLogDir, groupSnapshotDir, hostedGroupIds, loadOrCreateMeta, nodeLogDir, prepareDataDir, saveMeta } from './data_dir.js';
 import { failpoint } from './failpoints.js';
 import { MembershipError } from './membership.js';
+import { NodeLiveness } from './node_liveness.js';
+import { Quiescence } from './quiescence.js';
 import { GroupReplica } from './group_replica.js';
-import { infoSection, infoSectionNames, type InfoSources } from './info.js';
-import { memoryFigures } from './process_usage.js';
+import { infoSection, infoSectionNames, type InfoSources, type RaftNodeFigures } from './info.js';
+import type { RaftGroup } from './raft_group.js';
+import { usedMemory } from './process_usage.js';
 import { raftLogger } from './raft_logger.js';
 import { RespServer } from './resp_server.js';
 import { ServerStats } from './server_stats.js';
@@ -79,6 +82,10 @@ export class NodeHost {
   private readonly startedAtMs: number;
   private resp: RespServer | null = null;
   private stopped = false;
+  /** Random per process start: peers tell a restart of this node by it (node liveness). */
+  private readonly incarnation = randomBytes(8).toString('hex');
+  private readonly liveness: NodeLiveness;
+  private readonly quiescence: Quiescence;
 
   private constructor(
     readonly config: ServerConfig,
@@ -98,6 +105,10 @@ export class NodeHost {
   ) {
     this.startedAtMs = clock();
     this.stats = new ServerStats(this.startedAtMs);
+    // A peer not heard from for an election timeout looks down: the same patience a follower's
+    // election timer has with a leader's heartbeats.
+    this.liveness = new NodeLiveness(config.id, config.electionTicks);
+    this.quiescence = new Quiescence(this.liveness, config.quiesce);
   }
 
   static async start(config: ServerConfig, logger: Logger, catalog: CommandCatalog): Promise<NodeHost> {
@@ -113,6 +124,7 @@ export class NodeHost {
         nodeId: config.id,
         peers: [...addressBook].filter(([id]) => id !== config.id),
         onMessage: (groupId, message) => host?.deliver(groupId, message),
+        onBeat: (nodeId, incarnation) => host?.liveness.heard(nodeId, incarnation),
         onUnreachable: (peerId) => {
           for (const replica of host?.replicas.values() ?? []) replica.reportUnreachable(peerId);
         },
@@ -182,6 +194,7 @@ export class NodeHost {
   private deliver(groupId: string, message: Message): void {
     const replica = this.replicas.get(groupId);
     if (replica) {
+      this.quiescence.beforeStep(replica.group, message);
       replica.step(message);
       return;
     }
@@ -450,6 +463,12 @@ export class NodeHost {
   // ------------------------------------------------------------------ the meta group's records
 
   private reconcileRounds = 0;
+  /**
+   * Per data group led here: the applied indexes (its own, the meta group's) at which its record
+   * was last found true. Neither moved, nothing to compare again: an idle node with many groups
+   * spent most of its housekeeping formatting the same slot ranges every 500 ms.
+   */
+  private readonly reconciledAt = new Map<string, string>();
 
   /**
    * Each data group's leader keeps the group's record in the meta group true (its slots, its
@@ -463,10 +482,16 @@ export class NodeHost {
     if (!meta || !meta.serving) return;
     for (const replica of this.dataReplicas()) {
       if (!replica.group.isLeader() || !replica.serving) continue;
+      const at = `${replica.group.applied}/${meta.group.applied}`;
+      if (this.reconciledAt.get(replica.groupId) === at) continue;
       const slots = replica.stateMachine.keyspace.ownedSlots.ranges();
       const voters = replica.group.confState().voters;
       const record = this.routingTable.group(replica.groupId);
-      if (record && formatSlotRanges(record.slots) === formatSlotRanges(slots) && record.voters.join(',') === voters.join(',')) continue;
+      if (record && formatSlotRanges(record.slots) === formatSlotRanges(slots) && record.voters.join(',') === voters.join(',')) {
+        this.reconciledAt.set(replica.groupId, at);
+        continue;
+      }
+      this.reconciledAt.delete(replica.groupId);
       const preferredLeader = record?.preferredLeader && voters.includes(record.preferredLeader) ? record.preferredLeader : this.leastPreferred(voters);
       const entry = groupRecordEntry({ id: replica.groupId, voters, preferredLeader, slots, epoch: (record?.epoch ?? 0) + 1 });
       void meta.gateway.writeRun([{ spec: this.internal('qkv.meta-put'), args: metaPutArgs([entry]) }]).then(() => this.refreshRouting());
@@ -570,11 +595,13 @@ export class NodeHost {
 
     this.timers.push(
       setInterval(() => {
-        for (const replica of this.replicas.values()) replica.tick();
+        // One liveness beat per peer per tick, whatever groups are quiet (quiescence.ts).
+        if (config.quiesce) this.transport.sendBeats(this.incarnation);
+        this.quiescence.tick(this.tickedGroups());
       }, config.tickMs),
       setInterval(() => {
         this.stats.sample(clock());
-        this.stats.noteUsedMemory(memoryFigures().used);
+        this.stats.noteUsedMemory(usedMemory());
         this.refreshRouting();
         this.reconcileMetaRecords();
         this.noteLeaders();
@@ -780,6 +807,13 @@ export class NodeHost {
       .finally(() => {
         this.registering = null;
       });
+  }
+
+  /** The Raft groups of every replica hosted here, for the ticker. */
+  private tickedGroups(): RaftGroup[] {
+    const groups: RaftGroup[] = [];
+    for (const replica of this.replicas.values()) groups.push(replica.group);
+    return groups;
   }
 
   /** Whom the routing table names as the group's preferred leader ('' when none: the meta group leads wherever it won). */
@@ -1024,6 +1058,23 @@ export class NodeHost {
       catalog: this.catalog,
       version: quorumkvVersion,
       redisVersion: compatibleRedisVersion,
+      raftNode: this.raftNodeFigures(),
+    };
+  }
+
+  private raftNodeFigures(): RaftNodeFigures {
+    const t = this.transport.stats();
+    let quiet = 0;
+    for (const r of this.replicas.values()) if (r.group.quiet) quiet++;
+    return {
+      groups: this.replicas.size,
+      quietGroups: quiet,
+      messagesSent: t.messagesSent,
+      messagesReceived: t.messagesReceived,
+      batchesSent: t.batchesSent,
+      batchesReceived: t.batchesReceived,
+      beatsSent: t.beatsSent,
+      beatsReceived: t.beatsReceived,
     };
   }
 

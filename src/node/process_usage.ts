@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { getHeapStatistics } from 'node:v8';
 
 /**
  * What the node process uses of the machine, for INFO memory and INFO cpu: the figures Redis
@@ -18,6 +19,16 @@ export interface MemoryFigures {
   readonly rss: number;
   /** The V8 heap in use, a part of `used`. */
   readonly heapUsed: number;
+}
+
+/**
+ * MemoryFigures.used alone, for the peak the node samples every 100 ms: the same two figures from
+ * V8's heap statistics, without the RSS that process.memoryUsage() also reads from /proc (that
+ * call was a fifth of an idle node's JavaScript time: ~5 ms a second with 64 quiet groups).
+ */
+export function usedMemory(): number {
+  const h = getHeapStatistics();
+  return h.used_heap_size + h.external_memory;
 }
 
 export function memoryFigures(): MemoryFigures {

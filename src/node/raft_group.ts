@@ -359,6 +359,37 @@ export class RaftGroup {
     this.schedule();
   }
 
+  /** Whether the group is quiet here: idle, its ticks doing nothing (see Raft.quiesce and quiescence.ts). */
+  get quiet(): boolean {
+    return this.raw.isQuiet();
+  }
+
+  /**
+   * As the leader, goes quiet if the group is idle and every member `isLive` says is up holds the
+   * whole log (one last heartbeat marked quiesce goes to each). Returns whether it is quiet.
+   */
+  quiesce(isLive: (id: string) => boolean): boolean {
+    if (this.stopped) return false;
+    if (this.raw.isQuiet()) return true;
+    const quiet = this.raw.quiesce(isLive);
+    if (quiet) this.schedule();
+    return quiet;
+  }
+
+  /** Ends a quiet period (node liveness: a member's node came back, or one looks down). */
+  wake(): void {
+    if (this.stopped || !this.raw.isQuiet()) return;
+    this.raw.wake();
+    this.schedule();
+  }
+
+  /** Node liveness says this follower's leader is down: see RawNode.leaderLost. */
+  leaderLost(): void {
+    if (this.stopped) return;
+    this.raw.leaderLost();
+    this.schedule();
+  }
+
   /** Feeds a message from a peer. */
   step(m: Message): void {
     if (this.stopped) return;

@@ -2,7 +2,7 @@ import { type RaftConfig, type RaftLogger, silentLogger } from './config.js';
 import { CompactedError, DropReason, ProposalDroppedError, RaftInvariantError, SnapshotTemporarilyUnavailableError } from './errors.js';
 import type { LogStorage } from './log_storage.js';
 import { ProgressState, ProgressTracker } from './progress.js';
-import { VoteResult } from './quorum.js';
+import { VoteResult, majority } from './quorum.js';
 import { RaftLog } from './raft_log.js';
 import { ReadOnlyQueue, type ReleasedRead } from './read_only.js';
 import {
@@ -65,6 +65,15 @@ export class Raft {
 
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
+  /**
+   * Quiet (CockroachDB's quiescence): the group is idle and every member the host believes up
+   * holds the leader's whole log, known committed, so no timer runs: ticks do nothing, the leader
+   * sends no heartbeats and a follower never times out. The host watches the leader's node
+   * instead (node liveness) and calls leaderLost() when it stops answering. See quiesce().
+   */
+  private quiet = false;
+  /** Members a quiet leader left out because the host said they were down when it went quiet. */
+  private quietWithout: readonly string[] = [];
   private randomizedElectionTimeout = 0;
   private readonly electionTimeout: number;
   private readonly heartbeatTimeout: number;
@@ -109,6 +118,16 @@ export class Raft {
 
   currentTerm(): number {
     return this.term;
+  }
+
+  /** Whether this member is quiet (see quiesce()). */
+  isQuiet(): boolean {
+    return this.quiet;
+  }
+
+  /** The members a quiet leader left out as down when it went quiet; empty otherwise. */
+  quietExcluded(): readonly string[] {
+    return this.quietWithout;
   }
 
   /** Only voters campaign; learners and removed nodes never do. */
@@ -364,6 +383,9 @@ export class Raft {
     this.lead = '';
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
+    // A new role or term is never quiet: whoever goes quiet again does so from a heartbeat.
+    this.quiet = false;
+    this.quietWithout = [];
     this.resetRandomizedElectionTimeout();
     this.leadTransferee = '';
     this.tracker.resetVotes();
@@ -423,8 +445,100 @@ export class Raft {
   // ---------------------------------------------------------------- ticks
 
   tick(): void {
+    // Quiet: no heartbeat to send, no election timer (the host watches the leader's node instead).
+    if (this.quiet) return;
     if (this.state === StateType.Leader) this.tickHeartbeat();
     else this.tickElection();
+  }
+
+  // ---------------------------------------------------------------- quiescence
+
+  /**
+   * Leader: goes quiet if the group is idle, and returns whether this member is quiet.
+   *
+   * Idle means: nothing to replicate or confirm (every entry of the log durable here, committed
+   * and applied, the last one of this term; no read waiting for a round, no leadership transfer,
+   * no message waiting for the host), and every member the host believes up (`isLive`) holds the
+   * whole log in the Replicate state with nothing in flight, and was heard from since the last
+   * CheckQuorum. Members the host believes down are left out (quietExcluded()), but the leader
+   * and the caught-up voters must still be a majority: otherwise the group stays awake and
+   * CheckQuorum deposes the leader as usual.
+   *
+   * Going quiet sends every live member one last heartbeat marked `quiesce`, carrying the last
+   * index and term and committing it; a follower holding exactly that log goes quiet too (see
+   * handleHeartbeat). From then on ticks do nothing until wake() or leaderLost(), or a message
+   * that is not part of going quiet arrives (see step()).
+   */
+  quiesce(isLive: (id: string) => boolean): boolean {
+    if (this.quiet) return true;
+    if (this.state !== StateType.Leader) return false;
+    const without = this.idleWithout(isLive);
+    if (without === null) return false;
+    const last = this.raftLog.lastIndex();
+    const lastTerm = this.raftLog.term(last);
+    this.forEachPeer((id) => {
+      if (!without.includes(id)) this.send({ type: MessageType.MsgHeartbeat, to: id, commit: last, index: last, logTerm: lastTerm, quiesce: true });
+    });
+    this.quiet = true;
+    this.quietWithout = without;
+    return true;
+  }
+
+  /** The members to leave out if this leader may go quiet now (see quiesce()), or null if it may not. */
+  private idleWithout(isLive: (id: string) => boolean): string[] | null {
+    const log = this.raftLog;
+    const last = log.lastIndex();
+    if (this.leadTransferee !== '' || this.pendingReadIndexMessages.length > 0 || this.readOnly.pendingCount() > 0) return null;
+    if (this.hasMessages() || !this.tracker.isVoter(this.id)) return null;
+    if (log.unstable.snapshot !== null || log.stableLastIndex() !== last) return null;
+    if (log.committed !== last || log.applied !== last || log.term(last) !== this.term) return null;
+    const without: string[] = [];
+    let caughtUpVoters = 1;
+    for (const [id, pr] of this.tracker.progress) {
+      if (id === this.id) continue;
+      if (!isLive(id)) {
+        without.push(id);
+        continue;
+      }
+      if (pr.matchIndex !== last || pr.state !== ProgressState.Replicate || pr.inflights.count > 0 || !pr.recentActive) return null;
+      if (this.tracker.isVoter(id)) caughtUpVoters++;
+    }
+    return caughtUpVoters >= majority(this.tracker.voters.length) ? without : null;
+  }
+
+  /**
+   * Ends a quiet period: the host needs the group (a member's node came back, or one the leader
+   * counted on looks down), or a message arrived that is not part of going quiet. A leader
+   * heartbeats again from its next tick and forgets whom it heard from, so that its next
+   * CheckQuorum, an election timeout from now, counts only members heard from after waking. A
+   * follower's election timer starts over, as if it had just heard from its leader: while it was
+   * quiet the host had the leader's node in sight (else leaderLost() would have woken it).
+   */
+  wake(): void {
+    if (!this.quiet) return;
+    this.quiet = false;
+    this.quietWithout = [];
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    if (this.state === StateType.Leader) {
+      for (const [id, pr] of this.tracker.progress) if (id !== this.id) pr.recentActive = false;
+    }
+  }
+
+  /**
+   * The host believes this follower's leader is down: its node has not been heard from for an
+   * election timeout (node liveness), or it restarted. The follower wakes if quiet, and its lease
+   * on the leader ends: it grants votes from now on (a quiet follower hears no heartbeats, so its
+   * election timer says nothing about the leader), and it campaigns itself after a random 1 to
+   * electionTick ticks, unless its timer runs out sooner anyway. Nothing changes for a follower
+   * that has no leader or whose timer is already past an election timeout.
+   */
+  leaderLost(): void {
+    if (this.state === StateType.Leader || this.lead === '') return;
+    this.wake();
+    if (this.electionElapsed >= this.electionTimeout) return;
+    this.electionElapsed = this.electionTimeout;
+    this.resetRandomizedElectionTimeout();
   }
 
   private tickElection(): void {
@@ -524,6 +638,7 @@ export class Raft {
    * be appended; every other outcome is queued work.
    */
   step(m: Message): void {
+    if (this.quiet && wakesQuiet(m)) this.wake();
     if (m.term === 0) {
       // Local message, or a proposal/read forwarded by a follower.
     } else if (m.term > this.term) {
@@ -678,7 +793,11 @@ export class Raft {
         // If every MsgApp that filled the window was lost, nothing would ever free it: free
         // one slot so a probe can go out; the follower's reply resynchronizes us.
         if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
-        if (pr.matchIndex < this.raftLog.lastIndex() || pr.state === ProgressState.Probe) this.maybeSendAppend(m.from, true);
+        if (pr.matchIndex < this.raftLog.lastIndex() || pr.state === ProgressState.Probe) {
+          // A member that needs entries needs a leader that ticks (to resend them if they are lost).
+          this.wake();
+          this.maybeSendAppend(m.from, true);
+        }
         if (m.context) this.releaseReads(this.readOnly.recvAck(m.from, m.context, this.tracker.voters));
         return;
       case MessageType.MsgSnapStatus:
@@ -924,6 +1043,16 @@ export class Raft {
 
   private handleHeartbeat(m: Message): void {
     this.raftLog.commitTo(Math.min(m.commit, this.raftLog.lastIndex()));
+    if (m.quiesce) {
+      // Quiet only holding exactly the leader's log, all of it known committed: then the leader
+      // has nothing left to send us. Otherwise say no (reject), which wakes the leader.
+      const log = this.raftLog;
+      if (log.lastIndex() !== m.index || !log.matchTerm(m.index, m.logTerm) || log.committed !== m.index) {
+        this.send({ type: MessageType.MsgHeartbeatResp, to: m.from, reject: true });
+        return;
+      }
+      this.quiet = true;
+    }
     this.send({ type: MessageType.MsgHeartbeatResp, to: m.from, ...(m.context ? { context: m.context } : {}) });
   }
 
@@ -1033,6 +1162,24 @@ export class Raft {
   /** The host applied a snapshot or entries up to `index`. */
   appliedTo(index: number): void {
     this.raftLog.appliedTo(index);
+  }
+}
+
+/**
+ * Whether stepping `m` ends a quiet period: anything but the quiesce heartbeat itself, the
+ * followers' accepting answers to heartbeats (a refusal, `reject`, wakes the leader), and the
+ * host's note that a peer is unreachable (while quiet, the host watches peers by node liveness).
+ */
+function wakesQuiet(m: Message): boolean {
+  switch (m.type) {
+    case MessageType.MsgHeartbeat:
+      return m.quiesce !== true;
+    case MessageType.MsgHeartbeatResp:
+      return m.reject;
+    case MessageType.MsgUnreachable:
+      return false;
+    default:
+      return true;
   }
 }
 

@@ -58,6 +58,38 @@ export class RawNode {
     this.raft.tick();
   }
 
+  /**
+   * Leader: goes quiet if the group is idle (see Raft.quiesce); returns whether this member is
+   * quiet. `isLive` is the host's node liveness: members it says are down are left out, and the
+   * host must wake the group when one of them comes back (see quietExcluded).
+   */
+  quiesce(isLive: (id: string) => boolean): boolean {
+    return this.raft.quiesce(isLive);
+  }
+
+  /** Ends a quiet period (the host needs the group: a member's node came back, or one looks down). */
+  wake(): void {
+    this.raft.wake();
+  }
+
+  /**
+   * The host believes this follower's leader is down (node liveness): it wakes if quiet, stops
+   * honouring the leader's lease, and campaigns within an election timeout (see Raft.leaderLost).
+   */
+  leaderLost(): void {
+    this.raft.leaderLost();
+  }
+
+  /** Whether this member is quiet: its ticks do nothing until something wakes it. */
+  isQuiet(): boolean {
+    return this.raft.isQuiet();
+  }
+
+  /** The members a quiet leader left out because the host said they were down. */
+  quietExcluded(): readonly string[] {
+    return this.raft.quietExcluded();
+  }
+
   /** Campaign now (tests, or an operator forcing an election). */
   campaign(): void {
     this.raft.step(makeMessage({ type: MessageType.MsgHup, from: this.raft.id }));

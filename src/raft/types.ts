@@ -132,6 +132,11 @@ export interface Message {
   readonly snapshot?: Snapshot;
   /** ReadIndex request context, echoed in heartbeats and read states. */
   readonly context?: Uint8Array;
+  /**
+   * MsgHeartbeat only: the leader's last heartbeat before it goes quiet (see Raft.quiesce); `index`
+   * and `logTerm` then name its last entry, which `commit` says is committed. Absent means false.
+   */
+  readonly quiesce?: boolean;
 }
 
 export type MessageInit = Partial<Message> & Pick<Message, 'type'>;

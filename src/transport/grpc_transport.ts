@@ -5,8 +5,8 @@ import { MessageType, type Message } from '../raft/types.js';
 import type { GroupTransport } from './group_transport.js';
 import { PeerStream, identityHeaders } from './peer_stream.js';
 import type { PeerStreamLimits, PeerStreamStats } from './peer_stream.js';
-import { encodeBatch, estimateWireSize, messageFromWire, messageToWire, raftPeerService } from './raft_wire.js';
-import type { GroupMessageWire, MessageBatchWire, RaftMessageWireIn, RaftMessageWireOut, SnapshotAckWire, StreamAckWire } from './raft_wire.js';
+import { encodeBatch, encodeBeat, estimateWireSize, messageFromWire, messageToWire, raftPeerService } from './raft_wire.js';
+import type { GroupMessageWire, MessageBatchWire, NodeBeatWire, RaftMessageWireIn, RaftMessageWireOut, SnapshotAckWire, StreamAckWire } from './raft_wire.js';
 import { InboundSnapshot, SnapshotTransferError, SnapshotTransferErrorCode, sendSnapshotCall } from './snapshot_transfer.js';
 import type { IncomingSnapshot, OutgoingSnapshot, SnapshotSendOptions, SnapshotServerCall } from './snapshot_transfer.js';
 
@@ -65,6 +65,8 @@ export interface GrpcPeerTransportOptions {
   readonly peers?: Iterable<readonly [string, string]>;
   /** Every message received, with its group id. Must not block; a throw is counted and logged. */
   readonly onMessage: (groupId: string, message: Message) => void;
+  /** A peer's node liveness beat (see sendBeats). Must not block. */
+  readonly onBeat?: (nodeId: string, incarnation: string) => void;
   /**
    * A peer looks unreachable (its stream failed or could not be opened, or messages to it were
    * dropped). Called on a later turn, never inside send(), at most once per
@@ -103,6 +105,9 @@ export interface TransportStats {
   batchesDropped: number;
   /** Received but refused: unknown or local-only type, or the handler threw. */
   messagesRejected: number;
+  /** Node liveness beats (batches of their own, counted in batchesSent but not in messagesSent). */
+  beatsSent: number;
+  beatsReceived: number;
   reconnects: number;
   peers: Record<string, PeerStreamStats>;
 }
@@ -151,6 +156,8 @@ export class GrpcPeerTransport {
     batchesReceived: 0,
     bytesReceived: 0,
     messagesRejected: 0,
+    beatsSent: 0,
+    beatsReceived: 0,
     /** Sending-side drops that never reached a PeerStream. */
     messagesDropped: 0,
     batchesDropped: 0,
@@ -281,6 +288,27 @@ export class GrpcPeerTransport {
       return;
     }
     stream.enqueue({ buffer, messages: batch.length });
+  }
+
+  private beat: { readonly incarnation: string; readonly buffer: Buffer } | null = null;
+
+  /**
+   * Sends every peer in the address book this node's liveness beat (one small batch each, on the
+   * message lane, behind whatever heartbeats and votes are queued there). The node calls this once
+   * per tick; the encoded beat is the same every time and is made once.
+   */
+  sendBeats(incarnation: string): void {
+    if (this.closed) return;
+    if (this.beat?.incarnation !== incarnation) {
+      const wire: NodeBeatWire = { nodeId: this.nodeId, incarnation };
+      this.beat = { incarnation, buffer: encodeBeat(wire) };
+    }
+    for (const peerId of this.addresses.keys()) {
+      const stream = this.streamFor(peerId, 'message');
+      if (!stream) continue;
+      stream.enqueue({ buffer: this.beat.buffer, messages: 0 });
+      this.counters.beatsSent++;
+    }
   }
 
   /**
@@ -457,6 +485,14 @@ export class GrpcPeerTransport {
     inbound.batches++;
     inbound.messages += batch.messages.length;
     this.counters.batchesReceived++;
+    if (batch.beat) {
+      this.counters.beatsReceived++;
+      try {
+        this.options.onBeat?.(batch.beat.nodeId, batch.beat.incarnation);
+      } catch (err) {
+        this.logger.warn('raft transport: beat handler threw', { peer: batch.beat.nodeId, error: (err as Error).message });
+      }
+    }
     for (const gm of batch.messages) {
       let message: Message;
       try {
@@ -495,6 +531,8 @@ export class GrpcPeerTransport {
       messagesDropped: this.retired.messagesDropped + this.counters.messagesDropped,
       batchesDropped: this.retired.batchesDropped + this.counters.batchesDropped,
       messagesRejected: this.counters.messagesRejected,
+      beatsSent: this.counters.beatsSent,
+      beatsReceived: this.counters.beatsReceived,
       reconnects: this.retired.reconnects,
       peers: {},
     };

@@ -35,6 +35,7 @@ export interface RaftMessageWireOut {
     data: Buffer;
   } | null;
   context?: Buffer;
+  quiesce: boolean;
 }
 
 export interface GroupMessageWire<M> {
@@ -44,6 +45,13 @@ export interface GroupMessageWire<M> {
 
 export interface MessageBatchWire<M> {
   readonly messages: readonly GroupMessageWire<M>[];
+  /** A node liveness beat (a batch carrying one has no messages); absent or null otherwise. */
+  readonly beat?: NodeBeatWire | null;
+}
+
+export interface NodeBeatWire {
+  readonly nodeId: string;
+  readonly incarnation: string;
 }
 
 export interface StreamAckWire {
@@ -103,6 +111,7 @@ export function messageFromWire(w: RaftMessageWireOut): Message {
   };
   if (w.snapshot) m.snapshot = snapshotFromWire(w.snapshot);
   if (w.context) m.context = w.context;
+  if (w.quiesce) m.quiesce = true;
   return m;
 }
 
@@ -191,6 +200,11 @@ export function raftPeerService(): RaftPeerServiceDefinition {
 /** Encodes a batch with the service's own serializer (proto-loader: fromObject, then encode). */
 export function encodeBatch(messages: readonly GroupMessageWire<RaftMessageWireIn>[]): Buffer {
   return raftPeerService().Stream.requestSerialize({ messages });
+}
+
+/** Encodes a batch that carries only a node liveness beat. */
+export function encodeBeat(beat: NodeBeatWire): Buffer {
+  return raftPeerService().Stream.requestSerialize({ messages: [], beat });
 }
 
 /** Decodes a batch as the server receives it. */

@@ -44,6 +44,7 @@ describe('server configuration', () => {
       dataDir: './data/n1',
       join: false,
       prettyLogs: false,
+      quiesce: true,
       logLevel: serverDefaults.logLevel,
       logCacheBytes: 4 * 1024 * 1024,
       clusterMode: false,
@@ -59,6 +60,12 @@ describe('server configuration', () => {
       const camel = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
       expect(parseServerConfig(['--id', 'n1', '--config', configFile({ [camel]: String(value) })])[field], camel).toBe(value);
     }
+  });
+
+  it('keeps idle groups quiet unless --no-quiesce (flag or file) says not to', () => {
+    expect(parseServerConfig(['--id', 'n1', '--no-quiesce']).quiesce).toBe(false);
+    expect(parseServerConfig(['--id', 'n1', '--config', configFile({ noQuiesce: true })]).quiesce).toBe(false);
+    expect(parseServerConfig(['--id', 'n1', '--config', configFile({ 'no-quiesce': false })]).quiesce).toBe(true);
   });
 
   it('lets flags win over the file, and reads peers and id from it', () => {

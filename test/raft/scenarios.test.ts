@@ -97,6 +97,18 @@ const properties: Record<string, (s: ScenarioInterpreter) => void> = {
     expect(s.role('n1')).toBe(StateType.Follower);
     expect(s.leaderOfTerm.get(3)).toBe('n3');
   },
+  quiescence(s) {
+    // The false alarm (a PreVote from a follower whose host wrongly thought the leader down) moved
+    // no term; the real loss of the quiet leader was repaired in the next term, by a follower.
+    expect([...s.leaderOfTerm.keys()].sort()).toEqual([2, 3]);
+    expect(s.leaderOfTerm.get(2)).toBe('n1');
+    expect(['n2', 'n3']).toContain(s.leaderOfTerm.get(3));
+    expect(maxTerm(s)).toBe(3);
+    expect(s.reads.get('r1')).toEqual({ node: 'n3', index: 6 });
+    // The refusal of a stale quiesce heartbeat reached the leader.
+    expect(deliveredOf(s, MessageType.MsgHeartbeatResp, { to: 'n1' }).some((m) => m.reject)).toBe(true);
+    for (const v of ['a', 'b', 'c', 'd', 'e']) expect([...appliedValues(s)].some((k) => k.endsWith(`:${v}`))).toBe(true);
+  },
   read_index(s) {
     for (const ctx of ['r1', 'r2', 'r3', 'r4', 'r5']) expect(s.reads.get(ctx)).toEqual({ node: 'n1', index: 4 });
     expect(s.reads.get('r6')).toEqual({ node: 'n2', index: 5 });

@@ -12,5 +12,8 @@ describe('raft simulation, 3 voters (safety after every step, liveness after hea
     if (process.env.QKV_PATH) return;
     expect(result.proposals).toBeGreaterThan(0);
     expect(result.reads).toBeGreaterThan(0);
+    // Groups went quiet, and liveness woke quiet members, under the faults.
+    expect(result.quiesced).toBeGreaterThan(0);
+    expect(result.woken).toBeGreaterThan(0);
   }, 900_000);
 });

@@ -41,7 +41,7 @@ const snapshotArb: fc.Arbitrary<Snapshot> = fc.record(
   plain,
 );
 
-/** Any message that may travel; `snapshot` and `context` absent or present (context possibly empty). */
+/** Any message that may travel; `snapshot`, `context` and `quiesce` absent or present (context possibly empty). */
 const messageArb = (types: readonly MessageType[]): fc.Arbitrary<Message> =>
   fc.record(
     {
@@ -57,6 +57,8 @@ const messageArb = (types: readonly MessageType[]): fc.Arbitrary<Message> =>
       rejectHint: numberArb,
       snapshot: snapshotArb,
       context: bytesArb,
+      // Absent means false, so a false never travels back as a key.
+      quiesce: fc.constant(true),
     },
     { ...plain, requiredKeys: ['type', 'to', 'from', 'term', 'logTerm', 'index', 'entries', 'commit', 'reject', 'rejectHint'] },
   );
@@ -82,6 +84,7 @@ function expectSame(received: Message, sent: Message): void {
   expect(normalize(received)).toStrictEqual(normalize(sent));
   expect('snapshot' in received).toBe(sent.snapshot !== undefined);
   expect('context' in received).toBe(sent.context !== undefined);
+  expect('quiesce' in received).toBe(sent.quiesce === true);
 }
 
 describe('raft wire format', () => {

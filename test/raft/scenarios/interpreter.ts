@@ -46,6 +46,9 @@
  *   campaign n1 | propose n1 value [expect=ok|dropped] | read-index n1 ctx
  *   propose-conf n1 add-learner|add-voter|remove n4 [expect=ok|dropped]
  *   transfer-leader n1 n2             asks n1 (the leader) to hand leadership to n2
+ *   quiesce n1 [down=n3,n4]           n1 (a leader) goes quiet if idle, leaving out the members
+ *                                     the host's node liveness says are down
+ *   wake n2 [leader-lost=true]        the host wakes n2 (leader-lost: its leader's node looks down)
  *   stabilize [n1 n2 ...]             process Readies (finishing held ones) and deliver messages
  *                                     until quiet; with ids, only those nodes' Readies and the
  *                                     messages addressed to them (the others stay queued)
@@ -72,7 +75,7 @@
  * Assertions:
  *
  *   expect n1 state=leader term=2 lead=n1 vote=n1 commit=6 applied=6 last=7 first=1
- *             voters=n1,n2,n3 learners=n4 up=true
+ *             voters=n1,n2,n3 learners=n4 up=true quiet=false
  *   expect-leader n2 [term=3]         n2 is up and leader (of that term)
  *   expect-no-leader [term=3]         with term: nobody ever led that term; without: no up leader
  *   expect-committed 3/7 | expect-never-committed 2/7 | expect-never-applied 2/7  (term/index)
@@ -251,6 +254,11 @@ export function formatMessage(m: Message): string {
       break;
     case MessageType.MsgHeartbeat:
       parts.push(`commit=${m.commit}${ctx}`);
+      if (m.quiesce) parts.push(`quiesce index=${m.index} logTerm=${m.logTerm}`);
+      break;
+    case MessageType.MsgHeartbeatResp:
+      if (m.reject) parts.push('reject');
+      if (ctx) parts.push(ctx.trim());
       break;
     case MessageType.MsgSnap:
       if (m.snapshot) parts.push(`snapshot=${formatSnapshotMeta(m.snapshot)}`);
@@ -410,6 +418,25 @@ export class ScenarioInterpreter {
         if (this.reads.has(ctx)) throw new ScenarioError(`read context ${ctx} was used already`);
         this.reads.set(ctx, { node: n.id, index: null });
         n.raw.readIndex(enc.encode(ctx));
+        return;
+      }
+      case 'quiesce': {
+        // As the host does it: the leader goes quiet if idle; `down=` names the members node
+        // liveness reports down (left out).
+        const n = this.upNode(pos[0]);
+        const down = new Set((args.get('down') ?? '').split(',').filter((id) => id !== ''));
+        const quiet = n.raw.quiesce((id) => !down.has(id));
+        if (!quiet) this.out.push(`${n.id} stays awake`);
+        else if (n.raw.quietExcluded().length > 0) this.out.push(`${n.id} left out ${n.raw.quietExcluded().join(',')}`);
+        this.noteChanges(n);
+        return;
+      }
+      case 'wake': {
+        // As the host does it: `leader-lost=true` when node liveness says the leader's node is down.
+        const n = this.upNode(pos[0]);
+        if (this.boolArg(args, 'leader-lost', false)) n.raw.leaderLost();
+        else n.raw.wake();
+        this.noteChanges(n);
         return;
       }
       case 'transfer-leader': {
@@ -867,7 +894,7 @@ export class ScenarioInterpreter {
 
   private roleOf(n: ScenarioNode): string {
     const ss = n.raw.softState();
-    return `${ss.state} term=${n.raw.term()} lead=${ss.lead || 'none'}`;
+    return `${ss.state} term=${n.raw.term()} lead=${ss.lead || 'none'}${n.raw.isQuiet() ? ' quiet' : ''}`;
   }
 
   /** Prints a change of role, term or leader, and records leaders for Election Safety. */
@@ -950,6 +977,7 @@ export class ScenarioInterpreter {
       first: String(st.firstIndex),
       voters: [...st.config.voters].sort(byNodeId).join(','),
       learners: [...st.config.learners].sort(byNodeId).join(','),
+      quiet: String(n.up && n.raw.isQuiet()),
     };
     if (!n.up) {
       actual.term = String(n.disk.hardState.term);

@@ -36,6 +36,8 @@ const dec = new TextDecoder();
 class SimNode extends MemoryNode {
   /** Terms in which this node's leadership was already checked for Leader Completeness. */
   leaderTermChecked = 0;
+  /** The incarnation of each peer as this node's host last saw it (node liveness: restarts). */
+  readonly seenIncarnations = new Map<string, number>();
 }
 
 interface PendingRead {
@@ -51,6 +53,8 @@ export interface ClusterOptions {
   readonly electionTick?: number;
   readonly maxSizePerMsg?: number;
   readonly maxInflightMsgs?: number;
+  /** Whether tickAll runs the host's quiescence each tick (quiescence.ts); by default the seed decides. */
+  readonly quiesce?: boolean;
 }
 
 function entryKey(e: Entry): string {
@@ -72,6 +76,9 @@ export class SimCluster {
   readsServed = 0;
   private readonly servedReads = new Set<string>();
   proposalsAppended = 0;
+  /** Times a leader went quiet, and times liveness (the host's or a schedule's) woke a quiet member. */
+  quiesced = 0;
+  wokenByHost = 0;
   log: string[] = [];
   private nextNodeNumber: number;
   private nextValue = 1;
@@ -88,6 +95,7 @@ export class SimCluster {
       electionTick: 10,
       maxSizePerMsg: [1, 64, 256, 4096][pick.intBelow(4)],
       maxInflightMsgs: [1, 2, 4, 16][pick.intBelow(4)],
+      quiesce: pick.intBelow(2) === 0,
       ...options,
     };
     this.host = {
@@ -249,7 +257,63 @@ export class SimCluster {
   }
 
   tickAll(): void {
-    for (const n of this.upNodes()) n.raw.tick();
+    for (const n of this.upNodes()) {
+      if (this.options.quiesce) this.hostTick(n);
+      else n.raw.tick();
+    }
+  }
+
+  /**
+   * One tick as a host with node liveness gives it (src/node/quiescence.ts), with a perfect
+   * oracle: a peer is live when it is up and the link to it is not cut, and a restart is seen as
+   * a new incarnation. Wrong liveness is exercised by the quiesce, wake and leaderLost actions.
+   */
+  private hostTick(n: SimNode): void {
+    const isLive = (id: string): boolean => {
+      const p = this.nodes.get(id);
+      return id === n.id || (p !== undefined && p.up && !this.linkCut(n.id, id));
+    };
+    const restarted = (id: string): boolean => {
+      const p = this.nodes.get(id);
+      if (!p || !isLive(id)) return false;
+      const seen = n.seenIncarnations.get(id);
+      n.seenIncarnations.set(id, p.incarnation);
+      return seen !== undefined && seen !== p.incarnation;
+    };
+    const raw = n.raw;
+    const { state, lead } = raw.softState();
+    if (state === StateType.Leader) {
+      if (raw.isQuiet()) {
+        const excluded = raw.quietExcluded();
+        const { voters, learners } = raw.basicStatus().config;
+        if ([...voters, ...learners].some((id) => id !== n.id && (restarted(id) || isLive(id) === excluded.includes(id)))) {
+          raw.wake();
+          this.wokenByHost++;
+        }
+      }
+    } else if (lead !== '' && lead !== n.id && (restarted(lead) || !isLive(lead))) {
+      if (raw.isQuiet()) this.wokenByHost++;
+      raw.leaderLost();
+    }
+    if (raw.isQuiet()) return;
+    if (state === StateType.Leader && raw.quiesce(isLive)) {
+      this.quiesced++;
+      return;
+    }
+    raw.tick();
+  }
+
+  /** The host's quiescence with liveness that may lie: `down` says which members it claims are down. */
+  quiesce(n: SimNode, down: (id: string) => boolean): void {
+    if (n.up && !n.raw.isQuiet() && n.raw.quiesce((id) => !down(id))) this.quiesced++;
+  }
+
+  /** A wake from the host, rightly or wrongly (leaderLost: it claims the leader's node is down). */
+  wake(n: SimNode, leaderLost: boolean): void {
+    if (!n.up) return;
+    if (n.raw.isQuiet()) this.wokenByHost++;
+    if (leaderLost) n.raw.leaderLost();
+    else n.raw.wake();
   }
 
   propose(n: SimNode): void {
@@ -537,7 +601,7 @@ export class SimCluster {
     return [...this.nodes.values()]
       .map((n) => {
         const st = n.raw.basicStatus();
-        return `${n.id}${n.up ? '' : '(down)'}: ${st.softState.state} term=${st.hardState.term} lead=${st.softState.lead} commit=${st.hardState.commit} applied=${n.appliedIndex} last=${st.lastIndex} voters=${st.config.voters.join(',')} learners=${st.config.learners.join(',')}`;
+        return `${n.id}${n.up ? '' : '(down)'}${n.up && n.raw.isQuiet() ? '(quiet)' : ''}: ${st.softState.state} term=${st.hardState.term} lead=${st.softState.lead} commit=${st.hardState.commit} applied=${n.appliedIndex} last=${st.lastIndex} voters=${st.config.voters.join(',')} learners=${st.config.learners.join(',')}`;
       })
       .join('; ');
   }

@@ -12,10 +12,12 @@ export const soak = process.env.QKV_SOAK === '1';
 export const baseSeed = process.env.QKV_SEED ? Number(process.env.QKV_SEED) : Math.floor(Math.random() * 0x7fffffff);
 const path = process.env.QKV_PATH;
 
-export function simulate(voters: number, numRuns: number, seed: number): { runs: number; proposals: number; reads: number } {
+export function simulate(voters: number, numRuns: number, seed: number): { runs: number; proposals: number; reads: number; quiesced: number; woken: number } {
   let runs = 0;
   let proposals = 0;
   let reads = 0;
+  let quiesced = 0;
+  let woken = 0;
   console.log(`raft simulation: ${voters} voters, ${numRuns} schedules, seed ${seed}${path ? ` path ${path}` : ''}`);
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 0x7fffffff }), scheduleArb(20, 300), (clusterSeed, schedule) => {
@@ -34,6 +36,8 @@ export function simulate(voters: number, numRuns: number, seed: number): { runs:
       runs++;
       proposals += cluster.proposalsAppended;
       reads += cluster.readsServed;
+      quiesced += cluster.quiesced;
+      woken += cluster.wokenByHost;
     }),
     {
       seed,
@@ -45,7 +49,10 @@ export function simulate(voters: number, numRuns: number, seed: number): { runs:
       markInterruptAsFailure: true,
     },
   );
-  console.log(`raft simulation: ${voters} voters: ${runs} schedules passed, ${proposals} proposals appended, ${reads} reads served`);
-  return { runs, proposals, reads };
+  console.log(
+    `raft simulation: ${voters} voters: ${runs} schedules passed, ${proposals} proposals appended, ${reads} reads served, ` +
+      `${quiesced} times a leader went quiet, ${woken} quiet members woken by liveness`,
+  );
+  return { runs, proposals, reads, quiesced, woken };
 }
 

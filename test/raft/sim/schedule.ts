@@ -31,7 +31,9 @@ export type Action =
   | { readonly kind: 'crashLeader' }
   | { readonly kind: 'isolateLeader'; readonly mask: number }
   | { readonly kind: 'campaign'; readonly node: number }
-  | { readonly kind: 'exchangeUnpersisted' };
+  | { readonly kind: 'exchangeUnpersisted' }
+  | { readonly kind: 'quiesce'; readonly node: number; readonly mask: number }
+  | { readonly kind: 'wake'; readonly node: number; readonly leaderLost: boolean };
 
 const node = fc.nat({ max: 7 });
 const msg = fc.nat({ max: 63 });
@@ -64,6 +66,12 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('isolateLeader' as const), mask: fc.nat({ max: 255 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('campaign' as const), node }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('exchangeUnpersisted' as const) }) },
+  // Quiescence with node liveness that may be wrong: a leader told members are down that are
+  // not (or the reverse), followers woken or told their leader is lost when it is not. Safety
+  // must not depend on liveness being right; runs whose seed turns the host's quiescence on
+  // (SimCluster.hostTick) also check that liveness comes back after healing.
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('quiesce' as const), node, mask: fc.nat({ max: 255 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('wake' as const), node, leaderLost: fc.boolean() }) },
 );
 
 export function scheduleArb(minLength: number, maxLength: number): fc.Arbitrary<Action[]> {
@@ -161,6 +169,14 @@ export function runAction(c: SimCluster, a: Action): void {
       break;
     case 'exchangeUnpersisted':
       c.exchangeUnpersisted(3);
+      break;
+    case 'quiesce': {
+      const ids = c.ids();
+      c.quiesce(c.nodeAt(a.node), (id) => ((a.mask >> ids.indexOf(id)) & 1) === 1);
+      break;
+    }
+    case 'wake':
+      c.wake(c.nodeAt(a.node), a.leaderLost);
       break;
   }
   c.checkInvariants();
