@@ -6,7 +6,7 @@ import { chunkHeaderBytes, maxChunkBytes } from '../storage/snapshot_format.js';
 import type { SnapshotInfo } from '../storage/snapshot_format.js';
 import { loadProto, serviceDefinition } from '../transport/proto_files.js';
 import { QuorumError } from '../util/errors.js';
-import { leaderGrpcMetadataKey, type GroupSummary, type MoveReplicaCall } from './admin_service.js';
+import { leaderGrpcMetadataKey, type GroupSummary, type MoveReplicaCall, type NodeSummary } from './admin_service.js';
 import { groupOfCall, type MembershipCall } from './membership_call.js';
 import { snapshotInfoFromWire } from './snapshot_wire.js';
 import type { BackupChunkWire, SnapshotReplyWire } from './snapshot_wire.js';
@@ -86,6 +86,12 @@ export async function adminGroups(address: string, options: AdminCallOptions = {
     writesPerSec: g.writesPerSec ?? 0,
     hosted: g.hosted ?? false,
   }));
+}
+
+/** Every node of the cluster as the node at `address` sees it (`admin nodes`). */
+export async function adminNodes(address: string, options: AdminCallOptions = { timeoutMs: defaultAdminTimeoutMs }): Promise<NodeSummary[]> {
+  const reply: { nodes?: { nodeId: string; grpcAddress: string; respAddress: string; zone: string; groups?: string[] }[] } = await unaryCall(address, 'Nodes', {}, options);
+  return (reply.nodes ?? []).map((n) => ({ node: n.nodeId, grpc: n.grpcAddress, resp: n.respAddress, zone: n.zone, groups: n.groups ?? [] }));
 }
 
 /** Splits a group at the node at `address` (it passes it on to the group's leader); one line back. */

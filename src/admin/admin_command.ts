@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { adminBackup, adminChange, adminGroups, adminMoveReplica, adminSnapshot, adminSplit, adminStatus, defaultAdminTimeoutMs } from './admin_client.js';
-import type { GroupSummary } from './admin_service.js';
+import { adminBackup, adminChange, adminGroups, adminMoveReplica, adminNodes, adminSnapshot, adminSplit, adminStatus, defaultAdminTimeoutMs } from './admin_client.js';
+import type { GroupSummary, NodeSummary } from './admin_service.js';
 import type { MembershipCall } from './admin_client.js';
 import type { SnapshotInfo } from '../storage/snapshot_format.js';
 
@@ -10,10 +10,10 @@ export interface CommandOutput {
 }
 
 const usage =
-  'quorumkv admin --addr HOST:PORT [--timeout-ms N] [--json] (status | add-node --id ID --grpc HOST:PORT | remove-node --id ID | promote --id ID | transfer-leader --to ID | split --group G [--at-slot S] [--no-wait] | move-replica --group G --from ID --to ID [--grpc HOST:PORT] [--no-wait] | groups | snapshot | backup --out FILE); membership calls take [--group G]';
+  'quorumkv admin --addr HOST:PORT [--timeout-ms N] [--json] (status | add-node --id ID --grpc HOST:PORT | remove-node --id ID | promote --id ID | transfer-leader --to ID | split --group G [--at-slot S] [--no-wait] | move-replica --group G --from ID --to ID [--grpc HOST:PORT] [--no-wait] | groups | nodes | snapshot | backup --out FILE); membership calls take [--group G]';
 
 const changes = ['add-node', 'remove-node', 'promote', 'transfer-leader'] as const;
-const subcommands = ['status', 'groups', ...changes, 'split', 'move-replica', 'snapshot', 'backup'] as const;
+const subcommands = ['status', 'groups', 'nodes', ...changes, 'split', 'move-replica', 'snapshot', 'backup'] as const;
 type Subcommand = (typeof subcommands)[number];
 
 /**
@@ -23,6 +23,7 @@ type Subcommand = (typeof subcommands)[number];
 const defaultTimeoutMs = {
   status: defaultAdminTimeoutMs,
   groups: defaultAdminTimeoutMs,
+  nodes: defaultAdminTimeoutMs,
   'add-node': 30_000,
   'remove-node': 30_000,
   promote: 30_000,
@@ -122,6 +123,9 @@ export async function runAdminCommand(args: readonly string[], out: CommandOutpu
       const groups = await adminGroups(addr!, options);
       if (json) out.stdout(`${JSON.stringify(groups.map(({ hosted: _hosted, ...g }) => g))}\n`);
       else out.stdout(groupsTable(groups));
+    } else if (command === 'nodes') {
+      const nodes = await adminNodes(addr!, options);
+      out.stdout(json ? `${JSON.stringify(nodes)}\n` : nodesTable(nodes));
     } else if (command === 'status') {
       out.stdout(`${JSON.stringify(await adminStatus(addr!, options), null, 2)}\n`);
     } else if (command === 'snapshot') {
@@ -165,6 +169,22 @@ export function groupsTable(groups: readonly GroupSummary[]): string {
       data ? g.writesPerSec.toFixed(1) : '-',
     ]);
   }
+  return formatTable(rows);
+}
+
+/**
+ * `admin nodes` as a table ('-' for what a node has not registered):
+ *
+ *   node  grpc            resp            zone  groups
+ *   n1    127.0.0.1:7379  127.0.0.1:6379  a     meta,g1,g3
+ */
+export function nodesTable(nodes: readonly NodeSummary[]): string {
+  const rows = [['node', 'grpc', 'resp', 'zone', 'groups'], ...nodes.map((n) => [n.node, n.grpc || '-', n.resp || '-', n.zone || '-', n.groups.join(',') || '-'])];
+  return formatTable(rows);
+}
+
+/** Rows as columns padded to their widest cell, two spaces apart. */
+function formatTable(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
 }

@@ -41,6 +41,18 @@ export interface GroupSummary {
   readonly hosted: boolean;
 }
 
+/** One node as `admin nodes` shows it. */
+export interface NodeSummary {
+  readonly node: string;
+  readonly grpc: string;
+  /** Empty until the node registered its RESP address. */
+  readonly resp: string;
+  /** Its --zone; empty when it has none. */
+  readonly zone: string;
+  /** The groups it is a voter or learner of. */
+  readonly groups: readonly string[];
+}
+
 /** What the node does for the calls that change the cluster's groups. */
 export interface ClusterProvider {
   /** Splits a data group at `atSlot` (null: the middle of its slots); one line for the operator. */
@@ -49,6 +61,8 @@ export interface ClusterProvider {
   groups(): GroupSummary[];
   /** Moves `group`'s replica on `from` to `to` (learner, caught up, voter; then `from` removed). */
   moveReplica(call: MoveReplicaCall): Promise<string>;
+  /** Every node that is a member of some group, as this node sees it. */
+  nodes(): NodeSummary[];
 }
 
 export interface MoveReplicaCall {
@@ -144,6 +158,17 @@ export function registerAdminService(
       }
       try {
         callback(null, { groups: cluster.groups().map((g) => ({ ...g, slots: g.slots.map(([first, last]) => ({ first, last })) })) });
+      } catch (err) {
+        callback({ code: grpc.status.INTERNAL, details: describe(err) });
+      }
+    },
+    Nodes: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      if (!cluster) {
+        callback({ code: grpc.status.UNIMPLEMENTED, details: 'this node offers no node listing' });
+        return;
+      }
+      try {
+        callback(null, { nodes: cluster.nodes().map((n) => ({ nodeId: n.node, grpcAddress: n.grpc, respAddress: n.resp, zone: n.zone, groups: n.groups })) });
       } catch (err) {
         callback({ code: grpc.status.INTERNAL, details: describe(err) });
       }

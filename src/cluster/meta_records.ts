@@ -8,7 +8,7 @@ import type { ClusterLayout, GroupLayout } from './layout.js';
  * group is an ordinary group: the same log, snapshots, dedup and membership as any other):
  *
  *   group:<id>   {"voters":[..],"slots":"0-5460","preferredLeader":"n1"}   every data group
- *   node:<id>    {"grpc":"host:port","resp":"host:port"}                 every node that registered
+ *   node:<id>    {"grpc":"host:port","resp":"host:port","zone":"z1"}     every node that registered (zone: when it has one)
  *
  * Every node reads its routing table out of these (RoutingTable.fromMeta).
  */
@@ -26,6 +26,8 @@ export interface NodeRecord {
   readonly grpc: string;
   /** Empty until the node registered its RESP address. */
   readonly resp: string;
+  /** The node's --zone; absent or empty when it has none (or has not registered). */
+  readonly zone?: string;
 }
 
 const groupPrefix = 'group:';
@@ -37,7 +39,8 @@ export function groupRecordEntry(group: GroupLayout | GroupRecord): [string, str
 }
 
 export function nodeRecordEntry(node: NodeRecord): [string, string] {
-  return [`${nodePrefix}${node.id}`, JSON.stringify({ grpc: node.grpc, resp: node.resp })];
+  // No zone, no field: the records of nodes without one stay as they were.
+  return [`${nodePrefix}${node.id}`, JSON.stringify({ grpc: node.grpc, resp: node.resp, ...(node.zone ? { zone: node.zone } : {}) })];
 }
 
 /** The meta group's counter of data groups ever made (qkv.meta-next): the next new group is g<value + 1>. */
@@ -163,7 +166,7 @@ function parseGroup(id: string, text: string): GroupRecord {
 }
 
 function parseNode(id: string, text: string): NodeRecord {
-  const raw = JSON.parse(text) as { grpc?: unknown; resp?: unknown };
+  const raw = JSON.parse(text) as { grpc?: unknown; resp?: unknown; zone?: unknown };
   if (typeof raw.grpc !== 'string') throw new Error('grpc is not an address');
-  return { id, grpc: raw.grpc, resp: typeof raw.resp === 'string' ? raw.resp : '' };
+  return { id, grpc: raw.grpc, resp: typeof raw.resp === 'string' ? raw.resp : '', zone: typeof raw.zone === 'string' ? raw.zone : '' };
 }

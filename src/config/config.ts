@@ -57,6 +57,11 @@ export interface ServerConfig {
    * nodes instead (src/node/quiescence.ts). Off (--no-quiesce): every group ticks and heartbeats.
    */
   readonly quiesce: boolean;
+  /**
+   * The failure domain this node is in (a rack, a data centre's zone), as the operator names it;
+   * empty when not given. Recorded in the meta group's node record for placement to read.
+   */
+  readonly zone: string;
 }
 
 export class ConfigError extends QuorumError {
@@ -86,6 +91,8 @@ export const serverDefaults = {
 } as const;
 
 const idPattern = /^[a-z0-9-]{1,64}$/;
+/** A zone name: short, and plain enough to show in a table and a JSON field as it is. */
+const zonePattern = /^[A-Za-z0-9._-]{1,64}$/;
 
 const flagOptions = {
   id: { type: 'string' },
@@ -112,6 +119,7 @@ const flagOptions = {
   groups: { type: 'string' },
   replicas: { type: 'string' },
   'cluster-mode': { type: 'boolean' },
+  zone: { type: 'string' },
 } as const;
 
 type Raw = Record<string, string | boolean | number | undefined>;
@@ -175,7 +183,14 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     replicas: intOf('replicas', pick('replicas'), serverDefaults.replicas, 1, 9),
     clusterMode: booleanOf('cluster-mode', pick('cluster-mode')),
     quiesce: !booleanOf('no-quiesce', pick('no-quiesce')),
+    zone: zoneOf(pick('zone')),
   });
+}
+
+function zoneOf(value: string | boolean | number | undefined): string {
+  if (value === undefined) return '';
+  if (typeof value !== 'string' || !zonePattern.test(value)) throw new ConfigError(`--zone '${String(value)}' must match [A-Za-z0-9._-]{1,64}`);
+  return value;
 }
 
 function readConfigFile(path: string): Raw {

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { adminChange, adminMoveReplica, adminSplit } from '../admin/admin_client.js';
-import { BackupNotLeaderError, registerAdminService, type GroupSummary, type MoveReplicaCall, type SnapshotProvider } from '../admin/admin_service.js';
+import { BackupNotLeaderError, registerAdminService, type GroupSummary, type MoveReplicaCall, type NodeSummary, type SnapshotProvider } from '../admin/admin_service.js';
 import type { NodeStatus } from '../admin/status.js';
 import type { ClientState, ClusterContext, ServerContext } from '../commands/connection_context.js';
 import type { ServerConfig } from '../config/config.js';
@@ -454,6 +454,21 @@ export class NodeHost {
     });
   }
 
+  /**
+   * `admin nodes`: every node that is a voter or learner of some group (a removed node's record
+   * stays in the meta group; it is not listed), with what its record says: addresses and zone.
+   */
+  private nodeSummaries(): NodeSummary[] {
+    const groups = this.groupSummaries();
+    const ids = new Set([...this.routingTable.nodes().map((n) => n.id), ...groups.flatMap((g) => [...g.voters, ...g.learners])]);
+    return [...ids].sort().flatMap((id) => {
+      const memberOf = groups.filter((g) => g.voters.includes(id) || g.learners.includes(id)).map((g) => g.group);
+      if (memberOf.length === 0) return [];
+      const record = this.routingTable.node(id);
+      return [{ node: id, grpc: record?.grpc ?? this.addressOf(id) ?? '', resp: record?.resp ?? '', zone: record?.zone ?? '', groups: memberOf }];
+    });
+  }
+
   private internal(name: string): WriteCommandSpec {
     const spec = this.catalog.resolveWrite(name);
     if (!spec) throw new Error(`internal command ${name} is missing from the table`);
@@ -551,7 +566,7 @@ export class NodeHost {
       { status: () => this.status() },
       { change: (call) => this.membershipCall(call), promote: (nodeId, group) => this.membershipCall(withGroup({ kind: 'promote', nodeId }, group)) },
       this.snapshotProvider(),
-      { split: (group, atSlot, wait) => this.splitGroup(group, atSlot, wait), groups: () => this.groupSummaries(), moveReplica: (call) => this.moveReplica(call) },
+      { split: (group, atSlot, wait) => this.splitGroup(group, atSlot, wait), groups: () => this.groupSummaries(), moveReplica: (call) => this.moveReplica(call), nodes: () => this.nodeSummaries() },
     );
     this.grpcPort = await new Promise<number>((resolve, reject) => {
       this.grpcServer.bindAsync(`${config.host}:${config.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
@@ -773,19 +788,19 @@ export class NodeHost {
 
   /**
    * Keeps this node's record in the meta group (`node:<id>`: its gRPC and RESP addresses, which
-   * CLUSTER SLOTS and -MOVED hand to clients) equal to the addresses it serves on now: proposed
+   * CLUSTER SLOTS and -MOVED hand to clients, and its --zone) equal to what it serves on now: proposed
    * through this node's meta replica, whose gateway forwards it to the meta group's leader, and
    * tried again every housekeeping round until the record says so. So a node restarted on another
-   * RESP port corrects its record by itself. Only a node that hosts a meta replica can write it;
+   * RESP port (or with another --zone) corrects its record by itself. Only a node that hosts a meta replica can write it;
    * the others keep the record bootstrap wrote (their gRPC address, no RESP address).
    */
   private registerAddresses(): void {
     if (this.registering !== null || this.stopped || this.clock() < this.registerAfterMs) return;
     const meta = this.replicas.get(metaGroupId);
     if (!meta || !meta.serving) return;
-    const want = { id: this.config.id, grpc: `${this.config.host}:${this.grpcPort}`, resp: `${this.config.host}:${this.respPort}` };
+    const want = { id: this.config.id, grpc: `${this.config.host}:${this.grpcPort}`, resp: `${this.config.host}:${this.respPort}`, zone: this.config.zone };
     const have = this.routingTable.node(want.id);
-    if (have && have.grpc === want.grpc && have.resp === want.resp) return;
+    if (have && have.grpc === want.grpc && have.resp === want.resp && (have.zone ?? '') === want.zone) return;
     const spec = this.catalog.resolveWrite(META_PUT_COMMAND)!;
     this.registering = meta.gateway
       .writeRun([{ spec, args: metaPutArgs([nodeRecordEntry(want)]) }])
@@ -798,7 +813,7 @@ export class NodeHost {
           this.logger.warn({ component: 'node', error: reply!.message }, "could not register this node's addresses in the meta group; will try again");
           return;
         }
-        this.logger.info({ component: 'node', grpc: want.grpc, resp: want.resp }, "registered this node's addresses in the meta group");
+        this.logger.info({ component: 'node', grpc: want.grpc, resp: want.resp, zone: want.zone }, "registered this node's addresses in the meta group");
         // The reply comes from the meta leader once it applied the record; this node's replica
         // may apply it a little later. Until then the record still looks old here: no second write.
         this.registerAfterMs = this.clock() + 1_000;

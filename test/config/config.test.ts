@@ -48,6 +48,7 @@ describe('server configuration', () => {
       logLevel: serverDefaults.logLevel,
       logCacheBytes: 4 * 1024 * 1024,
       clusterMode: false,
+      zone: '',
     });
     for (const [, field] of integers) expect(c[field], field).toBe(serverDefaults[field]);
     expect(c.peers.size).toBe(0);
@@ -87,6 +88,14 @@ describe('server configuration', () => {
     expect(parseServerConfig(['--id', 'n1', '--config', configFile({ clusterMode: false })]).clusterMode).toBe(false);
     // A value that is no switch would otherwise leave the mode silently off.
     expect(() => parseServerConfig(['--id', 'n1', '--config', configFile({ clusterMode: 'yes' })])).toThrow(/--cluster-mode is a switch/);
+  });
+
+  it('takes the zone from the flag or a file, and refuses one that is no plain name', () => {
+    expect(parseServerConfig(['--id', 'n1', '--zone', 'eu-west-1a']).zone).toBe('eu-west-1a');
+    expect(parseServerConfig(['--id', 'n1', '--config', configFile({ zone: 'rack.7' })]).zone).toBe('rack.7');
+    expect(() => parseServerConfig(['--id', 'n1', '--zone', 'a b'])).toThrow(/--zone 'a b' must match/);
+    expect(() => parseServerConfig(['--id', 'n1', '--zone', ''])).toThrow(/--zone '' must match/);
+    expect(() => parseServerConfig(['--id', 'n1', '--config', configFile({ zone: 3 })])).toThrow(/--zone '3' must match/);
   });
 
   const refusals: [string, string[], RegExp][] = [
