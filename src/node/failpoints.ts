@@ -23,7 +23,19 @@ export type FailpointName =
   /** The new group's first snapshot written in its temporary directory, not yet renamed into place. */
   | 'split-before-rename'
   /** The new group's directory in place, before its replica is opened. */
-  | 'split-before-open';
+  | 'split-before-open'
+  /** The node running a move: the target's AddLearner applied, before waiting for its promotion. */
+  | 'move-after-learner'
+  /** The node running a move: the target seen a voter, before the source is removed. */
+  | 'move-after-promote'
+  /** The node running a move, leading the group (any hand-off done): before it proposes the source's removal. */
+  | 'move-before-remove'
+  /** The node running a move: the source's removal applied here, before the move answers. */
+  | 'move-after-remove'
+  /** A leader's message for a group this node does not host yet (a move's target), before the empty replica opens. */
+  | 'join-before-open'
+  /** This node's removal from a group applied and recorded in node.json, its replica stopped, before its files are deleted. */
+  | 'leave-before-delete';
 
 const armed = parse(process.env.QKV_FAILPOINTS ?? '');
 const reached = new Map<string, number>();

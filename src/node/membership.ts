@@ -89,9 +89,7 @@ export class Membership {
     if (voters.length === 1 && voters[0] === nodeId) throw new MembershipError('LAST_VOTER', `${nodeId} is the last voter`);
     if (nodeId === group.nodeId) {
       // The leader hands off leadership first, then the new leader removes it.
-      const successor = this.bestSuccessor(nodeId);
-      if (!successor) throw new MembershipError('NO_SUCCESSOR', 'no other voter to hand leadership to');
-      await this.transferLeader(successor);
+      const successor = await this.handOff(nodeId);
       const again = await this.viaLeader({ kind: 'remove-node', nodeId });
       if (again !== null) return `${nodeId} handed leadership to ${successor}; ${again}`;
       throw new MembershipError('TRANSFER_FAILED', `leadership did not move away from ${nodeId}`);
@@ -136,6 +134,17 @@ export class Membership {
       }
       return;
     }
+  }
+
+  /**
+   * Hands this leader's leadership to the voter (other than `except`) with the most of the log,
+   * and resolves with its id once it leads: what a leader does before it is removed.
+   */
+  async handOff(except: string): Promise<string> {
+    const successor = this.bestSuccessor(except);
+    if (!successor) throw new MembershipError('NO_SUCCESSOR', 'no other voter to hand leadership to');
+    await this.transferLeader(successor);
+    return successor;
   }
 
   /** The voter (other than `except`) with the most of the log. */

@@ -220,6 +220,7 @@ export class NodeHost {
     // move, seed 100 of groups.test.ts's register run: a move from the group's leader).
     if (this.leftGroups.has(groupId)) return Promise.resolve(undefined);
     if (!this.replicas.has(groupId) && !this.opening.has(groupId)) {
+      failpoint('join-before-open');
       this.logger.info({ component: 'node', group: groupId }, 'a leader reached this node for a group it does not host yet: opening it empty');
     }
     return this.openOnce(groupId).catch((err: Error) => {
@@ -361,12 +362,7 @@ export class NodeHost {
   private async splitGroup(groupId: string, atSlot: number | null, wait: boolean): Promise<string> {
     const replica = this.replicas.get(groupId);
     if (!replica || groupId === metaGroupId) throw new MembershipError('UNKNOWN_GROUP', `group ${groupId} is not a data group hosted on this node`);
-    if (!replica.group.isLeader()) {
-      const leader = replica.group.leaderId();
-      const address = leader === '' ? undefined : this.addressOf(leader);
-      if (!address) throw new MembershipError('NO_LEADER', `group ${groupId} has no leader this node can reach; try again`);
-      return adminSplit(address, { group: groupId, atSlot, wait }, { timeoutMs: 60_000 });
-    }
+    if (!replica.group.isLeader()) return adminSplit(await this.leaderAddress(replica), { group: groupId, atSlot, wait }, { timeoutMs: 60_000 });
     const owned = replica.stateMachine.keyspace.ownedSlots;
     const slots = owned.ranges().flatMap(([a, b]) => [a, b]);
     if (owned.size < 2) throw new MembershipError('CANNOT_SPLIT', `group ${groupId} owns ${owned.size} slot(s): nothing to split`);
@@ -395,27 +391,32 @@ export class NodeHost {
   /**
    * `admin move-replica`: on the group's leader (another node passes the call on), the target is
    * added as a learner, caught up (a snapshot, then the log) and promoted by the promoter; then
-   * the source is removed (its leadership handed off first if it leads). A move cut short (the
-   * target already a member) resumes where it stopped. The source's replica destroys itself when
-   * it applies its removal.
+   * the source is removed. A source that leads hands its leadership off first and passes the rest
+   * of the move to the new leader. The source's replica destroys itself when it applies its
+   * removal.
+   *
+   * Every step looks at the group's configuration before acting, so a move cut short at any step
+   * (the node running it killed, the call timed out) resumes where it stopped when run again, and
+   * one that had finished answers as done: a crash between the removal and the answer must not
+   * leave the operator a move that can neither be finished nor shown finished.
    */
   private async moveReplica(call: MoveReplicaCall): Promise<string> {
     const { group: groupId, from, to } = call;
     const replica = this.replicas.get(groupId);
     if (!replica) throw new MembershipError('UNKNOWN_GROUP', `group ${groupId} is not hosted on this node; send the call to a node that hosts it`);
     if (from === to) throw new MembershipError('BAD_MOVE', 'the source and the target are the same node');
-    if (!replica.group.isLeader()) {
-      const leader = replica.group.leaderId();
-      const address = leader === '' ? undefined : this.addressOf(leader);
-      if (!address) throw new MembershipError('NO_LEADER', `group ${groupId} has no leader this node can reach; try again`);
-      return adminMoveReplica(address, call, { timeoutMs: 300_000 });
-    }
+    if (!replica.group.isLeader()) return adminMoveReplica(await this.leaderAddress(replica), call, { timeoutMs: 300_000 });
+    const done = `moved ${groupId}'s replica from ${from} to ${to}`;
     const conf = replica.group.confState();
-    if (!conf.voters.includes(from)) throw new MembershipError('NOT_A_VOTER', `${from} is not a voter of ${groupId}`);
+    if (!conf.voters.includes(from)) {
+      if (conf.voters.includes(to)) return done;
+      throw new MembershipError('NOT_A_VOTER', `${from} is not a voter of ${groupId}`);
+    }
     if (!conf.voters.includes(to) && !conf.learners.includes(to)) {
       const address = call.address ?? this.addressOf(to) ?? this.routingTable.node(to)?.grpc;
       if (!address) throw new MembershipError('UNKNOWN_NODE', `the cluster knows no address for ${to}: give it with --grpc HOST:PORT`);
       await replica.membership.run({ kind: 'add-node', nodeId: to, address, group: groupId });
+      failpoint('move-after-learner');
     }
     if (!call.wait) return `adding ${to} to ${groupId}; ${from} is to be removed once ${to} is a voter (not waited for)`;
     const deadline = this.clock() + 240_000;
@@ -423,8 +424,32 @@ export class NodeHost {
       if (this.clock() > deadline) throw new MembershipError('MOVE_TIMEOUT', `${to} did not catch up with ${groupId} within 240 s; it stays a learner`);
       await new Promise((r) => setTimeout(r, 100));
     }
+    failpoint('move-after-promote');
+    if (from === this.config.id) {
+      // A leader cannot remove itself: the new leader finishes the move (it finds the target a
+      // voter and goes on with the removal).
+      await replica.membership.handOff(from);
+      return this.moveReplica(call);
+    }
+    failpoint('move-before-remove');
     await replica.membership.run({ kind: 'remove-node', nodeId: from, group: groupId });
-    return `moved ${groupId}'s replica from ${from} to ${to}`;
+    failpoint('move-after-remove');
+    return done;
+  }
+
+  /**
+   * The gRPC address of the group's leader, waiting up to --leader-wait-ms for one (an admin call
+   * re-run right after a crash finds the group electing).
+   */
+  private async leaderAddress(replica: GroupReplica): Promise<string> {
+    const deadline = this.clock() + this.config.leaderWaitMs;
+    for (;;) {
+      const leader = replica.group.leaderId();
+      const address = leader === '' ? undefined : this.addressOf(leader);
+      if (address) return address;
+      if (this.clock() > deadline) throw new MembershipError('NO_LEADER', `group ${replica.groupId} has no leader this node can reach; try again`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** `admin groups`: the meta group, then every data group of the routing table (and any hosted one it does not list yet). */
@@ -991,6 +1016,10 @@ export class NodeHost {
     this.replicas.delete(groupId);
     this.refreshRouting();
     await replica.stop().catch(() => {});
+    // node.json's leftGroups first: a crash from here on must find the group left at the restart,
+    // which then deletes what remains of it instead of opening it (a replica no longer a member).
+    await this.metaWrites;
+    failpoint('leave-before-delete');
     await this.deleteGroupFiles(groupId);
     this.logger.info({ component: 'membership', group: groupId }, 'removed from the group: its replica here is gone');
   }

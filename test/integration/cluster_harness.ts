@@ -214,6 +214,31 @@ export function admin(node: NodeProcess, ...args: string[]): Promise<{ code: num
   return quorumkv('admin', '--addr', `127.0.0.1:${node.grpcPort}`, ...args);
 }
 
+/** One group as `admin groups --json` lists it. */
+export interface GroupRow {
+  group: string;
+  slots: [number, number][];
+  leader: string;
+  voters: string[];
+  learners: string[];
+  keys: number;
+  epoch: number;
+}
+
+/** `admin groups --json` at `node`: every group of the cluster as that node sees it. */
+export async function adminGroups(node: NodeProcess): Promise<GroupRow[]> {
+  const r = await admin(node, 'groups', '--json');
+  if (r.code !== 0) throw new Error(`admin groups at ${node.id}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as GroupRow[];
+}
+
+/** The groups `node` hosts a replica of (its `admin status`), the meta group first. */
+export async function hostedGroups(node: NodeProcess): Promise<string[]> {
+  const r = await admin(node, 'status');
+  if (r.code !== 0) throw new Error(`admin status at ${node.id}: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { groups: { groupId: string }[] }).groups.map((g) => g.groupId);
+}
+
 /** Runs `quorumkv ...args` as a real process. */
 export function quorumkv(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return quorumkvWithin(60_000, args);
