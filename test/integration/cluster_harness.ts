@@ -27,6 +27,8 @@ export interface NodeProcess {
   output: string[];
   /** Extra environment for the next spawn (QKV_FAILPOINTS for the crash tests). */
   env?: Record<string, string>;
+  /** Flags of this node's own, after the cluster's (--zone, say). */
+  args?: readonly string[];
   /** How the last process exited. */
   lastExit?: { code: number | null; signal: NodeJS.Signals | null };
 }
@@ -95,7 +97,7 @@ export class TestCluster {
       grpcPort: n.grpcPort,
       dataDir: n.dataDir,
       membership: n.join ? ['--join'] : ['--peers', this.peers()],
-      extraArgs: this.extraArgs,
+      extraArgs: [...this.extraArgs, ...(n.args ?? [])],
       env: { ...process.env, ...n.env },
       output: n.output,
     });

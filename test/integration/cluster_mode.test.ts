@@ -4,7 +4,8 @@
  * Cluster of three masters. ioredis's Cluster and node-redis's createCluster read its CLUSTER
  * SLOTS and follow -MOVED; redis-cli -c follows -MOVED; redis-benchmark --cluster reads CLUSTER
  * NODES and runs; READONLY reads on a follower; a leader change is followed by ioredis without an
- * error reaching the application; a node restarted on another RESP port corrects its record.
+ * error reaching the application; a node restarted on another RESP port corrects its record;
+ * each node's --zone is listed by admin nodes and nowhere in the CLUSTER replies.
  */
 import { execFile } from 'node:child_process';
 import net from 'node:net';
@@ -15,64 +16,27 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterNodeId } from '../../src/cluster/node_ids.js';
 import { keyHashSlot } from '../../src/state/hash_slot.js';
 import { TestCluster, admin, freePort, until, type NodeProcess } from './cluster_harness.js';
+import { clusterNodes, clusterReady, redisCli, tagIn } from './cluster_mode_support.js';
 
 const run = promisify(execFile);
 let cluster: TestCluster;
 const clients: { disconnect(): void }[] = [];
 
-const ranges: Record<string, [number, number]> = { g1: [0, 5460], g2: [5461, 10922], g3: [10923, 16383] };
-
 beforeAll(async () => {
-  cluster = await TestCluster.start({ extraArgs: ['--groups', '3', '--cluster-mode'] });
-  await clusterReady();
+  cluster = await TestCluster.start({
+    extraArgs: ['--groups', '3', '--cluster-mode'],
+    // Zones in the node records: admin nodes shows them; CLUSTER replies have no place for them.
+    beforeSpawn: async (c) => {
+      for (const n of c.nodes) n.args = ['--zone', `zone-${n.id}`];
+    },
+  });
+  await clusterReady(cluster);
 }, 90_000);
 
 afterAll(async () => {
   for (const c of clients) c.disconnect();
   await cluster?.stop();
 });
-
-async function redisCli(...args: string[]): Promise<string> {
-  const { stdout } = await run('redis-cli', args, { timeout: 30_000 });
-  return stdout.trim();
-}
-
-/** CLUSTER NODES of a node, as [quorumkv id, port, slots] per line. */
-async function clusterNodes(n: NodeProcess): Promise<[string, number, string][]> {
-  const byId = new Map(cluster.nodes.map((node) => [clusterNodeId(node.id), node.id]));
-  const text = await redisCli('-p', String(n.respPort), 'CLUSTER', 'NODES');
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => {
-      const [id, address, , , , , , , ...slots] = line.split(' ');
-      return [byId.get(id!) ?? id!, Number(address!.split('@')[0]!.split(':')[1]), slots.join(' ')];
-    });
-}
-
-/** Until every node says: n1, n2, n3 each lead one group, and each registered its RESP port. */
-async function clusterReady(timeoutMs = 60_000): Promise<void> {
-  const expected = cluster.nodes.map((n, i) => [n.id, n.respPort, `${ranges[`g${i + 1}`]![0]}-${ranges[`g${i + 1}`]![1]}`]);
-  await until(
-    'the cluster to show each node leading one group, with its RESP port',
-    async () => {
-      for (const n of cluster.nodes) {
-        if (JSON.stringify(await clusterNodes(n)) !== JSON.stringify(expected)) return false;
-      }
-      return true;
-    },
-    timeoutMs,
-  );
-}
-
-/** A key (with a hash tag, so that several can share a slot) whose slot is in group `group`. */
-function tagIn(group: 'g1' | 'g2' | 'g3', stem: string): string {
-  const [first, last] = ranges[group]!;
-  for (let i = 0; ; i++) {
-    const slot = keyHashSlot(Buffer.from(`${stem}${i}`));
-    if (slot >= first && slot <= last) return `{${stem}${i}}`;
-  }
-}
 
 function ioCluster(): Cluster {
   const c = new Cluster([{ host: '127.0.0.1', port: cluster.nodes[0]!.respPort }], { redisOptions: { maxRetriesPerRequest: 3 } });
@@ -104,6 +68,16 @@ describe('a --cluster-mode cluster of three groups', () => {
     expect(lines.slice(0, 5)).toEqual(['0', '5460', '127.0.0.1', String(n1.respPort), clusterNodeId('n1')]);
     expect(lines).toContain(String(n3.respPort));
     expect(await redisCli('-p', String(n1.respPort), 'INFO', 'server')).toMatch(/^redis_mode:cluster\r?$/m);
+  });
+
+  it('lists every node with its addresses, zone and groups in admin nodes', async () => {
+    const listed = async (): Promise<unknown> => JSON.parse((await admin(cluster.nodes[2]!, 'nodes', '--json')).stdout) as unknown;
+    expect(await listed()).toEqual(
+      cluster.nodes.map((n) => ({ node: n.id, grpc: `127.0.0.1:${n.grpcPort}`, resp: `127.0.0.1:${n.respPort}`, zone: `zone-${n.id}`, groups: ['meta', 'g1', 'g2', 'g3'] })),
+    );
+    const table = (await admin(cluster.nodes[0]!, 'nodes')).stdout.split('\n');
+    expect(table[0]).toMatch(/^node +grpc +resp +zone +groups$/);
+    expect(table[1]).toMatch(new RegExp(`^n1 +127\\.0\\.0\\.1:${cluster.nodes[0]!.grpcPort} +127\\.0\\.0\\.1:${cluster.nodes[0]!.respPort} +zone-n1 +meta,g1,g2,g3$`));
   });
 
   it('redirects a key of a group another node leads with -MOVED, and redis-cli -c follows it', async () => {
@@ -254,7 +228,7 @@ describe('a --cluster-mode cluster of three groups', () => {
     const n2 = cluster.nodes[1]!;
     await until(
       'n2 to show n1 at its new port',
-      async () => (await clusterNodes(n2)).some(([id, port]) => id === 'n1' && port === n1.respPort),
+      async () => (await clusterNodes(cluster, n2)).some(([id, port]) => id === 'n1' && port === n1.respPort),
       30_000,
     );
     // And clients reach it there: every group's keys are served again, through n1's new port.
