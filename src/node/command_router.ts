@@ -58,7 +58,17 @@ export function movedReply(slot: number, host: string, port: number): Reply {
 type Kind = 'read' | 'write';
 
 /** Where one command goes. */
-type Target = { readonly kind: 'group'; readonly replica: GroupEndpoint } | { readonly kind: 'all' } | { readonly kind: 'reply'; readonly reply: Reply };
+type Target =
+  | { readonly kind: 'group'; readonly replica: GroupEndpoint }
+  | { readonly kind: 'all' }
+  | { readonly kind: 'reply'; readonly reply: Reply }
+  /**
+   * No group serves the slot in this node's table now: a split rewrites the two groups' records
+   * one after the other, and between them the moved slots belong to neither. Waited for as a
+   * slot moving between groups is; answered at once, it reached clients as an error
+   * (redis-cli and plain clients do not retry TRYAGAIN or CLUSTERDOWN).
+   */
+  | { readonly kind: 'unrouted' };
 
 /**
  * Routes client commands to the groups that serve their keys: hash slot → group (the routing
@@ -127,6 +137,11 @@ export class CommandRouter {
         replies[i++] = target.reply;
         continue;
       }
+      if (target.kind === 'unrouted') {
+        replies[i] = await this.reroute(kind, items[i]!, client, send);
+        i++;
+        continue;
+      }
       if (target.kind === 'all') {
         replies[i] = await everywhere(items[i]!);
         i++;
@@ -166,7 +181,11 @@ export class CommandRouter {
         const [reply] = await send(target.replica, [item]);
         if (wrongGroupSlot(reply!) < 0) return reply!;
       }
-      if (this.host.clock() >= deadline) return tryAgainReply(`the slot of this command is moving between groups; no group took it within ${this.host.routeWaitMs} ms`);
+      if (this.host.clock() >= deadline) {
+        // Redis Cluster's word for a slot no one serves, after which cluster clients re-read the slots.
+        if (target.kind === 'unrouted' && this.host.cluster) return slotNotServedReply;
+        return tryAgainReply(`the slot of this command is moving between groups; no group took it within ${this.host.routeWaitMs} ms`);
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -190,7 +209,7 @@ export class CommandRouter {
     const slot = keyHashSlot(keys[0]!);
     for (let k = 1; k < keys.length; k++) if (keyHashSlot(keys[k]!) !== slot) return { kind: 'reply', reply: crossSlotReply };
     const group = this.host.routing().groupOfSlot(slot);
-    if (!group) return { kind: 'reply', reply: slotNotServedReply };
+    if (!group) return { kind: 'unrouted' };
     const route = cluster.route(group, kind === 'read' && client?.readOnly === true);
     if (route.kind === 'moved') return { kind: 'reply', reply: movedReply(slot, route.host, route.port) };
     if (route.kind === 'down') return { kind: 'reply', reply: slotNotServedReply };
@@ -212,7 +231,7 @@ export class CommandRouter {
     let groupId: string | undefined;
     for (const key of keys) {
       const group = routing.groupOfSlot(keyHashSlot(key));
-      if (group === undefined) return { kind: 'reply', reply: tryAgainReply(`no group serves slot ${keyHashSlot(key)} yet`) };
+      if (group === undefined) return { kind: 'unrouted' };
       if (groupId === undefined) groupId = group.id;
       else if (group.id !== groupId) return { kind: 'reply', reply: crossSlotReply };
     }
