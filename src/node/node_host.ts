@@ -3,7 +3,7 @@ import { access, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { adminChange, adminMoveReplica, adminSplit } from '../admin/admin_client.js';
+import { adminChange, adminMoveReplica, adminSplit, adminStatus } from '../admin/admin_client.js';
 import { BackupNotLeaderError, registerAdminService, type GroupSummary, type MoveReplicaCall, type SnapshotProvider } from '../admin/admin_service.js';
 import type { NodeStatus } from '../admin/status.js';
 import type { ClientState, ClusterContext, ServerContext } from '../commands/connection_context.js';
@@ -41,6 +41,7 @@ import { ServerStartError, groupLogDir, groupSnapshotDir, hostedGroupIds, loadOr
 import { failpoint } from './failpoints.js';
 import { MembershipError } from './membership.js';
 import { NodeLiveness } from './node_liveness.js';
+import { RemovedReplicaCheck, type ReplicaView } from './removed_replica_check.js';
 import { Quiescence } from './quiescence.js';
 import { GroupReplica } from './group_replica.js';
 import { infoSection, infoSectionNames, type InfoSources, type RaftNodeFigures } from './info.js';
@@ -86,6 +87,7 @@ export class NodeHost {
   private readonly incarnation = randomBytes(8).toString('hex');
   private readonly liveness: NodeLiveness;
   private readonly quiescence: Quiescence;
+  private readonly removedCheck: RemovedReplicaCheck;
 
   private constructor(
     readonly config: ServerConfig,
@@ -109,6 +111,17 @@ export class NodeHost {
     // election timer has with a leader's heartbeats.
     this.liveness = new NodeLiveness(config.id, config.electionTicks);
     this.quiescence = new Quiescence(this.liveness, config.quiesce);
+    this.removedCheck = new RemovedReplicaCheck({
+      selfId: config.id,
+      askStatus: (nodeId) => {
+        const address = this.addressBook.get(nodeId);
+        return address === undefined ? Promise.resolve(null) : adminStatus(address, { timeoutMs: 2_000 });
+      },
+      clock,
+      // Several election timeouts: a group in an ordinary election has a leader again by then.
+      patienceMs: 5 * config.electionTicks * config.tickMs,
+      onRemoved: (groupId, by) => this.learnRemoval(groupId, by),
+    });
   }
 
   static async start(config: ServerConfig, logger: Logger, catalog: CommandCatalog): Promise<NodeHost> {
@@ -607,6 +620,7 @@ export class NodeHost {
         this.noteLeaders();
         this.registerAddresses();
         for (const replica of this.replicas.values()) replica.housekeeping(this.preferredLeaderOf(replica.groupId));
+        this.removedCheck.round(this.leaderlessReplicas());
       }, housekeepingMs),
     );
     logger.info({ component: 'node', resp: `${config.host}:${this.respPort}`, grpc: `${config.host}:${this.grpcPort}` }, 'quorumkv node started');
@@ -963,6 +977,29 @@ export class NodeHost {
       if (id !== config.id) transport.setPeer(id, address);
     }
     this.saveAddressBook();
+  }
+
+  /** The replicas hosted here that know no leader, for the removed-replica check. */
+  private leaderlessReplicas(): ReplicaView[] {
+    const views: ReplicaView[] = [];
+    for (const r of this.replicas.values()) {
+      if (r.group.leaderId() !== '') continue;
+      const { voters, learners } = r.group.confState();
+      views.push({ groupId: r.groupId, appliedIndex: r.group.applied, members: [...voters, ...learners] });
+    }
+    return views;
+  }
+
+  /**
+   * Another member's status shows this node removed from the group, a removal this replica never
+   * applied (removed_replica_check.ts): it goes as if it had.
+   */
+  private learnRemoval(groupId: string, by: string): void {
+    if (this.leftGroups.has(groupId) || !this.replicas.has(groupId)) return;
+    this.logger.warn({ component: 'membership', group: groupId, by }, 'removed from the group without applying the removal here (its commit never arrived): the replica goes');
+    this.leftGroups.add(groupId);
+    this.saveAddressBook();
+    void this.destroyReplica(groupId);
   }
 
   /**
