@@ -74,7 +74,7 @@ describe('cluster backup and restore', () => {
     const source = await TestCluster.start({ extraArgs: ['--groups', '3'] });
     clusters.push(source);
     await everyGroupLed(source, 4);
-    const client = source.client(source.nodes[0]!, { commandTimeout: 20_000 });
+    const client = source.client(source.nodes[0]!, { commandTimeout: 60_000 });
     const write = async (from: number, to: number): Promise<void> => {
       const pipeline = client.pipeline();
       for (let i = from; i < to; i++) {
