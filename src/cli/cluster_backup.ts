@@ -1,6 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { adminBackup, type AdminCallOptions, type BackupResult } from '../admin/admin_client.js';
+import { AdminError, adminBackup, adminGroups, type AdminCallOptions, type BackupResult } from '../admin/admin_client.js';
 import type { ClusterBackupCall, ClusterBackupResult } from '../admin/admin_command.js';
 import { metaGroupId } from '../cluster/layout.js';
 import { compareGroupIds } from '../cluster/meta_records.js';
@@ -51,11 +51,33 @@ export const backupCluster: ClusterBackupCall = async (address, path, options) =
     try {
       return await backupOnce(address, path, options);
     } catch (err) {
+      if (attempt === 1 && err instanceof AdminError && /hosts no replica of meta and knows no node that does/.test(err.message)) {
+        const legacy = await legacySingleGroup(address, options);
+        if (legacy !== null) return backupLegacy(address, path, options, legacy);
+      }
       if (!(err instanceof BackupInconsistentError) || attempt >= attempts) throw err;
       await new Promise((r) => setTimeout(r, pauseBetweenAttemptsMs));
     }
   }
 };
+
+/**
+ * A cluster without a meta group (its one data group made before groups owned slots, or restored
+ * from a version-1 backup): the node asked knows no meta group, and `admin groups` lists one data
+ * group. Its backup is that group's alone, a version-1 file as before, which restore reads as it
+ * always did.
+ */
+async function legacySingleGroup(address: string, options: AdminCallOptions): Promise<string | null> {
+  const groups = await adminGroups(address, options);
+  if (groups.some((g) => g.group === metaGroupId)) return null;
+  const data = groups.filter((g) => g.group !== metaGroupId);
+  return data.length === 1 ? data[0]!.group : null;
+}
+
+async function backupLegacy(address: string, path: string, options: AdminCallOptions, groupId: string): Promise<ClusterBackupResult> {
+  const result = await adminBackup(address, path, options, groupId);
+  return { path, fileBytes: result.fileBytes, groups: [{ from: result.from, info: result.info, slots: [[0, 16_383]], partBytes: result.fileBytes }] };
+}
 
 async function backupOnce(address: string, path: string, options: AdminCallOptions): Promise<ClusterBackupResult> {
   // Beside FILE, so that the parts are on its filesystem; removed whatever happens.

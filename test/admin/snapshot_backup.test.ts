@@ -180,6 +180,29 @@ describe('admin backup', () => {
     expect(await readdir(dir)).toEqual(['g0.backup']);
   });
 
+  it('backs up a cluster without a meta group (one data group) as a version-1 file of that group, as before', async () => {
+    const provider = fakeSnapshots();
+    const legacy: SnapshotProvider = {
+      snapshotNow: provider.snapshotNow,
+      backup: async (groupId) => {
+        if (groupId === 'meta') throw new BackupNotLeaderError(null, { group: 'meta', notHosted: true });
+        return provider.backup(groupId);
+      },
+    };
+    const server = new grpc.Server();
+    const row = { group: 'g0', slots: [[0, 16383] as const], leader: 'n1', voters: ['n1'], learners: [], epoch: 1, keys: 0, bytes: 0, writesPerSec: 0, hosted: true };
+    registerAdminService(server, { status: () => status }, undefined, legacy, { split: async () => '', groups: () => [row], moveReplica: async () => '' });
+    const address = await resources.bind(server);
+    const out = join(dir, 'legacy.backup');
+    const io = capture();
+    expect(await runAdminCommand(['--addr', address, 'backup', '--out', out], io.out, { backupCluster })).toBe(0);
+    expect(io.stderr).toEqual([]);
+    expect(provider.asked).toEqual(['g0']);
+    expect((await verifyBackup(out)).info).toEqual(packed().info);
+    expect(io.stdout.join('')).toMatch(/^backed up g0: index 4321, .* from .*\nwrote 1 groups to .*legacy\.backup \(\d+ bytes\)\n$/);
+    expect(await readdir(dir)).toEqual(['legacy.backup']);
+  });
+
   it('pulls chunks from the provider only as fast as the client reads them', async () => {
     const big = 64 * 1024;
     const total = 2_000; // 128 MB if it were all buffered
