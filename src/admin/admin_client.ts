@@ -6,7 +6,7 @@ import { chunkHeaderBytes, maxChunkBytes } from '../storage/snapshot_format.js';
 import type { SnapshotInfo } from '../storage/snapshot_format.js';
 import { loadProto, serviceDefinition } from '../transport/proto_files.js';
 import { QuorumError } from '../util/errors.js';
-import { leaderGrpcMetadataKey, type GroupSummary, type MoveReplicaCall } from './admin_service.js';
+import { leaderGrpcMetadataKey, notHostedMetadataKey, type GroupSummary, type MoveReplicaCall } from './admin_service.js';
 import { groupOfCall, type MembershipCall } from './membership_call.js';
 import { snapshotInfoFromWire } from './snapshot_wire.js';
 import type { BackupChunkWire, SnapshotReplyWire } from './snapshot_wire.js';
@@ -168,12 +168,14 @@ function chain(asked: readonly string[]): string {
 }
 
 /** FAILED_PRECONDITION from Backup: the node does not lead; where the leader is, if it knows. */
-class AdminNotLeaderError extends AdminError {
+export class AdminNotLeaderError extends AdminError {
   constructor(
     message: string,
     readonly details: string,
     readonly leaderGrpcAddress: string | null,
     options: { cause?: unknown },
+    /** The node hosts no replica of the group (it does not just lack the lead). */
+    readonly notHosted = false,
   ) {
     super('ADMIN_NOT_LEADER', message, grpc.status.FAILED_PRECONDITION, options);
     this.name = 'AdminNotLeaderError';
@@ -241,7 +243,8 @@ function backupError(address: string, err: unknown, idle: boolean, timeoutMs: nu
   if (serviceError.code === grpc.status.FAILED_PRECONDITION) {
     const details = tidy(serviceError.details || serviceError.message);
     const leader = serviceError.metadata?.get(leaderGrpcMetadataKey)[0];
-    return new AdminNotLeaderError(`Backup at ${address} failed: ${details}`, details, typeof leader === 'string' && leader !== '' ? leader : null, { cause: err });
+    const notHosted = serviceError.metadata?.get(notHostedMetadataKey)[0] === '1';
+    return new AdminNotLeaderError(`Backup at ${address} failed: ${details}`, details, typeof leader === 'string' && leader !== '' ? leader : null, { cause: err }, notHosted);
   }
   return adminError(address, 'Backup', serviceError, timeoutMs);
 }

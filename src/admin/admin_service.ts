@@ -15,6 +15,8 @@ export function adminServiceDefinition(): grpc.ServiceDefinition {
 
 /** Trailing metadata of a Backup refused by a follower: the leader's gRPC address (host:port). */
 export const leaderGrpcMetadataKey = 'quorumkv-leader-grpc';
+/** Set on a Backup refusal from a node that hosts no replica of the group asked for. */
+export const notHostedMetadataKey = 'quorumkv-not-hosted';
 
 /** What the node does for the membership calls (src/node/membership.ts). */
 export interface MembershipProvider {
@@ -81,6 +83,9 @@ export interface SnapshotProvider {
  * when none is known; the client follows it (at most twice, never back to a node it asked).
  */
 export class BackupNotLeaderError extends QuorumError {
+  /** This node hosts no replica of the group at all (rather than one that does not lead). */
+  readonly notHosted: boolean;
+
   constructor(
     readonly leaderGrpcAddress: string | null,
     options?: { cause?: unknown; group?: string; notHosted?: boolean },
@@ -99,6 +104,7 @@ export class BackupNotLeaderError extends QuorumError {
       options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.name = 'BackupNotLeaderError';
+    this.notHosted = options?.notHosted === true;
   }
 }
 
@@ -255,6 +261,7 @@ function backupFailure(err: unknown, started: boolean): Partial<grpc.StatusObjec
   if (err instanceof BackupNotLeaderError && !started) {
     const metadata = new grpc.Metadata();
     if (err.leaderGrpcAddress !== null) metadata.set(leaderGrpcMetadataKey, err.leaderGrpcAddress);
+    if (err.notHosted) metadata.set(notHostedMetadataKey, '1');
     return { code: grpc.status.FAILED_PRECONDITION, details: describe(err), metadata };
   }
   return { code: grpc.status.INTERNAL, details: `backup failed: ${describe(err)}` };

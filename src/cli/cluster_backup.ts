@@ -1,6 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { AdminError, adminBackup, adminGroups, type AdminCallOptions, type BackupResult } from '../admin/admin_client.js';
+import { AdminNotLeaderError, adminBackup, adminGroups, type AdminCallOptions, type BackupResult } from '../admin/admin_client.js';
 import type { ClusterBackupCall, ClusterBackupResult } from '../admin/admin_command.js';
 import { metaGroupId } from '../cluster/layout.js';
 import { compareGroupIds } from '../cluster/meta_records.js';
@@ -51,7 +51,8 @@ export const backupCluster: ClusterBackupCall = async (address, path, options) =
     try {
       return await backupOnce(address, path, options);
     } catch (err) {
-      if (attempt === 1 && err instanceof AdminError && /hosts no replica of meta and knows no node that does/.test(err.message)) {
+      // The node asked hosts no meta replica and knows of none: perhaps a cluster without one.
+      if (attempt === 1 && err instanceof AdminNotLeaderError && err.notHosted && err.leaderGrpcAddress === null) {
         const legacy = await legacySingleGroup(address, options);
         if (legacy !== null) return backupLegacy(address, path, options, legacy);
       }
