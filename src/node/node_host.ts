@@ -66,7 +66,7 @@ const housekeepingMs = 100;
  *   RESP clients ─▶ RespServer ─▶ classify ─▶ route by group ─▶ replica.gateway
  *   gRPC peers   ─▶ GrpcPeerTransport ─▶ route by group id ─▶ replica.step / receiveSnapshot
  *                   Forward service    ─▶ route by group id ─▶ replica.gateway.handleForwarded
- *                   Admin service      ─▶ status of every replica; membership/backup of the data group
+ *                   Admin service      ─▶ status of every replica; membership, backup of a group
  *   one ticker   ─▶ every replica.tick();  housekeeping every 100 ms ─▶ replica.housekeeping()
  *
  * The host owns what is one per process: the data dir and its lock, the address book
@@ -840,6 +840,8 @@ export class NodeHost {
   /** The routing table last fetched from a node hosting the meta group (for a node that hosts none). */
   private fetchedRouting: RoutingTable | null = null;
   private fetchingRouting = false;
+  /** The gRPC address of the peer the routing table was last fetched from: a node hosting the meta group. */
+  private metaHostAddress: string | null = null;
   private lastRoutingFetchMs = 0;
 
   /**
@@ -858,6 +860,7 @@ export class NodeHost {
           const m = await this.forwarder.metaRecords(peer, 1_000);
           if (!m.hosted) continue;
           this.fetchedRouting = RoutingTable.fromRecords(m.records);
+          this.metaHostAddress = this.transport.peers().get(peer) ?? this.addressBook.get(peer) ?? null;
           this.routingTable = this.fetchedRouting;
           for (const n of this.fetchedRouting.nodes()) {
             if (n.id !== this.config.id && !this.addressBook.has(n.id)) this.transport.setPeer(n.id, n.grpc);
@@ -1053,21 +1056,22 @@ export class NodeHost {
   }
 
   /**
-   * Snapshot and Backup of the admin API: snapshots of every replica; a backup of the data group,
-   * from its leader (a cluster of several data groups cannot be backed up yet: refused).
+   * Snapshot and Backup of the admin API: snapshots of every replica; a backup of one group,
+   * from its leader. A node that does not lead the group points to its leader; one that hosts no
+   * replica of it points to a node that does (a data group's preferred leader, from the meta
+   * group's records; for the meta group, the peer this node reads the routing table from). The
+   * cluster backup (src/cli/cluster_backup.ts) asks for every group in turn.
    */
   private snapshotProvider(): SnapshotProvider {
     return {
       snapshotNow: () => Promise.all([...this.replicas.values()].map((r) => r.snapshotNow())),
-      backup: async () => {
-        const data = this.dataReplicas();
-        if (data.length !== 1 || this.routingTable.groups().length > 1) {
-          throw new QuorumError('BACKUP_UNSUPPORTED', `a backup covers one data group; this cluster has ${Math.max(data.length, this.routingTable.groups().length)}`, 'fail');
-        }
-        const replica = data[0]!;
+      backup: async (requested) => {
+        const groupId = requested === '' ? this.onlyDataGroup() : requested;
+        const replica = this.replicas.get(groupId);
+        if (!replica) throw new BackupNotLeaderError(this.hostOf(groupId) ?? null, { group: groupId, notHosted: true });
         if (!replica.group.isLeader()) {
           const leader = replica.group.leaderId();
-          throw new BackupNotLeaderError(leader === '' ? null : (this.addressOf(leader) ?? null));
+          throw new BackupNotLeaderError(leader === '' ? null : (this.addressOf(leader) ?? this.routingTable.node(leader)?.grpc ?? null), { group: groupId });
         }
         const reader = await replica.backup();
         async function* chunks(): AsyncGenerator<Buffer> {
@@ -1080,6 +1084,26 @@ export class NodeHost {
         return { info: reader.info, chunkBytes: replica.snapshots.chunkBytes, chunks: chunks() };
       },
     };
+  }
+
+  /** A Backup that names no group (an admin client from before cluster backups): the cluster's one data group. */
+  private onlyDataGroup(): string {
+    const ids = new Set([...this.routingTable.groups().map((g) => g.id), ...this.dataReplicas().map((r) => r.groupId)]);
+    if (ids.size !== 1) throw new QuorumError('BACKUP_GROUP_REQUIRED', `this cluster has ${ids.size} data groups: name the group (quorumkv admin backup does)`, 'fail');
+    return [...ids][0]!;
+  }
+
+  /** The gRPC address of a node that hosts `groupId`, for a group this node hosts no replica of. */
+  private hostOf(groupId: string): string | undefined {
+    if (groupId === metaGroupId) return this.metaHostAddress ?? undefined;
+    const record = this.routingTable.group(groupId);
+    if (!record) return undefined;
+    for (const id of [record.preferredLeader, ...record.voters]) {
+      if (id === '' || id === this.config.id) continue;
+      const address = this.addressOf(id) ?? this.routingTable.node(id)?.grpc;
+      if (address) return address;
+    }
+    return undefined;
   }
 
   private infoSources(): InfoSources {
