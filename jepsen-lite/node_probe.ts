@@ -214,7 +214,7 @@ export async function raftInfoGroups(respPort: number, timeoutMs = 1_000): Promi
 }
 
 /** The fields of one INFO section of the node whose RESP port is `respPort`. */
-async function infoFields(respPort: number, section: string, timeoutMs: number): Promise<Record<string, string>> {
+export async function infoFields(respPort: number, section: string, timeoutMs: number): Promise<Record<string, string>> {
   const c = new Redis({ port: respPort, host: '127.0.0.1', maxRetriesPerRequest: 0, connectTimeout: timeoutMs, commandTimeout: timeoutMs, lazyConnect: true });
   c.on('error', () => {});
   try {

@@ -6,7 +6,7 @@ import { chunkHeaderBytes, maxChunkBytes } from '../storage/snapshot_format.js';
 import type { SnapshotInfo } from '../storage/snapshot_format.js';
 import { loadProto, serviceDefinition } from '../transport/proto_files.js';
 import { QuorumError } from '../util/errors.js';
-import { leaderGrpcMetadataKey, type GroupSummary, type MoveReplicaCall, type NodeSummary } from './admin_service.js';
+import { leaderGrpcMetadataKey, notHostedMetadataKey, type GroupSummary, type MoveReplicaCall, type NodeSummary } from './admin_service.js';
 import { groupOfCall, type MembershipCall } from './membership_call.js';
 import { snapshotInfoFromWire } from './snapshot_wire.js';
 import type { BackupChunkWire, SnapshotReplyWire } from './snapshot_wire.js';
@@ -29,7 +29,7 @@ export const defaultAdminTimeoutMs = 5_000;
  * | `ADMIN_TIMEOUT`        | no answer within the deadline                       |
  * | `ADMIN_UNIMPLEMENTED`  | the node does not offer this call (yet)             |
  * | `ADMIN_FAILED`         | the node answered with an error                     |
- * | `ADMIN_NOT_LEADER`     | a backup asked of a follower, still so after the one redirect |
+ * | `ADMIN_NOT_LEADER`     | a backup asked of a follower, still so after the redirects |
  *
  * Status changes nothing, so every outcome is `fail`; calls that change the cluster will report a
  * timeout as `unknown`.
@@ -131,40 +131,57 @@ export interface BackupResult extends BackupSummary {
   readonly from: string;
 }
 
+/** How many times a backup follows a node's pointer elsewhere: to a node hosting the group, then to its leader. */
+const maxBackupRedirects = 2;
+
 /**
- * Writes a backup of the data group to `path` (`quorumkv admin backup --out FILE`), streamed from
- * the group's leader: a node that is not the leader answers with the leader's address, which is
- * tried once. The file is written by writeBackupFromChunks: checked chunk by chunk against the
+ * Writes a backup of one group (`groupId`; '' : the cluster's only data group) to `path`: one
+ * part of `quorumkv admin backup` (src/cli/cluster_backup.ts), streamed from the group's leader.
+ * A node that does not lead the group answers with the leader's address, and one that hosts no
+ * replica of it with a node that does: followed at most twice, and never back to a node already
+ * asked. The file is written by writeBackupFromChunks: checked chunk by chunk against the
  * announced totals, and only renamed into place once complete, so a stream that breaks off or
  * does not add up leaves neither `path` nor `path.tmp` behind.
  *
  * `options.timeoutMs` bounds each wait for the next message (the first included), not the
  * whole transfer, so a large backup is not cut off as long as it keeps moving.
  */
-export async function adminBackup(address: string, path: string, options: AdminCallOptions = { timeoutMs: defaultAdminTimeoutMs }): Promise<BackupResult> {
-  try {
-    return { ...(await backupFrom(address, path, options)), from: address };
-  } catch (err) {
-    if (!(err instanceof AdminNotLeaderError) || err.leaderGrpcAddress === null || err.leaderGrpcAddress === address) throw err;
-    const leader = err.leaderGrpcAddress;
+export async function adminBackup(address: string, path: string, options: AdminCallOptions = { timeoutMs: defaultAdminTimeoutMs }, groupId = ''): Promise<BackupResult> {
+  const asked = [address];
+  for (let target = address; ; ) {
     try {
-      return { ...(await backupFrom(leader, path, options)), from: leader };
-    } catch (again) {
-      if (again instanceof AdminNotLeaderError) {
-        throw new AdminError('ADMIN_NOT_LEADER', `${address} sent the backup to ${leader}, which does not lead either: ${again.details}`, again.grpcCode, { cause: again });
+      return { ...(await backupFrom(target, path, options, groupId)), from: target };
+    } catch (err) {
+      if (!(err instanceof AdminNotLeaderError) || err.leaderGrpcAddress === null) {
+        if (err instanceof AdminNotLeaderError && target !== address) {
+          throw new AdminError('ADMIN_NOT_LEADER', `${chain(asked)}, which cannot give it either: ${err.details}`, err.grpcCode, { cause: err });
+        }
+        throw err;
       }
-      throw again;
+      const next = err.leaderGrpcAddress;
+      if (asked.includes(next) || asked.length > maxBackupRedirects) {
+        throw new AdminError('ADMIN_NOT_LEADER', `${chain(asked)}, which cannot give it either: ${err.details}`, err.grpcCode, { cause: err });
+      }
+      asked.push(next);
+      target = next;
     }
   }
 }
 
+/** `a sent the backup to b, then c`. */
+function chain(asked: readonly string[]): string {
+  return `${asked[0]} sent the backup to ${asked.slice(1).join(', then ')}`;
+}
+
 /** FAILED_PRECONDITION from Backup: the node does not lead; where the leader is, if it knows. */
-class AdminNotLeaderError extends AdminError {
+export class AdminNotLeaderError extends AdminError {
   constructor(
     message: string,
     readonly details: string,
     readonly leaderGrpcAddress: string | null,
     options: { cause?: unknown },
+    /** The node hosts no replica of the group (it does not just lack the lead). */
+    readonly notHosted = false,
   ) {
     super('ADMIN_NOT_LEADER', message, grpc.status.FAILED_PRECONDITION, options);
     this.name = 'AdminNotLeaderError';
@@ -172,12 +189,12 @@ class AdminNotLeaderError extends AdminError {
 }
 
 /** One Backup call into `path`; no redirect. */
-async function backupFrom(address: string, path: string, options: AdminCallOptions): Promise<BackupSummary> {
-  const method = adminMethod<Record<string, never>, BackupChunkWire>('Backup');
+async function backupFrom(address: string, path: string, options: AdminCallOptions, groupId: string): Promise<BackupSummary> {
+  const method = adminMethod<{ groupId: string }, BackupChunkWire>('Backup');
   const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': maxChunkBytes + chunkHeaderBytes + 1024,
   });
-  const call = client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, {});
+  const call = client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, { groupId });
   // An idle deadline: reset by every message, it cancels the call when the node goes quiet.
   let idle = false;
   let timer: NodeJS.Timeout | undefined;
@@ -232,7 +249,8 @@ function backupError(address: string, err: unknown, idle: boolean, timeoutMs: nu
   if (serviceError.code === grpc.status.FAILED_PRECONDITION) {
     const details = tidy(serviceError.details || serviceError.message);
     const leader = serviceError.metadata?.get(leaderGrpcMetadataKey)[0];
-    return new AdminNotLeaderError(`Backup at ${address} failed: ${details}`, details, typeof leader === 'string' && leader !== '' ? leader : null, { cause: err });
+    const notHosted = serviceError.metadata?.get(notHostedMetadataKey)[0] === '1';
+    return new AdminNotLeaderError(`Backup at ${address} failed: ${details}`, details, typeof leader === 'string' && leader !== '' ? leader : null, { cause: err }, notHosted);
   }
   return adminError(address, 'Backup', serviceError, timeoutMs);
 }

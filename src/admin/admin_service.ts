@@ -15,6 +15,8 @@ export function adminServiceDefinition(): grpc.ServiceDefinition {
 
 /** Trailing metadata of a Backup refused by a follower: the leader's gRPC address (host:port). */
 export const leaderGrpcMetadataKey = 'quorumkv-leader-grpc';
+/** Set on a Backup refusal from a node that hosts no replica of the group asked for. */
+export const notHostedMetadataKey = 'quorumkv-not-hosted';
 
 /** What the node does for the membership calls (src/node/membership.ts). */
 export interface MembershipProvider {
@@ -79,33 +81,44 @@ export interface SnapshotProvider {
   /** Takes a snapshot of every group on this node now; resolves with the newest SnapshotInfo of each. */
   snapshotNow(): Promise<SnapshotInfo[]>;
   /**
-   * A consistent backup of the data group: its newest snapshot, as the store's chunks (at most
-   * chunkBytes + 8 bytes each, in order, `info.chunkCount` of them). Pulled one chunk at a time,
-   * as the client takes them; the iterator's `return()` is called when the client goes away, so a
-   * reader it holds can be released. Rejects with BackupNotLeaderError when this node is not the
-   * data group's leader.
+   * A consistent backup of group `groupId` ('' : the cluster's only data group): its newest
+   * snapshot, as the store's chunks (at most chunkBytes + 8 bytes each, in order,
+   * `info.chunkCount` of them). Pulled one chunk at a time, as the client takes them; the
+   * iterator's `return()` is called when the client goes away, so a reader it holds can be
+   * released. Rejects with BackupNotLeaderError when this node is not the group's leader (or
+   * hosts no replica of it).
    */
-  backup(): Promise<{ info: SnapshotInfo; chunkBytes: number; chunks: AsyncIterable<Buffer> }>;
+  backup(groupId: string): Promise<{ info: SnapshotInfo; chunkBytes: number; chunks: AsyncIterable<Buffer> }>;
 }
 
 /**
- * A backup asked of a node that does not lead the data group. `leaderGrpcAddress`: where the
- * leader's admin API is, or null when no leader is known; the client retries there once.
+ * A backup asked of a node that does not lead the group, or hosts no replica of it.
+ * `leaderGrpcAddress`: where the leader's admin API is (or a node that hosts the group), or null
+ * when none is known; the client follows it (at most twice, never back to a node it asked).
  */
 export class BackupNotLeaderError extends QuorumError {
+  /** This node hosts no replica of the group at all (rather than one that does not lead). */
+  readonly notHosted: boolean;
+
   constructor(
     readonly leaderGrpcAddress: string | null,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; group?: string; notHosted?: boolean },
   ) {
+    const group = options?.group ?? 'the data group';
     super(
       'NOT_LEADER',
-      leaderGrpcAddress === null
-        ? 'this node does not lead the data group and knows no leader; try again'
-        : `this node does not lead the data group; its leader is at ${leaderGrpcAddress}`,
+      options?.notHosted
+        ? leaderGrpcAddress === null
+          ? `this node hosts no replica of ${group} and knows no node that does; ask another node`
+          : `this node hosts no replica of ${group}; a node that does is at ${leaderGrpcAddress}`
+        : leaderGrpcAddress === null
+          ? `this node does not lead ${group} and knows no leader; try again`
+          : `this node does not lead ${group}; its leader is at ${leaderGrpcAddress}`,
       'fail',
-      options,
+      options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.name = 'BackupNotLeaderError';
+    this.notHosted = options?.notHosted === true;
   }
 }
 
@@ -190,7 +203,7 @@ export function registerAdminService(
         (err: unknown) => callback({ code: grpc.status.INTERNAL, details: `snapshot failed: ${describe(err)}` }),
       );
     },
-    Backup: (call: grpc.ServerWritableStream<unknown, BackupChunkWire>) => {
+    Backup: (call: grpc.ServerWritableStream<{ groupId?: string }, BackupChunkWire>) => {
       if (!snapshots) {
         call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'this node offers no backups' });
         return;
@@ -235,7 +248,7 @@ async function answerStatus(provider: StatusProvider): Promise<StatusReplyWire> 
  *   header ─▶ chunk ─▶ chunk ─▶ ... ─▶ OK
  *               └── the iterator throws ──▶ INTERNAL "backup failed: ..." (the client drops the file)
  */
-async function streamBackup(call: grpc.ServerWritableStream<unknown, BackupChunkWire>, snapshots: SnapshotProvider): Promise<void> {
+async function streamBackup(call: grpc.ServerWritableStream<{ groupId?: string }, BackupChunkWire>, snapshots: SnapshotProvider): Promise<void> {
   let gone = false;
   const stop = new Promise<void>((resolve) => {
     const onGone = (): void => {
@@ -251,7 +264,7 @@ async function streamBackup(call: grpc.ServerWritableStream<unknown, BackupChunk
   };
   let started = false;
   try {
-    const backup = await snapshots.backup();
+    const backup = await snapshots.backup(call.request?.groupId ?? '');
     if (gone) {
       await backup.chunks[Symbol.asyncIterator]().return?.();
       return;
@@ -273,6 +286,7 @@ function backupFailure(err: unknown, started: boolean): Partial<grpc.StatusObjec
   if (err instanceof BackupNotLeaderError && !started) {
     const metadata = new grpc.Metadata();
     if (err.leaderGrpcAddress !== null) metadata.set(leaderGrpcMetadataKey, err.leaderGrpcAddress);
+    if (err.notHosted) metadata.set(notHostedMetadataKey, '1');
     return { code: grpc.status.FAILED_PRECONDITION, details: describe(err), metadata };
   }
   return { code: grpc.status.INTERNAL, details: `backup failed: ${describe(err)}` };

@@ -3,6 +3,7 @@
  * The commands and flags: docs/contract.md.
  */
 import { runAdminCommand } from '../admin/admin_command.js';
+import { backupCluster } from './cluster_backup.js';
 import { runDev } from './dev.js';
 import { runRestore } from './restore.js';
 import { runServer } from './server.js';
@@ -14,7 +15,7 @@ const usage = `usage: quorumkv <command> [flags]
   admin --addr HOST:GRPCPORT <subcommand>
                                        the admin API (status, add-node, remove-node, promote,
                                        transfer-leader, snapshot, backup --out FILE)
-  restore --from FILE --data-dir DIR --id ID --peers ID=HOST:PORT,...
+  restore --from FILE --data-dir DIR --id ID --peers ID=HOST:PORT,... [--replicas 3]
                                        seeds a new node's data dir from a backup
 `;
 
@@ -28,7 +29,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'dev':
       return runDev(rest);
     case 'admin':
-      return runAdminCommand(rest, terminal);
+      return runAdminCommand(rest, terminal, { backupCluster });
     case 'restore':
       return runRestore(rest, terminal);
     case '--help':

@@ -1,17 +1,18 @@
-import { mkdir, readdir, rm, unlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, parsePeers } from '../config/config.js';
-import { groupSnapshotDir, lockDataDir, nodeMetaPath, saveMeta } from '../node/data_dir.js';
+import { groupSnapshotDir, lockDataDir, saveMeta } from '../node/data_dir.js';
 import { readBackup } from '../storage/backup_file.js';
 import { BackupCorruptError, BackupTruncatedError, SnapshotCorruptError } from '../storage/snapshot_errors.js';
 import type { SnapshotDescriptor, SnapshotInfo } from '../storage/snapshot_format.js';
-import { ImageRecordKind, decodeImageRecord, encodeMembersRecord } from '../state/snapshot_image.js';
-import type { MembersRecord } from '../state/snapshot_image.js';
 import { isDataGroupId } from '../cluster/layout.js';
 import { SnapshotStore } from '../storage/snapshot_store.js';
-import { QuorumError } from '../util/errors.js';
 import type { CommandOutput } from '../admin/admin_command.js';
+import { backupFileKind } from '../storage/cluster_backup_file.js';
+import { restoreClusterDataDir } from './cluster_restore.js';
+import { RestoreRefusedError, createOwnedDir, refuseUsedDataDir, rewrittenRecords } from './restore_dir.js';
+
+export { RestoreRefusedError };
 
 /**
  * `quorumkv restore --from FILE --data-dir DIR --id ID --peers ID=HOST:PORT,...`: seeds a new
@@ -47,6 +48,8 @@ export interface RestoreOptions {
   readonly id: string;
   /** The new cluster's first voters, self included: id → gRPC address. */
   readonly peers: ReadonlyMap<string, string>;
+  /** Voters of each data group of a cluster backup (as `server --replicas`); a version-1 backup's group gets every peer. */
+  readonly replicas: number;
 }
 
 export interface RestoreResult {
@@ -55,27 +58,18 @@ export interface RestoreResult {
   readonly dedup: number;
 }
 
-/** A restore refused before anything was written (bad flags, a used data dir, a damaged file). */
-export class RestoreRefusedError extends QuorumError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('RESTORE_REFUSED', message, 'fail', options);
-    this.name = 'RestoreRefusedError';
-  }
-}
-
 const idPattern = /^[a-z0-9-]{1,64}$/;
 
-const usage = 'quorumkv restore --from FILE --data-dir DIR --id ID --peers ID=HOST:PORT,...';
+const usage = 'quorumkv restore --from FILE --data-dir DIR --id ID --peers ID=HOST:PORT,... [--replicas N]';
 
 /** The command: exit 0 restored, 2 refused (flags, data dir, file), 1 failed while writing. */
 export async function runRestore(argv: readonly string[], out: CommandOutput): Promise<number> {
   try {
-    const result = await restoreDataDir(parseRestoreFlags(argv));
-    const { info } = result;
-    out.stdout(
-      `restored ${info.groupId} at index ${info.index}, term ${info.term}: ${result.keys} keys, ${result.dedup} dedup entries; ` +
-        `voters ${info.confState.voters.join(',')}\n`,
-    );
+    const options = parseRestoreFlags(argv);
+    const results = (await kindOf(options.from)) === 'cluster' ? await restoreClusterDataDir(options) : [await restoreDataDir(options)];
+    for (const { info, keys, dedup } of results) {
+      out.stdout(`restored ${info.groupId} at index ${info.index}, term ${info.term}: ${keys} keys, ${dedup} dedup entries; voters ${info.confState.voters.join(',')}\n`);
+    }
     return 0;
   } catch (err) {
     const refused = err instanceof RestoreRefusedError || err instanceof ConfigError || err instanceof BackupCorruptError || err instanceof BackupTruncatedError || err instanceof SnapshotCorruptError;
@@ -90,7 +84,7 @@ export function parseRestoreFlags(argv: readonly string[]): RestoreOptions {
   try {
     values = parseArgs({
       args: [...argv],
-      options: { from: { type: 'string' }, 'data-dir': { type: 'string' }, id: { type: 'string' }, peers: { type: 'string' } },
+      options: { from: { type: 'string' }, 'data-dir': { type: 'string' }, id: { type: 'string' }, peers: { type: 'string' }, replicas: { type: 'string' } },
       strict: true,
       allowPositionals: false,
     }).values;
@@ -104,7 +98,20 @@ export function parseRestoreFlags(argv: readonly string[]): RestoreOptions {
   if (!idPattern.test(id)) throw new ConfigError(`--id '${id}' must match [a-z0-9-]{1,64}`);
   const peers = parsePeers(values.peers);
   if (!peers.has(id)) throw new ConfigError(`--id ${id} is not among --peers (${[...peers.keys()].join(',')})`);
-  return { from: values.from!, dataDir: values['data-dir']!, id, peers };
+  const replicasText = values.replicas ?? '3';
+  const replicas = Number(replicasText);
+  if (!/^\d{1,2}$/.test(replicasText) || replicas < 1 || replicas > 9) throw new ConfigError(`--replicas must be 1 to 9, not ${replicasText}`);
+  return { from: values.from!, dataDir: values['data-dir']!, id, peers, replicas };
+}
+
+/** A cluster backup or a version-1 file (anything else is refused by the version-1 reader, saying what it starts with). */
+async function kindOf(from: string): Promise<'cluster' | 'group' | 'unknown'> {
+  try {
+    return await backupFileKind(from);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new RestoreRefusedError(`cannot read --from ${from}: ${code ?? (err as Error).message}`, { cause: err });
+  }
 }
 
 /**
@@ -169,73 +176,3 @@ export async function restoreDataDir(options: RestoreOptions): Promise<RestoreRe
   }
 }
 
-/**
- * The backup's records for the new cluster: a members record first (the --peers address book;
- * every id the backup's record lists, plus the new ones), then every other record as it is.
- * A members record anywhere but first is refused, as snapshot_image.ts allows only that.
- */
-async function* rewrittenRecords(
-  records: AsyncGenerator<Buffer>,
-  peers: ReadonlyMap<string, string>,
-  counts: { keys: number; dedup: number },
-  from: string,
-  refusal: { error?: RestoreRefusedError },
-): AsyncGenerator<Buffer> {
-  const refuse = (message: string): RestoreRefusedError => (refusal.error = new RestoreRefusedError(message));
-  const count = (record: Buffer): Buffer => {
-    if (record[0] === ImageRecordKind.Key) counts.keys++;
-    else if (record[0] === ImageRecordKind.Dedup) counts.dedup++;
-    else if (record[0] === ImageRecordKind.Members) throw refuse(`${from} holds a members record that is not the first record`);
-    else if (record[0] === ImageRecordKind.Slots) decodeImageRecord(record); // checked: a bad one throws corrupt
-    else throw refuse(`${from} holds a record of unknown kind ${record[0]}`);
-    return record;
-  };
-  const first = await records.next();
-  let everMembers: readonly string[] = [];
-  if (!first.done && first.value[0] === ImageRecordKind.Members) {
-    const decoded = decodeImageRecord(first.value);
-    if (decoded.kind === 'members') everMembers = decoded.record.everMembers;
-  }
-  const members: MembersRecord = { addresses: new Map(peers), everMembers: [...new Set([...everMembers, ...peers.keys()])] };
-  yield encodeMembersRecord(members);
-  if (first.done) return;
-  if (first.value[0] !== ImageRecordKind.Members) yield count(first.value);
-  for await (const record of records) yield count(record);
-}
-
-/** Refuses a data dir that holds node state, or a path that is not a directory. (ENOENT: restore creates it.) */
-async function refuseUsedDataDir(dir: string): Promise<void> {
-  let entries: string[];
-  try {
-    entries = await readdir(dir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return;
-    throw new RestoreRefusedError(`--data-dir ${dir} is unusable: ${code ?? (err as Error).message}`, { cause: err });
-  }
-  // node.json, the logs (log/, or groups/ in an older dir), the snapshots. Not LOCK: whether a live process uses the dir
-  // is for its lock to say, and a LOCK that a dead process left behind says nothing.
-  const state = ['node.json', 'log', 'groups', 'snapshots'].filter((name) => entries.includes(name));
-  if (state.length > 0) {
-    throw new RestoreRefusedError(`--data-dir ${dir} already holds node state (${state.join(', ')}); restore needs a new data dir`);
-  }
-}
-
-/**
- * Creates what restore writes into, remembering what did not exist before so that a failure
- * removes exactly that: the data dir itself (and any parents created for it), or else only the
- * snapshots/ folder and node.json inside an existing, empty-of-state dir.
- */
-async function createOwnedDir(dir: string): Promise<{ undo(): Promise<void> }> {
-  const firstCreated = await mkdir(dir, { recursive: true });
-  return {
-    async undo(): Promise<void> {
-      if (firstCreated !== undefined) {
-        await rm(firstCreated, { recursive: true, force: true });
-        return;
-      }
-      await rm(join(dir, 'snapshots'), { recursive: true, force: true });
-      for (const path of [nodeMetaPath(dir), `${nodeMetaPath(dir)}.tmp`]) await unlink(path).catch(() => undefined);
-    },
-  };
-}

@@ -18,7 +18,8 @@ import { QuorumError } from '../util/errors.js';
  *                                      made before the node log
  *   <data-dir>/snapshots/<group>/      the group's snapshots (SnapshotStore, LevelDB)
  *
- * `quorumkv restore` writes node.json and a snapshot; the server does the rest on its first start.
+ * `quorumkv restore` writes node.json and a snapshot of each group the node hosts; the server does
+ * the rest on its first start.
  */
 
 /** The node cannot start (a flag it cannot honour, an unusable data dir): one line to stderr, exit 2. */

@@ -3,7 +3,7 @@ import { access, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { adminChange, adminMoveReplica, adminSplit } from '../admin/admin_client.js';
+import { adminChange, adminMoveReplica, adminSplit, adminStatus } from '../admin/admin_client.js';
 import { BackupNotLeaderError, registerAdminService, type GroupSummary, type MoveReplicaCall, type NodeSummary, type SnapshotProvider } from '../admin/admin_service.js';
 import type { NodeStatus } from '../admin/status.js';
 import type { ClientState, ClusterContext, ServerContext } from '../commands/connection_context.js';
@@ -41,6 +41,7 @@ import { ServerStartError, groupLogDir, groupSnapshotDir, hostedGroupIds, loadOr
 import { failpoint } from './failpoints.js';
 import { MembershipError } from './membership.js';
 import { NodeLiveness } from './node_liveness.js';
+import { RemovedReplicaCheck, type ReplicaView } from './removed_replica_check.js';
 import { Quiescence } from './quiescence.js';
 import { GroupReplica } from './group_replica.js';
 import { infoSection, infoSectionNames, type InfoSources, type RaftNodeFigures } from './info.js';
@@ -65,7 +66,7 @@ const housekeepingMs = 100;
  *   RESP clients ─▶ RespServer ─▶ classify ─▶ route by group ─▶ replica.gateway
  *   gRPC peers   ─▶ GrpcPeerTransport ─▶ route by group id ─▶ replica.step / receiveSnapshot
  *                   Forward service    ─▶ route by group id ─▶ replica.gateway.handleForwarded
- *                   Admin service      ─▶ status of every replica; membership/backup of the data group
+ *                   Admin service      ─▶ status of every replica; membership, backup of a group
  *   one ticker   ─▶ every replica.tick();  housekeeping every 100 ms ─▶ replica.housekeeping()
  *
  * The host owns what is one per process: the data dir and its lock, the address book
@@ -86,6 +87,7 @@ export class NodeHost {
   private readonly incarnation = randomBytes(8).toString('hex');
   private readonly liveness: NodeLiveness;
   private readonly quiescence: Quiescence;
+  private readonly removedCheck: RemovedReplicaCheck;
 
   private constructor(
     readonly config: ServerConfig,
@@ -109,6 +111,17 @@ export class NodeHost {
     // election timer has with a leader's heartbeats.
     this.liveness = new NodeLiveness(config.id, config.electionTicks);
     this.quiescence = new Quiescence(this.liveness, config.quiesce);
+    this.removedCheck = new RemovedReplicaCheck({
+      selfId: config.id,
+      askStatus: (nodeId) => {
+        const address = this.addressBook.get(nodeId);
+        return address === undefined ? Promise.resolve(null) : adminStatus(address, { timeoutMs: 2_000 });
+      },
+      clock,
+      // Several election timeouts: a group in an ordinary election has a leader again by then.
+      patienceMs: 5 * config.electionTicks * config.tickMs,
+      onRemoved: (groupId, by) => this.learnRemoval(groupId, by),
+    });
   }
 
   static async start(config: ServerConfig, logger: Logger, catalog: CommandCatalog): Promise<NodeHost> {
@@ -647,6 +660,7 @@ export class NodeHost {
         this.noteLeaders();
         this.registerAddresses();
         for (const replica of this.replicas.values()) replica.housekeeping(this.preferredLeaderOf(replica.groupId));
+        this.removedCheck.round(this.leaderlessReplicas());
       }, housekeepingMs),
     );
     logger.info({ component: 'node', resp: `${config.host}:${this.respPort}`, grpc: `${config.host}:${this.grpcPort}` }, 'quorumkv node started');
@@ -866,6 +880,8 @@ export class NodeHost {
   /** The routing table last fetched from a node hosting the meta group (for a node that hosts none). */
   private fetchedRouting: RoutingTable | null = null;
   private fetchingRouting = false;
+  /** The gRPC address of the peer the routing table was last fetched from: a node hosting the meta group. */
+  private metaHostAddress: string | null = null;
   private lastRoutingFetchMs = 0;
 
   /**
@@ -884,6 +900,7 @@ export class NodeHost {
           const m = await this.forwarder.metaRecords(peer, 1_000);
           if (!m.hosted) continue;
           this.fetchedRouting = RoutingTable.fromRecords(m.records);
+          this.metaHostAddress = this.transport.peers().get(peer) ?? this.addressBook.get(peer) ?? null;
           this.routingTable = this.fetchedRouting;
           for (const n of this.fetchedRouting.nodes()) {
             if (n.id !== this.config.id && !this.addressBook.has(n.id)) this.transport.setPeer(n.id, n.grpc);
@@ -1005,6 +1022,29 @@ export class NodeHost {
     this.saveAddressBook();
   }
 
+  /** The replicas hosted here that know no leader, for the removed-replica check. */
+  private leaderlessReplicas(): ReplicaView[] {
+    const views: ReplicaView[] = [];
+    for (const r of this.replicas.values()) {
+      if (r.group.leaderId() !== '') continue;
+      const { voters, learners } = r.group.confState();
+      views.push({ groupId: r.groupId, appliedIndex: r.group.applied, members: [...voters, ...learners] });
+    }
+    return views;
+  }
+
+  /**
+   * Another member's status shows this node removed from the group, a removal this replica never
+   * applied (removed_replica_check.ts): it goes as if it had.
+   */
+  private learnRemoval(groupId: string, by: string): void {
+    if (this.leftGroups.has(groupId) || !this.replicas.has(groupId)) return;
+    this.logger.warn({ component: 'membership', group: groupId, by }, 'removed from the group without applying the removal here (its commit never arrived): the replica goes');
+    this.leftGroups.add(groupId);
+    this.saveAddressBook();
+    void this.destroyReplica(groupId);
+  }
+
   /**
    * Stops this node's replica of a group it was removed from and deletes its log and snapshots:
    * nothing of it may serve again. A message from the group afterwards (a leader that has not
@@ -1060,21 +1100,22 @@ export class NodeHost {
   }
 
   /**
-   * Snapshot and Backup of the admin API: snapshots of every replica; a backup of the data group,
-   * from its leader (a cluster of several data groups cannot be backed up yet: refused).
+   * Snapshot and Backup of the admin API: snapshots of every replica; a backup of one group,
+   * from its leader. A node that does not lead the group points to its leader; one that hosts no
+   * replica of it points to a node that does (a data group's preferred leader, from the meta
+   * group's records; for the meta group, the peer this node reads the routing table from). The
+   * cluster backup (src/cli/cluster_backup.ts) asks for every group in turn.
    */
   private snapshotProvider(): SnapshotProvider {
     return {
       snapshotNow: () => Promise.all([...this.replicas.values()].map((r) => r.snapshotNow())),
-      backup: async () => {
-        const data = this.dataReplicas();
-        if (data.length !== 1 || this.routingTable.groups().length > 1) {
-          throw new QuorumError('BACKUP_UNSUPPORTED', `a backup covers one data group; this cluster has ${Math.max(data.length, this.routingTable.groups().length)}`, 'fail');
-        }
-        const replica = data[0]!;
+      backup: async (requested) => {
+        const groupId = requested === '' ? this.onlyDataGroup() : requested;
+        const replica = this.replicas.get(groupId);
+        if (!replica) throw new BackupNotLeaderError(this.hostOf(groupId) ?? null, { group: groupId, notHosted: true });
         if (!replica.group.isLeader()) {
           const leader = replica.group.leaderId();
-          throw new BackupNotLeaderError(leader === '' ? null : (this.addressOf(leader) ?? null));
+          throw new BackupNotLeaderError(leader === '' ? null : (this.addressOf(leader) ?? this.routingTable.node(leader)?.grpc ?? null), { group: groupId });
         }
         const reader = await replica.backup();
         async function* chunks(): AsyncGenerator<Buffer> {
@@ -1087,6 +1128,26 @@ export class NodeHost {
         return { info: reader.info, chunkBytes: replica.snapshots.chunkBytes, chunks: chunks() };
       },
     };
+  }
+
+  /** A Backup that names no group (an admin client from before cluster backups): the cluster's one data group. */
+  private onlyDataGroup(): string {
+    const ids = new Set([...this.routingTable.groups().map((g) => g.id), ...this.dataReplicas().map((r) => r.groupId)]);
+    if (ids.size !== 1) throw new QuorumError('BACKUP_GROUP_REQUIRED', `this cluster has ${ids.size} data groups: name the group (quorumkv admin backup does)`, 'fail');
+    return [...ids][0]!;
+  }
+
+  /** The gRPC address of a node that hosts `groupId`, for a group this node hosts no replica of. */
+  private hostOf(groupId: string): string | undefined {
+    if (groupId === metaGroupId) return this.metaHostAddress ?? undefined;
+    const record = this.routingTable.group(groupId);
+    if (!record) return undefined;
+    for (const id of [record.preferredLeader, ...record.voters]) {
+      if (id === '' || id === this.config.id) continue;
+      const address = this.addressOf(id) ?? this.routingTable.node(id)?.grpc;
+      if (address) return address;
+    }
+    return undefined;
   }
 
   private infoSources(): InfoSources {

@@ -209,7 +209,12 @@ type BackupEvent =
   | { readonly kind: 'chunk'; readonly chunk: Buffer; readonly records: Buffer[] }
   | { readonly kind: 'end'; readonly summary: BackupSummary };
 
-/** Reads a file front to back, keeping the crc32 of everything read; a short read is a truncation. */
+/**
+ * Reads a backup front to back, keeping the crc32 of everything read; a short read is a
+ * truncation. The backup is `size` bytes of the file from byte `base` on (0 and the whole file for
+ * a backup file; a part of a cluster backup elsewhere): offsets here are the backup's, offsets in
+ * errors the file's.
+ */
 class CheckedInput {
   crc = 0;
   offset = 0;
@@ -220,7 +225,13 @@ class CheckedInput {
     private readonly file: FileHandle,
     readonly path: string,
     readonly size: number,
+    readonly base = 0,
   ) {}
+
+  /** The file offset of the backup's byte `offset`. */
+  at(offset: number): number {
+    return this.base + offset;
+  }
 
   get atEnd(): boolean {
     return this.offset === this.size;
@@ -231,8 +242,8 @@ class CheckedInput {
     if (this.offset + n > this.size) {
       throw new BackupTruncatedError({
         path: this.path,
-        offset: this.size,
-        reason: `the file ends ${this.offset + n - this.size} bytes short of the end of ${what} (which started at byte ${this.offset})`,
+        offset: this.at(this.size),
+        reason: `the ${this.base === 0 ? 'file' : 'part'} ends ${this.offset + n - this.size} bytes short of the end of ${what} (which started at byte ${this.at(this.offset)})`,
       });
     }
     const out = Buffer.allocUnsafe(n);
@@ -257,9 +268,9 @@ class CheckedInput {
   private async readAt(target: Buffer, at: number, length: number, position: number): Promise<number> {
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.file.read(target, at + done, length - done, position + done);
+      const { bytesRead } = await this.file.read(target, at + done, length - done, this.base + position + done);
       if (bytesRead === 0) {
-        throw new BackupTruncatedError({ path: this.path, offset: position + done, reason: 'the file shrank while it was being read' });
+        throw new BackupTruncatedError({ path: this.path, offset: this.at(position + done), reason: 'the file shrank while it was being read' });
       }
       done += bytesRead;
     }
@@ -267,7 +278,7 @@ class CheckedInput {
   }
 
   corrupt(offset: number, reason: string, cause?: unknown): BackupCorruptError {
-    return new BackupCorruptError({ path: this.path, offset, reason }, cause);
+    return new BackupCorruptError({ path: this.path, offset: this.at(offset), reason }, cause);
   }
 }
 
@@ -276,10 +287,11 @@ class CheckedInput {
  * passed their checks; `end` comes only after the whole file has (file checksum, totals, nothing
  * after the trailer). Any failure is a BackupCorruptError or BackupTruncatedError.
  */
-async function* parseBackup(path: string, options: { records: boolean }): AsyncGenerator<BackupEvent, void, undefined> {
+async function* parseBackup(source: BackupSource, options: { records: boolean }): AsyncGenerator<BackupEvent, void, undefined> {
+  const { path } = source;
   const file = await open(path, 'r');
   try {
-    const input = new CheckedInput(file, path, (await file.stat()).size);
+    const input = source.part === undefined ? new CheckedInput(file, path, (await file.stat()).size) : new CheckedInput(file, path, source.part.length, source.part.start);
     const fixed = await input.read(fixedHeaderBytes, 'the header');
     if (!fixed.subarray(0, 8).equals(backupMagic)) {
       throw input.corrupt(0, `not a quorumkv backup (starts with ${JSON.stringify(fixed.subarray(0, 8).toString('latin1'))}, not "QKVBAKUP")`);
@@ -308,7 +320,7 @@ async function* parseBackup(path: string, options: { records: boolean }): AsyncG
     let shortChunkAt = -1;
     for (;;) {
       const frameAt = input.offset;
-      if (input.atEnd) throw new BackupTruncatedError({ path, offset: frameAt, reason: `the file ends after ${totals.chunkCount} chunks, before its trailer` });
+      if (input.atEnd) throw new BackupTruncatedError({ path, offset: input.at(frameAt), reason: `the ${input.base === 0 ? 'file' : 'part'} ends after ${totals.chunkCount} chunks, before its trailer` });
       const tag = (await input.read(1, 'a frame tag'))[0];
       if (tag === chunkTag) {
         const seq = totals.chunkCount;
@@ -359,22 +371,42 @@ async function* parseBackup(path: string, options: { records: boolean }): AsyncG
   }
 }
 
+/**
+ * Where a backup is: a whole file, or a part of one (a group's part of a cluster backup,
+ * cluster_backup_file.ts: `length` bytes from byte `start`).
+ */
+export interface BackupSource {
+  readonly path: string;
+  readonly part?: { readonly start: number; readonly length: number };
+}
+
 /** Checks a whole backup file; resolves with what it holds, or throws saying what is wrong. */
 export async function verifyBackup(path: string): Promise<BackupSummary> {
-  for await (const event of parseBackup(path, { records: false })) {
+  return verifyBackupSource({ path });
+}
+
+/** Checks a backup (a file or a part of one) end to end; resolves with what it holds, or throws saying what is wrong. */
+export async function verifyBackupSource(source: BackupSource): Promise<BackupSummary> {
+  for await (const event of parseBackup(source, { records: false })) {
     if (event.kind === 'end') return event.summary;
   }
-  throw new BackupCorruptError({ path, offset: 0, reason: 'the parser stopped without a verdict' }); // unreachable
+  throw new BackupCorruptError({ path: source.path, offset: 0, reason: 'the parser stopped without a verdict' }); // unreachable
 }
 
 /**
- * Verifies the whole file, then returns it for reading. `records()` reads the file again and
+ * Verifies the whole backup, then returns it for reading. `records()` reads it again and
  * checks it again; if it changed since it was verified, the iteration throws before it ends.
  */
 export async function readBackup(path: string): Promise<VerifiedBackup> {
-  const summary = await verifyBackup(path);
+  return readBackupSource({ path });
+}
+
+/** readBackup of a file or of a part of one. */
+export async function readBackupSource(source: BackupSource): Promise<VerifiedBackup> {
+  const { path } = source;
+  const summary = await verifyBackupSource(source);
   async function* records(): AsyncGenerator<Buffer, void, undefined> {
-    for await (const event of parseBackup(path, { records: true })) {
+    for await (const event of parseBackup(source, { records: true })) {
       if (event.kind === 'chunk') yield* event.records;
       else if (event.kind === 'end' && (event.summary.fileChecksum !== summary.fileChecksum || event.summary.fileBytes !== summary.fileBytes)) {
         throw new BackupCorruptError({ path, offset: 0, reason: 'the file changed after it was verified' });
@@ -392,7 +424,7 @@ export async function readBackup(path: string): Promise<VerifiedBackup> {
 export async function restoreBackupToStore(backupPath: string, store: SnapshotStore): Promise<SnapshotInfo> {
   let writer: SnapshotWriter | null = null;
   try {
-    for await (const event of parseBackup(backupPath, { records: false })) {
+    for await (const event of parseBackup({ path: backupPath }, { records: false })) {
       if (event.kind === 'header') {
         if (event.descriptor.groupId !== store.groupId) {
           throw new SnapshotGroupMismatchError(store.groupId, event.descriptor.groupId, `backup file ${backupPath}`);

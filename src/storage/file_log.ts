@@ -1,5 +1,6 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import { fsyncDirectory } from './fs_sync.js';
+import { SegmentReaders, segmentName, segmentNamePattern } from './segment_files.js';
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -73,11 +74,6 @@ interface Segment {
   maxEntryIndex: number;
 }
 
-const segmentNamePattern = /^(\d{16})\.log$/;
-
-function segmentName(seq: number): string {
-  return `${String(seq).padStart(16, '0')}.log`;
-}
 
 /**
  * A segmented, append-only file log (see record.ts for the bytes).
@@ -112,11 +108,12 @@ export class FileLog implements DurableLog {
   /** Where each live entry's record is, for readEntry. */
   private readonly locations = new EntryLocations();
   /** Read-only descriptors of segments, opened by readEntry and kept until the segment goes. */
-  private readonly readers = new Map<number, number>();
+  private readonly readers: SegmentReaders;
 
   constructor(options: FileLogOptions) {
     if (options.groupId.length === 0) throw new TypeError('FileLog: groupId must not be empty');
     this.dir = options.dir;
+    this.readers = new SegmentReaders(options.dir);
     this.groupId = options.groupId;
     this.segmentBytes = options.segmentBytes ?? defaultSegmentBytes;
     this.logger = options.logger;
@@ -201,7 +198,7 @@ export class FileLog implements DurableLog {
   async close(): Promise<void> {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
-    for (const seq of [...this.readers.keys()]) this.closeReader(seq);
+    this.readers.closeAll();
     await this.closeFile();
   }
 
@@ -216,7 +213,7 @@ export class FileLog implements DurableLog {
     if (where === undefined) {
       throw new StorageStateError(`readEntry(${index}): not in the log (${this.state.firstIndex}..${this.state.lastIndex})`);
     }
-    const fd = this.readerFor(where.segment);
+    const fd = this.readers.fdFor(where.segment);
     const head = Buffer.allocUnsafe(recordHeaderSize);
     readFullySync(fd, head, where.offset);
     const buf = Buffer.allocUnsafe(recordHeaderSize + head.readUInt32LE(0));
@@ -452,7 +449,7 @@ export class FileLog implements DurableLog {
     if (count === 0) return;
     const doomed = this.segments.slice(0, count);
     for (const segment of doomed) {
-      this.closeReader(segment.seq);
+      this.readers.close(segment.seq);
       await unlink(this.segmentPath(segment));
       this.segments.shift();
     }
@@ -468,26 +465,6 @@ export class FileLog implements DurableLog {
 
   private segmentPath(segment: Segment): string {
     return join(this.dir, segment.name);
-  }
-
-  private readerFor(seq: number): number {
-    let fd = this.readers.get(seq);
-    if (fd === undefined) {
-      fd = openSync(join(this.dir, segmentName(seq)), 'r');
-      this.readers.set(seq, fd);
-    }
-    return fd;
-  }
-
-  private closeReader(seq: number): void {
-    const fd = this.readers.get(seq);
-    if (fd === undefined) return;
-    this.readers.delete(seq);
-    try {
-      closeSync(fd);
-    } catch {
-      // already unusable; nothing is lost by not closing it twice
-    }
   }
 
   private checkOpen(operation: string): void {

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -16,6 +16,7 @@ import {
 } from './errors.js';
 import type { StorageLogger } from './file_log.js';
 import { fsyncDirectory } from './fs_sync.js';
+import { SegmentReaders, segmentName, segmentNamePattern } from './segment_files.js';
 import { LogState, plannedRecordCount } from './log_state.js';
 import type { PlannedSave } from './log_state.js';
 import {
@@ -116,11 +117,6 @@ type Request =
   | { readonly kind: 'compact'; readonly slot: GroupSlot; readonly marker: SnapshotMetadata; readonly done: Deferred<void> }
   | { readonly kind: 'drop'; readonly slot: GroupSlot; readonly done: Deferred<void> };
 
-const segmentNamePattern = /^(\d{16})\.log$/;
-
-function segmentName(seq: number): string {
-  return `${String(seq).padStart(16, '0')}.log`;
-}
 
 /** Group ids are written as str16 (node_record.ts). */
 const maxGroupIdBytes = 0xffff;
@@ -183,7 +179,7 @@ export class NodeLog {
   private file: FileHandle | null = null;
   private readonly groups = new Map<string, GroupSlot>();
   /** Read-only descriptors of segments, opened by readEntry and kept until the segment goes. */
-  private readonly readers = new Map<number, number>();
+  private readonly readers: SegmentReaders;
 
   private queue: Request[] = [];
   private writing = false;
@@ -192,6 +188,7 @@ export class NodeLog {
 
   constructor(options: NodeLogOptions) {
     this.dir = options.dir;
+    this.readers = new SegmentReaders(options.dir);
     this.segmentBytes = options.segmentBytes ?? defaultNodeSegmentBytes;
     this.logger = options.logger;
     this.io = options.io ?? realIo;
@@ -266,7 +263,7 @@ export class NodeLog {
       await this.idle.promise;
     }
     if (this.phase !== 'failed') this.phase = 'closed';
-    for (const seq of [...this.readers.keys()]) this.closeReader(seq);
+    this.readers.closeAll();
     await this.closeFile();
   }
 
@@ -328,7 +325,7 @@ export class NodeLog {
       throw new StorageStateError(`readEntry(${index}): not in the log of group ${JSON.stringify(slot.id)} (${slot.state.firstIndex}..${slot.state.lastIndex})`);
     }
     const location = { segment: segmentName(where.segment), offset: where.offset };
-    const fd = this.readerFor(where.segment);
+    const fd = this.readers.fdFor(where.segment);
     const head = Buffer.allocUnsafe(recordHeaderSize);
     readFullySync(fd, head, where.offset);
     const length = head.readUInt32LE(0);
@@ -513,7 +510,7 @@ export class NodeLog {
     const deleted: string[] = [];
     while (this.segments.length > 1 && !this.segmentNeeded(this.segments[0]!)) {
       const segment = this.segments[0]!;
-      this.closeReader(segment.seq);
+      this.readers.close(segment.seq);
       await unlink(this.segmentPath(segment));
       await fsyncDirectory(this.dir);
       this.segments.shift();
@@ -768,26 +765,6 @@ export class NodeLog {
 
   private segmentPath(segment: Segment): string {
     return join(this.dir, segment.name);
-  }
-
-  private readerFor(seq: number): number {
-    let fd = this.readers.get(seq);
-    if (fd === undefined) {
-      fd = openSync(join(this.dir, segmentName(seq)), 'r');
-      this.readers.set(seq, fd);
-    }
-    return fd;
-  }
-
-  private closeReader(seq: number): void {
-    const fd = this.readers.get(seq);
-    if (fd === undefined) return;
-    this.readers.delete(seq);
-    try {
-      closeSync(fd);
-    } catch {
-      // already unusable; nothing is lost by not closing it twice
-    }
   }
 
   private checkOpen(operation: string): void {

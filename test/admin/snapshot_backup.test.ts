@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { adminBackup, adminChange, adminSnapshot } from '../../src/admin/admin_client.js';
 import { runAdminCommand } from '../../src/admin/admin_command.js';
+import { backupCluster } from '../../src/cli/cluster_backup.js';
 import { BackupNotLeaderError, adminServiceDefinition, registerAdminService } from '../../src/admin/admin_service.js';
 import type { MembershipProvider, SnapshotProvider } from '../../src/admin/admin_service.js';
 import type { NodeStatus } from '../../src/admin/status.js';
@@ -52,11 +53,13 @@ interface FakeOptions {
   readonly infoOverride?: Partial<SnapshotInfo>;
 }
 
-function fakeSnapshots(options: FakeOptions = {}): SnapshotProvider & { released: boolean } {
+function fakeSnapshots(options: FakeOptions = {}): SnapshotProvider & { released: boolean; asked: string[] } {
   const provider = {
     released: false,
+    asked: [] as string[],
     snapshotNow: async (): Promise<SnapshotInfo[]> => [packed().info, { ...packed().info, groupId: 'meta', index: 12, term: 3, recordCount: 2, payloadBytes: 90, chunkCount: 1 }],
-    backup: async () => {
+    backup: async (groupId: string) => {
+      provider.asked.push(groupId);
       if (options.notLeader !== undefined) throw new BackupNotLeaderError(options.notLeader);
       const { info, chunks } = packed();
       async function* stream(): AsyncGenerator<Buffer> {
@@ -117,19 +120,18 @@ describe('admin snapshot', () => {
 });
 
 describe('admin backup', () => {
-  it('writes a multi-chunk backup that verifies with the same totals, byte for byte what writeBackup writes', async () => {
-    const address = await adminServer(fakeSnapshots());
+  it('writes a multi-chunk backup of the group asked for that verifies with the same totals, byte for byte what writeBackup writes', async () => {
+    const provider = fakeSnapshots();
+    const address = await adminServer(provider);
     const out = join(dir, 'g0.backup');
-    const io = capture();
-    expect(await runAdminCommand(['--addr', address, 'backup', '--out', out], io.out)).toBe(0);
+    const result = await adminBackup(address, out, { timeoutMs: 2_000 }, 'g0');
+    expect(provider.asked).toEqual(['g0']);
     const { info } = packed();
     expect(info.chunkCount).toBeGreaterThan(50);
     const summary = await verifyBackup(out);
     expect(summary.info).toEqual(info);
     expect(summary.chunkBytes).toBe(chunkBytes);
-    expect(io.stdout).toEqual([
-      `backed up g0: index 4321, term 9, 400 records, ${info.payloadBytes} bytes in ${info.chunkCount} chunks from ${address} to ${out} (${summary.fileBytes} bytes, crc32 ${summary.fileChecksum.toString(16).padStart(8, '0')})\n`,
-    ]);
+    expect(result).toEqual({ ...summary, from: address });
     expect(await readdir(dir)).toEqual(['g0.backup']);
 
     const reference = join(dir, 'reference.backup');
@@ -142,20 +144,18 @@ describe('admin backup', () => {
     ['the stream ends early', { stopAfter: 20 }, /backup stream for .* ended early: 20 of the \d+ announced chunks arrived; nothing written$/],
     ['the totals do not match the chunks', { infoOverride: { recordCount: 401 } }, /backup stream for .* is corrupt: .*recordCount is 400 where 401 was declared/],
     ['more chunks than announced', { infoOverride: { chunkCount: 3 } }, /backup stream for .* is corrupt: chunk 3 arrived after the 3 announced/],
-  ] as const)('exits 1 and leaves neither FILE nor FILE.tmp when %s', async (_name, options, message) => {
+  ] as const)('fails and leaves neither FILE nor FILE.tmp when %s', async (_name, options, message) => {
     const provider = fakeSnapshots(options);
     const address = await adminServer(provider);
     const out = join(dir, 'g0.backup');
-    const io = capture();
-    expect(await runAdminCommand(['--addr', address, 'backup', '--out', out], io.out)).toBe(1);
-    expect(io.stderr).toHaveLength(1);
-    expect(io.stderr[0]).toMatch(/^quorumkv admin: /);
-    expect(io.stderr[0].trimEnd()).toMatch(message);
+    const err = (await adminBackup(address, out, { timeoutMs: 2_000 }, 'g0').catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message.replace(/\s*\n\s*/g, ' ')).toMatch(message);
     expect(await readdir(dir)).toEqual([]);
     await expect.poll(() => provider.released).toBe(true);
   });
 
-  it('follows a follower to the leader once', async () => {
+  it('follows a follower to the leader, at most twice', async () => {
     const leader = await adminServer(fakeSnapshots());
     const follower = await adminServer(fakeSnapshots({ notLeader: leader }));
     const out = join(dir, 'g0.backup');
@@ -163,19 +163,44 @@ describe('admin backup', () => {
     expect(result.from).toBe(leader);
     expect((await verifyBackup(out)).info).toEqual(packed().info);
 
-    // A follower that points to another follower: refused, not chased around.
+    // A node hosting no replica points to a follower, which points to the leader: two redirects.
     const other = await adminServer(fakeSnapshots({ notLeader: follower }));
-    const io = capture();
-    expect(await runAdminCommand(['--addr', other, 'backup', '--out', join(dir, 'x.backup')], io.out)).toBe(1);
-    expect(io.stderr[0]).toBe(
-      `quorumkv admin: ${other} sent the backup to ${follower}, which does not lead either: [NOT_LEADER] this node does not lead the data group; its leader is at ${leader}\n`,
+    expect((await adminBackup(other, join(dir, 'g0.backup'), { timeoutMs: 2_000 })).from).toBe(leader);
+    // A third: refused, not chased around.
+    const far = await adminServer(fakeSnapshots({ notLeader: other }));
+    const err = (await adminBackup(far, join(dir, 'x.backup'), { timeoutMs: 2_000 }).catch((e: unknown) => e)) as Error;
+    expect(err.message).toBe(
+      `${far} sent the backup to ${other}, then ${follower}, which cannot give it either: [NOT_LEADER] this node does not lead the data group; its leader is at ${leader}`,
     );
-    // No leader known.
+    // No leader known: `admin backup` says so in one line (asking for the meta group first).
     const lost = await adminServer(fakeSnapshots({ notLeader: null }));
     const io2 = capture();
-    expect(await runAdminCommand(['--addr', lost, 'backup', '--out', join(dir, 'y.backup')], io2.out)).toBe(1);
+    expect(await runAdminCommand(['--addr', lost, 'backup', '--out', join(dir, 'y.backup')], io2.out, { backupCluster })).toBe(1);
     expect(io2.stderr[0]).toBe(`quorumkv admin: Backup at ${lost} failed: [NOT_LEADER] this node does not lead the data group and knows no leader; try again\n`);
     expect(await readdir(dir)).toEqual(['g0.backup']);
+  });
+
+  it('backs up a cluster without a meta group (one data group) as a version-1 file of that group, as before', async () => {
+    const provider = fakeSnapshots();
+    const legacy: SnapshotProvider = {
+      snapshotNow: provider.snapshotNow,
+      backup: async (groupId) => {
+        if (groupId === 'meta') throw new BackupNotLeaderError(null, { group: 'meta', notHosted: true });
+        return provider.backup(groupId);
+      },
+    };
+    const server = new grpc.Server();
+    const row = { group: 'g0', slots: [[0, 16383] as const], leader: 'n1', voters: ['n1'], learners: [], epoch: 1, keys: 0, bytes: 0, writesPerSec: 0, hosted: true };
+    registerAdminService(server, { status: () => status }, undefined, legacy, { split: async () => '', groups: () => [row], moveReplica: async () => '', nodes: () => [] });
+    const address = await resources.bind(server);
+    const out = join(dir, 'legacy.backup');
+    const io = capture();
+    expect(await runAdminCommand(['--addr', address, 'backup', '--out', out], io.out, { backupCluster })).toBe(0);
+    expect(io.stderr).toEqual([]);
+    expect(provider.asked).toEqual(['g0']);
+    expect((await verifyBackup(out)).info).toEqual(packed().info);
+    expect(io.stdout.join('')).toMatch(/^backed up g0: index 4321, .* from .*\nwrote 1 groups to .*legacy\.backup \(\d+ bytes\)\n$/);
+    expect(await readdir(dir)).toEqual(['legacy.backup']);
   });
 
   it('pulls chunks from the provider only as fast as the client reads them', async () => {
@@ -285,7 +310,7 @@ describe('without providers', () => {
     ];
     for (const [args, line] of cases) {
       const io = capture();
-      expect(await runAdminCommand(['--addr', address, ...args], io.out)).toBe(1);
+      expect(await runAdminCommand(['--addr', address, ...args], io.out, { backupCluster })).toBe(1);
       expect(io.stderr).toEqual([line]);
     }
     expect(await readdir(dir)).toEqual([]);

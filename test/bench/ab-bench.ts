@@ -19,6 +19,7 @@ import { cellName } from './bench_plan.js';
 import { killTrackedChildren } from './children.js';
 import { describeMachine, uptimeLine } from './machine.js';
 import { redisBenchmarkInstalled, runRedisBenchmark } from './redis_benchmark.js';
+import { median } from './report.js';
 
 const cells: readonly Cell[] = [
   { workload: 'set', clients: 50, pipeline: 1, valueBytes: 100 },
@@ -32,11 +33,6 @@ interface Sample {
   readonly p99Ms: number;
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 async function runBuild(bin: string, requests: number, into: Map<string, Sample[]>): Promise<void> {
   const cluster = await TestCluster.start({ binPath: bin });

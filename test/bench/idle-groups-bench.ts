@@ -20,11 +20,12 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { parseInfo } from '../../jepsen-lite/node_probe.js';
 import { TestCluster, type NodeProcess } from '../integration/cluster_harness.js';
 import { killTrackedChildren } from './children.js';
+import { leadersOf, nodeInfo as info, waitAllLeaders } from './group_leaders.js';
 import { describeMachine, uptimeLine } from './machine.js';
 import { progress, sleep } from './progress.js';
+import { median } from './report.js';
 
 interface NodeCpu {
   readonly node: string;
@@ -56,51 +57,6 @@ function cpuSeconds(pid: number): number {
   // The command name (field 2) is in parentheses and may hold spaces: count from after it.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-}
-
-async function info(n: NodeProcess, section: string): Promise<Record<string, string>> {
-  const c = new Redis({ port: n.respPort, host: '127.0.0.1', maxRetriesPerRequest: 0, lazyConnect: true, commandTimeout: 2_000 });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    return parseInfo(await c.info(section));
-  } finally {
-    c.disconnect();
-  }
-}
-
-/** Group ids of INFO raft (the unprefixed fields are the meta group's) with their leader as this node sees it. */
-function leadersOf(fields: Record<string, string>): Map<string, string> {
-  const leaders = new Map<string, string>();
-  for (const [k, v] of Object.entries(fields)) {
-    const m = /^(?:(g\d+)_)?raft_leader_id$/.exec(k);
-    if (m) leaders.set(m[1] ?? 'meta', v);
-  }
-  return leaders;
-}
-
-/** Until every node sees a leader for every group it hosts, and all agree. */
-async function waitAllLeaders(c: TestCluster, groups: number, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const views = await Promise.all(c.nodes.map(async (n) => leadersOf(await info(n, 'raft'))));
-      const agreed = new Map<string, string>();
-      let ok = views.every((v) => v.size >= groups + 1);
-      for (const v of views) {
-        for (const [g, l] of v) {
-          if (l === '') ok = false;
-          if (agreed.has(g) && agreed.get(g) !== l) ok = false;
-          agreed.set(g, l);
-        }
-      }
-      if (ok) return;
-    } catch {
-      // a node busy starting
-    }
-    if (Date.now() > deadline) throw new Error(`not every group had one agreed leader within ${timeoutMs} ms`);
-    await sleep(250);
-  }
 }
 
 function counter(fields: Record<string, string>, name: string): number | null {
@@ -216,10 +172,6 @@ async function failoverOnce(c: TestCluster, mode: 'busy' | 'idle'): Promise<numb
   }
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 async function measureFailover(kills: number, serverArgs: readonly string[]): Promise<FailoverResult[]> {
   const c = await TestCluster.start({ extraArgs: ['--groups', '1', ...serverArgs], ...binOption() });

@@ -27,6 +27,7 @@ import { EntryType } from '../../src/raft/types.js';
 import type { DurableLog } from '../../src/storage/durable_log.js';
 import { FileLog } from '../../src/storage/file_log.js';
 import { NodeLog } from '../../src/storage/node_log.js';
+import { median } from './report.js';
 
 const secondsPerCase = Number(process.env.QKV_BENCH_SECONDS ?? 3);
 const groupCount = Number(process.env.QKV_BENCH_GROUPS ?? 64);
@@ -205,11 +206,6 @@ const cases: readonly Case[] = [
 /** Rounds of every case, in ABC..CBA order, so that a disk or a neighbour that drifts during the run costs every case alike. */
 const repeats = Number(process.env.QKV_BENCH_REPEATS ?? 2);
 
-function median(values: readonly number[]): number {
-  const sorted = values.slice().sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 async function main(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'qkv-node-log-bench-'));

@@ -43,16 +43,20 @@ export interface FillResult {
 const programPath = join(import.meta.dirname, 'load_generator.js');
 
 export function runNodeLoad(options: LoadGeneratorOptions): Promise<LoadResult> {
-  return runGenerator<LoadResult>({ mode: 'load', options });
+  return runJsonChild<LoadResult>(programPath, { mode: 'load', options });
 }
 
 export function fillKeys(options: FillOptions, onProgress?: (line: string) => void): Promise<FillResult> {
-  return runGenerator<FillResult>({ mode: 'fill', options }, onProgress);
+  return runJsonChild<FillResult>(programPath, { mode: 'fill', options }, onProgress);
 }
 
-function runGenerator<T>(request: GeneratorRequest, onProgress?: (line: string) => void): Promise<T> {
+/**
+ * Runs a compiled load program (`program`, a path beside this file's) as its own process with
+ * `request` as its one argument, and reads the one JSON line it prints last.
+ */
+export function runJsonChild<T>(program: string, request: unknown, onProgress?: (line: string) => void): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [programPath, JSON.stringify(request)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [program, JSON.stringify(request)], { stdio: ['ignore', 'pipe', 'pipe'] });
     const untrack = trackChild(child);
     let stdout = '';
     let stderr = '';
@@ -67,7 +71,7 @@ function runGenerator<T>(request: GeneratorRequest, onProgress?: (line: string) 
       untrack();
       const last = stdout.trim().split('\n').pop() ?? '';
       if (code !== 0 || !last.startsWith('{')) {
-        reject(new Error(`load generator exited ${code ?? signal}: ${stderr.slice(-1000)}`));
+        reject(new Error(`${program} exited ${code ?? signal}: ${stderr.slice(-1000)}`));
         return;
       }
       resolve(JSON.parse(last) as T);

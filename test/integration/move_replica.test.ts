@@ -95,4 +95,24 @@ describe('move-replica', () => {
     expect(await again.set('written-on-n1-g1-after-restart', '1')).toBe('OK');
     expect(await again.get('k0')).toBe('v0');
   }, 240_000);
+
+  it('a node removed from a group while it was down learns of it from the others when it returns, and its replica goes', async () => {
+    // After the move above g1 is on n2, n3 and n4. n4 dies; it is removed from g1 meanwhile, so
+    // no message of g1 will ever reach it again, and its log holds no removal to apply.
+    const [, n2, , n4] = cluster.nodes as [(typeof cluster.nodes)[number], (typeof cluster.nodes)[number], (typeof cluster.nodes)[number], (typeof cluster.nodes)[number]];
+    await cluster.kill(n4);
+    const removed = await admin(n2, 'remove-node', '--id', 'n4', '--group', 'g1');
+    expect(removed.code, removed.stderr).toBe(0);
+    await cluster.restart(n4);
+    const hosted = async (): Promise<string[]> => (JSON.parse((await admin(n4, 'status')).stdout) as { groups: { groupId: string }[] }).groups.map((g) => g.groupId);
+    expect(await hosted()).toEqual(['g1']);
+    const deadline = Date.now() + 60_000;
+    while ((await hosted()).includes('g1') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    expect(await hosted()).toEqual([]);
+    const nodeJson = JSON.parse(readFileSync(join(n4.dataDir, 'node.json'), 'utf8')) as { leftGroups?: string[] };
+    expect(nodeJson.leftGroups).toEqual(['g1']);
+    expect(existsSync(join(n4.dataDir, 'snapshots', 'g1'))).toBe(false);
+    // It still serves g1's keys, through the nodes that host the group.
+    expect(await cluster.client(n4, { commandTimeout: 20_000 }).get('k0')).toBe('v0');
+  }, 180_000);
 });
