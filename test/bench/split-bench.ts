@@ -11,9 +11,9 @@
  *             replica (learner, caught up by snapshot, voter, n1 removed)
  *
  * Every step is timed on the wall clock, end to end, as the operator sees it (the admin command
- * returns once the step is done). Afterwards the groups' key counts are checked to add up to N, so
- * a run that lost keys does not print a figure. No assertion on the times: they are figures for
- * docs/performance.md.
+ * returns once the step is done). Afterwards the groups' key counts are checked to add up to N and
+ * the two probe keys, so a run that lost keys does not print a figure. No assertion on the times:
+ * they are figures for docs/performance.md.
  *
  *   npm run bench:split
  *   npm run bench:split -- --keys 200000 --value-bytes 32
@@ -159,7 +159,9 @@ async function main(): Promise<void> {
     if (split.code !== 0) throw new Error(`admin split: ${split.stderr}`);
     const afterSplit = await groupRows(cluster);
     const dataKeys = (rows: readonly GroupRow[]): number => rows.filter((g) => g.group !== 'meta').reduce((s, g) => s + g.keys, 0);
-    if (dataKeys(afterSplit) !== keyCount) throw new Error(`after the split the groups hold ${dataKeys(afterSplit)} keys, not ${keyCount}`);
+    // The loaded keys and the two probe keys.
+    const expectedKeys = keyCount + probes.length;
+    if (dataKeys(afterSplit) !== expectedKeys) throw new Error(`after the split the groups hold ${dataKeys(afterSplit)} keys, not ${expectedKeys}`);
     const counts = afterSplit.filter((g) => g.group !== 'meta').map((g) => `${g.group} ${g.keys}`).join(', ');
     console.log(`split    ${seconds(splitMs)}  (${split.stdout.trim()}; ${counts})`);
     const [stays, moves] = probes as [ReturnType<typeof probe>, ReturnType<typeof probe>];
@@ -174,7 +176,7 @@ async function main(): Promise<void> {
     const afterMove = await groupRows(cluster);
     const g1 = afterMove.find((g) => g.group === 'g1');
     if (!g1 || !g1.voters.includes('n4') || g1.voters.includes('n1')) throw new Error(`after the move g1's voters are ${g1?.voters.join(',')}`);
-    if (dataKeys(afterMove) !== keyCount) throw new Error(`after the move the groups hold ${dataKeys(afterMove)} keys, not ${keyCount}`);
+    if (dataKeys(afterMove) !== expectedKeys) throw new Error(`after the move the groups hold ${dataKeys(afterMove)} keys, not ${expectedKeys}`);
     console.log(`move     ${seconds(moveMs)}  (${move.stdout.trim()}; g1 holds ${g1.keys} keys)`);
   } finally {
     await cluster.stop();
