@@ -389,7 +389,10 @@ export class NodeHost {
     const opening = this.openSplitGroup(parentId, split, confState)
       .then(({ replica, seeded }) => {
         if (seeded) {
-          if (campaign) replica.group.campaign();
+          if (campaign) {
+            replica.group.campaign();
+            void this.recordSplit(parentId, replica);
+          }
           firstSnapshot = this.persistFirstSnapshot(replica);
         }
         return replica;
@@ -423,6 +426,36 @@ export class NodeHost {
     const replica = await this.openGroup(groupId, undefined, { split, confState });
     this.awaitingParent.delete(groupId);
     return { replica, seeded: replica.firstSnapshotPending };
+  }
+
+  /**
+   * On the node that led the parent when the split applied: both groups' records in the meta group
+   * in one write, at once. Left to each group's leader (reconcileMetaRecords), they came a
+   * housekeeping round or more after the split and one at a time, and between the two the moved
+   * slots were routed to no group. Routes only: ownership is each group's own state, and a command
+   * on a stale route is refused by the group and sent again.
+   */
+  private async recordSplit(parentId: string, child: GroupReplica): Promise<void> {
+    const meta = this.replicas.get(metaGroupId);
+    const parent = this.replicas.get(parentId);
+    if (!meta || !parent) return;
+    this.refreshRouting();
+    const record = this.routingTable.group(parentId);
+    const parentVoters = parent.group.confState().voters;
+    const childVoters = child.group.confState().voters;
+    const entries = [
+      groupRecordEntry({
+        id: parentId,
+        voters: parentVoters,
+        preferredLeader: record?.preferredLeader && parentVoters.includes(record.preferredLeader) ? record.preferredLeader : this.leastPreferred(parentVoters),
+        slots: parent.stateMachine.keyspace.ownedSlots.ranges(),
+        epoch: (record?.epoch ?? 0) + 1,
+      }),
+      groupRecordEntry({ id: child.groupId, voters: childVoters, preferredLeader: this.leastPreferred(childVoters), slots: child.stateMachine.keyspace.ownedSlots.ranges(), epoch: 1 }),
+    ];
+    const [reply] = await meta.gateway.writeRun([{ spec: this.internal(META_PUT_COMMAND), args: metaPutArgs(entries) }]);
+    if (reply!.kind === 'error') this.logger.warn({ component: 'split', group: child.groupId, error: reply!.message }, "could not record the split in the meta group; the groups' leaders will");
+    this.refreshRouting();
   }
 
   /**
