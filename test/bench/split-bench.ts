@@ -157,10 +157,15 @@ async function main(): Promise<void> {
     for (const p of probes) await p.stop();
     for (const c of clients) c.disconnect();
     if (split.code !== 0) throw new Error(`admin split: ${split.stderr}`);
-    const afterSplit = await groupRows(cluster);
     const dataKeys = (rows: readonly GroupRow[]): number => rows.filter((g) => g.group !== 'meta').reduce((s, g) => s + g.keys, 0);
-    // The loaded keys and the two probe keys.
+    // The loaded keys and the two probe keys. The node asked reports its own replicas' counts, and
+    // may still be making its replica of the new group: waited for, not timed.
     const expectedKeys = keyCount + probes.length;
+    let afterSplit = await groupRows(cluster);
+    for (const deadline = performance.now() + 120_000; dataKeys(afterSplit) !== expectedKeys && performance.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 500));
+      afterSplit = await groupRows(cluster);
+    }
     if (dataKeys(afterSplit) !== expectedKeys) throw new Error(`after the split the groups hold ${dataKeys(afterSplit)} keys, not ${expectedKeys}`);
     const counts = afterSplit.filter((g) => g.group !== 'meta').map((g) => `${g.group} ${g.keys}`).join(', ');
     console.log(`split    ${seconds(splitMs)}  (${split.stdout.trim()}; ${counts})`);
@@ -178,6 +183,10 @@ async function main(): Promise<void> {
     if (!g1 || !g1.voters.includes('n4') || g1.voters.includes('n1')) throw new Error(`after the move g1's voters are ${g1?.voters.join(',')}`);
     if (dataKeys(afterMove) !== expectedKeys) throw new Error(`after the move the groups hold ${dataKeys(afterMove)} keys, not ${expectedKeys}`);
     console.log(`move     ${seconds(moveMs)}  (${move.stdout.trim()}; g1 holds ${g1.keys} keys)`);
+  } catch (err) {
+    // What the nodes said last: the run is gone once the cluster stops.
+    console.error(cluster.logs());
+    throw err;
   } finally {
     await cluster.stop();
   }
