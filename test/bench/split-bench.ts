@@ -134,6 +134,36 @@ function longestGap(acks: readonly number[], from: number, to: number): number {
 
 const ms = (x: number): string => `${x.toFixed(0)} ms`;
 
+/** What each node logged of the split, in ms from the admin command: where the time went. */
+const timelineMessages = new Set([
+  'group split',
+  'role changed',
+  "the split-off group's first snapshot is durable",
+  'snapshot taken',
+  'log replayed; serving',
+  'group replica stopped',
+]);
+
+function printTimeline(cluster: TestCluster, fromWallMs: number): void {
+  const rows: [number, string][] = [];
+  for (const n of cluster.nodes) {
+    for (const line of n.output.join('').split('\n')) {
+      if (!line.startsWith('{')) continue;
+      let entry: { time?: number; msg?: string; group?: string; [k: string]: unknown };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        continue;
+      }
+      if (entry.time === undefined || entry.time < fromWallMs || !timelineMessages.has(entry.msg ?? '')) continue;
+      const detail = ['group', 'role', 'term', 'keys', 'ms'].filter((k) => entry[k] !== undefined).map((k) => `${k}=${String(entry[k])}`).join(' ');
+      rows.push([entry.time - fromWallMs, `${n.id} ${entry.msg} ${detail}`]);
+    }
+  }
+  console.log('  timeline (ms after admin split was sent):');
+  for (const [t, what] of rows.sort((a, b) => a[0] - b[0])) console.log(`    +${String(t).padStart(6)}  ${what}`);
+}
+
 async function main(): Promise<void> {
   const m = describeMachine();
   console.log(`split/move benchmark: ${keyCount} keys of ${valueBytes} bytes`);
@@ -151,6 +181,7 @@ async function main(): Promise<void> {
     const before = performance.now();
     await new Promise((r) => setTimeout(r, quiet));
     const splitStart = performance.now();
+    const splitStartWall = Date.now();
     const [split, splitMs] = await timed(() => longAdmin(cluster, 1, 'split', '--group', 'g1', '--at-slot', String(splitAt)));
     await new Promise((r) => setTimeout(r, 1_000));
     const splitEnd = performance.now();
@@ -174,6 +205,7 @@ async function main(): Promise<void> {
     console.log(`  during the split and 1 s after it: keys that stay in g1 ${ms(longestGap(stays.acks, splitStart, splitEnd))}, keys that move to the new group ${ms(longestGap(moves.acks, splitStart, splitEnd))}`);
     const errors = [...stays.errors, ...moves.errors];
     if (errors.length > 0) console.log(`  probe errors: ${errors.length} (first: ${errors[0]})`);
+    printTimeline(cluster, splitStartWall);
 
     const n4 = await cluster.startJoiner('n4');
     const [move, moveMs] = await timed(() => longAdmin(cluster, 2, 'move-replica', '--group', 'g1', '--from', 'n1', '--to', 'n4', '--grpc', `127.0.0.1:${n4.grpcPort}`));
