@@ -95,6 +95,9 @@ export interface GroupReplicaOptions {
   readonly logger: Logger;
 }
 
+/** An entry whose apply blocks the node's event loop this long is logged. */
+const slowApplyMs = 50;
+
 /** How many housekeeping rounds (see housekeeping()) between two looks for caught-up learners. */
 const promoteEveryRounds = 5;
 /** ... and between two looks at whether leadership should go to the group's preferred leader. */
@@ -212,7 +215,12 @@ export class GroupReplica {
           apply: (index, payload, requestId) => {
             snapshots.noteApplied(payload.length);
             if (replica?.firstSnapshotPending === true) failpoint('split-child-pending');
-            return stateMachine.apply(index, payload, requestId);
+            const started = performance.now();
+            const reply = stateMachine.apply(index, payload, requestId);
+            const ms = performance.now() - started;
+            // Every group of the node waited for it (a split's extraction, say): said, with its cost.
+            if (ms >= slowApplyMs) logger.info({ component: 'raft', group: groupId, index, ms: Math.round(ms) }, 'slow apply');
+            return reply;
           },
           applyMemberChange: (change) => stateMachine.applyMemberChange(change),
         },
