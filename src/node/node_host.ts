@@ -468,6 +468,11 @@ export class NodeHost {
     const groupId = replica.groupId;
     // The crash test's window: the group serves and takes writes, its snapshot never durable.
     if (failpointArmed('split-child-pending')) return new Promise<void>(() => {});
+    // Not before the group has a leader (or an election timeout or two passed): writing it takes
+    // the CPU that the other replicas, still applying the split on the same cores, need to vote.
+    for (const until = this.clock() + 2 * this.config.electionTicks * this.config.tickMs; replica.group.leaderId() === '' && this.clock() < until; ) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     for (let attempt = 1; ; attempt++) {
       if (this.stopped || this.replicas.get(groupId) !== replica) return;
       try {
