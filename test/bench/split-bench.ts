@@ -142,6 +142,7 @@ const timelineMessages = new Set([
   'snapshot taken',
   'log replayed; serving',
   'group replica stopped',
+  'slow apply',
 ]);
 
 function printTimeline(cluster: TestCluster, fromWallMs: number): void {
@@ -156,7 +157,7 @@ function printTimeline(cluster: TestCluster, fromWallMs: number): void {
         continue;
       }
       if (entry.time === undefined || entry.time < fromWallMs || !timelineMessages.has(entry.msg ?? '')) continue;
-      const detail = ['group', 'role', 'term', 'keys', 'ms'].filter((k) => entry[k] !== undefined).map((k) => `${k}=${String(entry[k])}`).join(' ');
+      const detail = ['group', 'role', 'term', 'index', 'keys', 'ms'].filter((k) => entry[k] !== undefined).map((k) => `${k}=${String(entry[k])}`).join(' ');
       rows.push([entry.time - fromWallMs, `${n.id} ${entry.msg} ${detail}`]);
     }
   }
