@@ -17,6 +17,8 @@ import { QuorumError } from '../util/errors.js';
  *   <data-dir>/groups/<group>/         a group's Raft log of its own (FileLog), in a data dir
  *                                      made before the node log
  *   <data-dir>/snapshots/<group>/      the group's snapshots (SnapshotStore, LevelDB)
+ *   <data-dir>/splits/<group>.json     a split-off group whose first snapshot is not durable
+ *                                      yet: made again by its parent's replay (split_marker.ts)
  *
  * `quorumkv restore` writes node.json and a snapshot of each group the node hosts; the server does
  * the rest on its first start.

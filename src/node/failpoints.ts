@@ -18,12 +18,18 @@ export type FailpointName =
   | 'install-after-publish'
   /** While the state machine loads an installed snapshot (the log already starts after it). */
   | 'install-load'
-  /** A split applied, before the new group's first snapshot is written here. */
+  /** A split applied, before anything of the new group is written here (its pending-split marker first). */
   | 'split-before-write'
-  /** The new group's first snapshot written in its temporary directory, not yet renamed into place. */
-  | 'split-before-rename'
-  /** The new group's directory in place, before its replica is opened. */
+  /** The new group's pending-split marker durable, before its replica is opened from the split's state. */
   | 'split-before-open'
+  /**
+   * Reached at each entry a split-off group applies while its first snapshot is not durable here
+   * (serving from memory, taking writes). While armed, that snapshot is not written at all, as if
+   * it were slower than the writes.
+   */
+  | 'split-child-pending'
+  /** The new group's first snapshot published in its store, before its pending-split marker is removed. */
+  | 'split-before-unmark'
   /** The node running a move: the target's AddLearner applied, before waiting for its promotion. */
   | 'move-after-learner'
   /** The node running a move: the target seen a voter, before the source is removed. */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { MembershipCall } from '../admin/membership_call.js';
 import type { GroupStatus } from '../admin/status.js';
-import { MessageType, type ConfChange, type ConfState, type Message } from '../raft/index.js';
+import { MessageType, type ConfChange, type ConfState, type Message, type SnapshotMetadata } from '../raft/index.js';
 import type { Reply } from '../resp/reply.js';
 import { KvStateMachine, type SplitOff } from '../state/kv_state_machine.js';
 import type { MembersRecord } from '../state/snapshot_image.js';
@@ -22,6 +22,10 @@ import { Membership } from './membership.js';
 import { RaftGroup } from './raft_group.js';
 import { raftLogger } from './raft_logger.js';
 import { SnapshotManager } from './snapshot_manager.js';
+import { failpoint } from './failpoints.js';
+
+/** Where every replica of a split-off group starts: a snapshot at index 1, term 1, the same on every node. */
+export const splitGroupStart = { index: 1, term: 1 } as const;
 
 /** The settings a replica takes from the node's configuration. */
 export interface ReplicaSettings {
@@ -78,12 +82,21 @@ export interface GroupReplicaOptions {
    * does not exist yet; none for a replica that catches up from the group's leader.
    */
   readonly bootstrap?: { readonly voters: readonly string[]; readonly addresses: ReadonlyMap<string, string>; readonly proposals?: readonly Uint8Array[] };
+  /**
+   * The state of a group just split off its parent here (see NodeHost.splitOff), for a replica
+   * whose store holds no snapshot yet: it starts from it in memory, at index 1, term 1 with
+   * `confState`, as every replica of the new group does, and its first snapshot is written later.
+   */
+  readonly seed?: { readonly split: SplitOff; readonly confState: ConfState };
   /** Unique per process incarnation: prefix of the request ids this replica's gateway creates. */
   readonly requestIdPrefix: string;
   readonly clock: () => number;
   readonly random: SeededRandom;
   readonly logger: Logger;
 }
+
+/** An entry whose apply blocks the node's event loop this long is logged. */
+const slowApplyMs = 50;
 
 /** How many housekeeping rounds (see housekeeping()) between two looks for caught-up learners. */
 const promoteEveryRounds = 5;
@@ -104,6 +117,12 @@ const rebalanceEveryRounds = 20;
  * and gives it the node's transport for its group.
  */
 export class GroupReplica {
+  /**
+   * Opened from a split's state in memory (options.seed) and no snapshot of it published yet:
+   * nothing on this node's disk holds its state but the parent's log (the host clears this once
+   * the first snapshot is durable).
+   */
+  firstSnapshotPending = false;
   private housekeepingRounds = 0;
   private replayed = false;
   private stopped = false;
@@ -133,6 +152,7 @@ export class GroupReplica {
     const { groupId, nodeId, settings, catalog, peers, events, clock, random, logger } = options;
     const unit = (): number => random.intBelow(0x1_0000_0000) / 0x1_0000_0000;
     let group: RaftGroup | null = null;
+    let replica: GroupReplica | null = null;
     const stateMachine = new KvStateMachine({
       newKeyspace: () => catalog.newKeyspace(),
       resolveWrite: (name) => catalog.resolveWrite(name),
@@ -171,8 +191,16 @@ export class GroupReplica {
         logger,
       });
       const loadStarted = performance.now();
-      const initial = await snapshots.loadLatest();
-      if (initial !== null) {
+      let initial: SnapshotMetadata | null = await snapshots.loadLatest();
+      const seeded = initial === null && options.seed !== undefined;
+      if (seeded) {
+        const { split, confState } = options.seed!;
+        stateMachine.keyspace.adopt(split.keyspace);
+        stateMachine.dedup.restore(split.dedup);
+        stateMachine.members.replace(split.members);
+        events.onMembersRestored(stateMachine.members.record());
+        initial = { ...splitGroupStart, confState };
+      } else if (initial !== null) {
         logger.info(
           { component: 'snapshot', group: groupId, index: initial.index, keys: stateMachine.keyspace.size, ms: Math.round(performance.now() - loadStarted) },
           'loaded the newest snapshot',
@@ -186,7 +214,13 @@ export class GroupReplica {
         stateMachine: {
           apply: (index, payload, requestId) => {
             snapshots.noteApplied(payload.length);
-            return stateMachine.apply(index, payload, requestId);
+            if (replica?.firstSnapshotPending === true) failpoint('split-child-pending');
+            const started = performance.now();
+            const reply = stateMachine.apply(index, payload, requestId);
+            const ms = performance.now() - started;
+            // Every group of the node waited for it (a split's extraction, say): said, with its cost.
+            if (ms >= slowApplyMs) logger.info({ component: 'raft', group: groupId, index, ms: Math.round(ms) }, 'slow apply');
+            return reply;
           },
           applyMemberChange: (change) => stateMachine.applyMemberChange(change),
         },
@@ -247,7 +281,9 @@ export class GroupReplica {
         clock,
         onExpired: (n) => events.onExpired(n),
       });
-      return new GroupReplica(groupId, openGroup, stateMachine, snapshots, store, gateway, membership, expiry, logger);
+      replica = new GroupReplica(groupId, openGroup, stateMachine, snapshots, store, gateway, membership, expiry, logger);
+      replica.firstSnapshotPending = seeded;
+      return replica;
     } catch (err) {
       await group?.stop().catch(() => {});
       await store.close().catch(() => {});

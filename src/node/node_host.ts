@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { access, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { access, rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { adminChange, adminMoveReplica, adminSplit, adminStatus } from '../admin/admin_client.js';
@@ -8,7 +7,7 @@ import { BackupNotLeaderError, registerAdminService, type GroupSummary, type Mov
 import type { NodeStatus } from '../admin/status.js';
 import type { ClientState, ClusterContext, ServerContext } from '../commands/connection_context.js';
 import type { ServerConfig } from '../config/config.js';
-import { ConfChangeType, type ConfChange, type ConfState, type Message } from '../raft/index.js';
+import { ConfChangeType, MessageType, type ConfChange, type ConfState, type Message } from '../raft/index.js';
 import { withGroup, type MembershipCall } from '../admin/membership_call.js';
 import { error } from '../resp/reply.js';
 import type { MembersRecord } from '../state/snapshot_image.js';
@@ -23,11 +22,10 @@ import type { ReadCommandSpec, WriteCommandSpec } from '../commands/command_spec
 import { META_PUT_COMMAND, metaNextArgs, metaPutArgs } from '../commands/internal/meta_put.js';
 import { splitArgs } from '../commands/internal/split.js';
 import { ownSlotsArgs } from '../commands/internal/own_slots.js';
-import { KvStateMachine, type SplitOff } from '../state/kv_state_machine.js';
+import type { SplitOff } from '../state/kv_state_machine.js';
 import { SlotSet, formatSlotRanges } from '../state/slot_set.js';
 import type { DurableLog } from '../storage/durable_log.js';
 import { FileLog } from '../storage/file_log.js';
-import { fsyncDirectory } from '../storage/fs_sync.js';
 import { NodeLog } from '../storage/node_log.js';
 import { SnapshotStore } from '../storage/snapshot_store.js';
 import type { Reply } from '../resp/reply.js';
@@ -38,7 +36,8 @@ import { CommandRouter, type ClusterRouting, type GroupEndpoint } from './comman
 import { ClusterTopology, type GroupFacts } from './cluster_view.js';
 import { RemoteGroup } from './remote_group.js';
 import { ServerStartError, groupLogDir, groupSnapshotDir, hostedGroupIds, loadOrCreateMeta, nodeLogDir, prepareDataDir, saveMeta } from './data_dir.js';
-import { failpoint } from './failpoints.js';
+import { failpoint, failpointArmed } from './failpoints.js';
+import { clearSplitPending, markSplitPending, pendingSplits, type PendingSplit } from './split_marker.js';
 import { MembershipError } from './membership.js';
 import { NodeLiveness } from './node_liveness.js';
 import { RemovedReplicaCheck, type ReplicaView } from './removed_replica_check.js';
@@ -143,6 +142,7 @@ export class NodeHost {
         },
         onSnapshot: async (incoming) => {
           if (!host) throw new Error('this node is still starting');
+          if (host.awaitingParent.has(incoming.groupId)) throw new Error(`group ${incoming.groupId} waits for its parent's replay of the split here`);
           const replica = host.replicas.get(incoming.groupId) ?? (await host.openJoined(incoming.groupId));
           if (!replica) throw new Error(`group ${incoming.groupId} is not open on this node`);
           return replica.receiveSnapshot(incoming);
@@ -161,11 +161,13 @@ export class NodeHost {
       const found = [...new Set([...(await hostedGroupIds(config.dataDir)), ...nodeLog.groupIds()])].sort((a, b) =>
         a === metaGroupId ? -1 : b === metaGroupId ? 1 : compareGroupIds(a, b),
       );
+      await host.findPendingSplits();
       const hosted = [];
       for (const groupId of found) {
         // Removed, and stopped before its files were deleted: they go now, unopened.
         if (leftGroups.has(groupId)) await host.deleteGroupFiles(groupId);
-        else hosted.push(groupId);
+        // Made again by its parent's replay of the split (findPendingSplits).
+        else if (!host.awaitingParent.has(groupId)) hosted.push(groupId);
       }
       if (hosted.length > 0) {
         for (const groupId of hosted) await host.openOnce(groupId);
@@ -174,6 +176,7 @@ export class NodeHost {
         await host.bootstrap(initialLayout(nodes, config.groups, config.replicas));
       }
       host.refreshRouting();
+      host.watchPendingSplits();
       await host.listen();
       return host;
     } catch (err) {
@@ -211,16 +214,41 @@ export class NodeHost {
       replica.step(message);
       return;
     }
-    if (message.to === this.config.id) void this.openJoined(groupId);
+    if (this.awaitingParent.has(groupId)) return;
+    // Being opened (a split applied here an instant after the new group's first leader campaigned,
+    // say): handed over once open, in order, so that its vote is not lost to an election timeout.
+    const opening = this.opening.get(groupId);
+    if (opening) {
+      const held = this.heldForOpening.get(groupId) ?? 0;
+      if (held >= maxHeldForOpening) return;
+      this.heldForOpening.set(groupId, held + 1);
+      void opening.then(
+        (r) => {
+          this.heldForOpening.delete(groupId);
+          if (this.replicas.get(groupId) !== r) return;
+          this.quiescence.beforeStep(r.group, message);
+          r.step(message);
+        },
+        () => this.heldForOpening.delete(groupId),
+      );
+      return;
+    }
+    // Only a leader's message opens an empty replica: a candidate's vote request for a group this
+    // node does not host yet is most often a split's new group campaigning before this node
+    // applied the split, which would then find the group open, empty, and never make it.
+    if (message.to === this.config.id && opensJoinedReplica(message.type)) void this.openJoined(groupId);
   }
+
+  /** Messages waiting for a replica being opened, per group. */
+  private readonly heldForOpening = new Map<string, number>();
 
   private readonly opening = new Map<string, Promise<GroupReplica>>();
 
   /**
    * Opens an empty replica of a group this node was added to (it hears from the group's leader
    * before it has any state of it): it starts as a --join node does, with no log, and catches up
-   * from the leader (a snapshot, then the log). Messages that arrive while it opens are dropped;
-   * Raft sends them again.
+   * from the leader (a snapshot, then the log). Messages that arrive while it opens are handed to
+   * it once open (deliver).
    */
   private openJoined(groupId: string): Promise<GroupReplica | undefined> {
     if (this.stopped || !(groupId === metaGroupId || isDataGroupId(groupId))) return Promise.resolve(undefined);
@@ -264,7 +292,11 @@ export class NodeHost {
   }
 
   /** Opens this node's replica of `groupId` (bootstrapping the group when `bootstrap` is given and it has no state yet). */
-  private async openGroup(groupId: string, bootstrap: { voters: readonly string[]; proposals: readonly Uint8Array[] } | undefined): Promise<GroupReplica> {
+  private async openGroup(
+    groupId: string,
+    bootstrap: { voters: readonly string[]; proposals: readonly Uint8Array[] } | undefined,
+    seed?: { split: SplitOff; confState: ConfState },
+  ): Promise<GroupReplica> {
     const { config, logger, transport, clock } = this;
     const replica = await GroupReplica.open({
       groupId,
@@ -294,6 +326,7 @@ export class NodeHost {
         },
       },
       ...(bootstrap ? { bootstrap: { voters: bootstrap.voters, addresses: this.addressBook, proposals: bootstrap.proposals } } : {}),
+      ...(seed ? { seed } : {}),
       requestIdPrefix: `${config.id}.${randomBytes(6).toString('base64url')}.`,
       clock,
       random: new SeededRandom(randomBytes(4).readUInt32LE(0)),
@@ -306,64 +339,169 @@ export class NodeHost {
   // ------------------------------------------------------------------ splits
 
   /**
+   * Split-off groups whose replica here was serving from memory when the node stopped, their
+   * first snapshot not durable (a pending-split marker; split_marker.ts): they wait, unopened,
+   * for their parent's replay of the split to make them again. Nothing else opens them: not a
+   * leader's message, not start-up from the node log (which holds only what came after the split).
+   */
+  private readonly awaitingParent = new Map<string, PendingSplit>();
+
+  /**
+   * At start-up, before any group opens: the pending-split markers. A group whose first snapshot
+   * was published before the crash (the marker not yet removed) is durable: its marker goes and it
+   * opens as any group. The others wait for their parent's replay.
+   */
+  private async findPendingSplits(): Promise<void> {
+    const { dataDir } = this.config;
+    for (const [groupId, pending] of await pendingSplits(dataDir)) {
+      if (this.leftGroups.has(groupId) || (await hasPublishedSnapshot(dataDir, groupId))) {
+        await clearSplitPending(dataDir, groupId);
+        continue;
+      }
+      this.awaitingParent.set(groupId, pending);
+      this.logger.info({ component: 'split', group: groupId, parent: pending.parent, index: pending.index }, "the split-off group's first snapshot was not durable: it waits for its parent's replay of the split");
+    }
+  }
+
+  /**
+   * A group whose parent's state here begins after the split (its newest snapshot covers the
+   * split: it cannot happen while the parent takes and installs no snapshot until the marker is
+   * gone) cannot be made here: it stays unopened, so that its replica here takes no part in the
+   * group (the other replicas carry it; `admin move-replica` replaces this one), and says so.
+   */
+  private watchPendingSplits(): void {
+    for (const [groupId, pending] of this.awaitingParent) {
+      const parentStart = this.replicas.get(pending.parent)?.snapshots.latestInfo?.index ?? 0;
+      if (this.replicas.has(pending.parent) && parentStart < pending.index) continue;
+      this.logger.error(
+        { component: 'split', group: groupId, parent: pending.parent, index: pending.index, parentSnapshot: parentStart },
+        "the parent's log here no longer holds the split: the split-off group's replica here stays closed",
+      );
+    }
+  }
+
+  /**
    * A group applied a split (this runs inside that apply, on every replica of the group): this
    * node makes its replica of the new group, on the same members, from the split-off state as of
-   * the split's index. The state is written as the new group's first snapshot, then the replica
-   * is opened from it. Until that snapshot is durable the parent takes no snapshot (so a crash
-   * before it leaves the split entry in the parent's log, and its replay makes the new group
-   * again); a replay finding the new group's snapshot already written just opens it.
+   * the split's index. The replica opens from that state in memory, after a durable pending-split
+   * marker; its first snapshot is written in the background. Until that snapshot is durable the
+   * parent takes no snapshot (so the split entry stays in the parent's log, and a restart replays
+   * it to make the new group again, its own log entries then applying on top). On the node that
+   * leads the parent, the new group campaigns at once instead of waiting out an election timeout.
    */
   private splitOff(parentId: string, split: SplitOff, confState: ConfState): void {
     const parent = this.replicas.get(parentId);
     this.logger.info({ component: 'split', parent: parentId, group: split.childGroupId, index: split.index, keys: split.keyspace.size, slots: split.keyspace.ownedSlots.toString() }, 'group split');
     const groupId = split.childGroupId;
     // Already hosted or being opened: made by an earlier apply of this split, or opened empty for
-    // the new group's leader, which catches it up.
-    if (this.replicas.has(groupId) || this.opening.has(groupId)) return;
+    // the new group's leader, which catches it up. A group this node has left is never made again.
+    if (this.replicas.has(groupId) || this.opening.has(groupId) || this.leftGroups.has(groupId)) return;
+    // A fresh split at the parent's leader (not a replay at start-up, where no replica leads yet).
+    const campaign = parent?.group.isLeader() === true;
+    let firstSnapshot: Promise<void> = Promise.resolve();
     // Registered before anything is awaited, so that nothing else opens the group meanwhile.
-    const opening = this.writeSplitGroup(split, confState)
-      .then(() => this.openGroup(groupId, undefined))
+    const opening = this.openSplitGroup(parentId, split, confState)
+      .then(({ replica, seeded }) => {
+        if (seeded) {
+          if (campaign) {
+            replica.group.campaign();
+            void this.recordSplit(parentId, replica);
+          }
+          firstSnapshot = this.persistFirstSnapshot(replica);
+        }
+        return replica;
+      })
       .finally(() => this.opening.delete(groupId));
     this.opening.set(groupId, opening);
     const done = opening.then(
-      () => this.refreshRouting(),
+      () => {
+        this.refreshRouting();
+        return firstSnapshot;
+      },
       (err: Error) => this.logger.error({ component: 'split', group: groupId, parent: parentId, error: err.message }, 'could not make the split-off group here'),
     );
     parent?.snapshots.holdSnapshotsUntil(done);
   }
 
   /**
-   * Writes the new group's first snapshot, whole or not at all: into a directory of its own, then
-   * renamed into place, so that a group directory exists only with its state (a crash midway
-   * leaves a temporary directory that the replay of the split writes again).
+   * This node's replica of a split-off group: opened from its store when its first snapshot is
+   * durable already (a replay of the split at start-up, the group opened before or after it);
+   * otherwise from the split's state, in memory, once the pending-split marker is durable.
    */
-  private async writeSplitGroup(split: SplitOff, confState: ConfState): Promise<void> {
+  private async openSplitGroup(parentId: string, split: SplitOff, confState: ConfState): Promise<{ replica: GroupReplica; seeded: boolean }> {
     const groupId = split.childGroupId;
     failpoint('split-before-write');
-    const dir = groupSnapshotDir(this.config.dataDir, groupId);
-    if (await pathExists(dir)) return;
-    const tmp = `${dir}.split-${split.index}.tmp`;
-    await rm(tmp, { recursive: true, force: true });
-    const store = await SnapshotStore.open({ dir: tmp, groupId });
-    try {
-      const sm = new KvStateMachine({ newKeyspace: () => this.catalog.newKeyspace(), resolveWrite: (name) => this.catalog.resolveWrite(name) });
-      sm.keyspace.adopt(split.keyspace);
-      sm.dedup.restore(split.dedup);
-      sm.members.replace(split.members);
-      const image = sm.beginSnapshot();
-      try {
-        // Every replica of the new group starts from the same snapshot: index 1, term 1.
-        await store.write({ groupId, index: splitGroupStart.index, term: splitGroupStart.term, confState, createdAtMs: this.clock() }, image.records);
-      } finally {
-        image.release();
-      }
-    } finally {
-      await store.close();
-    }
-    failpoint('split-before-rename');
-    await rename(tmp, dir);
-    await fsyncDirectory(dirname(dir));
+    const pending = this.awaitingParent.has(groupId);
+    // A snapshot directory without a marker: written by a marker-less split (older releases) or
+    // published and unmarked; either way durable, and newer than the split.
+    if (!pending && (await pathExists(groupSnapshotDir(this.config.dataDir, groupId)))) return { replica: await this.openGroup(groupId, undefined), seeded: false };
+    if (!pending) await markSplitPending(this.config.dataDir, groupId, { parent: parentId, index: split.index });
     failpoint('split-before-open');
+    const replica = await this.openGroup(groupId, undefined, { split, confState });
+    this.awaitingParent.delete(groupId);
+    return { replica, seeded: replica.firstSnapshotPending };
+  }
+
+  /**
+   * On the node that led the parent when the split applied: both groups' records in the meta group
+   * in one write, at once. Left to each group's leader (reconcileMetaRecords), they came a
+   * housekeeping round or more after the split and one at a time, and between the two the moved
+   * slots were routed to no group. Routes only: ownership is each group's own state, and a command
+   * on a stale route is refused by the group and sent again.
+   */
+  private async recordSplit(parentId: string, child: GroupReplica): Promise<void> {
+    const meta = this.replicas.get(metaGroupId);
+    const parent = this.replicas.get(parentId);
+    if (!meta || !parent) return;
+    this.refreshRouting();
+    const record = this.routingTable.group(parentId);
+    const parentVoters = parent.group.confState().voters;
+    const childVoters = child.group.confState().voters;
+    const entries = [
+      groupRecordEntry({
+        id: parentId,
+        voters: parentVoters,
+        preferredLeader: record?.preferredLeader && parentVoters.includes(record.preferredLeader) ? record.preferredLeader : this.leastPreferred(parentVoters),
+        slots: parent.stateMachine.keyspace.ownedSlots.ranges(),
+        epoch: (record?.epoch ?? 0) + 1,
+      }),
+      groupRecordEntry({ id: child.groupId, voters: childVoters, preferredLeader: this.leastPreferred(childVoters), slots: child.stateMachine.keyspace.ownedSlots.ranges(), epoch: 1 }),
+    ];
+    const [reply] = await meta.gateway.writeRun([{ spec: this.internal(META_PUT_COMMAND), args: metaPutArgs(entries) }]);
+    if (reply!.kind === 'error') this.logger.warn({ component: 'split', group: child.groupId, error: reply!.message }, "could not record the split in the meta group; the groups' leaders will");
+    this.refreshRouting();
+  }
+
+  /**
+   * Writes a split-off group's first snapshot (by its own snapshot manager: the state as applied
+   * when it starts, taken copy-on-write while the group serves), trying again until it is
+   * durable or the node stops; then removes the pending-split marker, which releases the parent's
+   * snapshots.
+   */
+  private async persistFirstSnapshot(replica: GroupReplica): Promise<void> {
+    const groupId = replica.groupId;
+    // The crash test's window: the group serves and takes writes, its snapshot never durable.
+    if (failpointArmed('split-child-pending')) return new Promise<void>(() => {});
+    // Not before the group has a leader (or an election timeout or two passed): writing it takes
+    // the CPU that the other replicas, still applying the split on the same cores, need to vote.
+    for (const until = this.clock() + 2 * this.config.electionTicks * this.config.tickMs; replica.group.leaderId() === '' && this.clock() < until; ) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (let attempt = 1; ; attempt++) {
+      if (this.stopped || this.replicas.get(groupId) !== replica) return;
+      try {
+        const info = await replica.snapshots.snapshotNow();
+        failpoint('split-before-unmark');
+        await clearSplitPending(this.config.dataDir, groupId);
+        replica.firstSnapshotPending = false;
+        this.logger.info({ component: 'split', group: groupId, index: info.index, keys: info.recordCount }, "the split-off group's first snapshot is durable");
+        return;
+      } catch (err) {
+        if (this.stopped) return;
+        this.logger.warn({ component: 'split', group: groupId, attempt, error: (err as Error).message }, "could not write the split-off group's first snapshot; trying again");
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * attempt)));
+      }
+    }
   }
 
   /**
@@ -1226,8 +1364,17 @@ function writeEntryBytes(args: readonly Buffer[]): Uint8Array {
   return bytes;
 }
 
-/** Where every replica of a split-off group starts: a snapshot at index 1, term 1, the same on every node. */
-const splitGroupStart = { index: 1, term: 1 } as const;
+/** Whether the group's snapshot store holds a published snapshot (opened and closed again). */
+async function hasPublishedSnapshot(dataDir: string, groupId: string): Promise<boolean> {
+  const dir = groupSnapshotDir(dataDir, groupId);
+  if (!(await pathExists(dir))) return false;
+  const store = await SnapshotStore.open({ dir, groupId });
+  try {
+    return store.latestInfo !== null;
+  } finally {
+    await store.close();
+  }
+}
 
 async function pathExists(path: string): Promise<boolean> {
   try {
@@ -1236,6 +1383,14 @@ async function pathExists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** At most this many messages per group wait for its replica to open (Raft sends again what is dropped). */
+const maxHeldForOpening = 256;
+
+/** Messages only a group's leader sends: one of them for a group not hosted here opens an empty replica of it. */
+function opensJoinedReplica(type: MessageType): boolean {
+  return type === MessageType.MsgApp || type === MessageType.MsgHeartbeat || type === MessageType.MsgSnap;
 }
 
 /** How many housekeeping rounds between two looks at the meta group's records. */

@@ -160,6 +160,15 @@ export class SnapshotManager implements GroupSnapshots {
     this.holds.add(held);
   }
 
+  /**
+   * A snapshot from the leader is refused while snapshots are held: installed, it would replace
+   * the log that holds the split a held snapshot waits on, just as a snapshot of our own would
+   * cover it (the leader sends it again later).
+   */
+  private refuseWhileHeld(): void {
+    if (this.holds.size > 0) throw new Error(`group ${this.options.groupId} refuses a snapshot from the leader until a split-off group's first snapshot is durable`);
+  }
+
   private async take(): Promise<SnapshotInfo> {
     const group = this.requireGroup();
     while (this.holds.size > 0) await Promise.all([...this.holds]);
@@ -245,7 +254,9 @@ export class SnapshotManager implements GroupSnapshots {
     if (meta.index !== incoming.info.index || meta.term !== incoming.info.term) {
       throw new Error(`snapshot message (index ${meta.index}) and image (index ${incoming.info.index}) disagree`);
     }
+    this.refuseWhileHeld();
     const write = this.storeBusy.catch(() => {}).then(async () => {
+      this.refuseWhileHeld();
       const latest = this.options.store.latestInfo;
       if (latest !== null && latest.index >= incoming.info.index) return; // already have it (or newer)
       const writer = this.options.store.begin(descriptorOf(incoming.info));
@@ -254,6 +265,7 @@ export class SnapshotManager implements GroupSnapshots {
           failpoint('install-chunk');
           await writer.writeChunk(chunk);
         }
+        this.refuseWhileHeld();
         await writer.finish(incoming.info);
       } catch (err) {
         await writer.abort();

@@ -508,15 +508,18 @@ export class Keyspace {
   extractSlots(slots: SlotSet): Keyspace {
     const out = new Keyspace();
     out.owned = slots.copy();
+    // The entries themselves move (a new one per key was most of the time, in allocation and GC),
+    // stamped by this keyspace's images: the new keyspace's images must be above them.
+    out.imageGeneration = this.imageGeneration;
     const moving: Entry[] = [];
     this.table.forEach((entry) => {
       if (slots.has(nameHashSlot(entry.name))) moving.push(entry);
     });
+    out.table.reserve(moving.length);
     for (const entry of moving) {
       const expireAt = this.expiryOf(entry);
-      const value = entry.value;
       this.remove(entry);
-      out.insert(entry.name, entry.hash, value, expireAt);
+      out.relink(entry, expireAt);
     }
     const kept = this.owned.copy();
     for (const range of slots.ranges()) kept.removeRange(range);
@@ -550,6 +553,13 @@ export class Keyspace {
     const entry: Entry = { name, hash, prev: undefined, next: undefined, value, ttlSlot: -1, imageStamp };
     this.table.add(entry, hash);
     this.memoryBytes += PER_KEY_OVERHEAD_BYTES + name.length + value.length;
+    this.changeExpiry(entry, expireAt);
+  }
+
+  /** Adds an entry removed from another keyspace (extractSlots), as it is. */
+  private relink(entry: Entry, expireAt: number): void {
+    this.table.add(entry, entry.hash);
+    this.memoryBytes += PER_KEY_OVERHEAD_BYTES + entry.name.length + entry.value.length;
     this.changeExpiry(entry, expireAt);
   }
 

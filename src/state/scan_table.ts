@@ -89,6 +89,15 @@ export class ScanTable<T extends ScanEntry> {
     else if (this.chainLongerThan(index, LONG_CHAIN)) this.indexChain(index);
   }
 
+  /**
+   * Grows the table at once to the size `count` entries would grow it to one add at a time (the
+   * same size, so the same cursors), for a caller about to add that many.
+   */
+  reserve(count: number): void {
+    const size = smallestSizeFor(count);
+    if (size > this.buckets.length) this.resize(size);
+  }
+
   remove(entry: T): void {
     const index = entry.hash & this.mask;
     const indexed = this.longChains?.get(index);

@@ -11,9 +11,9 @@
  *             replica (learner, caught up by snapshot, voter, n1 removed)
  *
  * Every step is timed on the wall clock, end to end, as the operator sees it (the admin command
- * returns once the step is done). Afterwards the groups' key counts are checked to add up to N, so
- * a run that lost keys does not print a figure. No assertion on the times: they are figures for
- * docs/performance.md.
+ * returns once the step is done). Afterwards the groups' key counts are checked to add up to N and
+ * the two probe keys, so a run that lost keys does not print a figure. No assertion on the times:
+ * they are figures for docs/performance.md.
  *
  *   npm run bench:split
  *   npm run bench:split -- --keys 200000 --value-bytes 32
@@ -134,6 +134,37 @@ function longestGap(acks: readonly number[], from: number, to: number): number {
 
 const ms = (x: number): string => `${x.toFixed(0)} ms`;
 
+/** What each node logged of the split, in ms from the admin command: where the time went. */
+const timelineMessages = new Set([
+  'group split',
+  'role changed',
+  "the split-off group's first snapshot is durable",
+  'snapshot taken',
+  'log replayed; serving',
+  'group replica stopped',
+  'slow apply',
+]);
+
+function printTimeline(cluster: TestCluster, fromWallMs: number): void {
+  const rows: [number, string][] = [];
+  for (const n of cluster.nodes) {
+    for (const line of n.output.join('').split('\n')) {
+      if (!line.startsWith('{')) continue;
+      let entry: { time?: number; msg?: string; group?: string; [k: string]: unknown };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        continue;
+      }
+      if (entry.time === undefined || entry.time < fromWallMs || !timelineMessages.has(entry.msg ?? '')) continue;
+      const detail = ['group', 'role', 'term', 'index', 'keys', 'ms'].filter((k) => entry[k] !== undefined).map((k) => `${k}=${String(entry[k])}`).join(' ');
+      rows.push([entry.time - fromWallMs, `${n.id} ${entry.msg} ${detail}`]);
+    }
+  }
+  console.log('  timeline (ms after admin split was sent):');
+  for (const [t, what] of rows.sort((a, b) => a[0] - b[0])) console.log(`    +${String(t).padStart(6)}  ${what}`);
+}
+
 async function main(): Promise<void> {
   const m = describeMachine();
   console.log(`split/move benchmark: ${keyCount} keys of ${valueBytes} bytes`);
@@ -151,15 +182,23 @@ async function main(): Promise<void> {
     const before = performance.now();
     await new Promise((r) => setTimeout(r, quiet));
     const splitStart = performance.now();
+    const splitStartWall = Date.now();
     const [split, splitMs] = await timed(() => longAdmin(cluster, 1, 'split', '--group', 'g1', '--at-slot', String(splitAt)));
     await new Promise((r) => setTimeout(r, 1_000));
     const splitEnd = performance.now();
     for (const p of probes) await p.stop();
     for (const c of clients) c.disconnect();
     if (split.code !== 0) throw new Error(`admin split: ${split.stderr}`);
-    const afterSplit = await groupRows(cluster);
     const dataKeys = (rows: readonly GroupRow[]): number => rows.filter((g) => g.group !== 'meta').reduce((s, g) => s + g.keys, 0);
-    if (dataKeys(afterSplit) !== keyCount) throw new Error(`after the split the groups hold ${dataKeys(afterSplit)} keys, not ${keyCount}`);
+    // The loaded keys and the two probe keys. The node asked reports its own replicas' counts, and
+    // may still be making its replica of the new group: waited for, not timed.
+    const expectedKeys = keyCount + probes.length;
+    let afterSplit = await groupRows(cluster);
+    for (const deadline = performance.now() + 120_000; dataKeys(afterSplit) !== expectedKeys && performance.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 500));
+      afterSplit = await groupRows(cluster);
+    }
+    if (dataKeys(afterSplit) !== expectedKeys) throw new Error(`after the split the groups hold ${dataKeys(afterSplit)} keys, not ${expectedKeys}`);
     const counts = afterSplit.filter((g) => g.group !== 'meta').map((g) => `${g.group} ${g.keys}`).join(', ');
     console.log(`split    ${seconds(splitMs)}  (${split.stdout.trim()}; ${counts})`);
     const [stays, moves] = probes as [ReturnType<typeof probe>, ReturnType<typeof probe>];
@@ -167,6 +206,7 @@ async function main(): Promise<void> {
     console.log(`  during the split and 1 s after it: keys that stay in g1 ${ms(longestGap(stays.acks, splitStart, splitEnd))}, keys that move to the new group ${ms(longestGap(moves.acks, splitStart, splitEnd))}`);
     const errors = [...stays.errors, ...moves.errors];
     if (errors.length > 0) console.log(`  probe errors: ${errors.length} (first: ${errors[0]})`);
+    printTimeline(cluster, splitStartWall);
 
     const n4 = await cluster.startJoiner('n4');
     const [move, moveMs] = await timed(() => longAdmin(cluster, 2, 'move-replica', '--group', 'g1', '--from', 'n1', '--to', 'n4', '--grpc', `127.0.0.1:${n4.grpcPort}`));
@@ -174,8 +214,12 @@ async function main(): Promise<void> {
     const afterMove = await groupRows(cluster);
     const g1 = afterMove.find((g) => g.group === 'g1');
     if (!g1 || !g1.voters.includes('n4') || g1.voters.includes('n1')) throw new Error(`after the move g1's voters are ${g1?.voters.join(',')}`);
-    if (dataKeys(afterMove) !== keyCount) throw new Error(`after the move the groups hold ${dataKeys(afterMove)} keys, not ${keyCount}`);
+    if (dataKeys(afterMove) !== expectedKeys) throw new Error(`after the move the groups hold ${dataKeys(afterMove)} keys, not ${expectedKeys}`);
     console.log(`move     ${seconds(moveMs)}  (${move.stdout.trim()}; g1 holds ${g1.keys} keys)`);
+  } catch (err) {
+    // What the nodes said last: the run is gone once the cluster stops.
+    console.error(cluster.logs());
+    throw err;
   } finally {
     await cluster.stop();
   }

@@ -147,7 +147,7 @@ describe('an online split', () => {
 });
 
 describe('kill -9 at every step of a split', () => {
-  for (const point of ['split-before-write', 'split-before-rename', 'split-before-open']) {
+  for (const point of ['split-before-write', 'split-before-open', 'split-before-unmark']) {
     it(`a node killed at ${point} restarts with the new group and its keys`, async () => {
       const c = await TestCluster.start({ extraArgs: ['--groups', '2'] });
       try {
@@ -190,4 +190,93 @@ describe('kill -9 at every step of a split', () => {
       }
     }, 150_000);
   }
+});
+
+describe('kill -9 of every node while a split-off group serves from memory', () => {
+  it('brings back every write acknowledged by the new group before its first snapshot was durable', async () => {
+    const c = await TestCluster.start({ extraArgs: ['--groups', '2'] });
+    try {
+      const setup = c.client(c.nodes[0]!, { commandTimeout: 20_000 });
+      const before = Array.from({ length: 200 }, (_, i) => `before:${i}`);
+      for (const k of before) expect(await setup.set(k, k)).toBe('OK');
+      // Every node dies at the 60th entry its replica of the new group applies; until then the
+      // group's first snapshot is never written (the failpoint holds it back), so all it has on
+      // disk is its own log, and the split in g1's.
+      for (const n of c.nodes) {
+        await c.kill(n);
+        n.env = { QKV_FAILPOINTS: 'split-child-pending@60' };
+        await c.restart(n);
+      }
+      await c.waitForLeader();
+      const split = await admin(c.nodes[0]!, 'split', '--group', 'g1');
+      expect(split.code, split.stderr).toBe(0);
+      expect(split.stdout).toMatch(/^split g1 at slot 4096: g3 serves 4096-8191/);
+
+      // Writers of keys that moved to g3 (slots 4096-8191), through every node, until they die.
+      const inChild = (k: string): boolean => {
+        const slot = keyHashSlot(Buffer.from(k));
+        return slot >= 4096 && slot <= 8191;
+      };
+      const childKeys = Array.from({ length: 4000 }, (_, i) => `child:${i}`).filter(inChild);
+      const acked = new Map<string, string>();
+      const clients = c.nodes.map((n) => c.client(n, { commandTimeout: 5_000 }));
+      let stop = false;
+      const writer = async (w: number): Promise<void> => {
+        for (let i = w; !stop && i < childKeys.length; i += clients.length) {
+          const key = childKeys[i]!;
+          try {
+            if ((await clients[w]!.set(key, `v${i}`)) === 'OK') acked.set(key, `v${i}`);
+          } catch {
+            // The node died under it, or the write timed out: its outcome is unknown.
+          }
+        }
+      };
+      const writers = clients.map((_, w) => writer(w));
+      const deadline = Date.now() + 60_000;
+      while (c.nodes.every((n) => n.child !== null) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // The first node gone (the failpoint): the others are killed -9 at once.
+      for (const n of c.nodes) await c.kill(n);
+      stop = true;
+      await Promise.all(writers);
+      const hit = c.nodes.filter((n) => n.output.join('').includes('failpoint split-child-pending'));
+      expect(hit.length, 'a node reached the failpoint').toBeGreaterThan(0);
+      expect(acked.size).toBeGreaterThan(10);
+
+      for (const n of c.nodes) n.env = {};
+      for (const n of c.nodes) await c.restart(n);
+      await c.waitForLeader();
+      const reader = c.client(c.nodes[1]!, { commandTimeout: 20_000 });
+      const get = async (k: string): Promise<string | null> => {
+        const until = Date.now() + 30_000;
+        for (;;) {
+          try {
+            return await reader.get(k);
+          } catch (err) {
+            if (Date.now() > until) throw err;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+      };
+      for (const [k, v] of acked) expect(await get(k), k).toBe(v);
+      for (const k of before) expect(await get(k), k).toBe(k);
+      // Every node made its replica of g3 again from g1's log (admin groups reports the node's own
+      // replicas' key counts): they come to agree, with at least every acknowledged key.
+      const g3Keys = async (n: (typeof c.nodes)[number]): Promise<number> => {
+        const r = await admin(n, 'groups', '--json');
+        if (r.code !== 0) return -1;
+        return (JSON.parse(r.stdout) as { group: string; keys: number }[]).find((g) => g.group === 'g3')?.keys ?? -1;
+      };
+      let counts: number[] = [];
+      const until = Date.now() + 30_000;
+      while (Date.now() < until) {
+        counts = await Promise.all(c.nodes.map(g3Keys));
+        if (counts[0]! >= acked.size && counts.every((n) => n === counts[0])) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(counts.every((n) => n === counts[0]), counts.join(',')).toBe(true);
+      expect(counts[0]).toBeGreaterThanOrEqual(acked.size);
+    } finally {
+      await c.stop();
+    }
+  }, 180_000);
 });

@@ -131,3 +131,55 @@ describe('split', () => {
     );
   });
 });
+
+describe('Keyspace.extractSlots moves the entries themselves', () => {
+  const names = Array.from({ length: 2000 }, (_, i) => `k:${i}`);
+  const moved = SlotSet.empty();
+  moved.addRange([8192, 16383]);
+  const inMoved = (n: string): boolean => moved.has(keyHashSlot(b(n)));
+
+  it('while an image of the parent is being taken: the image still yields the keys as they were, and images of the new keyspace yield every moved key', () => {
+    const parent = commandCatalog.newKeyspace();
+    names.forEach((n, i) => parent.setByName(n, { type: 'string', value: b(n) }, i % 3 === 0 ? 5_000_000 + i : NO_EXPIRY));
+    // The parent's first image, under way: the moved entries carry its stamp (generation 1),
+    // which the new keyspace's first image must not take for its own.
+    const during = parent.beginSnapshot();
+    const first = during.nextKey();
+    expect(first).toBeDefined();
+    const child = parent.extractSlots(moved);
+    const parentImage = [first!.name];
+    for (let k = during.nextKey(); k !== undefined; k = during.nextKey()) parentImage.push(k.name);
+    parentImage.sort();
+    expect(parentImage).toEqual([...names].sort());
+    expect(child.size).toBe(names.filter(inMoved).length);
+    expect(parent.size).toBe(names.length - child.size);
+    for (let round = 0; round < 2; round++) {
+      const childImage = [...child.beginSnapshot()];
+      expect(childImage.map((r) => r.key.toString('latin1')).sort()).toEqual(names.filter(inMoved).sort());
+      for (const r of childImage) {
+        const i = Number(r.key.toString('latin1').slice(2));
+        expect(r.expireAt, r.key.toString('latin1')).toBe(i % 3 === 0 ? 5_000_000 + i : null);
+      }
+    }
+  });
+
+  it('sizes the new keyspace as adding its keys one by one would: the same SCAN cursors', () => {
+    const parent = commandCatalog.newKeyspace();
+    const oneByOne = commandCatalog.newKeyspace();
+    for (const n of names) {
+      parent.setByName(n, { type: 'string', value: b(n) });
+      if (inMoved(n)) oneByOne.setByName(n, { type: 'string', value: b(n) });
+    }
+    const child = parent.extractSlots(moved);
+    const walk = (ks: typeof child): number[] => {
+      const cursors: number[] = [];
+      let cursor = 0;
+      do {
+        cursor = ks.scan(cursor, 10).cursor;
+        cursors.push(cursor);
+      } while (cursor !== 0);
+      return cursors;
+    };
+    expect(walk(child)).toEqual(walk(oneByOne));
+  });
+});

@@ -335,6 +335,28 @@ describe('NodeLog segment deletion across groups', () => {
       }
     }));
 
+  it('keeps every entry of a split-off group, whose log starts at its first snapshot\'s marker (index 1), while its parent compacts', () =>
+    withTempDir(async (dir) => {
+      const node = await openNodeLog(dir, { segmentBytes: 300 });
+      const parent = await openGroup(node, 'g1');
+      const child = await openGroup(node, 'g2');
+      // As RaftGroup.open starts a replica opened from the split's state: the snapshot marker only.
+      await child.save({ hardState: { term: 1, vote: '', commit: 1 }, snapshot: snapshotAt(1, 1, ['n1', 'n2', 'n3']) });
+      for (let i = 1; i <= 30; i++) {
+        await Promise.all([parent.save({ entries: [entry(i, 1, 'p'.repeat(30))] }), child.save({ entries: [entry(i + 1, 2, 'c'.repeat(30))] })]);
+        // The parent snapshots often; the child, whose first snapshot is not durable yet, never.
+        if (i % 5 === 0) await parent.compact(snapshotAt(i, 1));
+      }
+      // Rolled over many times, and every segment kept: each holds live entries of the child.
+      const kept = await segmentNames(dir);
+      expect(kept.length).toBeGreaterThan(5);
+      expect(kept[0]).toBe('0000000000000001.log');
+      await node.close();
+      const loaded = (await reloadGroups(dir, ['g2'], { segmentBytes: 300 })).get('g2')!;
+      expect(loaded.snapshot).toEqual(snapshotAt(1, 1, ['n1', 'n2', 'n3']));
+      expect(indices(loaded)).toEqual(Array.from({ length: 30 }, (_, i) => i + 2));
+    }));
+
   it('keeps a quiet group\'s only hard state and snapshot across the deletion of the segments that wrote them', () =>
     withTempDir(async (dir) => {
       const node = await openNodeLog(dir, { segmentBytes: 300 });
