@@ -6,7 +6,7 @@ import { chunkHeaderBytes, maxChunkBytes } from '../storage/snapshot_format.js';
 import type { SnapshotInfo } from '../storage/snapshot_format.js';
 import { loadProto, serviceDefinition } from '../transport/proto_files.js';
 import { QuorumError } from '../util/errors.js';
-import { leaderGrpcMetadataKey, notHostedMetadataKey, type GroupSummary, type MoveReplicaCall, type NodeSummary } from './admin_service.js';
+import { leaderGrpcMetadataKey, notHostedMetadataKey, refusalCodeMetadataKey, type GroupSummary, type MoveReplicaCall, type NodeSummary } from './admin_service.js';
 import { groupOfCall, type MembershipCall } from './membership_call.js';
 import { snapshotInfoFromWire } from './snapshot_wire.js';
 import type { BackupChunkWire, SnapshotReplyWire } from './snapshot_wire.js';
@@ -36,11 +36,14 @@ export const defaultAdminTimeoutMs = 5_000;
  */
 export class AdminError extends QuorumError {
   readonly grpcCode: grpc.status;
+  /** The node's own code for a refused call (UNKNOWN_GROUP, NOT_LEADER, ...), when it gave one. */
+  readonly refusalCode: string | undefined;
 
-  constructor(code: string, message: string, grpcCode: grpc.status, options?: { cause?: unknown }) {
-    super(code, message, 'fail', options);
+  constructor(code: string, message: string, grpcCode: grpc.status, options?: { cause?: unknown; refusalCode?: string }) {
+    super(code, message, 'fail', options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AdminError';
     this.grpcCode = grpcCode;
+    this.refusalCode = options?.refusalCode;
   }
 }
 
@@ -289,8 +292,10 @@ function adminError(address: string, method: string, err: grpc.ServiceError, tim
       return new AdminError('ADMIN_TIMEOUT', `no answer from ${address} within ${timeoutMs} ms (${method})`, err.code, { cause: err });
     case grpc.status.UNIMPLEMENTED:
       return new AdminError('ADMIN_UNIMPLEMENTED', `${address} does not offer ${method}: ${details}`, err.code, { cause: err });
-    default:
-      return new AdminError('ADMIN_FAILED', `${method} at ${address} failed: ${details}`, err.code, { cause: err });
+    default: {
+      const refusal = err.metadata?.get(refusalCodeMetadataKey)[0];
+      return new AdminError('ADMIN_FAILED', `${method} at ${address} failed: ${details}`, err.code, { cause: err, ...(typeof refusal === 'string' ? { refusalCode: refusal } : {}) });
+    }
   }
 }
 

@@ -15,6 +15,8 @@ export function adminServiceDefinition(): grpc.ServiceDefinition {
 
 /** Trailing metadata of a Backup refused by a follower: the leader's gRPC address (host:port). */
 export const leaderGrpcMetadataKey = 'quorumkv-leader-grpc';
+/** The stable code of a refused admin call (a QuorumError's), beside the one-line reason. */
+export const refusalCodeMetadataKey = 'quorumkv-refusal-code';
 /** Set on a Backup refusal from a node that hosts no replica of the group asked for. */
 export const notHostedMetadataKey = 'quorumkv-not-hosted';
 
@@ -213,11 +215,18 @@ export function registerAdminService(
   });
 }
 
-/** A call that answers one line for the operator, or FAILED_PRECONDITION with the reason (and its code). */
+/**
+ * A call that answers one line for the operator, or FAILED_PRECONDITION with the reason (and its
+ * code, also as metadata: a node that passed the call on decides by it whether to ask again).
+ */
 function answerLine(work: Promise<string>, callback: grpc.sendUnaryData<unknown>): void {
   work.then(
     (message) => callback(null, { message }),
-    (err: unknown) => callback({ code: grpc.status.FAILED_PRECONDITION, details: describe(err) }),
+    (err: unknown) => {
+      const metadata = new grpc.Metadata();
+      if (err instanceof QuorumError) metadata.set(refusalCodeMetadataKey, err.code);
+      callback({ code: grpc.status.FAILED_PRECONDITION, details: describe(err), metadata });
+    },
   );
 }
 

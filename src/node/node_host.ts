@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { access, rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { adminChange, adminMoveReplica, adminSplit, adminStatus } from '../admin/admin_client.js';
+import { AdminError, adminChange, adminMoveReplica, adminSplit, adminStatus } from '../admin/admin_client.js';
 import { BackupNotLeaderError, registerAdminService, type GroupSummary, type MoveReplicaCall, type NodeSummary, type SnapshotProvider } from '../admin/admin_service.js';
 import type { NodeStatus } from '../admin/status.js';
 import type { ClientState, ClusterContext, ServerContext } from '../commands/connection_context.js';
@@ -58,6 +58,9 @@ export const compatibleRedisVersion = '7.0.0';
 
 /** How often the host runs its replicas' housekeeping (expiry cycles, learner promotion) and samples its stats. */
 const housekeepingMs = 100;
+
+/** Refusals of an admin call passed on to a leader that say the leadership moved meanwhile. */
+const leaderMovedCodes: ReadonlySet<string> = new Set(['UNKNOWN_GROUP', 'NOT_LEADER', 'NO_LEADER']);
 
 /**
  * One quorumkv node: the host of this node's group replicas.
@@ -513,7 +516,7 @@ export class NodeHost {
   private async splitGroup(groupId: string, atSlot: number | null, wait: boolean): Promise<string> {
     const replica = this.replicas.get(groupId);
     if (!replica || groupId === metaGroupId) throw new MembershipError('UNKNOWN_GROUP', `group ${groupId} is not a data group hosted on this node`);
-    if (!replica.group.isLeader()) return adminSplit(await this.leaderAddress(replica), { group: groupId, atSlot, wait }, { timeoutMs: 60_000 });
+    if (!replica.group.isLeader()) return this.onLeader(replica, (address) => adminSplit(address, { group: groupId, atSlot, wait }, { timeoutMs: 60_000 }));
     const owned = replica.stateMachine.keyspace.ownedSlots;
     const slots = owned.ranges().flatMap(([a, b]) => [a, b]);
     if (owned.size < 2) throw new MembershipError('CANNOT_SPLIT', `group ${groupId} owns ${owned.size} slot(s): nothing to split`);
@@ -556,7 +559,7 @@ export class NodeHost {
     const replica = this.replicas.get(groupId);
     if (!replica) throw new MembershipError('UNKNOWN_GROUP', `group ${groupId} is not hosted on this node; send the call to a node that hosts it`);
     if (from === to) throw new MembershipError('BAD_MOVE', 'the source and the target are the same node');
-    if (!replica.group.isLeader()) return adminMoveReplica(await this.leaderAddress(replica), call, { timeoutMs: 300_000 });
+    if (!replica.group.isLeader()) return this.onLeader(replica, (address) => adminMoveReplica(address, call, { timeoutMs: 300_000 }));
     const done = `moved ${groupId}'s replica from ${from} to ${to}`;
     const conf = replica.group.confState();
     if (!conf.voters.includes(from)) {
@@ -589,16 +592,30 @@ export class NodeHost {
   }
 
   /**
-   * The gRPC address of the group's leader, waiting up to --leader-wait-ms for one (an admin call
-   * re-run right after a crash finds the group electing).
+   * Passes an admin call on to the group's leader, waiting up to --leader-wait-ms for one (an admin
+   * call re-run right after a crash finds the group electing). The leader this replica knows may
+   * be gone from the group already: a member removed by the entry it was the last to apply can win
+   * an election among voters that have not applied it yet, lead for a moment, apply its own
+   * removal and drop its replica, while this replica still names it. So the leader must be a voter
+   * in this replica's configuration, and a leader that answers that it does not host or lead the
+   * group (or cannot be reached) is asked again once this replica knows another, until the wait
+   * runs out.
    */
-  private async leaderAddress(replica: GroupReplica): Promise<string> {
+  private async onLeader(replica: GroupReplica, call: (address: string) => Promise<string>): Promise<string> {
     const deadline = this.clock() + this.config.leaderWaitMs;
     for (;;) {
       const leader = replica.group.leaderId();
-      const address = leader === '' ? undefined : this.addressOf(leader);
-      if (address) return address;
-      if (this.clock() > deadline) throw new MembershipError('NO_LEADER', `group ${replica.groupId} has no leader this node can reach; try again`);
+      const address = leader !== '' && replica.group.confState().voters.includes(leader) ? this.addressOf(leader) : undefined;
+      if (address) {
+        try {
+          return await call(address);
+        } catch (err) {
+          const passing = err instanceof AdminError && (err.grpcCode === grpc.status.UNAVAILABLE || (err.refusalCode !== undefined && leaderMovedCodes.has(err.refusalCode)));
+          if (!passing || this.clock() > deadline) throw err;
+        }
+      } else if (this.clock() > deadline) {
+        throw new MembershipError('NO_LEADER', `group ${replica.groupId} has no leader this node can reach; try again`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
