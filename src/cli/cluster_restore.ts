@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { initialLayout, metaGroupId, type GroupLayout } from '../cluster/layout.js';
 import { RoutingTable, compareGroupIds, groupRecordEntry, nodeRecordEntry } from '../cluster/meta_records.js';
-import { groupSnapshotDir, lockDataDir, saveMeta } from '../node/data_dir.js';
+import { groupSnapshotDir, saveMeta } from '../node/data_dir.js';
 import { encodeKeyRecord, decodeImageRecord } from '../state/snapshot_image.js';
 import { readBackupSource } from '../storage/backup_file.js';
 import { readClusterBackup, type ClusterBackup } from '../storage/cluster_backup_file.js';
@@ -9,7 +9,7 @@ import type { SnapshotDescriptor } from '../storage/snapshot_format.js';
 import { SnapshotStore } from '../storage/snapshot_store.js';
 import { metaDisagreement, metaRecordsOfImage, slotsOfImage } from './cluster_parts.js';
 import type { RestoreOptions, RestoreResult } from './restore.js';
-import { RestoreRefusedError, createOwnedDir, refuseUsedDataDir, rewrittenRecords, type RecordCounts } from './restore_dir.js';
+import { RestoreRefusedError, claimRestoreDir, refuseUsedDataDir, rewrittenRecords, type RecordCounts } from './restore_dir.js';
 
 /**
  * `quorumkv restore` of a cluster backup (src/cli/cluster_backup.ts): seeds one node of a new
@@ -44,14 +44,7 @@ export async function restoreClusterDataDir(options: RestoreOptions): Promise<Re
   const placement = new Map<string, GroupLayout>([[metaGroupId, layout.meta], ...dataIds.map((id, i) => [id, layout.data[i]!] as const)]);
   const hosted = backup.parts.filter((p) => placement.get(p.group.id)!.voters.includes(options.id));
 
-  const created = await createOwnedDir(dir);
-  const lock = await lockDataDir(dir, (message) => new RestoreRefusedError(`--data-dir ${message}`));
-  try {
-    await refuseUsedDataDir(dir);
-  } catch (err) {
-    lock.release();
-    throw err;
-  }
+  const { created, lock } = await claimRestoreDir(dir);
   const results: RestoreResult[] = [];
   try {
     for (const part of hosted) {

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, parsePeers } from '../config/config.js';
-import { groupSnapshotDir, lockDataDir, saveMeta } from '../node/data_dir.js';
+import { groupSnapshotDir, saveMeta } from '../node/data_dir.js';
 import { readBackup } from '../storage/backup_file.js';
 import { BackupCorruptError, BackupTruncatedError, SnapshotCorruptError } from '../storage/snapshot_errors.js';
 import type { SnapshotDescriptor, SnapshotInfo } from '../storage/snapshot_format.js';
@@ -10,7 +10,7 @@ import { SnapshotStore } from '../storage/snapshot_store.js';
 import type { CommandOutput } from '../admin/admin_command.js';
 import { backupFileKind } from '../storage/cluster_backup_file.js';
 import { restoreClusterDataDir } from './cluster_restore.js';
-import { RestoreRefusedError, createOwnedDir, refuseUsedDataDir, rewrittenRecords } from './restore_dir.js';
+import { RestoreRefusedError, claimRestoreDir, refuseUsedDataDir, rewrittenRecords } from './restore_dir.js';
 
 export { RestoreRefusedError };
 
@@ -145,15 +145,7 @@ export async function restoreDataDir(options: RestoreOptions): Promise<RestoreRe
     ...(backup.info.createdAtMs === undefined ? {} : { createdAtMs: backup.info.createdAtMs }),
   };
   const counts = { keys: 0, dedup: 0 };
-  const created = await createOwnedDir(dir);
-  // No undo on either refusal here: what DIR holds now, another process put there.
-  const lock = await lockDataDir(dir, (message) => new RestoreRefusedError(`--data-dir ${message}`));
-  try {
-    await refuseUsedDataDir(dir);
-  } catch (err) {
-    lock.release();
-    throw err;
-  }
+  const { created, lock } = await claimRestoreDir(dir);
   let store: SnapshotStore | null = null;
   try {
     store = await SnapshotStore.open({ dir: groupSnapshotDir(dir, groupId), groupId });

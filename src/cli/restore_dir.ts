@@ -1,6 +1,7 @@
 import { mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { nodeMetaPath } from '../node/data_dir.js';
+import { lockDataDir, nodeMetaPath } from '../node/data_dir.js';
+import type { HeldLock } from '../storage/lock_file.js';
 import { ImageRecordKind, decodeImageRecord, encodeMembersRecord } from '../state/snapshot_image.js';
 import type { MembersRecord } from '../state/snapshot_image.js';
 import { QuorumError } from '../util/errors.js';
@@ -102,6 +103,23 @@ export async function refuseUsedDataDir(dir: string): Promise<void> {
  * removes exactly that: the data dir itself (and any parents created for it), or else only the
  * snapshots/ folder and node.json inside an existing, empty-of-state dir.
  */
+/**
+ * Takes DIR for a restore: made if need be (what was made is what `created.undo()` removes), its
+ * data-dir lock held, and refused when it already holds a node's state (the lock released then;
+ * what DIR holds, another process put there, so nothing is undone).
+ */
+export async function claimRestoreDir(dir: string): Promise<{ created: { undo(): Promise<void> }; lock: HeldLock }> {
+  const created = await createOwnedDir(dir);
+  const lock = await lockDataDir(dir, (message) => new RestoreRefusedError(`--data-dir ${message}`));
+  try {
+    await refuseUsedDataDir(dir);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  return { created, lock };
+}
+
 export async function createOwnedDir(dir: string): Promise<{ undo(): Promise<void> }> {
   const firstCreated = await mkdir(dir, { recursive: true });
   return {

@@ -1,6 +1,6 @@
 import { readSync } from 'node:fs';
 import { fsyncDirectory } from './fs_sync.js';
-import { SegmentReaders, segmentName, segmentNamePattern } from './segment_files.js';
+import { SegmentReaders, createSegmentFile, segmentName, segmentNamePattern, writeFully } from './segment_files.js';
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -423,15 +423,7 @@ export class FileLog implements DurableLog {
     const previous = this.segments[this.segments.length - 1];
     const seq = previous === undefined ? 1 : previous.seq + 1;
     const segment: Segment = { seq, name: segmentName(seq), size: 0, headerSize, maxEntryIndex: 0 };
-    const handle = await open(this.segmentPath(segment), 'wx');
-    try {
-      await writeFully(handle, buf, 0);
-      await handle.datasync();
-      await fsyncDirectory(this.dir);
-    } catch (error) {
-      await handle.close().catch(() => undefined);
-      throw error;
-    }
+    const handle = await createSegmentFile(this.segmentPath(segment), this.dir, buf, (h) => h.datasync());
     segment.size = buf.length;
     await this.closeFile();
     this.file = handle;
@@ -518,11 +510,4 @@ function readFullySync(fd: number, buf: Buffer, position: number): void {
   }
 }
 
-async function writeFully(handle: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let written = 0;
-  while (written < buf.length) {
-    const { bytesWritten } = await handle.write(buf, written, buf.length - written, position + written);
-    written += bytesWritten;
-  }
-}
 

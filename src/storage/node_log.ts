@@ -16,7 +16,7 @@ import {
 } from './errors.js';
 import type { StorageLogger } from './file_log.js';
 import { fsyncDirectory } from './fs_sync.js';
-import { SegmentReaders, segmentName, segmentNamePattern } from './segment_files.js';
+import { SegmentReaders, createSegmentFile, segmentName, segmentNamePattern, writeFully } from './segment_files.js';
 import { LogState, plannedRecordCount } from './log_state.js';
 import type { PlannedSave } from './log_state.js';
 import {
@@ -745,15 +745,7 @@ export class NodeLog {
   /** Creates segment `seq` holding `buf` (its header first), durable in the directory. */
   private async startSegment(seq: number, buf: Buffer): Promise<void> {
     const segment: Segment = { seq, name: segmentName(seq), size: 0, live: new Map() };
-    const handle = await open(this.segmentPath(segment), 'wx');
-    try {
-      await writeFully(handle, buf, 0);
-      await this.io.datasync(handle);
-      await fsyncDirectory(this.dir);
-    } catch (error) {
-      await handle.close().catch(() => undefined);
-      throw error;
-    }
+    const handle = await createSegmentFile(this.segmentPath(segment), this.dir, buf, (h) => this.io.datasync(h));
     segment.size = buf.length;
     await this.closeFile();
     this.file = handle;
@@ -944,10 +936,3 @@ function readFullySync(fd: number, buf: Buffer, position: number): void {
   }
 }
 
-async function writeFully(handle: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let written = 0;
-  while (written < buf.length) {
-    const { bytesWritten } = await handle.write(buf, written, buf.length - written, position + written);
-    written += bytesWritten;
-  }
-}

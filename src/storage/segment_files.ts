@@ -1,5 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fsyncDirectory } from './fs_sync.js';
 
 /**
  * What the two segmented logs (a group's FileLog and the node's NodeLog) share about their files:
@@ -42,4 +44,31 @@ export class SegmentReaders {
   closeAll(): void {
     for (const seq of [...this.fds.keys()]) this.close(seq);
   }
+}
+
+/** Writes all of `buf` at `position` (a write may take less than asked). */
+export async function writeFully(handle: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < buf.length) {
+    const { bytesWritten } = await handle.write(buf, written, buf.length - written, position + written);
+    written += bytesWritten;
+  }
+}
+
+/**
+ * Creates the segment file at `path` holding `buf` (its header first), durable with its name in
+ * `dir` before it is used; `datasync` is the log's own (its tests count or fail it). A segment
+ * that cannot be made durable is closed, never handed out.
+ */
+export async function createSegmentFile(path: string, dir: string, buf: Buffer, datasync: (handle: FileHandle) => Promise<void>): Promise<FileHandle> {
+  const handle = await open(path, 'wx');
+  try {
+    await writeFully(handle, buf, 0);
+    await datasync(handle);
+    await fsyncDirectory(dir);
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw error;
+  }
+  return handle;
 }

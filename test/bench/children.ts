@@ -18,3 +18,15 @@ export function killTrackedChildren(): void {
   for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   running.clear();
 }
+
+/** Runs a bench's main: exit 0 when it is done; on failure its load clients killed, the stack printed, exit 1. */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: Error) => {
+      killTrackedChildren();
+      console.error(err.stack ?? err.message);
+      process.exit(1);
+    },
+  );
+}

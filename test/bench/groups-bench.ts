@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TestCluster } from '../integration/cluster_harness.js';
 import type { Cell } from './bench_plan.js';
-import { killTrackedChildren } from './children.js';
+import { runBench } from './children.js';
 import type { ClusterLoadOptions } from './cluster_client_load.js';
 import { waitAllLeaders } from './group_leaders.js';
 import type { LoadResult } from './load_result.js';
@@ -129,11 +129,4 @@ async function main(): Promise<void> {
   console.log(lines.join('\n'));
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    killTrackedChildren();
-    console.error(err.stack ?? err.message);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -21,7 +21,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { TestCluster, type NodeProcess } from '../integration/cluster_harness.js';
-import { killTrackedChildren } from './children.js';
+import { runBench } from './children.js';
 import { leadersOf, nodeInfo as info, waitAllLeaders } from './group_leaders.js';
 import { describeMachine, uptimeLine } from './machine.js';
 import { progress, sleep } from './progress.js';
@@ -218,11 +218,4 @@ async function main(): Promise<void> {
   if (jsonPath) writeFileSync(jsonPath, JSON.stringify(report, null, 2));
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    killTrackedChildren();
-    console.error(err.stack ?? err.message);
-    process.exit(1);
-  },
-);
+runBench(main);
