@@ -1183,7 +1183,9 @@ export class NodeHost {
     for (const r of this.replicas.values()) {
       if (r.group.leaderId() !== '') continue;
       const { voters, learners } = r.group.confState();
-      views.push({ groupId: r.groupId, appliedIndex: r.group.applied, members: [...voters, ...learners] });
+      const record = this.routingTable.group(r.groupId);
+      const notInRecord = record !== undefined && !record.voters.includes(this.config.id);
+      views.push({ groupId: r.groupId, appliedIndex: r.group.applied, members: [...voters, ...learners], notInRecord });
     }
     return views;
   }

@@ -27,6 +27,11 @@ export interface ReplicaView {
   readonly appliedIndex: number;
   /** Members of the group in this replica's applied configuration (voters and learners). */
   readonly members: readonly string[];
+  /**
+   * The meta group's record of the group no longer names this node a voter: asked about at once,
+   * not after the patience (the record is a hint, not a proof; the members' answers decide).
+   */
+  readonly notInRecord?: boolean;
 }
 
 export interface RemovedReplicaCheckOptions {
@@ -57,7 +62,7 @@ export class RemovedReplicaCheck {
     for (const r of replicas) {
       present.add(r.groupId);
       if (!r.members.includes(selfId)) continue;
-      const state = this.leaderless.get(r.groupId) ?? { since: now, nextAskAt: now + patienceMs };
+      const state = this.leaderless.get(r.groupId) ?? { since: now, nextAskAt: r.notInRecord ? now : now + patienceMs };
       this.leaderless.set(r.groupId, state);
       if (now < state.nextAskAt || this.asking.has(r.groupId)) continue;
       state.nextAskAt = now + patienceMs;

@@ -91,4 +91,10 @@ describe('RemovedReplicaCheck', () => {
     await joiner.at(60_000, [empty]);
     expect(joiner.asked).toEqual([]);
   });
+
+  it('asks at once about a replica that the meta group record no longer names a voter', async () => {
+    const h = harness({ n2: nodeStatus('n2', groupOf(45, ['n2', 'n3', 'n4'])) });
+    await h.at(0, [{ ...zombie, notInRecord: true }]);
+    expect(h.removed).toEqual(['g1 by n2']);
+  });
 });
