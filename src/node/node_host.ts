@@ -399,6 +399,12 @@ export class NodeHost {
     // Already hosted or being opened: made by an earlier apply of this split, or opened empty for
     // the new group's leader, which catches it up. A group this node has left is never made again.
     if (this.replicas.has(groupId) || this.opening.has(groupId) || this.leftGroups.has(groupId)) return;
+    // The new group's members are the parent's at the split. A node that joined the parent later
+    // (a move's target catching up from the log) applies the split too, but is no member of the
+    // new group and never will be: a replica made here would have no leader, yet the router would
+    // send the group's commands to it, and they would all time out (jepsen-lite counter --groups 3,
+    // a move to a spare after a split: every write through the spare timed out).
+    if (!confState.voters.includes(this.config.id) && !confState.learners.includes(this.config.id)) return;
     // A fresh split at the parent's leader (not a replay at start-up, where no replica leads yet).
     const campaign = parent?.group.isLeader() === true;
     let firstSnapshot: Promise<void> = Promise.resolve();
