@@ -1,6 +1,6 @@
 import { readSync } from 'node:fs';
 import { fsyncDirectory } from './fs_sync.js';
-import { SegmentReaders, createSegmentFile, segmentName, segmentNamePattern, writeFully } from './segment_files.js';
+import { SegmentReaders, createSegmentFile, segmentName, segmentNamePattern, truncateSegmentFile, writeFully } from './segment_files.js';
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -372,13 +372,7 @@ export class FileLog implements DurableLog {
   }
 
   private async cutTornTail(segment: Segment, offset: number, fileSize: number, reason: string): Promise<void> {
-    const handle = await open(this.segmentPath(segment), 'r+');
-    try {
-      await handle.truncate(offset);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
+    await truncateSegmentFile(this.segmentPath(segment), offset);
     const cut: TornTail = { segment: segment.name, offset, bytesCut: fileSize - offset, reason };
     this.logger?.warn({ group: this.groupId, ...cut }, 'cut a torn tail from the log');
   }

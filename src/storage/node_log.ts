@@ -16,7 +16,7 @@ import {
 } from './errors.js';
 import type { StorageLogger } from './file_log.js';
 import { fsyncDirectory } from './fs_sync.js';
-import { SegmentReaders, createSegmentFile, segmentName, segmentNamePattern, writeFully } from './segment_files.js';
+import { SegmentReaders, createSegmentFile, segmentName, segmentNamePattern, truncateSegmentFile, writeFully } from './segment_files.js';
 import { LogState, plannedRecordCount } from './log_state.js';
 import type { PlannedSave } from './log_state.js';
 import {
@@ -646,13 +646,7 @@ export class NodeLog {
   }
 
   private async cutTornTail(segment: Segment, offset: number, fileSize: number, reason: string): Promise<void> {
-    const handle = await open(this.segmentPath(segment), 'r+');
-    try {
-      await handle.truncate(offset);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
+    await truncateSegmentFile(this.segmentPath(segment), offset);
     this.logger?.warn({ segment: segment.name, offset, bytesCut: fileSize - offset, reason }, 'cut a torn tail from the node log');
   }
 

@@ -72,3 +72,14 @@ export async function createSegmentFile(path: string, dir: string, buf: Buffer, 
   }
   return handle;
 }
+
+/** Cuts the segment file at `path` to `offset` bytes, durably (a torn tail found on load). */
+export async function truncateSegmentFile(path: string, offset: number): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.truncate(offset);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
