@@ -1,5 +1,6 @@
 import { ConfChangeType, DropReason, ProposalDroppedError } from '../raft/index.js';
 import type { MembershipCall } from '../admin/membership_call.js';
+import { AdminError } from '../admin/admin_client.js';
 import { QuorumError } from '../util/errors.js';
 import type { RaftGroup } from './raft_group.js';
 
@@ -165,28 +166,8 @@ export class Membership {
 
   /** Null when this node leads (run here); otherwise the leader's answer. */
   private async viaLeader(call: MembershipCall): Promise<string | null> {
-    const { group, sleep, waitMs } = this.options;
-    // During a failover there is briefly no leader, or one that just died and that this node
-    // still believes in: wait and retry, as client commands do. Only a leader that could not be
-    // reached at all is retried (the call certainly did not run there).
-    const deadline = Date.now() + waitMs;
-    for (;;) {
-      if (group.isLeader()) return null;
-      const leader = group.leaderId();
-      const address = leader === '' ? undefined : this.options.addressOf(leader);
-      if (address) {
-        try {
-          return await this.options.onLeader(address, call);
-        } catch (err) {
-          if ((err as { code?: string }).code !== 'ADMIN_UNREACHABLE' || Date.now() >= deadline) throw err;
-        }
-      }
-      if (Date.now() >= deadline) {
-        if (leader === '') throw new MembershipError('NO_LEADER', `no leader within ${waitMs} ms; try again`);
-        throw new MembershipError('NO_LEADER_ADDRESS', `the leader is ${leader}, but its address is unknown here`);
-      }
-      await sleep(100);
-    }
+    const { group, sleep, waitMs, addressOf } = this.options;
+    return forwardToLeader(group, (address) => this.options.onLeader(address, call), { addressOf, sleep, waitMs, clock: Date.now });
   }
 
   /**
@@ -211,4 +192,55 @@ export class Membership {
       await sleep(50);
     }
   }
+}
+
+/** Refusals of a call passed on to a leader that say the leadership moved meanwhile. */
+const leaderMovedCodes: ReadonlySet<string> = new Set(['UNKNOWN_GROUP', 'NOT_LEADER', 'NO_LEADER']);
+
+export interface LeaderForwardOptions {
+  /** The gRPC address of a member, from the address book. */
+  readonly addressOf: (nodeId: string) => string | undefined;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly clock: () => number;
+  /** How long to wait for a leader that answers. */
+  readonly waitMs: number;
+}
+
+/**
+ * Passes an admin call on to the group's leader, waiting up to `waitMs` for one, as client
+ * commands wait during a failover; null when this replica leads (or comes to lead while it waits):
+ * the caller runs the call here. The leader asked must be a voter in
+ * this replica's configuration: a member removed by the entry a dying leader applied last can win
+ * an election among voters that have not applied it yet, lead for a moment, apply its own removal
+ * and drop its replica, while this replica still names it. A call is asked again only when it
+ * certainly did not run: the leader could not be reached, or it answered that it does not host or
+ * lead the group any more.
+ */
+export async function forwardToLeader(group: RaftGroup, call: (leaderAddress: string) => Promise<string>, options: LeaderForwardOptions): Promise<string | null> {
+  const { addressOf, sleep, clock, waitMs } = options;
+  const deadline = clock() + waitMs;
+  for (;;) {
+    if (group.isLeader()) return null;
+    const leader = group.leaderId();
+    const address = leader !== '' && group.confState().voters.includes(leader) ? addressOf(leader) : undefined;
+    if (address) {
+      try {
+        return await call(address);
+      } catch (err) {
+        if (!leaderMoved(err) || clock() >= deadline) throw err;
+      }
+    }
+    if (clock() >= deadline) {
+      if (address === undefined && leader !== '' && group.confState().voters.includes(leader)) {
+        throw new MembershipError('NO_LEADER_ADDRESS', `the leader is ${leader}, but its address is unknown here`);
+      }
+      throw new MembershipError('NO_LEADER', `no leader within ${waitMs} ms; try again`);
+    }
+    await sleep(100);
+  }
+}
+
+function leaderMoved(err: unknown): boolean {
+  if (!(err instanceof AdminError)) return false;
+  return err.code === 'ADMIN_UNREACHABLE' || (err.refusalCode !== undefined && leaderMovedCodes.has(err.refusalCode));
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { access, rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { AdminError, adminChange, adminMoveReplica, adminSplit, adminStatus } from '../admin/admin_client.js';
+import { adminChange, adminMoveReplica, adminSplit, adminStatus } from '../admin/admin_client.js';
 import { BackupNotLeaderError, registerAdminService, type GroupSummary, type MoveReplicaCall, type NodeSummary, type SnapshotProvider } from '../admin/admin_service.js';
 import type { NodeStatus } from '../admin/status.js';
 import type { ClientState, ClusterContext, ServerContext } from '../commands/connection_context.js';
@@ -38,7 +38,7 @@ import { RemoteGroup } from './remote_group.js';
 import { ServerStartError, groupLogDir, groupSnapshotDir, hostedGroupIds, loadOrCreateMeta, nodeLogDir, prepareDataDir, saveMeta } from './data_dir.js';
 import { failpoint, failpointArmed } from './failpoints.js';
 import { clearSplitPending, markSplitPending, pendingSplits, type PendingSplit } from './split_marker.js';
-import { MembershipError } from './membership.js';
+import { MembershipError, forwardToLeader } from './membership.js';
 import { NodeLiveness } from './node_liveness.js';
 import { RemovedReplicaCheck, type ReplicaView } from './removed_replica_check.js';
 import { Quiescence } from './quiescence.js';
@@ -58,9 +58,6 @@ export const compatibleRedisVersion = '7.0.0';
 
 /** How often the host runs its replicas' housekeeping (expiry cycles, learner promotion) and samples its stats. */
 const housekeepingMs = 100;
-
-/** Refusals of an admin call passed on to a leader that say the leadership moved meanwhile. */
-const leaderMovedCodes: ReadonlySet<string> = new Set(['UNKNOWN_GROUP', 'NOT_LEADER', 'NO_LEADER']);
 
 /**
  * One quorumkv node: the host of this node's group replicas.
@@ -522,7 +519,10 @@ export class NodeHost {
   private async splitGroup(groupId: string, atSlot: number | null, wait: boolean): Promise<string> {
     const replica = this.replicas.get(groupId);
     if (!replica || groupId === metaGroupId) throw new MembershipError('UNKNOWN_GROUP', `group ${groupId} is not a data group hosted on this node`);
-    if (!replica.group.isLeader()) return this.onLeader(replica, (address) => adminSplit(address, { group: groupId, atSlot, wait }, { timeoutMs: 60_000 }));
+    if (!replica.group.isLeader()) {
+      const answer = await this.onLeader(replica, (address) => adminSplit(address, { group: groupId, atSlot, wait }, { timeoutMs: 60_000 }));
+      if (answer !== null) return answer;
+    }
     const owned = replica.stateMachine.keyspace.ownedSlots;
     const slots = owned.ranges().flatMap(([a, b]) => [a, b]);
     if (owned.size < 2) throw new MembershipError('CANNOT_SPLIT', `group ${groupId} owns ${owned.size} slot(s): nothing to split`);
@@ -565,7 +565,10 @@ export class NodeHost {
     const replica = this.replicas.get(groupId);
     if (!replica) throw new MembershipError('UNKNOWN_GROUP', `group ${groupId} is not hosted on this node; send the call to a node that hosts it`);
     if (from === to) throw new MembershipError('BAD_MOVE', 'the source and the target are the same node');
-    if (!replica.group.isLeader()) return this.onLeader(replica, (address) => adminMoveReplica(address, call, { timeoutMs: 300_000 }));
+    if (!replica.group.isLeader()) {
+      const answer = await this.onLeader(replica, (address) => adminMoveReplica(address, call, { timeoutMs: 300_000 }));
+      if (answer !== null) return answer;
+    }
     const done = `moved ${groupId}'s replica from ${from} to ${to}`;
     const conf = replica.group.confState();
     if (!conf.voters.includes(from)) {
@@ -598,32 +601,16 @@ export class NodeHost {
   }
 
   /**
-   * Passes an admin call on to the group's leader, waiting up to --leader-wait-ms for one (an admin
-   * call re-run right after a crash finds the group electing). The leader this replica knows may
-   * be gone from the group already: a member removed by the entry it was the last to apply can win
-   * an election among voters that have not applied it yet, lead for a moment, apply its own
-   * removal and drop its replica, while this replica still names it. So the leader must be a voter
-   * in this replica's configuration, and a leader that answers that it does not host or lead the
-   * group (or cannot be reached) is asked again once this replica knows another, until the wait
-   * runs out.
+   * Passes an admin call on to the group's leader (forwardToLeader), waiting up to
+   * --leader-wait-ms for one; null when this node leads (or came to lead meanwhile).
    */
-  private async onLeader(replica: GroupReplica, call: (address: string) => Promise<string>): Promise<string> {
-    const deadline = this.clock() + this.config.leaderWaitMs;
-    for (;;) {
-      const leader = replica.group.leaderId();
-      const address = leader !== '' && replica.group.confState().voters.includes(leader) ? this.addressOf(leader) : undefined;
-      if (address) {
-        try {
-          return await call(address);
-        } catch (err) {
-          const passing = err instanceof AdminError && (err.grpcCode === grpc.status.UNAVAILABLE || (err.refusalCode !== undefined && leaderMovedCodes.has(err.refusalCode)));
-          if (!passing || this.clock() > deadline) throw err;
-        }
-      } else if (this.clock() > deadline) {
-        throw new MembershipError('NO_LEADER', `group ${replica.groupId} has no leader this node can reach; try again`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  private onLeader(replica: GroupReplica, call: (address: string) => Promise<string>): Promise<string | null> {
+    return forwardToLeader(replica.group, call, {
+      addressOf: (id) => this.addressOf(id),
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      clock: this.clock,
+      waitMs: this.config.leaderWaitMs,
+    });
   }
 
   /** `admin groups`: the meta group, then every data group of the routing table (and any hosted one it does not list yet). */
