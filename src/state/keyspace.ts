@@ -1,7 +1,8 @@
-import { CopyOnWriteImage, KeyspaceImageError, KeyspaceImageErrorCode, type ImageEntry, type ImageKey, type KeyspaceImage } from './keyspace_image.js';
+import { CopyOnWriteImage, KeyspaceImageError, KeyspaceImageErrorCode, type ImageKey, type KeyspaceImage } from './keyspace_image.js';
 import { keyHashSlot, nameHashSlot } from './hash_slot.js';
-import { ScanTable, hashName } from './scan_table.js';
+import { hashName } from './scan_table.js';
 import { SlotSet } from './slot_set.js';
+import { SlotTables, type KeyEntry as Entry, type SlotKeys } from './slot_tables.js';
 
 export type { ImageKey, KeyspaceImage } from './keyspace_image.js';
 
@@ -21,7 +22,8 @@ export type { ImageKey, KeyspaceImage } from './keyspace_image.js';
  * Keys are binary. They are held as latin1 strings (one char per byte, so the mapping is 1:1):
  * a string is one allocation with a 16 B header where a Buffer costs ~96 B of heap, and compares
  * by content; `Buffer`s are rebuilt only where a key is returned. The entries are indexed by one
- * hash table, the ScanTable, which also gives SCAN its cursors (scan_table.ts).
+ * hash table per hash slot (slot_tables.ts), which also gives SCAN its cursors, and lets a split
+ * hand whole slots to a new group.
  *
  * Values are binary too, and most are stored the same way (see StoredValue): the `Value` objects
  * of the public API are built at the boundary, a Buffer per read.
@@ -101,50 +103,12 @@ export interface KeyRecord {
 export const KEY_MISSING = -2;
 export const NO_EXPIRY = -1;
 
-/**
- * Approximate cost, in bytes, of one key beyond its key and value bytes: the entry object (80:
- * 7 fields and 3 header words, 8 B each without pointer compression), the key's and the value's
- * string headers and padding (~16 + ~20), the table's bucket slot (8-16, with the fill).
- * Calibrated with `process.memoryUsage()` (heap + external) after a GC on Node 20: 1M keys of
- * 10 bytes with 32-byte values took 169 bytes each, 1M of 16 bytes with 100-byte values 241,
- * 40 with 500 665, i.e. ~125 beyond the data each time (`npm run bench:keyspace-memory`;
- * recalibrate when the entry's shape changes). A value kept as a Buffer (over
- * MAX_STRING_STORED_BYTES) costs a little more, under 2% of it: not counted.
- * It is an estimate for INFO and `maxmemory`, not an accounting of V8's heap.
- */
-const PER_KEY_OVERHEAD_BYTES = 126;
-/** Extra cost of a key with a TTL: its slots in `withTtl` and `ttlAt`. */
-const PER_TTL_OVERHEAD_BYTES = 16;
-
 /** How many random keys `randomKey` tries before it falls back to a linear search. */
 const RANDOM_KEY_TRIES = 100;
 
-/**
- * One key. Every field holds a pointer or a Smi (V8's inline small integer): no field is a double,
- * because once any object of a shape stores a non-Smi number in a field, V8 gives every object of
- * that shape a 16 B box for it. So the expiry (an absolute ms time, ~1.7e12, never a Smi) is not
- * here: a key with a TTL has a slot in `withTtl`/`ttlAt`, and a key without one costs one Smi.
- */
-interface Entry extends ImageEntry {
-  value: StoredValue;
-  /** Index in `withTtl` and `ttlAt`, or -1 when the key has no TTL. */
-  ttlSlot: number;
-}
-
 export class Keyspace {
-  /** Every entry, by name: lookups, stable SCAN cursors, random keys, the image's walk. */
-  private table = new ScanTable<Entry>();
-  /**
-   * Keys with a TTL, as Redis's `expires` dict: an array for O(1) uniform sampling by the
-   * leader's active-expiry cycle, with each entry's index in `ttlSlot` (swap-remove on delete).
-   */
-  private withTtl: Entry[] = [];
-  /**
-   * The expiry (absolute ms) of `withTtl[slot]`. A JS array of only numbers is stored unboxed
-   * (V8's PACKED_DOUBLE_ELEMENTS: 8 B each), where a field or a record would box each one.
-   */
-  private ttlAt: number[] = [];
-  private memoryBytes = 0;
+  /** Every entry, in its hash slot's table: lookups, SCAN cursors, random keys, the image's walk, splits. */
+  private tables = new SlotTables();
   /**
    * The image that tracks writes, or null (the only cost of snapshots on the write path: every
    * in-place write and removal checks this field). See keyspace_image.ts.
@@ -163,7 +127,7 @@ export class Keyspace {
 
   /** Number of keys, including expired keys not yet deleted (as Redis's DBSIZE). */
   get size(): number {
-    return this.table.size;
+    return this.tables.size;
   }
 
   get ownedSlots(): SlotSet {
@@ -192,12 +156,12 @@ export class Keyspace {
 
   /** Number of keys that have a TTL, including expired keys not yet deleted. */
   get countWithTtl(): number {
-    return this.withTtl.length;
+    return this.tables.countWithTtl;
   }
 
   /** Approximate bytes held by keys, values and TTLs (see PER_KEY_OVERHEAD_BYTES). */
   get usedMemoryBytes(): number {
-    return this.memoryBytes;
+    return this.tables.memoryBytes;
   }
 
   /**
@@ -209,8 +173,10 @@ export class Keyspace {
 
   /** The live value of `key` at `nowMs`, or undefined. Never deletes. Counts a hit or a miss. */
   get(key: Buffer, nowMs: number): Value | undefined {
-    const entry = this.table.find(key.toString('latin1'));
-    if (entry === undefined || this.expired(entry, nowMs)) {
+    const name = key.toString('latin1');
+    const keys = this.tables.ofName(name);
+    const entry = keys?.table.find(name);
+    if (entry === undefined || expired(keys!, entry, nowMs)) {
       this.readMisses++;
       return undefined;
     }
@@ -228,10 +194,11 @@ export class Keyspace {
    */
   lookupWrite(key: Buffer, nowMs: number): Value | undefined {
     const name = key.toString('latin1');
-    const entry = this.table.find(name);
+    const keys = this.tables.ofName(name);
+    const entry = keys?.table.find(name);
     if (entry === undefined) return undefined;
-    if (this.expired(entry, nowMs)) {
-      this.remove(entry);
+    if (expired(keys!, entry, nowMs)) {
+      this.remove(keys!, entry);
       return undefined;
     }
     return valueOfStored(entry.value);
@@ -242,9 +209,11 @@ export class Keyspace {
    * does not exist or has expired at `nowMs`.
    */
   expireAtOf(key: Buffer, nowMs: number): number {
-    const entry = this.table.find(key.toString('latin1'));
-    if (entry === undefined || this.expired(entry, nowMs)) return KEY_MISSING;
-    return this.expiryOf(entry);
+    const name = key.toString('latin1');
+    const keys = this.tables.ofName(name);
+    const entry = keys?.table.find(name);
+    if (entry === undefined || expired(keys!, entry, nowMs)) return KEY_MISSING;
+    return keys!.expiryOf(entry);
   }
 
   /**
@@ -266,15 +235,15 @@ export class Keyspace {
    */
   setStoredByName(name: string, value: StoredValue, expireAt: number = NO_EXPIRY): void {
     const hash = hashName(name);
-    const entry = this.table.find(name, hash);
+    const keys = this.tables.ensure(nameHashSlot(name));
+    const entry = keys.table.find(name, hash);
     if (entry === undefined) {
-      this.insert(name, hash, value, expireAt);
+      this.insert(keys, name, hash, value, expireAt);
       return;
     }
     if (this.image !== null) this.image.preserve(entry);
-    this.memoryBytes += value.length - entry.value.length;
-    entry.value = value;
-    this.changeExpiry(entry, expireAt);
+    this.tables.setValue(keys, entry, value);
+    this.tables.setExpiry(keys, entry, expireAt);
   }
 
   /**
@@ -286,22 +255,24 @@ export class Keyspace {
     const name = key.toString('latin1');
     const stored = storedString(value.value);
     const hash = hashName(name);
-    const entry = this.table.find(name, hash);
+    const keys = this.tables.ensure(nameHashSlot(name));
+    const entry = keys.table.find(name, hash);
     if (entry === undefined) {
-      this.insert(name, hash, stored, NO_EXPIRY);
+      this.insert(keys, name, hash, stored, NO_EXPIRY);
       return;
     }
     if (this.image !== null) this.image.preserve(entry);
-    this.memoryBytes += stored.length - entry.value.length;
-    entry.value = stored;
+    this.tables.setValue(keys, entry, stored);
   }
 
   /** Sets the expiry of an existing key (absolute ms, or NO_EXPIRY); false if there is no key. */
   setExpireAt(key: Buffer, expireAt: number): boolean {
-    const entry = this.table.find(key.toString('latin1'));
+    const name = key.toString('latin1');
+    const keys = this.tables.ofName(name);
+    const entry = keys?.table.find(name);
     if (entry === undefined) return false;
     if (this.image !== null) this.image.preserve(entry);
-    this.changeExpiry(entry, expireAt);
+    this.tables.setExpiry(keys!, entry, expireAt);
     return true;
   }
 
@@ -311,19 +282,21 @@ export class Keyspace {
    */
   delete(key: Buffer, nowMs: number): boolean {
     const name = key.toString('latin1');
-    const entry = this.table.find(name);
+    const keys = this.tables.ofName(name);
+    const entry = keys?.table.find(name);
     if (entry === undefined) return false;
-    const live = !this.expired(entry, nowMs);
-    this.remove(entry);
+    const live = !expired(keys!, entry, nowMs);
+    this.remove(keys!, entry);
     return live;
   }
 
   /** The leader's active expiry, applied: removes the key only if it has expired at `nowMs`. */
   deleteIfExpired(key: Buffer, nowMs: number): boolean {
     const name = key.toString('latin1');
-    const entry = this.table.find(name);
-    if (entry === undefined || !this.expired(entry, nowMs)) return false;
-    this.remove(entry);
+    const keys = this.tables.ofName(name);
+    const entry = keys?.table.find(name);
+    if (entry === undefined || !expired(keys!, entry, nowMs)) return false;
+    this.remove(keys!, entry);
     return true;
   }
 
@@ -333,11 +306,12 @@ export class Keyspace {
    */
   rename(from: Buffer, to: Buffer): void {
     const fromName = from.toString('latin1');
-    const entry = this.table.find(fromName);
+    const keys = this.tables.ofName(fromName);
+    const entry = keys?.table.find(fromName);
     if (entry === undefined) throw new Error('rename of a missing key');
     const value = entry.value;
-    const expireAt = this.expiryOf(entry);
-    this.remove(entry);
+    const expireAt = keys!.expiryOf(entry);
+    this.remove(keys!, entry);
     this.setStoredByName(to.toString('latin1'), value, expireAt);
   }
 
@@ -347,10 +321,7 @@ export class Keyspace {
    */
   clear(): void {
     this.detachImage();
-    this.table = new ScanTable();
-    this.withTtl = [];
-    this.ttlAt = [];
-    this.memoryBytes = 0;
+    this.tables = new SlotTables();
   }
 
   /**
@@ -371,17 +342,11 @@ export class Keyspace {
       throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'cannot adopt a keyspace that has an active snapshot image');
     }
     this.detachImage();
-    this.table = other.table;
-    this.withTtl = other.withTtl;
-    this.ttlAt = other.ttlAt;
-    this.memoryBytes = other.memoryBytes;
+    this.tables = other.tables;
     this.owned = other.owned;
     // Adopted entries carry stamps of `other`'s images: the next image here must be above them.
     this.imageGeneration = Math.max(this.imageGeneration, other.imageGeneration);
-    other.table = new ScanTable();
-    other.withTtl = [];
-    other.ttlAt = [];
-    other.memoryBytes = 0;
+    other.tables = new SlotTables();
   }
 
   /**
@@ -394,11 +359,9 @@ export class Keyspace {
     if (this.image !== null) {
       throw new KeyspaceImageError(KeyspaceImageErrorCode.Active, 'a snapshot image of this keyspace is already active; release it first');
     }
-    // The expiries as of this table: clear() and adopt() replace both, so a detached image keeps
-    // reading the ones its entries' slots index.
-    const ttlAt = this.ttlAt;
-    const expiryOf = (entry: Entry): number => (entry.ttlSlot === -1 ? NO_EXPIRY : ttlAt[entry.ttlSlot]!);
-    const image = new CopyOnWriteImage<Entry>(++this.imageGeneration, this.table, expiryOf, recordOf, (released) => {
+    // The tables as they are: clear() and adopt() replace them, so a detached image keeps walking,
+    // and reading expiries from, the ones it was begun on.
+    const image = new CopyOnWriteImage<Entry>(++this.imageGeneration, this.tables, recordOf, (released) => {
       if (this.image === released) this.image = null;
     });
     this.image = image;
@@ -413,15 +376,16 @@ export class Keyspace {
    * Guarantee (the same as Redis's): a key present for the whole iteration, from cursor 0 until
    * a call returns 0, is returned at least once, whatever is inserted or deleted meanwhile and
    * even if the table grows or shrinks; a key may be returned more than once only if the table
-   * shrank during the iteration. Cursors depend only on key bytes and table size, so a cursor
-   * from one replica stays valid on another (after a leader change).
+   * shrank during the iteration. The cursor goes slot by slot (slot_tables.ts), and depends only
+   * on key bytes and table sizes, so a cursor from one replica stays valid on another (after a
+   * leader change).
    */
   scan(cursor: number, count: number): { cursor: number; keys: string[] } {
     const keys: string[] = [];
     let next = cursor;
     let budget = count * 10;
     do {
-      next = this.table.scanBucket(next, keys);
+      next = this.tables.scanBucket(next, keys);
     } while (next !== 0 && budget-- > 0 && keys.length < count);
     return { cursor: next, keys };
   }
@@ -429,40 +393,40 @@ export class Keyspace {
   /** The names (latin1) of all keys live at `nowMs`, in no particular order. */
   liveKeyNames(nowMs: number): string[] {
     const names: string[] = [];
-    this.table.forEach((entry) => {
-      if (!this.expired(entry, nowMs)) names.push(entry.name);
+    this.tables.forEach((entry, keys) => {
+      if (!expired(keys, entry, nowMs)) names.push(entry.name);
     });
     return names;
   }
 
   /**
    * The keys of one hash slot live at `nowMs`: how many, and the first `limit` of them found
-   * (CLUSTER COUNTKEYSINSLOT and GETKEYSINSLOT). Redis keeps an index by slot; here it is a scan of
-   * every key, O(keys), computing each key's slot: these are operator commands, not a hot path.
+   * (CLUSTER COUNTKEYSINSLOT and GETKEYSINSLOT): a walk of that slot's table.
    */
   keysInSlot(slot: number, nowMs: number, limit: number): { count: number; keys: Buffer[] } {
     let count = 0;
     const keys: Buffer[] = [];
-    this.table.forEach((entry) => {
-      if (this.expired(entry, nowMs)) return;
-      const key = Buffer.from(entry.name, 'latin1');
-      if (keyHashSlot(key) !== slot) return;
+    const table = this.tables.of(slot);
+    table?.table.forEach((entry) => {
+      if (expired(table, entry, nowMs)) return;
       count++;
-      if (keys.length < limit) keys.push(key);
+      if (keys.length < limit) keys.push(Buffer.from(entry.name, 'latin1'));
     });
     return { count, keys };
   }
 
   /** Whether the key named `name` (latin1) is live at `nowMs`; for filtering SCAN results. */
   isLiveName(name: string, nowMs: number): boolean {
-    const entry = this.table.find(name);
-    return entry !== undefined && !this.expired(entry, nowMs);
+    const keys = this.tables.ofName(name);
+    const entry = keys?.table.find(name);
+    return entry !== undefined && !expired(keys!, entry, nowMs);
   }
 
   /** The value of the key named `name` (latin1) if live at `nowMs`. */
   getByName(name: string, nowMs: number): Value | undefined {
-    const entry = this.table.find(name);
-    if (entry === undefined || this.expired(entry, nowMs)) return undefined;
+    const keys = this.tables.ofName(name);
+    const entry = keys?.table.find(name);
+    if (entry === undefined || expired(keys!, entry, nowMs)) return undefined;
     return valueOfStored(entry.value);
   }
 
@@ -472,11 +436,11 @@ export class Keyspace {
    * searches linearly, so that a keyspace of mostly expired keys still answers correctly.
    */
   randomKey(nowMs: number, random: () => number): Buffer | null {
-    if (this.table.size === 0) return null;
+    if (this.tables.size === 0) return null;
     for (let attempt = 0; attempt < RANDOM_KEY_TRIES; attempt++) {
-      const entry = this.table.randomEntry(random);
+      const entry = this.tables.randomEntry(random);
       if (entry === undefined) break;
-      if (!this.expired(entry, nowMs)) return Buffer.from(entry.name, 'latin1');
+      if (!expired(this.tables.ofName(entry.name)!, entry, nowMs)) return Buffer.from(entry.name, 'latin1');
     }
     const live = this.liveKeyNames(nowMs);
     if (live.length === 0) return null;
@@ -489,37 +453,39 @@ export class Keyspace {
    * `random` returns floats in [0, 1).
    */
   sampleKeysWithTtl(count: number, random: () => number): Buffer[] {
-    const total = this.withTtl.length;
-    if (count >= total) return this.withTtl.map((entry) => Buffer.from(entry.name, 'latin1'));
+    const total = this.tables.countWithTtl;
+    const keys: Buffer[] = [];
+    if (count >= total) {
+      for (let k = 0; k < total; k++) keys.push(Buffer.from(this.tables.withTtlAt(k).name, 'latin1'));
+      return keys;
+    }
     const picked = new Set<number>();
     while (picked.size < count) picked.add(Math.floor(random() * total));
-    const keys: Buffer[] = [];
-    for (const slot of picked) keys.push(Buffer.from(this.withTtl[slot]!.name, 'latin1'));
+    for (const k of picked) keys.push(Buffer.from(this.tables.withTtlAt(k).name, 'latin1'));
     return keys;
   }
 
   /**
-   * A split: moves every key whose hash slot is in `slots` (expired ones included: they are state
-   * until a replicated delete removes them), with its value and expiry, into a new keyspace that
-   * owns exactly `slots`; this one stops owning them. O(keys), synchronous, the same on every
-   * replica (it runs inside the apply of one entry). A tracking image keeps the moved keys' old
-   * records, as for any removal.
+   * A split: hands every key whose hash slot is in `slots` (expired ones included: they are state
+   * until a replicated delete removes them), with its value and expiry, to a new keyspace that
+   * owns exactly `slots`; this one stops owning them. The slots' tables move as they are, so it is
+   * O(slots) whatever the number of keys, and the same on every replica (it runs inside the apply
+   * of one entry). A tracking image first records the moved keys it has not yielded yet, as for
+   * any removal: O(those keys), only while a snapshot is being taken.
    */
   extractSlots(slots: SlotSet): Keyspace {
     const out = new Keyspace();
     out.owned = slots.copy();
-    // The entries themselves move (a new one per key was most of the time, in allocation and GC),
-    // stamped by this keyspace's images: the new keyspace's images must be above them.
+    // The entries carry stamps of this keyspace's images: the new keyspace's images must be above them.
     out.imageGeneration = this.imageGeneration;
-    const moving: Entry[] = [];
-    this.table.forEach((entry) => {
-      if (slots.has(nameHashSlot(entry.name))) moving.push(entry);
-    });
-    out.table.reserve(moving.length);
-    for (const entry of moving) {
-      const expireAt = this.expiryOf(entry);
-      this.remove(entry);
-      out.relink(entry, expireAt);
+    const image = this.image;
+    for (const [first, last] of slots.ranges()) {
+      for (let slot = first; slot <= last; slot++) {
+        // Recorded while the table is still this keyspace's: the image reads expiries from its tables.
+        if (image !== null) this.tables.of(slot)?.table.forEach((entry) => image.preserve(entry));
+        const keys = this.tables.take(slot);
+        if (keys !== undefined) out.tables.put(keys);
+      }
     }
     const kept = this.owned.copy();
     for (const range of slots.ranges()) kept.removeRange(range);
@@ -534,7 +500,7 @@ export class Keyspace {
    */
   snapshot(): KeyRecord[] {
     const records: KeyRecord[] = [];
-    this.table.forEach((entry) => records.push(recordOf({ name: entry.name, value: entry.value, expireAt: this.expiryOf(entry) })));
+    this.tables.forEach((entry, keys) => records.push(recordOf({ name: entry.name, value: entry.value, expireAt: keys.expiryOf(entry) })));
     return records;
   }
 
@@ -547,27 +513,17 @@ export class Keyspace {
   }
 
   /** `hash` is hashName(name), already computed by the lookup that found no entry. */
-  private insert(name: string, hash: number, value: StoredValue, expireAt: number): void {
+  private insert(keys: SlotKeys, name: string, hash: number, value: StoredValue, expireAt: number): void {
     // Born stamped while an image tracks: its walk must not yield a key it did not start with.
     const imageStamp = this.image === null ? 0 : this.image.generation;
     const entry: Entry = { name, hash, prev: undefined, next: undefined, value, ttlSlot: -1, imageStamp };
-    this.table.add(entry, hash);
-    this.memoryBytes += PER_KEY_OVERHEAD_BYTES + name.length + value.length;
-    this.changeExpiry(entry, expireAt);
+    this.tables.add(keys, entry, hash);
+    this.tables.setExpiry(keys, entry, expireAt);
   }
 
-  /** Adds an entry removed from another keyspace (extractSlots), as it is. */
-  private relink(entry: Entry, expireAt: number): void {
-    this.table.add(entry, entry.hash);
-    this.memoryBytes += PER_KEY_OVERHEAD_BYTES + entry.name.length + entry.value.length;
-    this.changeExpiry(entry, expireAt);
-  }
-
-  private remove(entry: Entry): void {
+  private remove(keys: SlotKeys, entry: Entry): void {
     if (this.image !== null) this.image.preserve(entry);
-    this.changeExpiry(entry, NO_EXPIRY);
-    this.table.remove(entry);
-    this.memoryBytes -= PER_KEY_OVERHEAD_BYTES + entry.name.length + entry.value.length;
+    this.tables.remove(keys, entry);
   }
 
   /** The tracking image keeps the structures it walks; the keyspace stops writing them. */
@@ -576,40 +532,11 @@ export class Keyspace {
     this.image.detach();
     this.image = null;
   }
+}
 
-  private changeExpiry(entry: Entry, expireAt: number): void {
-    const slot = entry.ttlSlot;
-    if (expireAt === NO_EXPIRY) {
-      if (slot !== -1) {
-        const last = this.withTtl.pop()!;
-        const lastAt = this.ttlAt.pop()!;
-        if (last !== entry) {
-          this.withTtl[slot] = last;
-          this.ttlAt[slot] = lastAt;
-          last.ttlSlot = slot;
-        }
-        entry.ttlSlot = -1;
-        this.memoryBytes -= PER_TTL_OVERHEAD_BYTES;
-      }
-    } else if (slot === -1) {
-      entry.ttlSlot = this.withTtl.length;
-      this.withTtl.push(entry);
-      this.ttlAt.push(expireAt);
-      this.memoryBytes += PER_TTL_OVERHEAD_BYTES;
-    } else {
-      this.ttlAt[slot] = expireAt;
-    }
-  }
-
-  /** Absolute ms, or NO_EXPIRY. */
-  private expiryOf(entry: Entry): number {
-    return entry.ttlSlot === -1 ? NO_EXPIRY : this.ttlAt[entry.ttlSlot]!;
-  }
-
-  /** Whether the key has expired at `nowMs` (logically absent: see the class comment). */
-  private expired(entry: Entry, nowMs: number): boolean {
-    return entry.ttlSlot !== -1 && this.ttlAt[entry.ttlSlot]! <= nowMs;
-  }
+/** Whether the key has expired at `nowMs` (logically absent: see the class comment). */
+function expired(keys: SlotKeys, entry: Entry, nowMs: number): boolean {
+  return entry.ttlSlot !== -1 && keys.ttlAt[entry.ttlSlot]! <= nowMs;
 }
 
 function recordOf(key: ImageKey): KeyRecord {

@@ -1,6 +1,6 @@
 import { QuorumError } from '../util/errors.js';
 import type { KeyRecord, StoredValue } from './keyspace.js';
-import type { ScanEntry, ScanTable } from './scan_table.js';
+import type { ScanEntry } from './scan_table.js';
 
 /**
  * A point-in-time image of a keyspace that is read lazily while the keyspace keeps changing:
@@ -34,7 +34,7 @@ export interface KeyspaceImage extends Iterable<KeyRecord> {
 
 /**
  * Copy-on-write without copying the keyspace (the scheme of Redis's fork, by hand): the image
- * walks the live ScanTable and, for the few keys written before the walk reached them, remembers
+ * walks the live tables and, for the few keys written before the walk reached them, remembers
  * their value as it was (a pre-image). Every keyspace entry carries `imageStamp`; an entry whose
  * stamp is the image's generation is one the walk must not yield:
  *
@@ -45,16 +45,20 @@ export interface KeyspaceImage extends Iterable<KeyRecord> {
  *   entry inserted while the image tracks ──► stamped at birth (a new key, or a key recreated
  *            after a delete: its start value is a pre-image already, or was yielded already)
  *
- * The walk is SCAN's: bucket after bucket in reverse-binary cursor order (ScanTable), one bucket's
- * chain copied into a small buffer at a time and yielded from it one entry per `nextKey`, while
- * applies go on between calls and may grow or shrink the table. Why each key of the start state is
+ * The walk is SCAN's: slot after slot, each slot's table bucket after bucket in reverse-binary
+ * cursor order (SlotTables, ScanTable), one bucket's chain copied into a small buffer at a time
+ * and yielded from it one entry per `nextKey`, while applies go on between calls and may grow or
+ * shrink a table, drop an emptied one or make a new one. Why each key of the start state is
  * yielded exactly once:
  *
  *   - at least once: an entry never written is never removed either (a removal is a write), so it
- *     is in the table for the whole walk, and the reverse-binary cursor visits every such entry at
- *     least once however the table is resized between steps (Redis's dictScan guarantee). It is
- *     yielded from that bucket's buffer unless stamped, i.e. unless already yielded. An entry
- *     written before the walk reached it is yielded as its pre-image instead.
+ *     is in its slot's table for the whole walk (which therefore is never dropped), and the
+ *     reverse-binary cursor visits every such entry at least once however the table is resized
+ *     between steps (Redis's dictScan guarantee). It is yielded from that bucket's buffer unless
+ *     stamped, i.e. unless already yielded. An entry written before the walk reached it is yielded
+ *     as its pre-image instead. A split that hands slots' tables to a new group while the image
+ *     tracks records a pre-image of each of their entries not yet yielded first (it is a removal
+ *     of those keys from this keyspace).
  *   - at most once: yielding stamps, and so does recording a pre-image; a stamped entry is never
  *     yielded by the walk and never gets a second pre-image. That covers the buckets a shrink
  *     folds back in front of the cursor (dictScan may then visit an entry twice), entries moved by
@@ -65,8 +69,8 @@ export interface KeyspaceImage extends Iterable<KeyRecord> {
  * Memory: one record per key written before the walk reached it, and one bucket's chain (the
  * buffer), not a copy of the keyspace.
  *
- * Detaching: `clear()` and `adopt()` replace the keyspace's table instead of emptying it. The
- * image keeps walking the old table, which nothing writes any more, so it needs no more tracking:
+ * Detaching: `clear()` and `adopt()` replace the keyspace's tables instead of emptying them. The
+ * image keeps walking the old ones, which nothing writes any more, so it needs no more tracking:
  * the keyspace drops it (`detach`) and the image stays a correct image of the state it was begun
  * on until it is iterated or released.
  *
@@ -88,7 +92,7 @@ export interface ImageKey {
   readonly expireAt: number;
 }
 
-/** What the image needs of a keyspace entry (its expiry comes from the keyspace: `expiryOf`). */
+/** What the image needs of a keyspace entry (its expiry comes from the tables: `expiryOf`). */
 export interface ImageEntry extends ScanEntry {
   /** As the keyspace stores it; never mutated in place (keyspace.ts, ownership). */
   readonly value: StoredValue;
@@ -115,13 +119,27 @@ export class KeyspaceImageError extends QuorumError {
 }
 
 /**
+ * What the image walks: the keyspace's tables with SCAN's cursor (slot_tables.ts), and the expiry
+ * of an entry found there.
+ */
+export interface WalkedTable<E extends ImageEntry> {
+  readonly size: number;
+  /** The entries of the cursor's bucket into out[0..count); returns count. */
+  copyBucket(cursor: number, out: E[]): number;
+  /** The cursor after `cursor`'s bucket; 0 once the walk is complete. */
+  nextCursor(cursor: number): number;
+  /** An entry's expiry (absolute ms, or -1), as of these tables. */
+  expiryOf(entry: E): number;
+}
+
+/**
  * The image as the keyspace drives it: `preserve(entry)` before the first write to an entry,
  * `generation` as the stamp of entries inserted while it tracks, `detach()` when the keyspace
  * stops writing the walked table.
  */
 export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
   readonly size: number;
-  private walked: ScanTable<E> | null;
+  private walked: WalkedTable<E> | null;
   private preImages: ImageKey[] = [];
   private copied = 0;
   private released = false;
@@ -146,28 +164,30 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
 
   /**
    * @param generation  above every stamp any entry of `walked` carries
-   * @param walked      the keyspace's live table; entries are never stamped with `generation` yet
-   * @param expiryOf    an entry's expiry (absolute ms, or -1), as of `walked`'s keyspace structures
+   * @param walked      the keyspace's live tables; entries are never stamped with `generation` yet
    * @param recordOf    a key as a record, for the iterator
    * @param stopTracking called once, on release, if the keyspace still tracks this image
    */
   constructor(
     readonly generation: number,
-    walked: ScanTable<E>,
-    private readonly expiryOf: (entry: E) => number,
+    walked: WalkedTable<E>,
     private readonly recordOf: (key: ImageKey) => KeyRecord,
     private stopTracking: ((image: CopyOnWriteImage<E>) => void) | null,
   ) {
     this.size = walked.size;
     this.walked = walked;
+    this.tables = walked;
   }
+
+  /** The walked tables, kept after release for `preserve`'s expiry lookups (never walked again). */
+  private readonly tables: WalkedTable<E>;
 
   /** Before every write to `entry` (in place or a removal) while this image tracks the keyspace. */
   preserve(entry: E): void {
     if (entry.imageStamp === this.generation) return;
     entry.imageStamp = this.generation;
     // Values are never mutated in place (keyspace.ts, ownership): sharing the value is a copy.
-    this.preImages.push({ name: entry.name, value: entry.value, expireAt: this.expiryOf(entry) });
+    this.preImages.push({ name: entry.name, value: entry.value, expireAt: this.tables.expiryOf(entry) });
     this.copied++;
   }
 
@@ -201,7 +221,7 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
         const current = this.current;
         current.name = entry.name;
         current.value = entry.value;
-        current.expireAt = this.expiryOf(entry);
+        current.expireAt = this.tables.expiryOf(entry);
         return current;
       }
       this.walking = false;

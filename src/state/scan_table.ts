@@ -1,9 +1,10 @@
 /**
- * The keyspace's index: a power-of-two table of buckets, each a doubly linked chain threaded
- * through the entries themselves (no per-bucket arrays), as Redis's dict. Lookups walk one chain
- * (comparing the stored hash before the name); SCAN, RANDOMKEY and the copy-on-write image's walk
- * (keyspace_image.ts) go through the buckets. It is the only index: a JS Map beside it
- * would be a second lookup structure over the same entries.
+ * The index of one hash slot's keys (the keyspace keeps one per slot: slot_tables.ts): a
+ * power-of-two table of buckets, each a doubly linked chain threaded through the entries
+ * themselves (no per-bucket arrays), as Redis's dict. Lookups walk one chain (comparing the stored
+ * hash before the name); SCAN, RANDOMKEY and the copy-on-write image's walk (keyspace_image.ts) go
+ * through the buckets. It is the only index: a JS Map beside it would be a second lookup
+ * structure over the same entries.
  *
  * The cursor is Redis's reverse-binary cursor (dictScan): the bucket index is incremented in
  * its *reversed* bits, so when the table doubles, bucket `b` splits into `b` and `b | size`,
@@ -87,15 +88,6 @@ export class ScanTable<T extends ScanEntry> {
     const indexed = this.longChains?.get(index);
     if (indexed !== undefined) indexed.set(entry.name, entry);
     else if (this.chainLongerThan(index, LONG_CHAIN)) this.indexChain(index);
-  }
-
-  /**
-   * Grows the table at once to the size `count` entries would grow it to one add at a time (the
-   * same size, so the same cursors), for a caller about to add that many.
-   */
-  reserve(count: number): void {
-    const size = smallestSizeFor(count);
-    if (size > this.buckets.length) this.resize(size);
   }
 
   remove(entry: T): void {

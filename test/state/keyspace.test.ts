@@ -183,6 +183,29 @@ describe('random key', () => {
   });
 });
 
+describe('draws over slots of unequal size (keys kept in one table per slot)', () => {
+  // 990 keys in one slot (a hash tag), 10 spread over others: a draw that picked a slot first and
+  // then a key would return the crowded slot's keys about as often as one other slot's.
+  const ks = new Keyspace();
+  for (let i = 0; i < 990; i++) ks.set(key(`{crowded}${i}`), str('v'), NOW + 1000);
+  for (let i = 0; i < 10; i++) ks.set(key(`lone${i}`), str('v'), NOW + 1000);
+
+  test('a random key is drawn by its slot\'s share of the keys', () => {
+    const random = seededRandom(seed);
+    let crowded = 0;
+    for (let i = 0; i < 2000; i++) if (ks.randomKey(NOW, random)!.toString().startsWith('{crowded}')) crowded++;
+    expect(crowded).toBeGreaterThan(2000 * 0.95);
+  });
+
+  test('active expiry samples keys with a TTL uniformly across slots', () => {
+    const random = seededRandom(seed);
+    let crowded = 0;
+    for (let i = 0; i < 200; i++) for (const k of ks.sampleKeysWithTtl(10, random)) if (k.toString().startsWith('{crowded}')) crowded++;
+    expect(crowded).toBeGreaterThan(2000 * 0.95);
+    expect(ks.sampleKeysWithTtl(5000, random)).toHaveLength(1000);
+  });
+});
+
 describe('memory estimate', () => {
   test('grows with keys and value bytes and returns to zero', () => {
     const ks = new Keyspace();

@@ -1,10 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
+import { nameHashSlot } from '../../src/state/hash_slot.js';
 import { Keyspace, NO_EXPIRY } from '../../src/state/keyspace.js';
 import { propertyParameters } from '../storage/support.js';
 
 /**
- * The copy-on-write image walks the keyspace's ScanTable with SCAN's reverse-binary cursor while
+ * The copy-on-write image walks the keyspace's tables with SCAN's reverse-binary cursor while
  * applies go on (keyspace_image.ts). Here the table is forced to grow (bursts of inserts) and to
  * shrink below its size at the start (bursts of deletes, of new keys and of start keys) between
  * steps of the walk, interleaved with writes to start keys, some not walked yet, some walked
@@ -46,9 +47,19 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   },
 );
 
-/** The table's bucket count (white box: what the property is about). */
+/**
+ * Keys live in one table per hash slot (slot_tables.ts): the resized table is the one of the slot
+ * of `{t}`, which new keys go to; the start keys are shared with a second slot (`{u}`), so that
+ * the walk also crosses from one slot's table to another's.
+ */
+const grownTag = '{t}';
+const startName = (i: number): string => `${i % 2 === 0 ? grownTag : '{u}'}s${i}`;
+const grownSlot = nameHashSlot(grownTag);
+
+/** The bucket count of the grown slot's table, 0 when it holds no keys (white box: what the property is about). */
 function buckets(ks: Keyspace): number {
-  return (ks as unknown as { table: { buckets: unknown[] } }).table.buckets.length;
+  const tables = (ks as unknown as { tables: { of(slot: number): { table: { buckets: unknown[] } } | undefined } }).tables;
+  return tables.of(grownSlot)?.table.buckets.length ?? 0;
 }
 
 /** Runs whose walk saw the table grow, and shrink below its size at the start, between two pulls. */
@@ -62,7 +73,7 @@ describe('image walk across table resizes', () => {
         const ks = new Keyspace();
         const expected = new Map<string, string>();
         for (let i = 0; i < startCount; i++) {
-          const name = `s${i}`;
+          const name = startName(i);
           const expireAt = i % 3 === 0 ? START + i : NO_EXPIRY;
           ks.set(key(name), str(`v${i}`), expireAt);
           expected.set(name, `v${i}@${expireAt}`);
@@ -100,7 +111,7 @@ describe('image walk across table resizes', () => {
               break;
             case 'grow':
               for (let i = 0; i < step.count; i++) {
-                const name = `n${fresh++}`;
+                const name = `${grownTag}n${fresh++}`;
                 ks.set(key(name), str('new'));
                 newKeys.push(name);
               }

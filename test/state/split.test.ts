@@ -132,7 +132,7 @@ describe('split', () => {
   });
 });
 
-describe('Keyspace.extractSlots moves the entries themselves', () => {
+describe('Keyspace.extractSlots hands over the slots\' tables', () => {
   const names = Array.from({ length: 2000 }, (_, i) => `k:${i}`);
   const moved = SlotSet.empty();
   moved.addRange([8192, 16383]);
@@ -146,11 +146,21 @@ describe('Keyspace.extractSlots moves the entries themselves', () => {
     const during = parent.beginSnapshot();
     const first = during.nextKey();
     expect(first).toBeDefined();
+    const describeKey = (k: { name: string; value: unknown; expireAt: number }): string => `${k.name}=${String(k.value)}@${k.expireAt}`;
+    const parentImage = [describeKey(first!)];
     const child = parent.extractSlots(moved);
-    const parentImage = [first!.name];
-    for (let k = during.nextKey(); k !== undefined; k = during.nextKey()) parentImage.push(k.name);
+    // Writes on both sides after the split, to keys the image has not yielded yet: it must still
+    // yield every key as it was when it was begun, the moved ones included.
+    for (const n of names) {
+      if (n === first!.name) continue;
+      (inMoved(n) ? child : parent).setByName(n, { type: 'string', value: b('after-split') }, 9_000_000);
+    }
+    for (let k = during.nextKey(); k !== undefined; k = during.nextKey()) parentImage.push(describeKey(k));
     parentImage.sort();
-    expect(parentImage).toEqual([...names].sort());
+    expect(parentImage).toEqual(names.map((n, i) => `${n}=${n}@${i % 3 === 0 ? 5_000_000 + i : NO_EXPIRY}`).sort());
+    names.forEach((n, i) => {
+      if (n !== first!.name) (inMoved(n) ? child : parent).setByName(n, { type: 'string', value: b(n) }, i % 3 === 0 ? 5_000_000 + i : NO_EXPIRY);
+    });
     expect(child.size).toBe(names.filter(inMoved).length);
     expect(parent.size).toBe(names.length - child.size);
     for (let round = 0; round < 2; round++) {
@@ -161,6 +171,19 @@ describe('Keyspace.extractSlots moves the entries themselves', () => {
         expect(r.expireAt, r.key.toString('latin1')).toBe(i % 3 === 0 ? 5_000_000 + i : null);
       }
     }
+  });
+
+  it('hands over the slots\' tables as they are, whatever their number of keys (a split is O(slots))', () => {
+    const parent = commandCatalog.newKeyspace();
+    for (const n of names) parent.setByName(n, { type: 'string', value: b(n) });
+    type Tables = { of(slot: number): object | undefined };
+    const tablesOf = (ks: typeof parent): Tables => (ks as unknown as { tables: Tables }).tables;
+    const slot = keyHashSlot(b(names.find(inMoved)!));
+    const before = tablesOf(parent).of(slot);
+    expect(before).toBeDefined();
+    const child = parent.extractSlots(moved);
+    expect(tablesOf(child).of(slot)).toBe(before);
+    expect(tablesOf(parent).of(slot)).toBeUndefined();
   });
 
   it('sizes the new keyspace as adding its keys one by one would: the same SCAN cursors', () => {
