@@ -3,6 +3,7 @@ import { MessageType } from '../raft/index.js';
 import type { Message, SnapshotMetadata } from '../raft/index.js';
 import { descriptorOf } from '../storage/snapshot_format.js';
 import type { PackableRecords, SnapshotInfo, VisitableRecords } from '../storage/snapshot_format.js';
+import { isImageCancelled } from '../state/keyspace_image.js';
 import type { ReplicatedStateMachine } from '../state/state_machine.js';
 import type { SnapshotReader, SnapshotStore } from '../storage/snapshot_store.js';
 import type { IncomingSnapshot, OutgoingSnapshot } from '../transport/snapshot_transfer.js';
@@ -189,6 +190,13 @@ export class SnapshotManager implements GroupSnapshots {
     try {
       info = await write;
     } catch (err) {
+      if (isImageCancelled(err) && !this.stopped) {
+        // A split while the image was read (keyspace_image.ts, Cancelling): nothing is wrong; the
+        // next capture waits for the new group's first snapshot (holdSnapshotsUntil) and is taken now.
+        this.options.logger.info({ component: 'snapshot', group: this.options.groupId, index }, 'snapshot cancelled by a split; taking it again');
+        image.release();
+        return this.take();
+      }
       this.stats.failed++;
       this.options.logger.warn({ component: 'snapshot', group: this.options.groupId, index, error: (err as Error).message }, 'snapshot failed');
       throw err;

@@ -470,19 +470,20 @@ export class Keyspace {
    * until a replicated delete removes them), with its value and expiry, to a new keyspace that
    * owns exactly `slots`; this one stops owning them. The slots' tables move as they are, so it is
    * O(slots) whatever the number of keys, and the same on every replica (it runs inside the apply
-   * of one entry). A tracking image first records the moved keys it has not yielded yet, as for
-   * any removal: O(those keys), only while a snapshot is being taken.
+   * of one entry). A snapshot image being read is cancelled (keyspace_image.ts, Cancelling).
    */
   extractSlots(slots: SlotSet): Keyspace {
     const out = new Keyspace();
     out.owned = slots.copy();
     // The entries carry stamps of this keyspace's images: the new keyspace's images must be above them.
     out.imageGeneration = this.imageGeneration;
-    const image = this.image;
+    if (this.image !== null) {
+      const image = this.image;
+      this.image = null;
+      image.cancel('the group gave slots to a new group while the image was read');
+    }
     for (const [first, last] of slots.ranges()) {
       for (let slot = first; slot <= last; slot++) {
-        // Recorded while the table is still this keyspace's: the image reads expiries from its tables.
-        if (image !== null) this.tables.of(slot)?.table.forEach((entry) => image.preserve(entry));
         const keys = this.tables.take(slot);
         if (keys !== undefined) out.tables.put(keys);
       }

@@ -32,6 +32,12 @@ export interface KeyspaceImage extends Iterable<KeyRecord> {
   release(): void;
 }
 
+/** Whether `err` (or an error it was caused by) says that a keyspace image was cancelled by a split. */
+export function isImageCancelled(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) if (e instanceof KeyspaceImageError && e.code === KeyspaceImageErrorCode.Cancelled) return true;
+  return false;
+}
+
 /**
  * Copy-on-write without copying the keyspace (the scheme of Redis's fork, by hand): the image
  * walks the live tables and, for the few keys written before the walk reached them, remembers
@@ -76,7 +82,13 @@ export interface KeyspaceImage extends Iterable<KeyRecord> {
  *
  *   tracking ──clear()/adopt()──► detached ──┐
  *      │                                     ├── iteration ends / release() ──► released
- *      └─────────────────────────────────────┘
+ *      ├─────────────────────────────────────┘
+ *      └──split (extractSlots)──► cancelled: the next `nextKey` throws KEYSPACE_IMAGE_CANCELLED
+ *
+ * Cancelling: a split hands whole slots' tables to a new keyspace, which then writes their entries
+ * without telling this image. Keeping the image correct would take a pre-image of every moved key
+ * it has not yielded yet, inside the split's apply: the O(keys) work per-slot tables exist to
+ * avoid. So a split cancels the image instead, in O(1); the snapshot it was for is taken again.
  */
 
 /**
@@ -105,6 +117,8 @@ export const KeyspaceImageErrorCode = {
   Active: 'KEYSPACE_IMAGE_ACTIVE',
   /** An image iterated twice, or after it was released; `adopt` of a keyspace with an image. */
   InvalidState: 'KEYSPACE_IMAGE_INVALID_STATE',
+  /** The keyspace gave slots to a new group while the image was read: take a new one. */
+  Cancelled: 'KEYSPACE_IMAGE_CANCELLED',
 } as const;
 export type KeyspaceImageErrorCode = (typeof KeyspaceImageErrorCode)[keyof typeof KeyspaceImageErrorCode];
 
@@ -161,6 +175,8 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
   private readonly current: { name: string; value: StoredValue; expireAt: number } = { name: '', value: '', expireAt: -1 };
   private preImageIndex = 0;
   private finished = false;
+  /** Why the image was cancelled (see Cancelling), or null. */
+  private cancelledBecause: string | null = null;
 
   /**
    * @param generation  above every stamp any entry of `walked` carries
@@ -198,6 +214,13 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
   /** The keyspace no longer writes the walked table (it was replaced by clear/adopt). */
   detach(): void {
     this.stopTracking = null;
+  }
+
+  /** The keyspace gave away slots: stops tracking; reading on throws KEYSPACE_IMAGE_CANCELLED. */
+  cancel(reason: string): void {
+    if (this.released) return;
+    this.cancelledBecause = reason;
+    this.release();
   }
 
   release(): void {
@@ -253,6 +276,7 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
   }
 
   private startPass(): void {
+    if (this.cancelledBecause !== null) this.checkNotReleased();
     if (this.released) throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'keyspace image iterated after it was released');
     if (this.started) throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'a keyspace image can be iterated only once');
     this.started = true;
@@ -280,6 +304,7 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
   }
 
   private checkNotReleased(): void {
+    if (this.cancelledBecause !== null) throw new KeyspaceImageError(KeyspaceImageErrorCode.Cancelled, `keyspace image cancelled: ${this.cancelledBecause}`);
     if (this.released) throw new KeyspaceImageError(KeyspaceImageErrorCode.InvalidState, 'keyspace image released during its iteration');
   }
 }

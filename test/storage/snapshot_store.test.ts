@@ -13,7 +13,11 @@ import {
   SnapshotOutOfDateError,
   SnapshotStateError,
 } from '../../src/storage/snapshot_errors.js';
-import { descriptorOf } from '../../src/storage/snapshot_format.js';
+import { isImageCancelled } from '../../src/state/keyspace_image.js';
+import { Keyspace } from '../../src/state/keyspace.js';
+import { packedStateImage } from '../../src/state/snapshot_image.js';
+import { SlotSet } from '../../src/state/slot_set.js';
+import { descriptorOf, type PackableRecords } from '../../src/storage/snapshot_format.js';
 import { SnapshotStore } from '../../src/storage/snapshot_store.js';
 import type { SnapshotStoreOptions } from '../../src/storage/snapshot_store.js';
 import {
@@ -431,5 +435,39 @@ describe('damaged LevelDB values', () => {
       },
       (db) => db.del(metaKeyOf(2)),
     );
+  });
+});
+
+describe('an image cancelled by a split', () => {
+  it('fails the write with an error isImageCancelled recognises, keeps the newest snapshot, and leaves the store usable', async () => {
+    await withStore({ chunkBytes: 4096 }, async (store) => {
+      const small = new Keyspace();
+      small.setByName('only', { type: 'string', value: Buffer.from('v') });
+      const first = await store.write(descriptor(5), packedStateImage(small.beginSnapshot(), []));
+      const ks = new Keyspace();
+      for (let i = 0; i < 20_000; i++) ks.setByName(`key:${i}`, { type: 'string', value: Buffer.alloc(200, i % 251) });
+      const moved = SlotSet.empty();
+      moved.addRange([8192, 16383]);
+      // The split lands between two chunks of the write, as an apply lands between two turns.
+      const inner = packedStateImage(ks.beginSnapshot(), []);
+      let packs = 0;
+      const splitAfterFirstPack: PackableRecords = {
+        packInto: (packer, budget) => {
+          packs++;
+          const more = inner.packInto(packer, budget);
+          if (packs === 1) ks.extractSlots(moved);
+          return more;
+        },
+      };
+      const failure = await store.write(descriptor(10), splitAfterFirstPack).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(packs).toBeGreaterThan(1);
+      expect(isImageCancelled(failure)).toBe(true);
+      expect(store.latestInfo).toEqual(first);
+      const again = await store.write(descriptor(10), packedStateImage(ks.beginSnapshot(), []));
+      expect(again.recordCount).toBe(ks.size);
+    });
   });
 });
