@@ -175,7 +175,7 @@ export class Keyspace {
   get(key: Buffer, nowMs: number): Value | undefined {
     const name = key.toString('latin1');
     const keys = this.tables.ofName(name);
-    const entry = keys?.table.find(name);
+    const entry = keys?.find(name);
     if (entry === undefined || expired(keys!, entry, nowMs)) {
       this.readMisses++;
       return undefined;
@@ -195,7 +195,7 @@ export class Keyspace {
   lookupWrite(key: Buffer, nowMs: number): Value | undefined {
     const name = key.toString('latin1');
     const keys = this.tables.ofName(name);
-    const entry = keys?.table.find(name);
+    const entry = keys?.find(name);
     if (entry === undefined) return undefined;
     if (expired(keys!, entry, nowMs)) {
       this.remove(keys!, entry);
@@ -211,7 +211,7 @@ export class Keyspace {
   expireAtOf(key: Buffer, nowMs: number): number {
     const name = key.toString('latin1');
     const keys = this.tables.ofName(name);
-    const entry = keys?.table.find(name);
+    const entry = keys?.find(name);
     if (entry === undefined || expired(keys!, entry, nowMs)) return KEY_MISSING;
     return keys!.expiryOf(entry);
   }
@@ -236,7 +236,7 @@ export class Keyspace {
   setStoredByName(name: string, value: StoredValue, expireAt: number = NO_EXPIRY): void {
     const hash = hashName(name);
     const keys = this.tables.ensure(nameHashSlot(name));
-    const entry = keys.table.find(name, hash);
+    const entry = keys.find(name, hash);
     if (entry === undefined) {
       this.insert(keys, name, hash, value, expireAt);
       return;
@@ -256,7 +256,7 @@ export class Keyspace {
     const stored = storedString(value.value);
     const hash = hashName(name);
     const keys = this.tables.ensure(nameHashSlot(name));
-    const entry = keys.table.find(name, hash);
+    const entry = keys.find(name, hash);
     if (entry === undefined) {
       this.insert(keys, name, hash, stored, NO_EXPIRY);
       return;
@@ -269,7 +269,7 @@ export class Keyspace {
   setExpireAt(key: Buffer, expireAt: number): boolean {
     const name = key.toString('latin1');
     const keys = this.tables.ofName(name);
-    const entry = keys?.table.find(name);
+    const entry = keys?.find(name);
     if (entry === undefined) return false;
     if (this.image !== null) this.image.preserve(entry);
     this.tables.setExpiry(keys!, entry, expireAt);
@@ -283,7 +283,7 @@ export class Keyspace {
   delete(key: Buffer, nowMs: number): boolean {
     const name = key.toString('latin1');
     const keys = this.tables.ofName(name);
-    const entry = keys?.table.find(name);
+    const entry = keys?.find(name);
     if (entry === undefined) return false;
     const live = !expired(keys!, entry, nowMs);
     this.remove(keys!, entry);
@@ -294,7 +294,7 @@ export class Keyspace {
   deleteIfExpired(key: Buffer, nowMs: number): boolean {
     const name = key.toString('latin1');
     const keys = this.tables.ofName(name);
-    const entry = keys?.table.find(name);
+    const entry = keys?.find(name);
     if (entry === undefined || !expired(keys!, entry, nowMs)) return false;
     this.remove(keys!, entry);
     return true;
@@ -307,7 +307,7 @@ export class Keyspace {
   rename(from: Buffer, to: Buffer): void {
     const fromName = from.toString('latin1');
     const keys = this.tables.ofName(fromName);
-    const entry = keys?.table.find(fromName);
+    const entry = keys?.find(fromName);
     if (entry === undefined) throw new Error('rename of a missing key');
     const value = entry.value;
     const expireAt = keys!.expiryOf(entry);
@@ -407,7 +407,7 @@ export class Keyspace {
     let count = 0;
     const keys: Buffer[] = [];
     const table = this.tables.of(slot);
-    table?.table.forEach((entry) => {
+    table?.forEach((entry) => {
       if (expired(table, entry, nowMs)) return;
       count++;
       if (keys.length < limit) keys.push(Buffer.from(entry.name, 'latin1'));
@@ -418,14 +418,14 @@ export class Keyspace {
   /** Whether the key named `name` (latin1) is live at `nowMs`; for filtering SCAN results. */
   isLiveName(name: string, nowMs: number): boolean {
     const keys = this.tables.ofName(name);
-    const entry = keys?.table.find(name);
+    const entry = keys?.find(name);
     return entry !== undefined && !expired(keys!, entry, nowMs);
   }
 
   /** The value of the key named `name` (latin1) if live at `nowMs`. */
   getByName(name: string, nowMs: number): Value | undefined {
     const keys = this.tables.ofName(name);
-    const entry = keys?.table.find(name);
+    const entry = keys?.find(name);
     if (entry === undefined || expired(keys!, entry, nowMs)) return undefined;
     return valueOfStored(entry.value);
   }

@@ -32,9 +32,11 @@ const PER_KEY_OVERHEAD_BYTES = 126;
 /** Extra cost of a key with a TTL: its places in `withTtl` and `ttlAt`. */
 const PER_TTL_OVERHEAD_BYTES = 16;
 
-/** The keys of one hash slot: a table of its own and its keys that have a TTL. */
-export class SlotKeys {
-  readonly table = new ScanTable<KeyEntry>();
+/**
+ * The keys of one hash slot: its own table (it is one, rather than holding one: a lookup reaches
+ * the slot's table through one object fewer) and its keys that have a TTL.
+ */
+export class SlotKeys extends ScanTable<KeyEntry> {
   /**
    * Keys with a TTL, as Redis's `expires` dict: an array for O(1) uniform sampling by the
    * leader's active-expiry cycle, with each entry's index in `ttlSlot` (swap-remove on delete).
@@ -48,7 +50,9 @@ export class SlotKeys {
   /** Approximate bytes of this slot's keys, values and TTLs (see PER_KEY_OVERHEAD_BYTES). */
   memoryBytes = 0;
 
-  constructor(readonly slot: number) {}
+  constructor(readonly slot: number) {
+    super();
+  }
 
   /** Absolute ms, or NO_EXPIRY. */
   expiryOf(entry: KeyEntry): number {
@@ -103,7 +107,7 @@ export class SlotTables implements WalkedTable<KeyEntry> {
 
   /** The entry named `name` and its slot's table. */
   find(name: string, hash?: number): KeyEntry | undefined {
-    return this.slots[nameHashSlot(name)]?.table.find(name, hash);
+    return this.slots[nameHashSlot(name)]?.find(name, hash);
   }
 
   /** The table of `slot`, made if it holds no keys yet. */
@@ -115,7 +119,7 @@ export class SlotTables implements WalkedTable<KeyEntry> {
 
   /** Links a new entry (its name not in the table) and accounts for it; then `setExpiry`. */
   add(keys: SlotKeys, entry: KeyEntry, hash: number): void {
-    keys.table.add(entry, hash);
+    keys.add(entry, hash);
     this.keys.add(keys.slot, 1);
     this.addMemory(keys, PER_KEY_OVERHEAD_BYTES + entry.name.length + entry.value.length);
   }
@@ -123,10 +127,10 @@ export class SlotTables implements WalkedTable<KeyEntry> {
   /** Unlinks an entry and its TTL; drops the slot's table once it is empty. */
   remove(keys: SlotKeys, entry: KeyEntry): void {
     this.setExpiry(keys, entry, NO_EXPIRY);
-    keys.table.remove(entry);
+    keys.remove(entry);
     this.keys.add(keys.slot, -1);
     this.addMemory(keys, -(PER_KEY_OVERHEAD_BYTES + entry.name.length + entry.value.length));
-    if (keys.table.size === 0 && this.slots[keys.slot] === keys) this.slots[keys.slot] = undefined;
+    if (keys.size === 0 && this.slots[keys.slot] === keys) this.slots[keys.slot] = undefined;
   }
 
   /** Replaces an entry's value in place (the caller preserved it for an image first). */
@@ -171,7 +175,7 @@ export class SlotTables implements WalkedTable<KeyEntry> {
     const keys = this.slots[slot];
     if (keys === undefined) return undefined;
     this.slots[slot] = undefined;
-    this.keys.add(slot, -keys.table.size);
+    this.keys.add(slot, -keys.size);
     this.ttlKeys.add(slot, -keys.withTtl.length);
     this.memory -= keys.memoryBytes;
     return keys;
@@ -181,7 +185,7 @@ export class SlotTables implements WalkedTable<KeyEntry> {
   put(keys: SlotKeys): void {
     if (this.slots[keys.slot] !== undefined) throw new Error(`slot ${keys.slot} already holds keys`);
     this.slots[keys.slot] = keys;
-    this.keys.add(keys.slot, keys.table.size);
+    this.keys.add(keys.slot, keys.size);
     this.ttlKeys.add(keys.slot, keys.withTtl.length);
     this.memory += keys.memoryBytes;
   }
@@ -190,7 +194,7 @@ export class SlotTables implements WalkedTable<KeyEntry> {
   randomEntry(random: () => number): KeyEntry | undefined {
     if (this.size === 0) return undefined;
     const slot = this.keys.slotOf(Math.floor(random() * this.size));
-    return this.slots[slot]!.table.randomEntry(random);
+    return this.slots[slot]!.randomEntry(random);
   }
 
   /** The k-th key with a TTL (0 <= k < countWithTtl), in slot order. */
@@ -203,27 +207,27 @@ export class SlotTables implements WalkedTable<KeyEntry> {
   forEach(visit: (entry: KeyEntry, keys: SlotKeys) => void): void {
     for (let slot = this.keys.nextNonEmpty(0); slot >= 0; slot = this.keys.nextNonEmpty(slot + 1)) {
       const keys = this.slots[slot]!;
-      keys.table.forEach((entry) => visit(entry, keys));
+      keys.forEach((entry) => visit(entry, keys));
     }
   }
 
   /** Appends the names in the cursor's bucket to `out`; returns the next cursor (0: done). */
   scanBucket(cursor: number, out: string[]): number {
     const slot = cursor % slotCount;
-    this.slots[slot]?.table.scanBucket((cursor - slot) / slotCount, out);
+    this.slots[slot]?.scanBucket((cursor - slot) / slotCount, out);
     return this.nextCursor(cursor);
   }
 
   /** The entries of the cursor's bucket into out[0..count); returns count (see ScanTable.copyBucket). */
   copyBucket(cursor: number, out: KeyEntry[]): number {
     const slot = cursor % slotCount;
-    return this.slots[slot]?.table.copyBucket((cursor - slot) / slotCount, out) ?? 0;
+    return this.slots[slot]?.copyBucket((cursor - slot) / slotCount, out) ?? 0;
   }
 
   /** The cursor after `cursor`'s bucket: the slot's next bucket, else the next slot holding keys; 0: done. */
   nextCursor(cursor: number): number {
     const slot = cursor % slotCount;
-    const table = this.slots[slot]?.table;
+    const table = this.slots[slot];
     if (table !== undefined) {
       const next = table.nextCursor((cursor - slot) / slotCount);
       if (next !== 0) return next * slotCount + slot;

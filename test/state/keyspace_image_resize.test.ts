@@ -58,8 +58,8 @@ const grownSlot = nameHashSlot(grownTag);
 
 /** The bucket count of the grown slot's table, 0 when it holds no keys (white box: what the property is about). */
 function buckets(ks: Keyspace): number {
-  const tables = (ks as unknown as { tables: { of(slot: number): { table: { buckets: unknown[] } } | undefined } }).tables;
-  return tables.of(grownSlot)?.table.buckets.length ?? 0;
+  const tables = (ks as unknown as { tables: { of(slot: number): { buckets: unknown[] } | undefined } }).tables;
+  return tables.of(grownSlot)?.buckets.length ?? 0;
 }
 
 /** Runs whose walk saw the table grow, and shrink below its size at the start, between two pulls. */
