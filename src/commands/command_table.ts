@@ -1,5 +1,9 @@
 import type { Reply } from '../resp/reply.js';
 import type { CommandSpec, WriteCommandSpec } from './command_spec.js';
+import { bitfield, bitfieldRo } from './bitmap/bitfield.js';
+import { bitop } from './bitmap/bitop.js';
+import { bitcount, bitpos } from './bitmap/count.js';
+import { getbit, setbit } from './bitmap/single_bit.js';
 import { expireKeys } from './internal/expire_keys.js';
 import { metaNext, metaPut } from './internal/meta_put.js';
 import { split } from './internal/split.js';
@@ -45,6 +49,14 @@ export const commandTable: readonly CommandSpec[] = [
   strlen,
   getrange,
   setrange,
+  // bitmap
+  setbit,
+  getbit,
+  bitcount,
+  bitpos,
+  bitop,
+  bitfield,
+  bitfieldRo,
   // generic
   del,
   unlink,
