@@ -4,6 +4,7 @@ import { bitfield, bitfieldRo } from './bitmap/bitfield.js';
 import { bitop } from './bitmap/bitop.js';
 import { bitcount, bitpos } from './bitmap/count.js';
 import { getbit, setbit } from './bitmap/single_bit.js';
+import { pfadd, pfcount, pfmerge } from './hyperloglog/pf.js';
 import { expireKeys } from './internal/expire_keys.js';
 import { metaNext, metaPut } from './internal/meta_put.js';
 import { split } from './internal/split.js';
@@ -57,6 +58,10 @@ export const commandTable: readonly CommandSpec[] = [
   bitop,
   bitfield,
   bitfieldRo,
+  // hyperloglog
+  pfadd,
+  pfcount,
+  pfmerge,
   // generic
   del,
   unlink,

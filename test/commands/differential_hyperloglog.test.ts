@@ -1,0 +1,253 @@
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { Differential, type Word } from './support/differential.js';
+import { useRedis } from './support/use_redis.js';
+
+/**
+ * PFADD, PFCOUNT, PFMERGE against a real redis-server 7.0, comparing the replies AND the HLL
+ * strings themselves (GET): header, cached cardinality, sparse opcodes, the promotion to dense.
+ * Hand-picked edge cases, then generated sequences and element sets. Replay a generated failure
+ * with QKV_SEED=<seed printed below>.
+ */
+
+const seed = Number(process.env.QKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
+console.log(`differential_hyperloglog: seed=${seed} (replay with QKV_SEED=${seed})`);
+
+const redis = useRedis();
+let created: Differential | undefined;
+function differential(): Differential {
+  created ??= new Differential(redis.client());
+  return created;
+}
+
+const header = (encoding: number, card: number[] = [0, 0, 0, 0, 0, 0, 0, 0x80]) =>
+  Buffer.from([0x48, 0x59, 0x4c, 0x4c, encoding, 0, 0, 0, ...card]);
+/** A sparse HLL whose opcodes cover fewer registers than 16384. */
+const shortSparse = Buffer.concat([header(1), Buffer.from([0x7f, 0xfe])]);
+/** A sparse HLL whose opcodes cover more. */
+const longSparse = Buffer.concat([header(1), Buffer.from([0x7f, 0xff, 0x80])]);
+/** A sparse HLL with a VAL run crossing the last register. */
+const overflowingSparse = Buffer.concat([header(1), Buffer.from([0x7f, 0xfd, 0x83])]);
+/** A valid sparse HLL with some registers set, and a valid cached cardinality of 3. */
+const cachedSparse = Buffer.concat([header(1, [3, 0, 0, 0, 0, 0, 0, 0]), Buffer.from([0x43, 0xe7, 0x84, 0x12, 0x8b, 0x7b, 0xff])]);
+/** Dense HLLs: every register 0 but one, every register at the maximum 63, and one byte short. */
+const dense = (fill: number) => Buffer.concat([header(0), Buffer.alloc(12288, fill)]);
+const denseShort = Buffer.concat([header(0), Buffer.alloc(12287)]);
+
+const scripts: Record<string, (readonly Word[])[]> = {
+  'PFADD and PFCOUNT of one key: replies, bytes and the cached cardinality': [
+    ['PFADD', 'h'],
+    ['GET', 'h'],
+    ['PFADD', 'h'],
+    ['PFCOUNT', 'h'],
+    ['GET', 'h'],
+    ['PFADD', 'h', 'a', 'b', 'c'],
+    ['GET', 'h'],
+    ['PFCOUNT', 'h'],
+    ['GET', 'h'],
+    ['PFADD', 'h', 'a'],
+    ['GET', 'h'],
+    ['PFCOUNT', 'h'],
+    ['PFADD', 'h', '', Buffer.from([0, 0xff]), 'x'.repeat(1000)],
+    ['GET', 'h'],
+    ['PFCOUNT', 'h'],
+    ['PFCOUNT', 'missing'],
+    ['EXISTS', 'missing'],
+    ['PFADD', 'n', 'a'],
+    ['GET', 'n'],
+    // An existing key keeps its TTL.
+    ['SET', 't', 'x', 'EX', '1000'],
+    ['DEL', 't'],
+    ['PFADD', 't', 'a'],
+    ['EXPIRE', 't', '1000'],
+    ['PFADD', 't', 'b'],
+    ['PFCOUNT', 't'],
+    ['TTL', 't'],
+  ],
+  'PFCOUNT of several keys merges without writing': [
+    ['PFADD', 'a', '1', '2', '3'],
+    ['PFADD', 'b', '3', '4', '5', '6'],
+    ['PFCOUNT', 'a', 'b'],
+    ['PFCOUNT', 'a', 'b', 'missing'],
+    ['PFCOUNT', 'missing', 'other'],
+    ['PFCOUNT', 'a', 'a'],
+    ['GET', 'a'],
+    ['GET', 'b'],
+    ['SET', 's', 'string'],
+    ['PFCOUNT', 'a', 's'],
+    ['PFCOUNT', 's', 'missing'],
+  ],
+  PFMERGE: [
+    ['PFMERGE', 'dest'],
+    ['GET', 'dest'],
+    ['PFMERGE', 'dest2', 'missing', 'other'],
+    ['GET', 'dest2'],
+    ['PFCOUNT', 'dest2'],
+    ['PFADD', 'a', '1', '2', '3'],
+    ['PFADD', 'b', '3', '4', '5', '6'],
+    ['PFMERGE', 'd', 'a', 'b'],
+    ['GET', 'd'],
+    ['PFCOUNT', 'd'],
+    ['GET', 'd'],
+    ['PFMERGE', 'a', 'b'],
+    ['GET', 'a'],
+    ['PFMERGE', 'a', 'a'],
+    ['GET', 'a'],
+    ['SET', 'big', dense(0)],
+    ['PFMERGE', 'd2', 'a', 'big'],
+    ['GET', 'd2'],
+    ['PFCOUNT', 'd2'],
+    ['SET', 's', 'string'],
+    ['PFMERGE', 'd', 'a', 's'],
+    ['PFMERGE', 's', 'a'],
+    ['GET', 'd'],
+    ['SET', 't', 'x', 'EX', '1000'],
+    ['DEL', 't'],
+    ['PFADD', 't', 'q'],
+    ['EXPIRE', 't', '1000'],
+    ['PFMERGE', 't', 'a'],
+    ['TTL', 't'],
+  ],
+  'strings that are not HLLs, and corrupt HLLs': [
+    ['SET', 's', 'foo'],
+    ['PFADD', 's', 'a'],
+    ['PFADD', 's'],
+    ['PFCOUNT', 's'],
+    ['PFMERGE', 'd', 's'],
+    ['SET', 's', 'HYLL'],
+    ['PFCOUNT', 's'],
+    ['SET', 's', Buffer.concat([header(2), Buffer.from([0x7f, 0xff])])],
+    ['PFCOUNT', 's'],
+    ['SET', 's', Buffer.from('hyll\x01\0\0\0\0\0\0\0\0\0\0\x80\x7f\xff', 'latin1')],
+    ['PFCOUNT', 's'],
+    ['SET', 's', '12345678901234567890'],
+    ['PFCOUNT', 's'],
+    ['SET', 'short', denseShort],
+    ['PFCOUNT', 'short'],
+    ['PFADD', 'short', 'a'],
+    ['SET', 'bad', shortSparse],
+    ['PFCOUNT', 'bad'],
+    ['PFCOUNT', 'bad', 'missing'],
+    ['PFADD', 'bad', 'a'],
+    ['PFADD', 'bad'],
+    ['PFMERGE', 'd', 'bad'],
+    ['GET', 'bad'],
+    ['SET', 'bad', longSparse],
+    ['PFCOUNT', 'bad'],
+    ['PFCOUNT', 'bad', 'missing'],
+    ['PFADD', 'bad', 'a', 'b'],
+    ['GET', 'bad'],
+    ['SET', 'bad', overflowingSparse],
+    ['PFCOUNT', 'bad'],
+    ['PFCOUNT', 'bad', 'missing'],
+    ['PFMERGE', 'd3', 'bad'],
+    ['SET', 'empty', header(1)],
+    ['PFCOUNT', 'empty'],
+    ['PFADD', 'empty', 'a'],
+    // A valid cache is answered as it is, whatever the registers say.
+    ['SET', 'cached', cachedSparse],
+    ['PFCOUNT', 'cached'],
+    ['PFADD', 'cached', 'zz'],
+    ['PFCOUNT', 'cached'],
+    ['GET', 'cached'],
+    ['SET', 'max', dense(0xff)],
+    ['PFCOUNT', 'max'],
+    ['PFCOUNT', 'max', 'missing'],
+    ['PFADD', 'max', 'a'],
+    ['GET', 'max'],
+    ['PFMERGE', 'd4', 'max'],
+    ['PFCOUNT', 'd4'],
+    ['SET', 'zero', dense(0)],
+    ['PFCOUNT', 'zero'],
+    ['PFADD', 'zero', 'a', 'b'],
+    ['PFCOUNT', 'zero'],
+    ['GET', 'zero'],
+  ],
+  arity: [['PFADD'], ['PFCOUNT'], ['PFMERGE']],
+};
+
+describe('differential: HyperLogLog commands against redis-server 7.0', () => {
+  for (const [name, commands] of Object.entries(scripts)) {
+    test(name, async () => {
+      expect(await differential().script(commands)).toEqual([]);
+    });
+  }
+});
+
+// ------------------------------------------------------------------ generated
+
+/** Elements that often repeat, so that PFADD answers 0 as well as 1. */
+const element = fc.oneof(
+  fc.integer({ min: 0, max: 60 }).map(String),
+  fc.uint8Array({ maxLength: 12 }).map((b) => Buffer.from(b)),
+);
+const key = fc.constantFrom<Word>('a', 'b', 'c');
+
+const command: fc.Arbitrary<readonly Word[]> = fc.oneof(
+  { weight: 6, arbitrary: fc.tuple(key, fc.array(element, { maxLength: 6 })).map(([k, es]) => ['PFADD', k, ...es]) },
+  { weight: 3, arbitrary: fc.array(key, { minLength: 1, maxLength: 3 }).map((ks) => ['PFCOUNT', ...ks]) },
+  { weight: 2, arbitrary: fc.array(key, { minLength: 1, maxLength: 3 }).map((ks) => ['PFMERGE', ...ks]) },
+  { weight: 3, arbitrary: key.map((k) => ['GET', k]) },
+  { weight: 1, arbitrary: key.map((k) => ['DEL', k]) },
+  { weight: 1, arbitrary: fc.tuple(key, fc.constantFrom<Word>('x', shortSparse, cachedSparse, denseShort)).map(([k, v]) => ['SET', k, v]) },
+);
+
+const RUNS = Number(process.env.QKV_DIFFERENTIAL_RUNS ?? 150);
+
+test('differential: generated HyperLogLog command sequences match redis-server 7.0 byte for byte', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 30 }), async (commands) => {
+      expect(await differential().script(commands)).toEqual([]);
+    }),
+    { seed, numRuns: RUNS },
+  );
+}, 120_000);
+
+/**
+ * Element sets of up to a few thousand, added in batches of random sizes: the sparse string
+ * grows past hll-sparse-max-bytes (3000) and turns dense in a good part of the runs (checked:
+ * some runs must end dense, some sparse). After every batch, PFCOUNT and the string (GET) must be
+ * Redis's; so must a batch added again, and the merge of two such HLLs.
+ */
+test('property: PFADD of random element sets gives Redis PFCOUNT and Redis bytes, across the sparse to dense promotion', async () => {
+  // n distinct elements, named from a random salt (their hashes are what is random).
+  const elements = fc
+    .tuple(fc.integer({ min: 0, max: 4000 }), fc.integer({ min: 0, max: 2 ** 31 }))
+    .map(([n, salt]) => Array.from({ length: n }, (_, i) => `e:${salt}:${i}`));
+  const batchSizes = fc.array(fc.integer({ min: 1, max: 800 }), { minLength: 1, maxLength: 12 });
+  const encodings = { sparse: 0, dense: 0 };
+  await fc.assert(
+    fc.asyncProperty(elements, elements, batchSizes, async (first, second, sizes) => {
+      const d = differential();
+      await d.reset();
+      const mismatches = [];
+      const run = async (words: Word[]) => {
+        const mismatch = await d.run(words);
+        if (mismatch !== null) mismatches.push(mismatch);
+      };
+      for (const [name, set] of [
+        ['x', first],
+        ['y', second],
+      ] as const) {
+        let at = 0;
+        for (let b = 0; at < set.length; b++) {
+          const size = sizes[b % sizes.length]!;
+          const batch = set.slice(at, at + size);
+          at += size;
+          for (const words of [['PFADD', name, ...batch], ['GET', name], ['PFCOUNT', name], ['GET', name]]) await run(words);
+        }
+        await run(['PFADD', name, ...set.slice(0, sizes[0])]);
+        await run(['GET', name]);
+      }
+      const x = d.executor.run('GET', 'x');
+      if (x.kind === 'bulk') encodings[x.value[4] === 0 ? 'dense' : 'sparse']++;
+      for (const words of [['PFCOUNT', 'x', 'y'], ['PFMERGE', 'z', 'x', 'y'], ['GET', 'z'], ['PFCOUNT', 'z'], ['PFMERGE', 'x', 'y'], ['GET', 'x']]) {
+        await run(words);
+      }
+      expect(mismatches).toEqual([]);
+    }),
+    { seed, numRuns: Number(process.env.QKV_HLL_RUNS ?? 25) },
+  );
+  expect(encodings.dense).toBeGreaterThan(0);
+  expect(encodings.sparse).toBeGreaterThan(0);
+}, 300_000);
