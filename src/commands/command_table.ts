@@ -19,8 +19,9 @@ import { wrongArity } from './replies.js';
 import { dbsize, flushall, flushdb } from './server/database.js';
 import { decr, decrby, incr, incrby, incrbyfloat } from './string/counter.js';
 import { get, getdel, getex } from './string/get.js';
+import { lcs } from './string/lcs.js';
 import { mget, mset, msetnx } from './string/multi.js';
-import { append, getrange, setrange, strlen } from './string/range.js';
+import { append, getrange, setrange, strlen, substr } from './string/range.js';
 import { getset, psetex, set, setex, setnx } from './string/set.js';
 
 /**
@@ -50,6 +51,8 @@ export const commandTable: readonly CommandSpec[] = [
   strlen,
   getrange,
   setrange,
+  substr,
+  lcs,
   // bitmap
   setbit,
   getbit,
