@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
+import { registerOf } from '../../src/commands/hyperloglog/hll.js';
 import { Differential, type Word } from './support/differential.js';
 import { useRedis } from './support/use_redis.js';
 
@@ -33,6 +34,48 @@ const cachedSparse = Buffer.concat([header(1, [3, 0, 0, 0, 0, 0, 0, 0]), Buffer.
 /** Dense HLLs: every register 0 but one, every register at the maximum 63, and one byte short. */
 const dense = (fill: number) => Buffer.concat([header(0), Buffer.alloc(12288, fill)]);
 const denseShort = Buffer.concat([header(0), Buffer.alloc(12287)]);
+
+/**
+ * Sparse HLLs built opcode by opcode around the register of one element, to reach the corners of
+ * hllSparseSet that random elements seldom do: the length limit (an update that ends at exactly
+ * 3000 bytes stays sparse, one at 3001 turns dense) and the merge that looks at five opcodes from
+ * the one before the change (it merges two equal VALs left apart in the string).
+ */
+const probe = ['e0', 'e1', 'e2', 'e3', 'e4', 'e5'].find((e) => {
+  const { index, count } = registerOf(Buffer.from(e));
+  return index > 200 && index < 16000 && count <= 32;
+})!;
+const at = registerOf(Buffer.from(probe)).index;
+
+function xzero(run: number): number[] {
+  return [((run - 1) >> 8) | 0x40, (run - 1) & 0xff];
+}
+
+/** `bytes` ZERO opcodes covering `registers` registers (1 to 64 each). */
+function zeros(bytes: number, registers: number): number[] {
+  const ops: number[] = [];
+  for (let i = 0; i < bytes; i++) {
+    const run = Math.floor(registers / (bytes - i));
+    ops.push(run - 1);
+    registers -= run;
+  }
+  return ops;
+}
+
+/** A sparse HLL of `length` bytes whose update of `probe` splits an XZERO in three (3 bytes more). */
+function sparseOfLength(length: number): Buffer {
+  const fill = length - 16 - 2;
+  const before = at - 100;
+  const after = 16384 - (at + 101);
+  const beforeBytes = Math.round((fill * before) / (before + after));
+  return Buffer.concat([header(1), Buffer.from([...zeros(beforeBytes, before), ...xzero(201), ...zeros(fill - beforeBytes, after)])]);
+}
+
+/** VAL 1 before the element's XZERO, and two VAL 1 not merged after it: merged by the fifth look. */
+const unmergedSparse = Buffer.concat([
+  header(1),
+  Buffer.from([...xzero(at - 101), 0x80, ...xzero(201), 0x80, 0x80, ...xzero(16384 - (at + 103))]),
+]);
 
 const scripts: Record<string, (readonly Word[])[]> = {
   'PFADD and PFCOUNT of one key: replies, bytes and the cached cardinality': [
@@ -162,6 +205,18 @@ const scripts: Record<string, (readonly Word[])[]> = {
     ['PFADD', 'zero', 'a', 'b'],
     ['PFCOUNT', 'zero'],
     ['GET', 'zero'],
+  ],
+  'the sparse length limit, and merges of VALs set apart': [
+    ['SET', 'h', sparseOfLength(2997)],
+    ['PFADD', 'h', probe],
+    ['GET', 'h'],
+    ['SET', 'h', sparseOfLength(2998)],
+    ['PFADD', 'h', probe],
+    ['GET', 'h'],
+    ['SET', 'h', unmergedSparse],
+    ['PFADD', 'h', probe],
+    ['GET', 'h'],
+    ['PFCOUNT', 'h'],
   ],
   arity: [['PFADD'], ['PFCOUNT'], ['PFMERGE']],
 };
