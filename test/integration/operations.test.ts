@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import { RedisServer } from '../support/redis_server.js';
 import { TestCluster, freePort, quorumkvWithin } from './cluster_harness.js';
 

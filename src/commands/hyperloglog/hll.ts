@@ -95,7 +95,7 @@ function trailingZeros(word: number): number {
   return 31 - Math.clz32(word & -word);
 }
 
-/** A dense register of `registers` (the bytes after the header); a byte past the end reads as 0. */
+/** Dense register `index` of the registers that start at `base`; a byte past the end reads as 0. */
 function denseRegister(bytes: Uint8Array, base: number, index: number): number {
   const byte = base + ((index * REGISTER_BITS) >> 3);
   const shift = (index * REGISTER_BITS) & 7;
@@ -166,6 +166,15 @@ export class HllEditor {
     this.bytes = dense;
     this.length = DENSE_BYTES;
     return true;
+  }
+
+  /**
+   * Sets the length, with a zero byte just past it as sds keeps one: an XZERO cut short at the
+   * end of a corrupt HLL reads it as its second byte, in Redis as here.
+   */
+  private resize(length: number): void {
+    this.length = length;
+    this.bytes[length] = 0;
   }
 
   private ensureRoom(extra: number): void {
@@ -241,7 +250,7 @@ export class HllEditor {
       const delta = sequence.length - (xzero ? 2 : 1);
       if (delta > 0 && this.length + delta > SPARSE_MAX_BYTES) return this.promote(index, count);
       if (delta !== 0 && next !== null) b.copyWithin(next + delta, next, end);
-      this.length += delta;
+      this.resize(this.length + delta);
       for (let i = 0; i < sequence.length; i++) b[p + i] = sequence[i]!;
       end += delta;
     }
@@ -265,7 +274,7 @@ export class HllEditor {
         if (value === valValue(b[p + 1]!) && merged <= SPARSE_VAL_MAX_LEN) {
           b[p + 1] = valOpcode(value, merged);
           b.copyWithin(p, p + 1, end);
-          this.length--;
+          this.resize(this.length - 1);
           end--;
           // Again from the same place: the merged opcode may merge with the next one.
           continue;
