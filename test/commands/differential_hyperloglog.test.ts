@@ -71,6 +71,22 @@ function sparseOfLength(length: number): Buffer {
   return Buffer.concat([header(1), Buffer.from([...zeros(beforeBytes, before), ...xzero(201), ...zeros(fill - beforeBytes, after)])]);
 }
 
+/** An element of the last register: the one a cut-short final XZERO covers. */
+const last = Array.from({ length: 200_000 }, (_, i) => `r${i}`).find((e) => {
+  const { index, count } = registerOf(Buffer.from(e));
+  return index === 16383 && count <= 32;
+})!;
+
+/**
+ * The probe's register as a ZERO of one, before a VAL of the probe's count (they merge, and the
+ * string shrinks), then an XZERO cut short at the end, covering the last register with the zero
+ * byte past the end: PFADD probe last updates it after the shrink.
+ */
+const cutAfterMerge = Buffer.concat([
+  header(1),
+  Buffer.from([...xzero(at), 0x00, 0x80 | ((registerOf(Buffer.from(probe)).count - 1) << 2), ...xzero(16384 - at - 3), 0x40]),
+]);
+
 /** VAL 1 before the element's XZERO, and two VAL 1 not merged after it: merged by the fifth look. */
 const unmergedSparse = Buffer.concat([
   header(1),
@@ -190,6 +206,10 @@ const scripts: Record<string, (readonly Word[])[]> = {
     ['PFADD', 'cut', ...Array.from({ length: 40 }, (_, i) => `c${i}`)],
     ['GET', 'cut'],
     ['PFCOUNT', 'cut', 'missing'],
+    ['SET', 'cut', cutAfterMerge],
+    ['PFCOUNT', 'cut'],
+    ['PFADD', 'cut', probe, last],
+    ['GET', 'cut'],
     ['SET', 'empty', header(1)],
     ['PFCOUNT', 'empty'],
     ['PFADD', 'empty', 'a'],
