@@ -1,5 +1,10 @@
 import type { Reply } from '../resp/reply.js';
 import type { CommandSpec, WriteCommandSpec } from './command_spec.js';
+import { bitfield, bitfieldRo } from './bitmap/bitfield.js';
+import { bitop } from './bitmap/bitop.js';
+import { bitcount, bitpos } from './bitmap/count.js';
+import { getbit, setbit } from './bitmap/single_bit.js';
+import { pfadd, pfcount, pfmerge } from './hyperloglog/pf.js';
 import { expireKeys } from './internal/expire_keys.js';
 import { metaNext, metaPut } from './internal/meta_put.js';
 import { split } from './internal/split.js';
@@ -14,8 +19,9 @@ import { wrongArity } from './replies.js';
 import { dbsize, flushall, flushdb } from './server/database.js';
 import { decr, decrby, incr, incrby, incrbyfloat } from './string/counter.js';
 import { get, getdel, getex } from './string/get.js';
+import { lcs } from './string/lcs.js';
 import { mget, mset, msetnx } from './string/multi.js';
-import { append, getrange, setrange, strlen } from './string/range.js';
+import { append, getrange, setrange, strlen, substr } from './string/range.js';
 import { getset, psetex, set, setex, setnx } from './string/set.js';
 
 /**
@@ -45,6 +51,20 @@ export const commandTable: readonly CommandSpec[] = [
   strlen,
   getrange,
   setrange,
+  substr,
+  lcs,
+  // bitmap
+  setbit,
+  getbit,
+  bitcount,
+  bitpos,
+  bitop,
+  bitfield,
+  bitfieldRo,
+  // hyperloglog
+  pfadd,
+  pfcount,
+  pfmerge,
   // generic
   del,
   unlink,

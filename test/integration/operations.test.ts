@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { RedisServer } from '../support/redis_server.js';
 import { TestCluster, freePort, quorumkvWithin } from './cluster_harness.js';
 
 const run = promisify(execFile);
@@ -40,6 +42,55 @@ describe('redis-cli against the cluster', () => {
     expect(await redisCli(c, 'EXISTS', 'user:123')).toBe('0');
     expect(await redisCli(a, 'FOO')).toMatch(/^ERR unknown command 'FOO'/);
     expect(await redisCli(a, 'GET')).toBe("ERR wrong number of arguments for 'get' command");
+  });
+
+  it('runs the bitmap, HyperLogLog and LCS commands through every node as a real Redis answers them', async () => {
+    // The same script on the cluster (each command through the next node) and on a redis-server
+    // 7.0, through ioredis: replies compared as the client decodes them, values as bytes.
+    const script: (string | Buffer)[][] = [
+      ['SETBIT', '{f}bits', '7', '1'],
+      ['SETBIT', '{f}bits', '100', '1'],
+      ['GETBIT', '{f}bits', '100'],
+      ['BITCOUNT', '{f}bits'],
+      ['BITCOUNT', '{f}bits', '0', '50', 'BIT'],
+      ['BITPOS', '{f}bits', '1', '1'],
+      ['SET', '{f}other', Buffer.from([0xf0, 0x0f])],
+      ['BITOP', 'XOR', '{f}dest', '{f}bits', '{f}other'],
+      ['GET', '{f}dest'],
+      ['BITFIELD', '{f}field', 'SET', 'i8', '0', '-100', 'OVERFLOW', 'FAIL', 'INCRBY', 'i8', '0', '-100', 'GET', 'u4', '#1'],
+      ['BITFIELD_RO', '{f}field', 'GET', 'i8', '0'],
+      ['PFADD', '{f}hll', ...Array.from({ length: 300 }, (_, i) => `user:${i}`)],
+      // Stale cache: PFCOUNT stores the count, on every replica.
+      ['PFCOUNT', '{f}hll'],
+      ['PFADD', '{f}hll2', 'user:1', 'user:1000'],
+      ['PFCOUNT', '{f}hll', '{f}hll2'],
+      ['PFMERGE', '{f}merged', '{f}hll', '{f}hll2'],
+      ['PFCOUNT', '{f}merged'],
+      ['MSET', '{f}s1', 'ohmytext', '{f}s2', 'mynewtext'],
+      ['LCS', '{f}s1', '{f}s2'],
+      ['LCS', '{f}s1', '{f}s2', 'IDX', 'MINMATCHLEN', '4', 'WITHMATCHLEN'],
+      ['SUBSTR', '{f}s1', '2', '-1'],
+      ['SETBIT', '{f}bits', '4294967296', '1'],
+      ['PFADD', '{f}s1', 'x'],
+    ];
+    const server = await RedisServer.start({ version: '7.0', dirPrefix: 'qkv-ops-redis-' });
+    const redis = new Redis({ port: server.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    const nodes = cluster.nodes.map((n) => cluster.client(n));
+    const call = (client: Redis, [name, ...args]: (string | Buffer)[]) =>
+      client.callBuffer(name as string, ...args).catch((err: Error) => `error: ${err.message}`);
+    try {
+      for (const [i, words] of script.entries()) {
+        expect(await call(nodes[i % nodes.length]!, words), words.join(' ')).toEqual(await call(redis, words));
+      }
+      // The HLL strings, read through every node: Redis's bytes, the cached count included.
+      for (const key of ['{f}hll', '{f}hll2', '{f}merged']) {
+        const expected = await redis.getBuffer(key);
+        for (const node of nodes) expect(await node.getBuffer(key)).toEqual(expected);
+      }
+    } finally {
+      redis.disconnect();
+      await server.stop();
+    }
   });
 
   it('reports the contract INFO raft fields on every node', async () => {

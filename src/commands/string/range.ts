@@ -152,3 +152,14 @@ export const setrange = {
   prepare: prepareSetRange,
   apply: applySetRange,
 } as const satisfies WriteCommandSpec;
+
+/** GETRANGE's old name: the same command (getrangeCommand), deprecated since 2.0.0. */
+export const substr = {
+  ...getrange,
+  name: 'substr',
+  summary: 'Get a substring of the string stored at a key',
+  since: '1.0.0',
+  docFlags: ['deprecated'],
+  deprecatedSince: '2.0.0',
+  replacedBy: '`GETRANGE`',
+} as const satisfies ReadCommandSpec;

@@ -73,11 +73,24 @@ function sameReply(name: string, ours: Buffer, theirs: Buffer, executor: Executo
   }
 }
 
-/** Runs the same commands on a real Redis and on quorumkv's command layer, comparing replies. */
+/**
+ * Runs the same commands on a real Redis and on quorumkv's command layer, comparing replies.
+ * `protocol` is the RESP version both sides answer in: for 3, the Redis connection must have
+ * been switched with HELLO 3 (see `resp3()`).
+ */
 export class Differential {
   readonly executor = new Executor(() => Date.now());
 
-  constructor(private readonly redis: RedisClient) {}
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly protocol: 2 | 3 = 2,
+  ) {}
+
+  /** A harness answering in RESP3, on a connection of its own that it switches with HELLO 3. */
+  static async resp3(connection: RedisClient): Promise<Differential> {
+    await connection.send([Buffer.from('HELLO'), Buffer.from('3')]);
+    return new Differential(connection, 3);
+  }
 
   /** Empties both sides. */
   async reset(): Promise<void> {
@@ -89,7 +102,7 @@ export class Differential {
   async run(words: readonly Word[]): Promise<Mismatch | null> {
     const args = words.map((word) => (typeof word === 'string' ? Buffer.from(word) : word));
     const theirs = await this.redis.send(args);
-    const ours = encodeReply(this.executor.execute(args), 2);
+    const ours = encodeReply(this.executor.execute(args), this.protocol);
     const name = args[0]!.toString('latin1').toLowerCase();
     if (sameReply(name, ours, theirs, this.executor)) return null;
     return { command: describe(words), redis: show(theirs), quorumkv: show(ours) };

@@ -75,11 +75,11 @@ export class RedisClient {
 }
 
 /**
- * A redis-server 7.0 (test/support/redis_server.ts) and one connection for the calling test file:
- * started in beforeAll, stopped in afterAll (which vitest runs even when tests failed). If it cannot start (redis-server missing),
+ * A redis-server 7.0 (test/support/redis_server.ts) and one connection for the calling test file
+ * (`connect()` opens more, closed with it): started in beforeAll, stopped in afterAll (which vitest runs even when tests failed). If it cannot start (redis-server missing),
  * `client()` throws the reason, so every test of the file FAILS with it instead of being skipped.
  */
-export function useRedis(): { client(): RedisClient } {
+export function useRedis(): { client(): RedisClient; connect(): Promise<RedisClient> } {
   let server: RedisServer | undefined;
   let connection: RedisClient | undefined;
   let failure: unknown;
@@ -91,8 +91,10 @@ export function useRedis(): { client(): RedisClient } {
       failure = error;
     }
   });
+  const extra: RedisClient[] = [];
   afterAll(async () => {
     connection?.close();
+    for (const other of extra) other.close();
     await server?.stop();
   });
   return {
@@ -100,6 +102,14 @@ export function useRedis(): { client(): RedisClient } {
       if (failure !== undefined) throw failure;
       if (connection === undefined) throw new Error('redis-server is not running');
       return connection;
+    },
+    /** One more connection to the same server (for a RESP3 session beside the RESP2 one). */
+    async connect() {
+      if (failure !== undefined) throw failure;
+      if (server === undefined) throw new Error('redis-server is not running');
+      const other = await RedisClient.connect(server.port);
+      extra.push(other);
+      return other;
     },
   };
 }
