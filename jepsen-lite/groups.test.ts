@@ -51,7 +51,7 @@ describe('jepsen-lite: three data groups', () => {
 
   it('scan: full SCANs return every key there throughout them while groups split', async () => {
     const lines: string[] = [];
-    const result = await run({ workload: 'scan', groups: 3, nemeses: ['split'], timeSeconds: 15, faultMs: 1_500, quietMs: 500, seed: seed + 5, clients: 6, runsDir, log: (l) => lines.push(l) });
+    const result = await run({ workload: 'scan', groups: 3, nemeses: ['split'], timeSeconds: 15, minTurns: 2, faultMs: 1_500, quietMs: 500, seed: seed + 5, clients: 6, runsDir, log: (l) => lines.push(l) });
     const stats = result.check.stats as ScanStats;
     console.log(`seed ${seed + 5}: scan under split: ${result.verdict}; ${result.injected} splits; ${stats.scans} full SCANs, up to ${stats.requiredPerScan.max} keys required of one`);
     expectClean(result, ['split'], lines);

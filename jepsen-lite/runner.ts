@@ -45,6 +45,11 @@ export interface RunOptions {
    * short run covers them all.
    */
   readonly schedule?: 'random' | 'each';
+  /**
+   * Turns the run has at least, past `timeSeconds` if it must (at most this many extra turns): a
+   * test that needs two splits gets them on a loaded machine too, where one may take seconds.
+   */
+  readonly minTurns?: number;
   /** Extra `quorumkv server` flags for every node (e.g. tiny snapshot thresholds). */
   readonly serverArgs?: readonly string[];
   /**
@@ -168,6 +173,8 @@ class ClientSlot {
 export interface ScheduleOptions {
   readonly nemeses: readonly Nemesis[];
   readonly schedule: 'random' | 'each';
+  /** See RunOptions.minTurns; 0 when absent. */
+  readonly minTurns?: number;
   readonly rng: SeededRandom;
   /** When the run's planned time ends, on the `now` clock (ms). */
   readonly endAt: number;
@@ -192,9 +199,12 @@ export async function nemesisSchedule(o: ScheduleOptions): Promise<ReadonlySet<N
   const each = o.schedule === 'each';
   const rotation = each ? shuffle(rng, nemeses) : [];
   const hadTurn = new Set<Nemesis>();
+  const minTurns = o.minTurns ?? 0;
+  let turns = 0;
   let extraTurns = 0;
   const inTime = (): boolean => now() + faultMs < endAt;
-  const moreTurns = (): boolean => inTime() || (each && hadTurn.size < nemeses.length && extraTurns < nemeses.length);
+  const moreTurns = (): boolean =>
+    inTime() || (each && hadTurn.size < nemeses.length && extraTurns < nemeses.length) || (turns < minTurns && extraTurns < minTurns);
   while (nemeses.length > 0 && moreTurns()) {
     // Past the planned time, with nemeses still waiting for their turn (schedule each).
     const overtime = !inTime();
@@ -206,6 +216,7 @@ export async function nemesisSchedule(o: ScheduleOptions): Promise<ReadonlySet<N
       const nemesis = each ? (ready.find((n) => !hadTurn.has(n)) ?? ready[0]!) : ready[rng.intBelow(ready.length)]!;
       if (each) rotation.push(...rotation.splice(rotation.indexOf(nemesis), 1));
       hadTurn.add(nemesis);
+      turns++;
       await o.turn(nemesis);
     }
     // The quiet between faults is a full one in overtime too: the clients' window without faults.
@@ -294,6 +305,7 @@ export async function run(options: RunOptions): Promise<RunResult> {
     await nemesisSchedule({
       nemeses,
       schedule: options.schedule ?? 'random',
+      ...(options.minTurns === undefined ? {} : { minTurns: options.minTurns }),
       rng,
       endAt,
       faultMs,

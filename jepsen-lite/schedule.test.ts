@@ -19,12 +19,13 @@ function fakeNemeses(unavailable: readonly string[] = []): Nemesis[] {
 }
 
 /** Runs the schedule with every turn taking `turnMs` of fake time; returns the names of the turns in order. */
-async function turns(schedule: 'each' | 'random', turnMs: number, nemeses = fakeNemeses(), seed = 7): Promise<string[]> {
+async function turns(schedule: 'each' | 'random', turnMs: number, nemeses = fakeNemeses(), seed = 7, minTurns?: number): Promise<string[]> {
   let clock = 0;
   const order: string[] = [];
   await nemesisSchedule({
     nemeses,
     schedule,
+    ...(minTurns === undefined ? {} : { minTurns }),
     rng: new SeededRandom(seed),
     endAt: 18_000,
     faultMs: 2_000,
@@ -66,5 +67,12 @@ describe('nemesis schedule', () => {
   it('random: turns only within the planned time, however slow', async () => {
     expect(await turns('random', 3_000)).toHaveLength(4);
     expect(await turns('random', 15_000)).toHaveLength(1);
+  });
+
+  it('minTurns: at least that many turns however slow each is, and no more than the time allows when they are quick', async () => {
+    // A split that takes 15 s on a loaded machine: the 18 s planned fit one; two are asked for.
+    expect(await turns('random', 15_000, fakeNemeses(), 7, 2)).toHaveLength(2);
+    expect(await turns('each', 15_000, [fakeNemeses()[0]!], 7, 3)).toHaveLength(3);
+    expect(await turns('random', 3_000, fakeNemeses(), 7, 2)).toHaveLength(4);
   });
 });
