@@ -20,6 +20,7 @@ import { Gateway } from './gateway.js';
 import { groupStatus } from './group_status.js';
 import { Membership } from './membership.js';
 import { RaftGroup } from './raft_group.js';
+import type { ReadyRound } from './ready_round.js';
 import { raftLogger } from './raft_logger.js';
 import { SnapshotManager } from './snapshot_manager.js';
 import { failpoint } from './failpoints.js';
@@ -42,6 +43,11 @@ export interface ReplicaSettings {
 /** How a replica reaches the same group's replicas on other nodes (the node's transport, for this group). */
 export interface ReplicaPeers {
   readonly transport: GroupTransport;
+  /**
+   * The host's Ready round: the replica's Ready loop runs in it with every other replica's, so
+   * that what they all send in a turn leaves in one write per peer (ready_round.ts).
+   */
+  readonly round: ReadyRound;
   sendSnapshot(peerId: string, snapshot: OutgoingSnapshot): Promise<void>;
   readonly forwarder: Forwarder;
   /** A node's gRPC address, from the node's address book. */
@@ -241,6 +247,7 @@ export class GroupReplica {
           : {}),
         ...(initial !== null ? { initialSnapshot: { index: initial.index, term: initial.term, confState: initial.confState } } : {}),
         snapshots,
+        round: peers.round,
         onConfChange: (change) => events.onConfChange(change),
         random,
         raft: { electionTick: settings.electionTicks, heartbeatTick: settings.heartbeatTicks },

@@ -42,6 +42,7 @@ import { MembershipError, forwardToLeader } from './membership.js';
 import { NodeLiveness } from './node_liveness.js';
 import { RemovedReplicaCheck, type ReplicaView } from './removed_replica_check.js';
 import { Quiescence } from './quiescence.js';
+import { ReadyRound } from './ready_round.js';
 import { GroupReplica } from './group_replica.js';
 import { infoSection, infoSectionNames, type InfoSources, type RaftNodeFigures } from './info.js';
 import type { RaftGroup } from './raft_group.js';
@@ -87,6 +88,8 @@ export class NodeHost {
   private readonly liveness: NodeLiveness;
   private readonly quiescence: Quiescence;
   private readonly removedCheck: RemovedReplicaCheck;
+  /** Every replica's Ready loop runs in it, so what they send in a turn leaves together. */
+  private readonly readyRound = new ReadyRound();
 
   private constructor(
     readonly config: ServerConfig,
@@ -307,6 +310,7 @@ export class NodeHost {
       catalog: this.catalog,
       peers: {
         transport: transport.sendFor(groupId),
+        round: this.readyRound,
         sendSnapshot: (peerId, snapshot) => transport.sendSnapshot(peerId, snapshot),
         forwarder: this.forwarder.forGroup(groupId),
         addressOf: (id) => this.addressOf(id),

@@ -90,6 +90,12 @@ export interface RaftGroupOptions {
   readonly initialSnapshot?: SnapshotMetadata;
   /** Needed to install snapshots from a leader. */
   readonly snapshots?: GroupSnapshots;
+  /**
+   * Where the Ready loop is scheduled: the host's round (ready_round.ts), so that the loops of all
+   * its groups run in one turn and their messages leave together; a setImmediate of its own
+   * without it.
+   */
+  readonly round?: { schedule(run: () => void): void };
 }
 
 /** A log compaction the host asked for; run by the loop between two Readies. */
@@ -501,10 +507,12 @@ export class RaftGroup {
     if (this.loopScheduled || this.loopRunning || this.stopped) return;
     this.loopScheduled = true;
     // setImmediate, not a microtask: let every request of this I/O turn join the batch first.
-    setImmediate(() => {
+    const run = (): void => {
       this.loopScheduled = false;
       void this.runLoop();
-    });
+    };
+    if (this.options.round) this.options.round.schedule(run);
+    else setImmediate(run);
   }
 
   /**

@@ -121,6 +121,12 @@ interface InboundStream {
 
 type Outbound = GroupMessageWire<RaftMessageWireIn>;
 
+/** What one lane of one peer has been sent in this turn, in send order, with estimated sizes. */
+interface Outbox {
+  readonly messages: Outbound[];
+  readonly sizes: number[];
+}
+
 /** A snapshot being sent: cancelled when its peer is moved or removed, or the transport closes. */
 interface OutboundSnapshot {
   readonly peerId: string;
@@ -133,10 +139,13 @@ interface OutboundSnapshot {
  * Receiving: `register(server)` adds the RaftPeer service to the node's grpc.Server; every message
  * of every inbound stream goes to `onMessage(groupId, message)`.
  *
- * Sending: `sendFor(groupId)` is a group's GroupTransport. `send(messages)` groups them by
- * destination and writes one batch per destination (split only past maxBatchBytes) to that peer's
- * PeerStream: one channel and one long-lived client stream per peer, opened on first use, with a
- * bounded queue and reconnect backoff (see peer_stream.ts). send() never throws and never waits.
+ * Sending: `sendFor(groupId)` is a group's GroupTransport. `send(messages)` gathers them by
+ * destination; at the end of the turn every peer gets one batch (per lane, split only past
+ * maxBatchBytes) holding what every group sent it in that turn: the heartbeats of a tick of many
+ * groups, or their answers, are one stream write per peer, not one per group. Each goes to that
+ * peer's PeerStream: one channel and one long-lived client stream per peer, opened on first use,
+ * with a bounded queue and reconnect backoff (see peer_stream.ts). send() never throws and never
+ * waits.
  *
  * Snapshots: `sendSnapshot(peerId, transfer)` streams one on an InstallSnapshot call of its own on
  * the peer's channel; a receiver hands each to `onSnapshot` (snapshot_transfer.ts).
@@ -174,6 +183,9 @@ export class GrpcPeerTransport {
    * grpc_transport.test under load, where the close took longer than the test's 50 ms).
    */
   private readonly retiring = new Set<PeerStream>();
+  /** This turn's messages by stream, written by flush(); insertion order is first-send order. */
+  private outboxes = new Map<PeerStream, Outbox>();
+  private flushScheduled = false;
   private closed = false;
 
   constructor(options: GrpcPeerTransportOptions) {
@@ -210,21 +222,21 @@ export class GrpcPeerTransport {
     return { send: (messages) => this.send(groupId, messages) };
   }
 
-  /** Sends one Ready's messages of `groupId`: one batch per destination. Never throws. */
+  /**
+   * Gathers `messages` of `groupId` for their destinations; they leave with everything else sent
+   * to the same peer (and lane) in this turn, as one batch, when the turn's microtasks run (or at
+   * an explicit flush()). Never throws, never waits.
+   *
+   * A microtask, not setImmediate: the Ready loops of a host's groups run in one round
+   * (src/node/ready_round.ts), so their messages are all gathered before the round returns; a
+   * later turn would hold a lone write's MsgApp back by one pass of the event loop, while its
+   * followers wait for it. Messages of one group to one peer keep their order: each lane's batch
+   * lists them as they were sent.
+   */
   send(groupId: string, messages: readonly Message[]): void {
     if (messages.length === 0) return;
     try {
-      if (messages.length === 1 || allTo(messages, messages[0].to)) {
-        this.sendBatch(messages[0].to, groupId, messages);
-        return;
-      }
-      const byPeer = new Map<string, Message[]>();
-      for (const m of messages) {
-        const list = byPeer.get(m.to);
-        if (list) list.push(m);
-        else byPeer.set(m.to, [m]);
-      }
-      for (const [peerId, list] of byPeer) this.sendBatch(peerId, groupId, list);
+      for (const m of messages) this.gather(groupId, m);
     } catch (err) {
       // A bug, not a network condition; the Ready loop must go on regardless.
       this.logger.warn('raft transport: send failed', { group: groupId, error: (err as Error).message });
@@ -232,6 +244,19 @@ export class GrpcPeerTransport {
   }
 
   /**
+   * Writes what was gathered: one batch per peer and lane (split only past maxBatchBytes). The
+   * transport calls it itself at the end of the turn; a caller may flush sooner.
+   */
+  flush(): void {
+    if (this.outboxes.size === 0) return;
+    const outboxes = this.outboxes;
+    this.outboxes = new Map();
+    for (const [stream, outbox] of outboxes) this.writeOutbox(stream, outbox);
+  }
+
+  /**
+   * Puts `m` in this turn's outbox of its peer's lane.
+   *
    * Two lanes to each peer, each its own stream on its own channel (connection), as etcd's
    * rafthttp keeps a stream for MsgApp apart from the one for every other message: appends
    * (which may carry megabytes of entries) never hold up heartbeats, votes and their answers
@@ -239,43 +264,53 @@ export class GrpcPeerTransport {
    * the followers heard no heartbeat and deposed a healthy leader. Raft is safe under the
    * reordering between lanes: a heartbeat never commits past what the follower is known to hold.
    */
-  private sendBatch(peerId: string, groupId: string, messages: readonly Message[]): void {
-    let appends: Message[] | null = null;
-    let others: Message[] | null = null;
-    for (const m of messages) {
-      if (m.type === MessageType.MsgApp) (appends ??= []).push(m);
-      else (others ??= []).push(m);
-    }
-    if (appends) this.sendOnLane(peerId, 'append', groupId, appends);
-    if (others) this.sendOnLane(peerId, 'message', groupId, others);
-  }
-
-  private sendOnLane(peerId: string, lane: Lane, groupId: string, messages: readonly Message[]): void {
-    const stream = this.streamFor(peerId, lane);
+  private gather(groupId: string, m: Message): void {
+    const stream = this.streamFor(m.to, m.type === MessageType.MsgApp ? 'append' : 'message');
     if (!stream) {
-      this.dropUnsent(messages.length, 1);
-      this.reportUnreachable(peerId);
+      this.dropUnsent(1, 0);
+      this.reportUnreachable(m.to);
       return;
     }
-    let batch: Outbound[] = [];
-    let batchBytes = 0;
-    for (const m of messages) {
-      const size = estimateWireSize(m);
-      if (size > peerMaxReceiveBytes) {
-        // It would make the peer fail the whole stream; Raft will send it again, smaller or by snapshot.
-        this.logger.warn('raft transport: message too large to send', { peer: peerId, group: groupId, type: m.type, bytes: size });
-        this.dropUnsent(1, 0);
-        continue;
-      }
-      if (batch.length > 0 && batchBytes + size > this.maxBatchBytes) {
-        this.writeBatch(stream, batch);
-        batch = [];
-        batchBytes = 0;
-      }
-      batch.push({ groupId, message: messageToWire(m) });
-      batchBytes += size;
+    const size = estimateWireSize(m);
+    if (size > peerMaxReceiveBytes) {
+      // It would make the peer fail the whole stream; Raft will send it again, smaller or by snapshot.
+      this.logger.warn('raft transport: message too large to send', { peer: m.to, group: groupId, type: m.type, bytes: size });
+      this.dropUnsent(1, 0);
+      return;
     }
-    if (batch.length > 0) this.writeBatch(stream, batch);
+    let outbox = this.outboxes.get(stream);
+    if (!outbox) {
+      outbox = { messages: [], sizes: [] };
+      this.outboxes.set(stream, outbox);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        queueMicrotask(() => {
+          this.flushScheduled = false;
+          try {
+            this.flush();
+          } catch (err) {
+            this.logger.warn('raft transport: flush failed', { error: (err as Error).message });
+          }
+        });
+      }
+    }
+    outbox.messages.push({ groupId, message: messageToWire(m) });
+    outbox.sizes.push(size);
+  }
+
+  private writeOutbox(stream: PeerStream, outbox: Outbox): void {
+    const { messages, sizes } = outbox;
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < messages.length; i++) {
+      if (i > start && bytes + sizes[i] > this.maxBatchBytes) {
+        this.writeBatch(stream, messages.slice(start, i));
+        start = i;
+        bytes = 0;
+      }
+      bytes += sizes[i];
+    }
+    this.writeBatch(stream, start === 0 ? messages : messages.slice(start));
   }
 
   private writeBatch(stream: PeerStream, batch: Outbound[]): void {
@@ -294,8 +329,9 @@ export class GrpcPeerTransport {
 
   /**
    * Sends every peer in the address book this node's liveness beat (one small batch each, on the
-   * message lane, behind whatever heartbeats and votes are queued there). The node calls this once
-   * per tick; the encoded beat is the same every time and is made once.
+   * message lane, behind whatever heartbeats and votes are queued there; it is not gathered: the
+   * ticker sends it before its groups' Ready round, whose messages go out a turn later). The node
+   * calls this once per tick; the encoded beat is the same every time and is made once.
    */
   sendBeats(incarnation: string): void {
     if (this.closed) return;
@@ -372,6 +408,12 @@ export class GrpcPeerTransport {
     const stream = this.streams.get(key);
     if (!stream) return;
     this.streams.delete(key);
+    // What this turn sent it goes into it before it closes, as it would have without gathering.
+    const outbox = this.outboxes.get(stream);
+    if (outbox) {
+      this.outboxes.delete(stream);
+      this.writeOutbox(stream, outbox);
+    }
     this.retiring.add(stream);
     const closing = stream.close().then(() => {
       this.pendingCloses.delete(closing);
@@ -564,6 +606,8 @@ export class GrpcPeerTransport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const outbox of this.outboxes.values()) this.dropUnsent(outbox.messages.length, 1);
+    this.outboxes.clear();
     for (const inbound of [...this.inbound]) this.answer(inbound);
     this.abortSnapshotsTo(null, `the transport of ${this.nodeId} closed`);
     for (const inbound of this.inboundSnapshots) {
@@ -575,7 +619,7 @@ export class GrpcPeerTransport {
   }
 }
 
-/** A peer's two streams: appends, and every other message (see sendBatch). */
+/** A peer's two streams: appends, and every other message (see gather). */
 type Lane = 'append' | 'message';
 const lanes: readonly Lane[] = ['append', 'message'];
 
@@ -593,9 +637,4 @@ function sumStreamStats(a: PeerStreamStats | undefined, b: PeerStreamStats): Pee
   const out = { ...a } as Record<string, unknown>;
   for (const [k, v] of Object.entries(b)) if (typeof v === 'number' && typeof out[k] === 'number') out[k] = (out[k] as number) + v;
   return out as unknown as PeerStreamStats;
-}
-
-function allTo(messages: readonly Message[], to: string): boolean {
-  for (const m of messages) if (m.to !== to) return false;
-  return true;
 }

@@ -25,45 +25,83 @@ function app(from: string, to: string, index: number, payloadBytes = 8): Message
   });
 }
 
+function heartbeat(from: string, to: string, commit: number): Message {
+  return makeMessage({ type: MessageType.MsgHeartbeat, from, to, term: 3, commit });
+}
+
+function heartbeatResp(from: string, to: string, commit: number): Message {
+  return makeMessage({ type: MessageType.MsgHeartbeatResp, from, to, term: 3, commit });
+}
+
 const indices = (received: readonly { message: Message }[]): number[] => received.map((r) => r.message.index);
 
 describe('GrpcPeerTransport', () => {
-  it('carries the messages of two groups to two peers, one batch per destination per send', async () => {
+  it('carries the messages every group sends to a peer in one turn in one stream write, each group in order', async () => {
     const [n1, n2, n3] = [await resources.peer('n1'), await resources.peer('n2'), await resources.peer('n3')];
     for (const p of [n2, n3]) n1.transport.setPeer(p.id, p.address);
     n2.transport.setPeer('n1', n1.address);
 
-    const g1 = n1.transport.sendFor('g1');
-    const g2 = n1.transport.sendFor('g2');
-    g1.send([app('n1', 'n2', 1), app('n1', 'n3', 1), app('n1', 'n2', 2)]);
-    g2.send([app('n1', 'n3', 10), app('n1', 'n2', 10)]);
-    g1.send([app('n1', 'n2', 3)]);
-    // And back the other way, on n2's own stream to n1.
-    n2.transport.send('g2', [makeMessage({ type: MessageType.MsgAppResp, from: 'n2', to: 'n1', term: 3, index: 10 })]);
+    // One turn: a tick of 64 groups, each heartbeating both peers (one send per group, as each
+    // group's Ready loop does), and two of them replicating besides.
+    const groups = Array.from({ length: 64 }, (_, i) => `g${i}`);
+    for (const [i, g] of groups.entries()) n1.transport.sendFor(g).send([heartbeat('n1', 'n2', i), heartbeat('n1', 'n3', i)]);
+    n1.transport.sendFor('g1').send([app('n1', 'n2', 1), app('n1', 'n3', 1), app('n1', 'n2', 2)]);
+    n1.transport.sendFor('g2').send([app('n1', 'n3', 10), app('n1', 'n2', 10)]);
+    n1.transport.sendFor('g1').send([app('n1', 'n2', 3)]);
+    // And back the other way, on n2's own stream to n1: the answers of the same turn, one write too.
+    for (const [i, g] of groups.entries()) n2.transport.send(g, [heartbeatResp('n2', 'n1', i)]);
+    expect(n1.transport.stats().batchesSent).toBe(0); // gathered until the turn ends
 
-    await waitFor('all messages', () => n2.received.length === 4 && n3.received.length === 2 && n1.received.length === 1);
-    expect(n2.received.map((r) => [r.groupId, r.message.index])).toEqual([
+    await waitFor('all messages', () => n2.received.length === 68 && n3.received.length === 66 && n1.received.length === 64);
+    // The appends lane: each group's messages in the order it sent them (g1's 1, 2 and 3 around g2's 10).
+    const appends = (received: typeof n2.received): [string, number][] =>
+      received.filter((r) => r.message.type === MessageType.MsgApp).map((r) => [r.groupId, r.message.index]);
+    expect(appends(n2.received)).toEqual([
       ['g1', 1],
       ['g1', 2],
       ['g2', 10],
       ['g1', 3],
     ]);
-    expect(n3.received.map((r) => [r.groupId, r.message.index])).toEqual([
+    expect(appends(n3.received)).toEqual([
       ['g1', 1],
       ['g2', 10],
     ]);
-    expect(n1.received[0]).toMatchObject({ groupId: 'g2', message: { type: 'MsgAppResp', from: 'n2', index: 10 } });
+    const heartbeats = (received: typeof n2.received): string[] => received.filter((r) => r.message.type !== MessageType.MsgApp).map((r) => r.groupId);
+    expect(heartbeats(n2.received)).toEqual(groups);
+    expect(heartbeats(n3.received)).toEqual(groups);
+    expect(heartbeats(n1.received)).toEqual(groups);
 
+    // One stream write per peer and lane: 64 heartbeats in one, the turn's appends in the other.
     const sent = n1.transport.stats();
-    expect(sent).toMatchObject({ messagesSent: 6, batchesSent: 5, messagesDropped: 0 });
-    expect(sent.peers.n2).toMatchObject({ state: 'streaming', batchesSent: 3, messagesSent: 4 });
-    expect(sent.peers.n3).toMatchObject({ batchesSent: 2, messagesSent: 2 });
+    expect(sent).toMatchObject({ messagesSent: 134, batchesSent: 4, messagesDropped: 0 });
+    expect(sent.peers.n2).toMatchObject({ state: 'streaming', batchesSent: 2, messagesSent: 68 });
+    expect(sent.peers.n3).toMatchObject({ batchesSent: 2, messagesSent: 66 });
+    expect(n2.transport.stats()).toMatchObject({ messagesSent: 64, batchesSent: 1 });
     const got = n2.transport.stats();
-    expect(got).toMatchObject({ messagesReceived: 4, batchesReceived: 3 });
+    expect(got).toMatchObject({ messagesReceived: 68, batchesReceived: 2 });
     expect(got.bytesReceived).toBe(sent.peers.n2.bytesSent);
+
+    // The next turn's sends are the next write.
+    n1.transport.sendFor('g0').send([heartbeat('n1', 'n2', 0)]);
+    n1.transport.sendFor('g1').send([heartbeat('n1', 'n2', 1)]);
+    await waitFor('the next turn', () => n2.received.length === 70);
+    expect(n1.transport.stats().peers.n2).toMatchObject({ batchesSent: 3, messagesSent: 70 });
   });
 
-  it('splits one send into several batches only past maxBatchBytes', async () => {
+  it('writes what was gathered at once on flush()', async () => {
+    const n2 = await resources.peer('n2');
+    const n1 = await resources.peer('n1', { peers: [['n2', n2.address]] });
+    n1.transport.send('g1', [heartbeat('n1', 'n2', 1)]);
+    n1.transport.send('g2', [heartbeat('n1', 'n2', 2)]);
+    n1.transport.flush();
+    n1.transport.send('g3', [heartbeat('n1', 'n2', 3)]);
+    n1.transport.flush();
+    // Queued while the stream opens, written one batch each once it is.
+    await waitFor('3 messages', () => n2.received.length === 3);
+    expect(n1.transport.stats()).toMatchObject({ batchesSent: 2, messagesSent: 3 });
+  });
+
+  it("splits a turn's batch into several only past maxBatchBytes", async () => {
     const n2 = await resources.peer('n2');
     const n1 = await resources.peer('n1', { peers: [['n2', n2.address]], maxBatchBytes: 10_000 });
     n1.transport.send('g1', [1, 2, 3, 4, 5].map((i) => app('n1', 'n2', i, 4_000)));
@@ -83,7 +121,11 @@ describe('GrpcPeerTransport', () => {
       limits: { maxQueuedBatches: 4 },
     });
 
-    for (let i = 1; i <= 10; i++) n1.transport.send('g1', [app('n1', 'n3', i)]);
+    // Ten turns' sends (flush() ends each), to a peer whose stream never opens.
+    for (let i = 1; i <= 10; i++) {
+      n1.transport.send('g1', [app('n1', 'n3', i)]);
+      n1.transport.flush();
+    }
     const stats = n1.transport.stats();
     expect(stats.peers.n3).toMatchObject({ queuedBatches: 4, batchesDropped: 6, messagesDropped: 6, batchesSent: 0 });
     expect(stats.messagesDropped).toBe(6);
