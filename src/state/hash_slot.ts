@@ -34,15 +34,25 @@ const closeBrace = 0x7d;
  * without a Buffer.
  */
 export function nameHashSlot(name: string): number {
+  // One pass for the common key without a '{': the CRC of the whole name as it goes.
+  const length = name.length;
+  let crc = 0;
+  for (let i = 0; i < length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === openBrace) return taggedNameHashSlot(name, i);
+    crc = ((crc << 8) & 0xffff) ^ table[((crc >> 8) ^ c) & 0xff]!;
+  }
+  return crc & (slotCount - 1);
+}
+
+/** nameHashSlot of a name whose first '{' is at `open`. */
+function taggedNameHashSlot(name: string, open: number): number {
   let start = 0;
   let end = name.length;
-  const open = name.indexOf('{');
-  if (open >= 0) {
-    const close = name.indexOf('}', open + 1);
-    if (close > open + 1) {
-      start = open + 1;
-      end = close;
-    }
+  const close = name.indexOf('}', open + 1);
+  if (close > open + 1) {
+    start = open + 1;
+    end = close;
   }
   let crc = 0;
   for (let i = start; i < end; i++) crc = ((crc << 8) & 0xffff) ^ table[((crc >> 8) ^ name.charCodeAt(i)) & 0xff]!;

@@ -1,5 +1,5 @@
 import { CopyOnWriteImage, KeyspaceImageError, KeyspaceImageErrorCode, type ImageKey, type KeyspaceImage } from './keyspace_image.js';
-import { keyHashSlot, nameHashSlot } from './hash_slot.js';
+import { keyHashSlot } from './hash_slot.js';
 import { hashName } from './scan_table.js';
 import { SlotSet } from './slot_set.js';
 import { SlotTables, type KeyEntry as Entry, type SlotKeys } from './slot_tables.js';
@@ -235,7 +235,7 @@ export class Keyspace {
    */
   setStoredByName(name: string, value: StoredValue, expireAt: number = NO_EXPIRY): void {
     const hash = hashName(name);
-    const keys = this.tables.ensure(nameHashSlot(name));
+    const keys = this.tables.ensure(this.tables.slotOf(name));
     const entry = keys.find(name, hash);
     if (entry === undefined) {
       this.insert(keys, name, hash, value, expireAt);
@@ -255,7 +255,7 @@ export class Keyspace {
     const name = key.toString('latin1');
     const stored = storedString(value.value);
     const hash = hashName(name);
-    const keys = this.tables.ensure(nameHashSlot(name));
+    const keys = this.tables.ensure(this.tables.slotOf(name));
     const entry = keys.find(name, hash);
     if (entry === undefined) {
       this.insert(keys, name, hash, stored, NO_EXPIRY);

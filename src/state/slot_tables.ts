@@ -82,6 +82,12 @@ export class SlotTables implements WalkedTable<KeyEntry> {
   /** Keys with a TTL per slot: uniform samples for active expiry. */
   private readonly ttlKeys = new SlotCounts();
   private memory = 0;
+  /**
+   * The last name whose slot was computed, and that slot: a write looks its key up and then sets
+   * it (two lookups of one name), so the second skips the CRC16.
+   */
+  private lastName = '';
+  private lastSlot = 0;
 
   get size(): number {
     return this.keys.total;
@@ -100,14 +106,23 @@ export class SlotTables implements WalkedTable<KeyEntry> {
     return this.slots[slot];
   }
 
-  /** The table the key named `name` (latin1) belongs in, if it holds keys. */
-  ofName(name: string): SlotKeys | undefined {
-    return this.slots[nameHashSlot(name)];
+  /** The hash slot of the key named `name` (latin1). */
+  slotOf(name: string): number {
+    if (name !== this.lastName) {
+      this.lastSlot = nameHashSlot(name);
+      this.lastName = name;
+    }
+    return this.lastSlot;
   }
 
-  /** The entry named `name` and its slot's table. */
+  /** The table the key named `name` (latin1) belongs in, if it holds keys. */
+  ofName(name: string): SlotKeys | undefined {
+    return this.slots[this.slotOf(name)];
+  }
+
+  /** The entry named `name`. */
   find(name: string, hash?: number): KeyEntry | undefined {
-    return this.slots[nameHashSlot(name)]?.find(name, hash);
+    return this.slots[this.slotOf(name)]?.find(name, hash);
   }
 
   /** The table of `slot`, made if it holds no keys yet. */

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { crc16, keyHashSlot, slotCount } from '../../src/state/hash_slot.js';
+import { crc16, keyHashSlot, nameHashSlot, slotCount } from '../../src/state/hash_slot.js';
 import { propertySeed } from '../support/seed.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -49,12 +49,14 @@ describe('hash slots', () => {
     expect(keyHashSlot(b('no close {brace'))).toBe(referenceSlot(b('no close {brace')));
   });
 
-  it('matches the specification on arbitrary keys, braces and binary bytes included', () => {
+  it('matches the specification on arbitrary keys, braces and binary bytes included, as bytes and as latin1 names', () => {
     const byte = fc.oneof(fc.constantFrom(0x7b, 0x7d), fc.integer({ min: 0, max: 255 }));
     fc.assert(
       fc.property(fc.array(byte, { maxLength: 24 }), (bytes) => {
         const key = Buffer.from(bytes);
         expect(keyHashSlot(key)).toBe(referenceSlot(key));
+        // The keyspace's form of the same key: its latin1 name.
+        expect(nameHashSlot(key.toString('latin1'))).toBe(referenceSlot(key));
       }),
       propertySeed('hash slots', 2000),
     );
