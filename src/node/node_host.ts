@@ -41,6 +41,7 @@ import { clearSplitPending, markSplitPending, pendingSplits, type PendingSplit }
 import { MembershipError, forwardToLeader } from './membership.js';
 import { NodeLiveness } from './node_liveness.js';
 import { RemovedReplicaCheck, type ReplicaView } from './removed_replica_check.js';
+import { StallWatch } from './stall_watch.js';
 import { Quiescence } from './quiescence.js';
 import { GroupReplica } from './group_replica.js';
 import { infoSection, infoSectionNames, type InfoSources, type RaftNodeFigures } from './info.js';
@@ -58,6 +59,8 @@ export const compatibleRedisVersion = '7.0.0';
 
 /** How often the host runs its replicas' housekeeping (expiry cycles, learner promotion) and samples its stats. */
 const housekeepingMs = 100;
+/** An event-loop stall at least this long is logged (stall_watch.ts). */
+const stallReportMs = 200;
 
 /**
  * One quorumkv node: the host of this node's group replicas.
@@ -78,6 +81,7 @@ export class NodeHost {
   grpcPort = 0;
   private readonly replicas = new Map<string, GroupReplica>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private stallWatch: StallWatch | null = null;
   private readonly stats: ServerStats;
   private readonly startedAtMs: number;
   private resp: RespServer | null = null;
@@ -811,6 +815,9 @@ export class NodeHost {
         this.removedCheck.round(this.leaderlessReplicas());
       }, housekeepingMs),
     );
+    this.stallWatch = new StallWatch(config.tickMs, stallReportMs, () => performance.now(), (ms) =>
+      logger.warn({ component: 'node', ms }, 'event loop stalled'),
+    );
     logger.info({ component: 'node', resp: `${config.host}:${this.respPort}`, grpc: `${config.host}:${this.grpcPort}` }, 'quorumkv node started');
   }
 
@@ -1354,6 +1361,7 @@ export class NodeHost {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    this.stallWatch?.stop();
     await this.resp?.close();
     for (const replica of this.replicas.values()) await replica.stop();
     await this.nodeLog.close().catch((err: Error) => this.logger.warn({ component: 'storage', error: err.message }, 'closing the node log failed'));
