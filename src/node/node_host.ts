@@ -59,6 +59,13 @@ export const compatibleRedisVersion = '7.0.0';
 
 /** How often the host runs its replicas' housekeeping (expiry cycles, learner promotion) and samples its stats. */
 const housekeepingMs = 100;
+/** How long a move waits for its target to catch up and be promoted. */
+const moveCatchUpMs = 240_000;
+/**
+ * The deadline of one step of a move passed on to the leader (adding the target, or removing the
+ * source, with a hand-off of the leadership first if the source leads).
+ */
+const moveStepTimeoutMs = 60_000;
 /** An event-loop stall at least this long is logged (stall_watch.ts). */
 const stallReportMs = 200;
 
@@ -570,10 +577,16 @@ export class NodeHost {
     if (!replica) throw new MembershipError('UNKNOWN_GROUP', `group ${groupId} is not hosted on this node; send the call to a node that hosts it`);
     if (from === to) throw new MembershipError('BAD_MOVE', 'the source and the target are the same node');
     if (!replica.group.isLeader()) {
-      const answer = await this.onLeader(replica, (address) => adminMoveReplica(address, call, { timeoutMs: 300_000 }));
+      const answer = await this.moveViaLeader(replica, call);
       if (answer !== null) return answer;
     }
     const done = `moved ${groupId}'s replica from ${from} to ${to}`;
+    // The configuration a step looks at must hold every change in this leader's log: a leader new
+    // since the move was cut short may not have applied the target's addition yet, and would
+    // propose it again (refused: a change is in progress) instead of going on.
+    for (const until = this.clock() + this.config.leaderWaitMs; replica.group.hasUnappliedConfChange() && this.clock() < until; ) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const conf = replica.group.confState();
     if (!conf.voters.includes(from)) {
       if (conf.voters.includes(to)) return done;
@@ -586,11 +599,7 @@ export class NodeHost {
       failpoint('move-after-learner');
     }
     if (!call.wait) return `adding ${to} to ${groupId}; ${from} is to be removed once ${to} is a voter (not waited for)`;
-    const deadline = this.clock() + 240_000;
-    while (!replica.group.confState().voters.includes(to)) {
-      if (this.clock() > deadline) throw new MembershipError('MOVE_TIMEOUT', `${to} did not catch up with ${groupId} within 240 s; it stays a learner`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await this.awaitPromotion(replica, to);
     failpoint('move-after-promote');
     if (from === this.config.id) {
       // A leader cannot remove itself: the new leader finishes the move (it finds the target a
@@ -605,15 +614,52 @@ export class NodeHost {
   }
 
   /**
+   * A move asked of a node that does not lead the group, passed on to the leader in steps so that
+   * no call to it spans the target's catch-up (a snapshot of a large group and its install take
+   * minutes, across which a leader may change or a connection drop): the first step adds the
+   * target, and returns; this node then waits for its own replica to apply the target's
+   * promotion (the configuration is replicated here as on every member); the second step removes
+   * the source. A step cut short is asked again, and resumes (see moveReplica). Null when this
+   * node leads, or comes to lead: the caller runs the rest of the move here.
+   */
+  private async moveViaLeader(replica: GroupReplica, call: MoveReplicaCall): Promise<string | null> {
+    const resumeUntil = this.clock() + moveCatchUpMs;
+    const step = (wait: boolean): Promise<string | null> =>
+      this.onLeader(replica, (address) => adminMoveReplica(address, { ...call, wait }, { timeoutMs: moveStepTimeoutMs }), resumeUntil);
+    if (!replica.group.confState().voters.includes(call.to)) {
+      const added = await step(false);
+      if (added === null || !call.wait) return added;
+      if (!(await this.awaitPromotion(replica, call.to))) return null;
+    }
+    return step(true);
+  }
+
+  /**
+   * Until `to` is a voter of the replica's group (promoted by the leader's promoter once caught
+   * up); false if this node came to lead meanwhile without it (its caller runs the move here).
+   */
+  private async awaitPromotion(replica: GroupReplica, to: string): Promise<boolean> {
+    const wasLeader = replica.group.isLeader();
+    const deadline = this.clock() + moveCatchUpMs;
+    while (!replica.group.confState().voters.includes(to)) {
+      if (!wasLeader && replica.group.isLeader()) return false;
+      if (this.clock() > deadline) throw new MembershipError('MOVE_TIMEOUT', `${to} did not catch up with ${replica.groupId} within ${moveCatchUpMs / 1000} s; it stays a learner (run the move again to go on waiting)`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return true;
+  }
+
+  /**
    * Passes an admin call on to the group's leader (forwardToLeader), waiting up to
    * --leader-wait-ms for one; null when this node leads (or came to lead meanwhile).
    */
-  private onLeader(replica: GroupReplica, call: (address: string) => Promise<string>): Promise<string | null> {
+  private onLeader(replica: GroupReplica, call: (address: string) => Promise<string>, resumeUntil?: number): Promise<string | null> {
     return forwardToLeader(replica.group, call, {
       addressOf: (id) => this.addressOf(id),
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       clock: this.clock,
       waitMs: this.config.leaderWaitMs,
+      ...(resumeUntil !== undefined ? { resumeUntil } : {}),
     });
   }
 
