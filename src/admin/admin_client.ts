@@ -92,9 +92,8 @@ const moveResumePauseMs = 500;
  * answers as done), so an operator's move does not fail on a leader change or a dropped
  * connection it can go on after. Cut short: the node answered so (moveCutShortCodes), or ended
  * the call unanswered (cancelled: it was stopping), or the call to it dropped under way, or it
- * could not be reached after it had been (a restart). An
- * address never reached fails at once, as every admin call does. `onResume` hears each
- * interruption.
+ * could not be reached after it had been (a restart). An address never reached fails at once,
+ * as every admin call does. `onResume` hears each interruption.
  */
 export async function adminMoveReplicaResuming(
   address: string,

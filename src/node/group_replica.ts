@@ -100,8 +100,8 @@ export interface GroupReplicaOptions {
 const slowApplyMs = 50;
 
 /**
- * The bytes of MsgApps a leader has in flight to one follower. Without a bound only the count is
- * (the core's 256 messages of up to 1 MiB): a follower far behind in the log (a move's target
+ * The bytes of MsgApps a leader has in flight to one follower. Without it only their count was
+ * bounded (maxInflightMsgs, each up to maxSizePerMsg): a follower far behind in the log (a move's target
  * catching up, a node back from a long absence) made the leader read that much of its log back
  * from disk and encode it in one synchronous turn, stalling every group on the node for seconds
  * (elections everywhere), and the peer stream, whose queue holds far less, dropped most of it

@@ -220,9 +220,9 @@ export interface LeaderForwardOptions {
  * the caller runs the call here. The leader asked must be a voter in
  * this replica's configuration: a member removed by the entry a dying leader applied last can win
  * an election among voters that have not applied it yet, lead for a moment, apply its own removal
- * and drop its replica, while this replica still names it. A call is asked again only when it
- * certainly did not run: the leader could not be reached, or it answered that it does not host or
- * lead the group any more.
+ * and drop its replica, while this replica still names it. A call is asked again when the leader
+ * could not be reached, or answered that it does not host or lead the group any more; a
+ * resumable one (`resumeUntil`) also when it was cut short under way.
  */
 export async function forwardToLeader(group: RaftGroup, call: (leaderAddress: string) => Promise<string>, options: LeaderForwardOptions): Promise<string | null> {
   const { addressOf, sleep, clock, waitMs, resumeUntil } = options;

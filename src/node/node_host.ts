@@ -615,8 +615,8 @@ export class NodeHost {
 
   /**
    * A move asked of a node that does not lead the group, passed on to the leader in steps so that
-   * no call to it spans the target's catch-up (a snapshot of a large group and its install take
-   * minutes, across which a leader may change or a connection drop): the first step adds the
+   * no call to it spans the target's catch-up (long for a large group, and a leader may change or
+   * a connection drop meanwhile): the first step adds the
    * target, and returns; this node then waits for its own replica to apply the target's
    * promotion (the configuration is replicated here as on every member); the second step removes
    * the source. A step cut short is asked again, and resumes (see moveReplica). Null when this
