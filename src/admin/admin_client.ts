@@ -38,12 +38,15 @@ export class AdminError extends QuorumError {
   readonly grpcCode: grpc.status;
   /** The node's own code for a refused call (UNKNOWN_GROUP, NOT_LEADER, ...), when it gave one. */
   readonly refusalCode: string | undefined;
+  /** ADMIN_UNREACHABLE without ever connecting: the call certainly did not reach the node. */
+  readonly neverConnected: boolean;
 
-  constructor(code: string, message: string, grpcCode: grpc.status, options?: { cause?: unknown; refusalCode?: string }) {
+  constructor(code: string, message: string, grpcCode: grpc.status, options?: { cause?: unknown; refusalCode?: string; neverConnected?: boolean }) {
     super(code, message, 'fail', options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AdminError';
     this.grpcCode = grpcCode;
     this.refusalCode = options?.refusalCode;
+    this.neverConnected = options?.neverConnected ?? false;
   }
 }
 
@@ -71,6 +74,50 @@ export async function adminMoveReplica(address: string, call: MoveReplicaCall, o
     options,
   );
   return reply.message;
+}
+
+/**
+ * What the node asked answers when a move it ran or passed on was cut short rather than refused
+ * (the leader it passed the move to dropped the call, or went, and no other answered in time):
+ * asked again, the move resumes.
+ */
+const moveCutShortCodes: ReadonlySet<string> = new Set(['ADMIN_UNREACHABLE', 'ADMIN_TIMEOUT', 'NO_LEADER', 'NOT_LEADER', 'TRANSFER_TIMEOUT']);
+
+/** Between two askings of a move that was cut short. */
+const moveResumePauseMs = 500;
+
+/**
+ * adminMoveReplica, asked again while the move is cut short and the deadline allows: a move is
+ * resumable (each of its steps looks at the group's configuration first, and a finished one
+ * answers as done), so an operator's move does not fail on a leader change or a dropped
+ * connection it can go on after. Cut short: the node answered so (moveCutShortCodes), or ended
+ * the call unanswered (cancelled: it was stopping), or the call to it dropped under way, or it
+ * could not be reached after it had been (a restart). An address never reached fails at once,
+ * as every admin call does. `onResume` hears each interruption.
+ */
+export async function adminMoveReplicaResuming(
+  address: string,
+  call: MoveReplicaCall,
+  options: AdminCallOptions,
+  onResume: (reason: AdminError) => void = () => {},
+): Promise<string> {
+  const deadline = Date.now() + options.timeoutMs;
+  let reached = false;
+  for (;;) {
+    try {
+      return await adminMoveReplica(address, call, { timeoutMs: Math.max(1, deadline - Date.now()) });
+    } catch (err) {
+      if (!(err instanceof AdminError)) throw err;
+      const cutShort =
+        err.code === 'ADMIN_UNREACHABLE'
+          ? reached || !err.neverConnected
+          : err.code === 'ADMIN_FAILED' && (moveCutShortCodes.has(err.refusalCode ?? '') || (err.grpcCode === grpc.status.CANCELLED && err.refusalCode === undefined));
+      if (!err.neverConnected) reached = true;
+      if (!cutShort || Date.now() + moveResumePauseMs >= deadline) throw err;
+      onResume(err);
+      await new Promise((r) => setTimeout(r, moveResumePauseMs));
+    }
+  }
 }
 
 /** Every group of the cluster as the node at `address` sees it (`admin groups`). */
@@ -287,7 +334,10 @@ function adminError(address: string, method: string, err: grpc.ServiceError, tim
   const details = tidy(err.details || err.message);
   switch (err.code) {
     case grpc.status.UNAVAILABLE:
-      return new AdminError('ADMIN_UNREACHABLE', `cannot reach the admin API at ${address}: ${details}`, err.code, { cause: err });
+      return new AdminError('ADMIN_UNREACHABLE', `cannot reach the admin API at ${address}: ${details}`, err.code, {
+        cause: err,
+        neverConnected: (err.details || err.message).startsWith('No connection established'),
+      });
     case grpc.status.DEADLINE_EXCEEDED:
       return new AdminError('ADMIN_TIMEOUT', `no answer from ${address} within ${timeoutMs} ms (${method})`, err.code, { cause: err });
     case grpc.status.UNIMPLEMENTED:

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { adminChange, adminGroups, adminMoveReplica, adminNodes, adminSnapshot, adminSplit, adminStatus, defaultAdminTimeoutMs } from './admin_client.js';
+import { adminChange, adminGroups, adminMoveReplicaResuming, adminNodes, adminSnapshot, adminSplit, adminStatus, defaultAdminTimeoutMs } from './admin_client.js';
 import type { GroupSummary, NodeSummary } from './admin_service.js';
 import type { AdminCallOptions, MembershipCall } from './admin_client.js';
 import type { SnapshotInfo } from '../storage/snapshot_format.js';
@@ -135,10 +135,11 @@ export async function runAdminCommand(args: readonly string[], out: CommandOutpu
       const message = await adminSplit(addr!, { group: group!, atSlot: at === undefined ? null : Number(at), wait: parsed.values['no-wait'] !== true }, options);
       print(message, { ok: true, message });
     } else if (command === 'move-replica') {
-      const message = await adminMoveReplica(
+      const message = await adminMoveReplicaResuming(
         addr!,
         { group: group!, from: parsed.values.from!, to: to!, address: grpc ?? null, wait: parsed.values['no-wait'] !== true },
         options,
+        (reason) => out.stderr(`quorumkv admin: the move was cut short (${oneLine(reason)}); resuming\n`),
       );
       print(message, { ok: true, message });
     } else if (command === 'groups') {

@@ -10,6 +10,7 @@ import type { DurableLog } from '../storage/durable_log.js';
 import { SnapshotStore, type SnapshotReader } from '../storage/snapshot_store.js';
 import type { SnapshotInfo } from '../storage/snapshot_format.js';
 import type { Forwarder } from '../transport/forward.js';
+import { defaultPeerStreamLimits } from '../transport/grpc_transport.js';
 import type { GroupTransport } from '../transport/group_transport.js';
 import type { IncomingSnapshot, OutgoingSnapshot } from '../transport/snapshot_transfer.js';
 import type { SeededRandom } from '../util/random.js';
@@ -103,6 +104,16 @@ export interface GroupReplicaOptions {
 
 /** An entry whose apply blocks the node's event loop this long is logged. */
 const slowApplyMs = 50;
+
+/**
+ * The bytes of MsgApps a leader has in flight to one follower. Without it only their count was
+ * bounded (maxInflightMsgs, each up to maxSizePerMsg): a follower far behind in the log (a move's target
+ * catching up, a node back from a long absence) made the leader read that much of its log back
+ * from disk and encode it in one synchronous turn, stalling every group on the node for seconds
+ * (elections everywhere), and the peer stream, whose queue holds far less, dropped most of it
+ * (so it was sent again, and again). Half the stream's queue leaves room for the other groups.
+ */
+const maxInflightBytesPerFollower = defaultPeerStreamLimits.maxQueuedBytes / 2;
 
 /** How many housekeeping rounds (see housekeeping()) between two looks for caught-up learners. */
 const promoteEveryRounds = 5;
@@ -250,7 +261,7 @@ export class GroupReplica {
         round: peers.round,
         onConfChange: (change) => events.onConfChange(change),
         random,
-        raft: { electionTick: settings.electionTicks, heartbeatTick: settings.heartbeatTicks },
+        raft: { electionTick: settings.electionTicks, heartbeatTick: settings.heartbeatTicks, maxInflightBytes: maxInflightBytesPerFollower },
         logger: raftLogger(logger, 'raft', groupId),
         onFatal: (err) => events.onFatal(err),
         onSoftState: (ss, term) => logger.info({ component: 'raft', group: groupId, role: ss.state, leader: ss.lead, term }, 'role changed'),

@@ -204,6 +204,14 @@ export interface LeaderForwardOptions {
   readonly clock: () => number;
   /** How long to wait for a leader that answers. */
   readonly waitMs: number;
+  /**
+   * For a call that resumes where it stopped when asked again (a move: each of its steps looks at
+   * the configuration first): until this time on `clock`, such a call is asked again also when it
+   * was cut short under way (its connection dropped, its deadline passed), with a new wait for a
+   * leader from each failure. Without it, a call is asked again only within `waitMs` of the first
+   * asking.
+   */
+  readonly resumeUntil?: number;
 }
 
 /**
@@ -212,13 +220,13 @@ export interface LeaderForwardOptions {
  * the caller runs the call here. The leader asked must be a voter in
  * this replica's configuration: a member removed by the entry a dying leader applied last can win
  * an election among voters that have not applied it yet, lead for a moment, apply its own removal
- * and drop its replica, while this replica still names it. A call is asked again only when it
- * certainly did not run: the leader could not be reached, or it answered that it does not host or
- * lead the group any more.
+ * and drop its replica, while this replica still names it. A call is asked again when the leader
+ * could not be reached, or answered that it does not host or lead the group any more; a
+ * resumable one (`resumeUntil`) also when it was cut short under way.
  */
 export async function forwardToLeader(group: RaftGroup, call: (leaderAddress: string) => Promise<string>, options: LeaderForwardOptions): Promise<string | null> {
-  const { addressOf, sleep, clock, waitMs } = options;
-  const deadline = clock() + waitMs;
+  const { addressOf, sleep, clock, waitMs, resumeUntil } = options;
+  let deadline = clock() + waitMs;
   for (;;) {
     if (group.isLeader()) return null;
     const leader = group.leaderId();
@@ -227,7 +235,10 @@ export async function forwardToLeader(group: RaftGroup, call: (leaderAddress: st
       try {
         return await call(address);
       } catch (err) {
-        if (!leaderMoved(err) || clock() >= deadline) throw err;
+        // A call that ran for long (a move's step) outlives the first wait: a failure after it
+        // waits for a leader afresh, within what the caller allows.
+        if (resumeUntil !== undefined && cutShort(err) && clock() < resumeUntil) deadline = Math.min(resumeUntil, clock() + waitMs);
+        else if (!leaderMoved(err) || clock() >= deadline) throw err;
       }
     }
     if (clock() >= deadline) {
@@ -238,6 +249,11 @@ export async function forwardToLeader(group: RaftGroup, call: (leaderAddress: st
     }
     await sleep(100);
   }
+}
+
+/** A resumable call that may have run in part: cut short by its connection, its deadline or a leader change. */
+function cutShort(err: unknown): boolean {
+  return leaderMoved(err) || (err instanceof AdminError && (err.code === 'ADMIN_TIMEOUT' || err.refusalCode === 'ADMIN_UNREACHABLE' || err.refusalCode === 'ADMIN_TIMEOUT'));
 }
 
 function leaderMoved(err: unknown): boolean {

@@ -41,6 +41,7 @@ import { clearSplitPending, markSplitPending, pendingSplits, type PendingSplit }
 import { MembershipError, forwardToLeader } from './membership.js';
 import { NodeLiveness } from './node_liveness.js';
 import { RemovedReplicaCheck, type ReplicaView } from './removed_replica_check.js';
+import { StallWatch } from './stall_watch.js';
 import { Quiescence } from './quiescence.js';
 import { ReadyRound } from './ready_round.js';
 import { GroupReplica } from './group_replica.js';
@@ -59,6 +60,15 @@ export const compatibleRedisVersion = '7.0.0';
 
 /** How often the host runs its replicas' housekeeping (expiry cycles, learner promotion) and samples its stats. */
 const housekeepingMs = 100;
+/** How long a move waits for its target to catch up and be promoted. */
+const moveCatchUpMs = 240_000;
+/**
+ * The deadline of one step of a move passed on to the leader (adding the target, or removing the
+ * source, with a hand-off of the leadership first if the source leads).
+ */
+const moveStepTimeoutMs = 60_000;
+/** An event-loop stall at least this long is logged (stall_watch.ts). */
+const stallReportMs = 200;
 
 /**
  * One quorumkv node: the host of this node's group replicas.
@@ -79,6 +89,7 @@ export class NodeHost {
   grpcPort = 0;
   private readonly replicas = new Map<string, GroupReplica>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private stallWatch: StallWatch | null = null;
   private readonly stats: ServerStats;
   private readonly startedAtMs: number;
   private resp: RespServer | null = null;
@@ -570,10 +581,16 @@ export class NodeHost {
     if (!replica) throw new MembershipError('UNKNOWN_GROUP', `group ${groupId} is not hosted on this node; send the call to a node that hosts it`);
     if (from === to) throw new MembershipError('BAD_MOVE', 'the source and the target are the same node');
     if (!replica.group.isLeader()) {
-      const answer = await this.onLeader(replica, (address) => adminMoveReplica(address, call, { timeoutMs: 300_000 }));
+      const answer = await this.moveViaLeader(replica, call);
       if (answer !== null) return answer;
     }
     const done = `moved ${groupId}'s replica from ${from} to ${to}`;
+    // The configuration a step looks at must hold every change in this leader's log: a leader new
+    // since the move was cut short may not have applied the target's addition yet, and would
+    // propose it again (refused: a change is in progress) instead of going on.
+    for (const until = this.clock() + this.config.leaderWaitMs; replica.group.hasUnappliedConfChange() && this.clock() < until; ) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const conf = replica.group.confState();
     if (!conf.voters.includes(from)) {
       if (conf.voters.includes(to)) return done;
@@ -586,11 +603,7 @@ export class NodeHost {
       failpoint('move-after-learner');
     }
     if (!call.wait) return `adding ${to} to ${groupId}; ${from} is to be removed once ${to} is a voter (not waited for)`;
-    const deadline = this.clock() + 240_000;
-    while (!replica.group.confState().voters.includes(to)) {
-      if (this.clock() > deadline) throw new MembershipError('MOVE_TIMEOUT', `${to} did not catch up with ${groupId} within 240 s; it stays a learner`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await this.awaitPromotion(replica, to);
     failpoint('move-after-promote');
     if (from === this.config.id) {
       // A leader cannot remove itself: the new leader finishes the move (it finds the target a
@@ -605,15 +618,52 @@ export class NodeHost {
   }
 
   /**
+   * A move asked of a node that does not lead the group, passed on to the leader in steps so that
+   * no call to it spans the target's catch-up (long for a large group, and a leader may change or
+   * a connection drop meanwhile): the first step adds the
+   * target, and returns; this node then waits for its own replica to apply the target's
+   * promotion (the configuration is replicated here as on every member); the second step removes
+   * the source. A step cut short is asked again, and resumes (see moveReplica). Null when this
+   * node leads, or comes to lead: the caller runs the rest of the move here.
+   */
+  private async moveViaLeader(replica: GroupReplica, call: MoveReplicaCall): Promise<string | null> {
+    const resumeUntil = this.clock() + moveCatchUpMs;
+    const step = (wait: boolean): Promise<string | null> =>
+      this.onLeader(replica, (address) => adminMoveReplica(address, { ...call, wait }, { timeoutMs: moveStepTimeoutMs }), resumeUntil);
+    if (!replica.group.confState().voters.includes(call.to)) {
+      const added = await step(false);
+      if (added === null || !call.wait) return added;
+      if (!(await this.awaitPromotion(replica, call.to))) return null;
+    }
+    return step(true);
+  }
+
+  /**
+   * Until `to` is a voter of the replica's group (promoted by the leader's promoter once caught
+   * up); false if this node came to lead meanwhile without it (its caller runs the move here).
+   */
+  private async awaitPromotion(replica: GroupReplica, to: string): Promise<boolean> {
+    const wasLeader = replica.group.isLeader();
+    const deadline = this.clock() + moveCatchUpMs;
+    while (!replica.group.confState().voters.includes(to)) {
+      if (!wasLeader && replica.group.isLeader()) return false;
+      if (this.clock() > deadline) throw new MembershipError('MOVE_TIMEOUT', `${to} did not catch up with ${replica.groupId} within ${moveCatchUpMs / 1000} s; it stays a learner (run the move again to go on waiting)`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return true;
+  }
+
+  /**
    * Passes an admin call on to the group's leader (forwardToLeader), waiting up to
    * --leader-wait-ms for one; null when this node leads (or came to lead meanwhile).
    */
-  private onLeader(replica: GroupReplica, call: (address: string) => Promise<string>): Promise<string | null> {
+  private onLeader(replica: GroupReplica, call: (address: string) => Promise<string>, resumeUntil?: number): Promise<string | null> {
     return forwardToLeader(replica.group, call, {
       addressOf: (id) => this.addressOf(id),
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       clock: this.clock,
       waitMs: this.config.leaderWaitMs,
+      ...(resumeUntil !== undefined ? { resumeUntil } : {}),
     });
   }
 
@@ -814,6 +864,9 @@ export class NodeHost {
         for (const replica of this.replicas.values()) replica.housekeeping(this.preferredLeaderOf(replica.groupId));
         this.removedCheck.round(this.leaderlessReplicas());
       }, housekeepingMs),
+    );
+    this.stallWatch = new StallWatch(config.tickMs, stallReportMs, () => performance.now(), (ms) =>
+      logger.warn({ component: 'node', ms }, 'event loop stalled'),
     );
     logger.info({ component: 'node', resp: `${config.host}:${this.respPort}`, grpc: `${config.host}:${this.grpcPort}` }, 'quorumkv node started');
   }
@@ -1358,6 +1411,7 @@ export class NodeHost {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    this.stallWatch?.stop();
     await this.resp?.close();
     for (const replica of this.replicas.values()) await replica.stop();
     await this.nodeLog.close().catch((err: Error) => this.logger.warn({ component: 'storage', error: err.message }, 'closing the node log failed'));

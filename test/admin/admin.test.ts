@@ -3,14 +3,15 @@
  * registered without their provider, the CLI entry, and the status of real Raft groups.
  */
 import * as grpc from '@grpc/grpc-js';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdminError, adminStatus } from '../../src/admin/admin_client.js';
 import { runAdminCommand } from '../../src/admin/admin_command.js';
-import { adminServiceDefinition, registerAdminService } from '../../src/admin/admin_service.js';
+import { adminServiceDefinition, registerAdminService, type ClusterProvider, type MoveReplicaCall } from '../../src/admin/admin_service.js';
 import { groupStatus } from '../../src/node/group_status.js';
 import type { NodeStatus, StatusProvider } from '../../src/admin/status.js';
 import { GrpcPeerTransport, peerServerOptions } from '../../src/transport/grpc_transport.js';
-import { NotReadyError } from '../../src/util/errors.js';
+import { NotReadyError, QuorumError } from '../../src/util/errors.js';
 import { openLocalGroups, tickUntil, turn } from '../node/support.js';
 import { Resources, freePort } from '../transport/support.js';
 
@@ -186,6 +187,99 @@ describe('quorumkv admin (runAdminCommand)', () => {
     expect(io.stderr).toHaveLength(1);
     expect(io.stderr[0]).toMatch(why);
     expect(io.stderr[0].trimEnd()).not.toMatch(/\n/);
+  });
+
+  describe('move-replica, resumed when cut short', () => {
+    const moveArgs = ['move-replica', '--group', 'g1', '--from', 'n1', '--to', 'n4'];
+    const moves = (moveReplica: (call: MoveReplicaCall) => Promise<string>): ClusterProvider => ({ moveReplica, split: () => Promise.reject(new Error('no')), groups: () => [], nodes: () => [] });
+
+    async function clusterServer(cluster: ClusterProvider, port = 0): Promise<{ address: string; server: grpc.Server }> {
+      const server = new grpc.Server();
+      registerAdminService(server, { status: () => sample }, undefined, undefined, cluster);
+      return { address: await resources.bind(server, port), server };
+    }
+
+    it('asks again while the node answers that the move was cut short, and prints each interruption', async () => {
+      const answers = [new QuorumError('ADMIN_UNREACHABLE', 'cannot reach the admin API at 127.0.0.1:2: Connection dropped', 'fail'), new QuorumError('NO_LEADER', 'no leader within 5000 ms; try again', 'fail')];
+      const calls: MoveReplicaCall[] = [];
+      const { address } = await clusterServer(
+        moves(async (call) => {
+          calls.push(call);
+          const answer = answers.shift();
+          if (answer) throw answer;
+          return "moved g1's replica from n1 to n4";
+        }),
+      );
+      const io = capture();
+      expect(await runAdminCommand(['--addr', address, ...moveArgs], io.out)).toBe(0);
+      expect(io.stdout).toEqual(["moved g1's replica from n1 to n4\n"]);
+      expect(calls).toHaveLength(3);
+      expect(io.stderr).toHaveLength(2);
+      expect(io.stderr[0]).toMatch(/^quorumkv admin: the move was cut short \(.*ADMIN_UNREACHABLE.*\); resuming\n$/);
+      expect(io.stderr[1]).toMatch(/NO_LEADER/);
+    });
+
+    it('asks again when its own call to the node dropped under way, or the node ended it unanswered', async () => {
+      // The CLI reaches the node through a TCP relay whose connections the test cuts: the call in
+      // flight sees its connection drop, as when the node stalls past the keepalive or restarts.
+      let target = '';
+      const sockets = new Set<Socket>();
+      const relay = createServer((client) => {
+        const [host, port] = target.split(':');
+        const upstream = connect(Number(port), host!);
+        for (const s of [client, upstream]) {
+          sockets.add(s);
+          s.on('error', () => {});
+          s.on('close', () => sockets.delete(s));
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+      resources.track(() => new Promise<void>((r) => relay.close(() => r())));
+      const relayAddress = `127.0.0.1:${(relay.address() as AddressInfo).port}`;
+
+      let arrived = (): void => {};
+      const hanging = await clusterServer(
+        moves(() => {
+          arrived();
+          return new Promise<string>(() => {}); // never answers by itself
+        }),
+      );
+      const done = await clusterServer(moves(async () => "moved g1's replica from n1 to n4"));
+      for (const cut of ['drop', 'cancel'] as const) {
+        target = hanging.address;
+        const reached = new Promise<void>((r) => (arrived = r));
+        const io = capture();
+        const running = runAdminCommand(['--addr', cut === 'drop' ? relayAddress : hanging.address, '--timeout-ms', '20000', ...moveArgs], io.out);
+        await reached;
+        target = done.address;
+        if (cut === 'drop') for (const s of sockets) s.destroy();
+        else hanging.server.forceShutdown(); // the node stopping: its calls are cancelled
+        if (cut === 'cancel') await clusterServer(moves(async () => "moved g1's replica from n1 to n4"), Number(hanging.address.split(':')[1]));
+        expect(await running, io.stderr.join('')).toBe(0);
+        expect(io.stdout).toEqual(["moved g1's replica from n1 to n4\n"]);
+        expect(io.stderr).toEqual([expect.stringMatching(/^quorumkv admin: the move was cut short \(.*\); resuming\n$/)]);
+      }
+    });
+
+    it('fails at once on a refusal, and on an address never reached', async () => {
+      const calls: MoveReplicaCall[] = [];
+      const { address } = await clusterServer(
+        moves(async (call) => {
+          calls.push(call);
+          throw new QuorumError('NOT_A_VOTER', 'n1 is not a voter of g1', 'fail');
+        }),
+      );
+      const refused = capture();
+      expect(await runAdminCommand(['--addr', address, ...moveArgs], refused.out)).toBe(1);
+      expect(calls).toHaveLength(1);
+      expect(refused.stderr).toEqual([expect.stringMatching(/^quorumkv admin: .*\[NOT_A_VOTER\] n1 is not a voter of g1\n$/)]);
+      const nowhere = capture();
+      const started = Date.now();
+      expect(await runAdminCommand(['--addr', `127.0.0.1:${await freePort()}`, '--timeout-ms', '60000', ...moveArgs], nowhere.out)).toBe(1);
+      expect(Date.now() - started).toBeLessThan(30_000);
+      expect(nowhere.stderr).toEqual([expect.stringMatching(/^quorumkv admin: cannot reach the admin API at /)]);
+    });
   });
 
   it('asks backup for --out', async () => {

@@ -17,11 +17,14 @@
  *
  *   npm run bench:split
  *   npm run bench:split -- --keys 200000 --value-bytes 32
+ *   npm run bench:split -- --logs /tmp/split-logs      (every node's log kept, as <id>.log)
  */
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { keyHashSlot } from '../../src/state/hash_slot.js';
-import { TestCluster, admin, quorumkvWithin } from '../integration/cluster_harness.js';
+import { TestCluster, admin, quorumkvWithin, type NodeProcess } from '../integration/cluster_harness.js';
 import { describeMachine, uptimeLine } from './machine.js';
 
 interface GroupRow {
@@ -34,8 +37,11 @@ const { values } = parseArgs({
   options: {
     keys: { type: 'string', default: '1000000' },
     'value-bytes': { type: 'string', default: '100' },
+    /** Every node's whole log is written here as <id>.log, for a run that needs reading closely. */
+    logs: { type: 'string' },
   },
 });
+const logsDir = values.logs;
 const keyCount = Number(values.keys);
 const valueBytes = Number(values['value-bytes']);
 if (!Number.isInteger(keyCount) || keyCount <= 0 || !Number.isInteger(valueBytes) || valueBytes <= 0) {
@@ -143,9 +149,14 @@ const timelineMessages = new Set([
   'log replayed; serving',
   'group replica stopped',
   'slow apply',
+  'event loop stalled',
+  'snapshot sent',
+  'sending a snapshot failed',
+  'installed snapshot',
+  'membership change applied',
 ]);
 
-function printTimeline(cluster: TestCluster, fromWallMs: number): void {
+function printTimeline(cluster: TestCluster, fromWallMs: number, what: string, toWallMs = Number.POSITIVE_INFINITY): void {
   const rows: [number, string][] = [];
   for (const n of cluster.nodes) {
     for (const line of n.output.join('').split('\n')) {
@@ -156,13 +167,25 @@ function printTimeline(cluster: TestCluster, fromWallMs: number): void {
       } catch {
         continue;
       }
-      if (entry.time === undefined || entry.time < fromWallMs || !timelineMessages.has(entry.msg ?? '')) continue;
-      const detail = ['group', 'role', 'term', 'index', 'keys', 'ms'].filter((k) => entry[k] !== undefined).map((k) => `${k}=${String(entry[k])}`).join(' ');
+      if (entry.time === undefined || entry.time < fromWallMs || entry.time > toWallMs || !timelineMessages.has(entry.msg ?? '')) continue;
+      const detail = ['group', 'role', 'term', 'index', 'keys', 'ms', 'to', 'change', 'error']
+        .filter((k) => entry[k] !== undefined)
+        .map((k) => `${k}=${typeof entry[k] === 'object' ? JSON.stringify(entry[k]) : String(entry[k]).slice(0, 160)}`)
+        .join(' ');
       rows.push([entry.time - fromWallMs, `${n.id} ${entry.msg} ${detail}`]);
     }
   }
-  console.log('  timeline (ms after admin split was sent):');
+  console.log(`  timeline (ms after admin ${what} was sent):`);
   for (const [t, what] of rows.sort((a, b) => a[0] - b[0])) console.log(`    +${String(t).padStart(6)}  ${what}`);
+}
+
+/** Copies everything `n`'s process writes from now on to <dir>/<id>.log (the harness keeps only its last lines). */
+function keepLog(n: NodeProcess, dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const file = createWriteStream(join(dir, `${n.id}.log`), { flags: 'a' });
+  n.child?.stdout?.on('data', (chunk: Buffer) => file.write(chunk));
+  n.child?.stderr?.on('data', (chunk: Buffer) => file.write(chunk));
+  n.child?.on('exit', () => file.end());
 }
 
 async function main(): Promise<void> {
@@ -171,6 +194,7 @@ async function main(): Promise<void> {
   console.log(`${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; at ${m.gitCommit}; ${uptimeLine()}`);
   const cluster = await TestCluster.start({ extraArgs: ['--groups', '1'] });
   try {
+    if (logsDir !== undefined) for (const n of cluster.nodes) keepLog(n, logsDir);
     await cluster.waitForLeader();
     const [, loadMs] = await timed(() => load(cluster));
     console.log(`load     ${seconds(loadMs)}  (${Math.round(keyCount / (loadMs / 1000))} keys/s)`);
@@ -206,10 +230,13 @@ async function main(): Promise<void> {
     console.log(`  during the split and 1 s after it: keys that stay in g1 ${ms(longestGap(stays.acks, splitStart, splitEnd))}, keys that move to the new group ${ms(longestGap(moves.acks, splitStart, splitEnd))}`);
     const errors = [...stays.errors, ...moves.errors];
     if (errors.length > 0) console.log(`  probe errors: ${errors.length} (first: ${errors[0]})`);
-    printTimeline(cluster, splitStartWall);
+    printTimeline(cluster, splitStartWall, 'split', Date.now());
 
     const n4 = await cluster.startJoiner('n4');
+    if (logsDir !== undefined) keepLog(n4, logsDir);
+    const moveStartWall = Date.now();
     const [move, moveMs] = await timed(() => longAdmin(cluster, 2, 'move-replica', '--group', 'g1', '--from', 'n1', '--to', 'n4', '--grpc', `127.0.0.1:${n4.grpcPort}`));
+    printTimeline(cluster, moveStartWall, 'move-replica');
     if (move.code !== 0) throw new Error(`admin move-replica: ${move.stderr}`);
     const afterMove = await groupRows(cluster);
     const g1 = afterMove.find((g) => g.group === 'g1');

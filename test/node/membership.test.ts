@@ -1,10 +1,13 @@
 /**
  * Membership (src/node/membership.ts) over real RaftGroups on an in-process network, ticked by
  * hand: concurrent changes are refused with a clear error (one server at a time, no joint
- * consensus), ids are never reused, and promote turns a learner into a voter.
+ * consensus), ids are never reused, and promote turns a learner into a voter. And forwardToLeader
+ * (on a fake follower and clock): which failures of a call passed on to the leader it asks again.
  */
+import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Membership, MembershipError } from '../../src/node/membership.js';
+import { AdminError } from '../../src/admin/admin_client.js';
+import { Membership, MembershipError, forwardToLeader } from '../../src/node/membership.js';
 import type { RaftGroup } from '../../src/node/raft_group.js';
 import { membersOf, openLocalGroups, settle, tickUntil, turn } from './support.js';
 
@@ -69,5 +72,50 @@ describe('membership changes', () => {
     expect(((again as PromiseRejectedResult).reason as Error).message).toMatch(/never reused/);
     const notLearner = await settled(membership.promote('n9'));
     expect(((notLearner as PromiseRejectedResult).reason as MembershipError).code).toBe('NOT_A_LEARNER');
+  });
+});
+
+describe('forwardToLeader', () => {
+  /** A follower's view of its group (all forwardToLeader reads of it), led by n2. */
+  const follower = { isLeader: () => false, leaderId: () => 'n2', confState: () => ({ voters: ['n1', 'n2', 'n3'], learners: [] }) } as unknown as RaftGroup;
+  const dropped = (): AdminError => new AdminError('ADMIN_UNREACHABLE', 'cannot reach the admin API at n2: Connection dropped', grpc.status.UNAVAILABLE);
+
+  /** A call that runs for `runMs` on a clock that only the call moves, then fails as `failures` says, then answers. */
+  function longCall(runMs: number, failures: (() => Error)[]): { clock: () => number; call: () => Promise<string>; asked: () => number } {
+    let now = 0;
+    let asked = 0;
+    return {
+      clock: () => now,
+      asked: () => asked,
+      call: async () => {
+        asked++;
+        now += runMs;
+        const failure = failures.shift();
+        if (failure) throw failure();
+        return 'done';
+      },
+    };
+  }
+
+  it('asks a resumable call again after it was cut short long after the first asking', async () => {
+    const c = longCall(60_000, [dropped, () => new AdminError('ADMIN_FAILED', 'MoveReplica failed: [NO_LEADER] no leader', grpc.status.FAILED_PRECONDITION, { refusalCode: 'NO_LEADER' })]);
+    const answer = await forwardToLeader(follower, c.call, { addressOf: () => '127.0.0.1:1', sleep: async () => {}, clock: c.clock, waitMs: 5_000, resumeUntil: 240_000 });
+    expect([answer, c.asked()]).toEqual(['done', 3]);
+  });
+
+  it('does not ask a call again once its wait is over, unless it is resumable and within its limit', async () => {
+    const opts = { addressOf: () => '127.0.0.1:1', sleep: async () => {}, waitMs: 5_000 };
+    const once = longCall(60_000, [dropped]);
+    await expect(forwardToLeader(follower, once.call, { ...opts, clock: once.clock })).rejects.toThrow(/Connection dropped/);
+    expect(once.asked()).toBe(1);
+    const late = longCall(60_000, [dropped, dropped]);
+    await expect(forwardToLeader(follower, late.call, { ...opts, clock: late.clock, resumeUntil: 100_000 })).rejects.toThrow(/Connection dropped/);
+    expect(late.asked()).toBe(2);
+  });
+
+  it('never asks again a call the leader refused', async () => {
+    const c = longCall(10, [() => new AdminError('ADMIN_FAILED', 'MoveReplica failed: [NOT_A_VOTER] n9 is not a voter', grpc.status.FAILED_PRECONDITION, { refusalCode: 'NOT_A_VOTER' })]);
+    await expect(forwardToLeader(follower, c.call, { addressOf: () => '127.0.0.1:1', sleep: async () => {}, clock: c.clock, waitMs: 5_000, resumeUntil: 240_000 })).rejects.toThrow(/NOT_A_VOTER/);
+    expect(c.asked()).toBe(1);
   });
 });
