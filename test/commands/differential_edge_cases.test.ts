@@ -1,6 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { Differential, type Word } from './support/differential.js';
-import { useRedis } from './support/use_redis.js';
+import { type Word, useDifferential } from './support/differential.js';
 
 /**
  * Hand-picked edge cases for every command and option, each script run from an empty keyspace
@@ -8,13 +7,7 @@ import { useRedis } from './support/use_redis.js';
  * validate + read, RESP2 encoding), comparing the raw reply bytes.
  */
 
-const redis = useRedis();
-let created: Differential | undefined;
-/** The differential harness; throws (failing the test) when redis-server could not start. */
-function differential(): Differential {
-  created ??= new Differential(redis.client());
-  return created;
-}
+const { differential } = useDifferential();
 
 const nowSeconds = Math.floor(Date.now() / 1000);
 /** Far enough ahead that nothing expires during the run; exact for EXPIRETIME / PEXPIRETIME. */

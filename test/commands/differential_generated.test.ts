@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { Differential, type Word } from './support/differential.js';
-import { useRedis } from './support/use_redis.js';
+import { type Word, useDifferential } from './support/differential.js';
 
 /**
  * fast-check generated command sequences, run on a real redis-server 7.0 and on quorumkv's
@@ -19,13 +18,7 @@ import { useRedis } from './support/use_redis.js';
 const seed = Number(process.env.QKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`differential_generated: seed=${seed} (replay with QKV_SEED=${seed})`);
 
-const redis = useRedis();
-let created: Differential | undefined;
-/** The differential harness; throws (failing the test) when redis-server could not start. */
-function differential(): Differential {
-  created ??= new Differential(redis.client());
-  return created;
-}
+const { differential } = useDifferential();
 
 const nowSeconds = Math.floor(Date.now() / 1000);
 

@@ -1,8 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { registerOf } from '../../src/commands/hyperloglog/hll.js';
-import { Differential, type Mismatch, type Word } from './support/differential.js';
-import { useRedis } from './support/use_redis.js';
+import { type Mismatch, type Word, useDifferential } from './support/differential.js';
 
 /**
  * PFADD, PFCOUNT, PFMERGE against a real redis-server 7.0, comparing the replies AND the HLL
@@ -14,12 +13,7 @@ import { useRedis } from './support/use_redis.js';
 const seed = Number(process.env.QKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`differential_hyperloglog: seed=${seed} (replay with QKV_SEED=${seed})`);
 
-const redis = useRedis();
-let created: Differential | undefined;
-function differential(): Differential {
-  created ??= new Differential(redis.client());
-  return created;
-}
+const { differential } = useDifferential();
 
 const header = (encoding: number, card: number[] = [0, 0, 0, 0, 0, 0, 0, 0x80]) =>
   Buffer.from([0x48, 0x59, 0x4c, 0x4c, encoding, 0, 0, 0, ...card]);

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { Differential, type Word } from './support/differential.js';
-import { useRedis } from './support/use_redis.js';
+import { Differential, type Word, useDifferential } from './support/differential.js';
 
 /**
  * LCS (LEN, IDX, MINMATCHLEN, WITHMATCHLEN) and SUBSTR against a real redis-server 7.0: hand-picked
@@ -12,12 +11,7 @@ import { useRedis } from './support/use_redis.js';
 const seed = Number(process.env.QKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`differential_lcs: seed=${seed} (replay with QKV_SEED=${seed})`);
 
-const redis = useRedis();
-let created: Differential | undefined;
-function differential(): Differential {
-  created ??= new Differential(redis.client());
-  return created;
-}
+const { redis, differential } = useDifferential();
 
 const scripts: Record<string, (readonly Word[])[]> = {
   LCS: [

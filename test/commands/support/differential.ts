@@ -1,6 +1,6 @@
 import { encodeReply } from '../../../src/resp/encoder.js';
 import { Executor } from './executor.js';
-import type { RedisClient } from './use_redis.js';
+import { useRedis, type RedisClient } from './use_redis.js';
 import { readReply, type RespValue } from './resp_frames.js';
 
 export type Word = string | Buffer;
@@ -118,4 +118,15 @@ export class Differential {
     }
     return mismatches;
   }
+}
+
+/**
+ * For a whole test file: a real redis-server and its connection (useRedis), and the harness over
+ * them, made on first use. `differential()` throws, failing the test, when redis-server could not
+ * start.
+ */
+export function useDifferential(): { redis: ReturnType<typeof useRedis>; differential: () => Differential } {
+  const redis = useRedis();
+  let created: Differential | undefined;
+  return { redis, differential: () => (created ??= new Differential(redis.client())) };
 }
