@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { keyHashSlot } from '../../src/state/hash_slot.js';
+import { keyHashSlot, nameHashSlot } from '../../src/state/hash_slot.js';
 import { KEY_MISSING, Keyspace, NO_EXPIRY } from '../../src/state/keyspace.js';
+import { SlotSet } from '../../src/state/slot_set.js';
+import { PER_TABLE_OVERHEAD_BYTES } from '../../src/state/slot_tables.js';
 import { seededRandom } from '../commands/support/executor.js';
 
 const seed = Number(process.env.QKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -224,6 +226,24 @@ describe('memory estimate', () => {
     ks.clear();
     expect(ks.usedMemoryBytes).toBe(0);
     expect(ks.size).toBe(0);
+  });
+
+  test('counts each slot\'s table once, while it holds keys, and hands it over with a split', () => {
+    const ks = new Keyspace();
+    ks.set(key('{t}a'), str('x'));
+    const one = ks.usedMemoryBytes;
+    ks.set(key('{t}b'), str('x'));
+    const sameSlot = ks.usedMemoryBytes - one;
+    ks.set(key('{u}a'), str('x'));
+    expect(ks.usedMemoryBytes - one - sameSlot).toBe(sameSlot + PER_TABLE_OVERHEAD_BYTES);
+    const moved = SlotSet.empty();
+    moved.addRange([nameHashSlot('u'), nameHashSlot('u')]);
+    const before = ks.usedMemoryBytes;
+    const child = ks.extractSlots(moved);
+    expect(child.usedMemoryBytes).toBe(sameSlot + PER_TABLE_OVERHEAD_BYTES);
+    expect(ks.usedMemoryBytes + child.usedMemoryBytes).toBe(before);
+    child.delete(key('{u}a'), NOW);
+    expect(child.usedMemoryBytes).toBe(0);
   });
 });
 
