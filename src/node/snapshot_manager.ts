@@ -194,7 +194,7 @@ export class SnapshotManager implements GroupSnapshots {
         // A split while the image was read (keyspace_image.ts, Cancelling): nothing is wrong; the
         // next capture waits for the new group's first snapshot (holdSnapshotsUntil) and is taken now.
         this.options.logger.info({ component: 'snapshot', group: this.options.groupId, index }, 'snapshot cancelled by a split; taking it again');
-        image.release();
+        // The finally below releases this image before the new take() captures (it awaits first).
         return this.take();
       }
       this.stats.failed++;

@@ -192,18 +192,17 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
   ) {
     this.size = walked.size;
     this.walked = walked;
-    this.tables = walked;
   }
 
-  /** The walked tables, kept after release for `preserve`'s expiry lookups (never walked again). */
-  private readonly tables: WalkedTable<E>;
-
-  /** Before every write to `entry` (in place or a removal) while this image tracks the keyspace. */
+  /**
+   * Before every write to `entry` (in place or a removal) while this image tracks the keyspace,
+   * which is never after release: releasing stops the tracking.
+   */
   preserve(entry: E): void {
     if (entry.imageStamp === this.generation) return;
     entry.imageStamp = this.generation;
     // Values are never mutated in place (keyspace.ts, ownership): sharing the value is a copy.
-    this.preImages.push({ name: entry.name, value: entry.value, expireAt: this.tables.expiryOf(entry) });
+    this.preImages.push({ name: entry.name, value: entry.value, expireAt: this.walked!.expiryOf(entry) });
     this.copied++;
   }
 
@@ -244,7 +243,7 @@ export class CopyOnWriteImage<E extends ImageEntry> implements KeyspaceImage {
         const current = this.current;
         current.name = entry.name;
         current.value = entry.value;
-        current.expireAt = this.tables.expiryOf(entry);
+        current.expireAt = this.walked!.expiryOf(entry);
         return current;
       }
       this.walking = false;

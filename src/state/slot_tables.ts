@@ -126,10 +126,6 @@ export class SlotTables implements WalkedTable<KeyEntry> {
     return this.slots[this.slotOf(name)];
   }
 
-  /** The entry named `name`. */
-  find(name: string, hash?: number): KeyEntry | undefined {
-    return this.slots[this.slotOf(name)]?.find(name, hash);
-  }
 
   /** The table of `slot`, made if it holds no keys yet. */
   ensure(slot: number): SlotKeys {
