@@ -126,7 +126,6 @@ export class SlotTables implements WalkedTable<KeyEntry> {
     return this.slots[this.slotOf(name)];
   }
 
-
   /** The table of `slot`, made if it holds no keys yet. */
   ensure(slot: number): SlotKeys {
     let keys = this.slots[slot];
