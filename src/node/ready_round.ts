@@ -1,3 +1,5 @@
+import { OncePerTurn } from '../util/once_per_turn.js';
+
 /**
  * The host's round of Ready processing: the Ready loops of every group that has work in a turn
  * start together, in one setImmediate, instead of in one setImmediate each.
@@ -14,6 +16,7 @@
  */
 export class ReadyRound {
   private pending: (() => void)[] = [];
+  private readonly turn = new OncePerTurn(() => this.runRound());
 
   /**
    * Runs `run` in the next round (with everything else scheduled before it starts). `run` must
@@ -21,7 +24,7 @@ export class ReadyRound {
    */
   schedule(run: () => void): void {
     this.pending.push(run);
-    if (this.pending.length === 1) setImmediate(() => this.runRound());
+    this.turn.schedule();
   }
 
   private runRound(): void {
