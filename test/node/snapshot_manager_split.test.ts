@@ -4,8 +4,6 @@
  * state after the split, and counts no failure. The split is made to land between two chunks of
  * the first write, as an apply lands between two event-loop turns.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -17,10 +15,11 @@ import { SlotSet } from '../../src/state/slot_set.js';
 import type { StateImage } from '../../src/state/state_machine.js';
 import type { PackableRecords } from '../../src/storage/snapshot_format.js';
 import { SnapshotStore } from '../../src/storage/snapshot_store.js';
+import { withTempDir } from '../storage/support.js';
 
 describe('SnapshotManager and a split during a snapshot', () => {
   it('takes the snapshot again after the split cancelled its image, without counting a failure', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'qkv-snapshot-split-'));
+    await withTempDir(async (dir) => {
     const store = await SnapshotStore.open({ dir: join(dir, 'snap'), groupId: 'g1' });
     try {
       const keyspace = new Keyspace();
@@ -64,7 +63,7 @@ describe('SnapshotManager and a split during a snapshot', () => {
       expect(info.recordCount).toBe(keyspace.size);
     } finally {
       await store.close();
-      await rm(dir, { recursive: true, force: true });
     }
+    });
   });
 });
