@@ -46,6 +46,29 @@ function lookupHll(ks: Keyspace, key: Buffer, entryTimeMs: number): Buffer | Rep
   return value.value;
 }
 
+/** The registers of the HLLs at args[1..] merged (hllMerge), one per byte. */
+class Union {
+  readonly max = new Uint8Array(REGISTERS);
+  /** Whether any of them is dense (PFMERGE's destination then is too). */
+  dense = false;
+  /** The HLL at args[1], if it exists: PFMERGE's destination. */
+  first: Buffer | undefined;
+}
+
+/** The union of the HLLs at args[1..]; a reply when one is not an HLL or is corrupt. */
+function unionOf(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number): Union | Reply {
+  const union = new Union();
+  for (let i = 1; i < args.length; i++) {
+    const found = lookupHll(ks, args[i]!, entryTimeMs);
+    if (found === undefined) continue;
+    if (!Buffer.isBuffer(found)) return found;
+    if (i === 1) union.first = found;
+    if (isDenseHll(found)) union.dense = true;
+    if (!mergeRegisters(found, union.max)) return corruptHll;
+  }
+  return union;
+}
+
 function applyPfAdd(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number): Reply {
   const key = args[1]!;
   const found = lookupHll(ks, key, entryTimeMs);
@@ -70,15 +93,10 @@ function applyPfAdd(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number):
 
 function applyPfCount(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number): Reply {
   if (args.length > 2) {
-    // The union of several HLLs: registers merged one per byte, nothing written.
-    const max = new Uint8Array(REGISTERS);
-    for (let i = 1; i < args.length; i++) {
-      const found = lookupHll(ks, args[i]!, entryTimeMs);
-      if (found === undefined) continue;
-      if (!Buffer.isBuffer(found)) return found;
-      if (!mergeRegisters(found, max)) return corruptHll;
-    }
-    return integer(BigInt.asIntN(64, estimate(histogramOfRegisters(max))));
+    // The union of several HLLs, nothing written.
+    const union = unionOf(ks, args, entryTimeMs);
+    if (!(union instanceof Union)) return union;
+    return integer(BigInt.asIntN(64, estimate(histogramOfRegisters(union.max))));
   }
   const key = args[1]!;
   const found = lookupHll(ks, key, entryTimeMs);
@@ -94,24 +112,15 @@ function applyPfCount(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number
 }
 
 function applyPfMerge(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number): Reply {
-  const max = new Uint8Array(REGISTERS);
-  let dense = false;
   // Every key, the destination first, is a source.
-  for (let i = 1; i < args.length; i++) {
-    const found = lookupHll(ks, args[i]!, entryTimeMs);
-    if (found === undefined) continue;
-    if (!Buffer.isBuffer(found)) return found;
-    if (isDenseHll(found)) dense = true;
-    if (!mergeRegisters(found, max)) return corruptHll;
-  }
-  const key = args[1]!;
-  const current = ks.lookupWrite(key, entryTimeMs);
-  // A destination that exists was checked as a source above.
-  const editor = new HllEditor(current?.value ?? emptyHll());
-  if (dense && !editor.toDense()) return corruptHll;
+  const union = unionOf(ks, args, entryTimeMs);
+  if (!(union instanceof Union)) return union;
+  const { max } = union;
+  const editor = new HllEditor(union.first ?? emptyHll());
+  if (union.dense && !editor.toDense()) return corruptHll;
   for (let i = 0; i < REGISTERS; i++) if (max[i]! > 0) editor.set(i, max[i]!);
   editor.invalidateCache();
-  ks.overwrite(key, { type: 'string', value: editor.value() });
+  ks.overwrite(args[1]!, { type: 'string', value: editor.value() });
   return ok;
 }
 
