@@ -185,7 +185,6 @@ export class GrpcPeerTransport {
   private readonly retiring = new Set<PeerStream>();
   /** This turn's messages by stream, written by flush(); insertion order is first-send order. */
   private outboxes = new Map<PeerStream, Outbox>();
-  private flushScheduled = false;
   private closed = false;
 
   constructor(options: GrpcPeerTransportOptions) {
@@ -280,12 +279,9 @@ export class GrpcPeerTransport {
     }
     let outbox = this.outboxes.get(stream);
     if (!outbox) {
-      outbox = { messages: [], sizes: [] };
-      this.outboxes.set(stream, outbox);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
+      // The turn's first message schedules its flush (one already pending flushes this one too).
+      if (this.outboxes.size === 0) {
         queueMicrotask(() => {
-          this.flushScheduled = false;
           try {
             this.flush();
           } catch (err) {
@@ -293,6 +289,8 @@ export class GrpcPeerTransport {
           }
         });
       }
+      outbox = { messages: [], sizes: [] };
+      this.outboxes.set(stream, outbox);
     }
     outbox.messages.push({ groupId, message: messageToWire(m) });
     outbox.sizes.push(size);
