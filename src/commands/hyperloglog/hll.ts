@@ -126,9 +126,12 @@ export class HllEditor {
     return this.bytes[ENCODING_AT] === DENSE;
   }
 
-  /** The value to store: exactly the HLL's bytes. */
+  /**
+   * The value to store: exactly the HLL's bytes, as a view of the editor's buffer (the keyspace
+   * copies what it keeps, storedString, so no copy here). The editor is done with after it.
+   */
   value(): Buffer {
-    return Buffer.from(this.bytes.subarray(0, this.length));
+    return this.bytes.subarray(0, this.length);
   }
 
   invalidateCache(): void {
