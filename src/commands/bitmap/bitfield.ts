@@ -89,23 +89,20 @@ function writeField(bytes: Uint8Array, op: BitfieldOp): { reply: Reply; changed:
   const { signed, bits } = op.type;
   const old = signed ? getSignedBits(bytes, op.offset, bits) : getUnsignedBits(bytes, op.offset, bits);
   const check = signed ? signedOverflow : unsignedOverflow;
-  let stored: bigint | null;
-  let reply: bigint;
-  if (op.opcode === 'incrby') {
-    const overflow = check(old, op.value, bits, op.overflow);
-    stored = overflow === null ? (signed ? old + op.value : BigInt.asUintN(64, old + op.value)) : overflow.limit;
-    reply = stored ?? 0n;
-  } else {
-    // The value is the uint64_t an unsigned field's C code sees.
-    const value = signed ? op.value : BigInt.asUintN(64, op.value);
-    const overflow = check(value, 0n, bits, op.overflow);
-    stored = overflow === null ? value : overflow.limit;
-    reply = old;
-  }
+  const incrby = op.opcode === 'incrby';
+  // SET checks its value with no increment; the value is the uint64_t an unsigned field's C code sees.
+  const base = incrby ? old : signed ? op.value : BigInt.asUintN(64, op.value);
+  const increment = incrby ? op.value : 0n;
+  const overflow = check(base, increment, bits, op.overflow);
+  // Without overflow the sum is within the field's range.
+  const stored = overflow === null ? base + increment : overflow.limit;
   // FAIL: nothing written, and a null in the reply.
   if (stored === null) return { reply: nullReply, changed: false };
   setBits(bytes, op.offset, bits, stored);
-  return { reply: integer(reply), changed: BigInt.asUintN(bits, stored) !== BigInt.asUintN(bits, old) };
+  return {
+    reply: integer(incrby ? stored : old),
+    changed: BigInt.asUintN(bits, stored) !== BigInt.asUintN(bits, old),
+  };
 }
 
 function applyBitfield(ks: Keyspace, args: readonly Buffer[], entryTimeMs: number): Reply {
