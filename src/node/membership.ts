@@ -230,7 +230,8 @@ export async function forwardToLeader(group: RaftGroup, call: (leaderAddress: st
   for (;;) {
     if (group.isLeader()) return null;
     const leader = group.leaderId();
-    const address = leader !== '' && group.confState().voters.includes(leader) ? addressOf(leader) : undefined;
+    const voter = leader !== '' && group.confState().voters.includes(leader);
+    const address = voter ? addressOf(leader) : undefined;
     if (address) {
       try {
         return await call(address);
@@ -242,7 +243,7 @@ export async function forwardToLeader(group: RaftGroup, call: (leaderAddress: st
       }
     }
     if (clock() >= deadline) {
-      if (address === undefined && leader !== '' && group.confState().voters.includes(leader)) {
+      if (voter && address === undefined) {
         throw new MembershipError('NO_LEADER_ADDRESS', `the leader is ${leader}, but its address is unknown here`);
       }
       throw new MembershipError('NO_LEADER', `no leader within ${waitMs} ms; try again`);
