@@ -99,11 +99,6 @@ export async function refuseUsedDataDir(dir: string): Promise<void> {
 }
 
 /**
- * Creates what restore writes into, remembering what did not exist before so that a failure
- * removes exactly that: the data dir itself (and any parents created for it), or else only the
- * snapshots/ folder and node.json inside an existing, empty-of-state dir.
- */
-/**
  * Takes DIR for a restore: made if need be (what was made is what `created.undo()` removes), its
  * data-dir lock held, and refused when it already holds a node's state (the lock released then;
  * what DIR holds, another process put there, so nothing is undone).
@@ -120,7 +115,12 @@ export async function claimRestoreDir(dir: string): Promise<{ created: { undo():
   return { created, lock };
 }
 
-export async function createOwnedDir(dir: string): Promise<{ undo(): Promise<void> }> {
+/**
+ * Creates what restore writes into, remembering what did not exist before so that a failure
+ * removes exactly that: the data dir itself (and any parents created for it), or else only the
+ * snapshots/ folder and node.json inside an existing, empty-of-state dir.
+ */
+async function createOwnedDir(dir: string): Promise<{ undo(): Promise<void> }> {
   const firstCreated = await mkdir(dir, { recursive: true });
   return {
     async undo(): Promise<void> {
