@@ -503,5 +503,3 @@ function readFullySync(fd: number, buf: Buffer, position: number): void {
     read += n;
   }
 }
-
-

@@ -929,4 +929,3 @@ function readFullySync(fd: number, buf: Buffer, position: number): void {
     read += n;
   }
 }
-
