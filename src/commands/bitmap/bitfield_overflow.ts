@@ -31,7 +31,7 @@ export function unsignedOverflow(value: bigint, increment: bigint, bits: number,
 
 /** `value` and `increment` are int64_t. */
 export function signedOverflow(value: bigint, increment: bigint, bits: number, mode: OverflowMode): OverflowResult {
-  const max = bits === 64 ? (1n << 63n) - 1n : (1n << BigInt(bits - 1)) - 1n;
+  const max = (1n << BigInt(bits - 1)) - 1n;
   const min = -max - 1n;
   const maxIncrement = int64(max - value);
   const minIncrement = int64(min - value);
