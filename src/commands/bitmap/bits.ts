@@ -1,5 +1,5 @@
 import { error, type Reply } from '../../resp/reply.js';
-import { cString, parseLongLong } from '../arguments.js';
+import { parseLongLong } from '../arguments.js';
 import { PROTO_MAX_BULK_LEN } from '../string/range.js';
 
 /**
@@ -40,7 +40,9 @@ export interface BitfieldType {
 export function parseBitfieldType(arg: Buffer): BitfieldType | null {
   const sign = arg.length > 0 ? arg[0] : 0;
   if (sign !== 0x69 && sign !== 0x75) return null; // 'i', 'u'
-  const width = parseLongLong(Buffer.from(cString(arg.subarray(1)), 'latin1'));
+  const digits = arg.subarray(1);
+  const nul = digits.indexOf(0);
+  const width = parseLongLong(nul === -1 ? digits : digits.subarray(0, nul));
   const signed = sign === 0x69;
   if (width === null || width < 1n || width > (signed ? 64n : 63n)) return null;
   return { signed, bits: Number(width) };
